@@ -1,0 +1,1 @@
+"""The command line and (later) the Streamlit UI, thin layers over retrieval and eval."""

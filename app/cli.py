@@ -1,0 +1,254 @@
+"""The ``modernsearch`` command line: each command parses its flags and calls one library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from retrieval.config import BuildConfig, help_for
+
+app = typer.Typer(
+    name="modernsearch",
+    help="Build, search and evaluate long-context dense retrieval indexes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can cause into one clear line on stderr and exit code 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from eval.beir import DatasetError
+        from index.errors import IndexFormatError
+        from retrieval.corpus.readers import CorpusError
+        from retrieval.models import FallbackWarning, ModelUnavailableError
+
+        def show_warning(message, category, *rest, **kw):  # noqa: ANN001 - warnings API
+            if issubclass(category, FallbackWarning):
+                err.print(Panel(str(message), title="Using the offline model", border_style="yellow"))
+            else:
+                err.print(f"[yellow]Warning:[/] {message}")
+
+        warnings.showwarning = show_warning
+        try:
+            return command(*args, **kwargs)
+        except (CorpusError, IndexFormatError, ModelUnavailableError, DatasetError, ValueError, FileNotFoundError) as error:
+            err.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]Interrupted.[/] Any earlier index is unchanged.")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _snippet(text: str, width: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+@app.command()
+@friendly_errors
+def build(
+    corpus: Optional[Path] = typer.Argument(None, help="BEIR folder, .jsonl/.csv/.tsv/.parquet file, or folder of .txt/.md files."),
+    index: Path = typer.Option(..., "--index", help="Index folder to write (replaced atomically when the build succeeds)."),
+    hf_dataset: Optional[str] = typer.Option(None, "--hf-dataset", help="Hugging Face dataset name, or a folder saved with save_to_disk."),
+    model: Optional[str] = typer.Option(None, help=help_for("model")),
+    mode: str = typer.Option("dense", help=help_for("mode")),
+    index_type: str = typer.Option("flat", help=help_for("index_type")),
+    id_field: Optional[str] = typer.Option(None, help=help_for("id_field")),
+    text_field: str = typer.Option("text", help=help_for("text_field")),
+    title_field: str = typer.Option("title", help=help_for("title_field")),
+    split: str = typer.Option("train", help=help_for("split")),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help=help_for("skip_invalid")),
+    on_duplicate: str = typer.Option("error", help=help_for("on_duplicate")),
+    encoding_errors: str = typer.Option("strict", help=help_for("encoding_errors")),
+    batch_size: int = typer.Option(16, help=help_for("batch_size")),
+    read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
+    device: Optional[str] = typer.Option(None, help=help_for("device")),
+    as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
+) -> None:
+    """Encode a corpus and write an index folder."""
+    from retrieval.builder import build_index
+
+    if (corpus is None) == (hf_dataset is None):
+        raise ValueError("Give either a CORPUS path or --hf-dataset NAME (not both).")
+    config = BuildConfig(
+        model=model, mode=mode, index_type=index_type, id_field=id_field, text_field=text_field,
+        title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
+        encoding_errors=encoding_errors, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
+    )
+    summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print_build_summary(summary)
+
+
+def print_build_summary(summary: Any) -> None:
+    """The table printed at the end of every build."""
+    table = Table(title=f"Built {summary.index_dir}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("model", summary.model)
+    table.add_row("FAISS factory", summary.factory)
+    table.add_row("documents indexed", f"{summary.documents:,}")
+    table.add_row("skipped", f"{summary.skipped_empty:,} empty, {summary.skipped_invalid:,} invalid, {summary.duplicates:,} duplicate ids")
+    if summary.replaced_encoding:
+        table.add_row("encoding", f"{summary.replaced_encoding:,} lines with invalid UTF-8 replaced")
+    table.add_row("time", f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding ({summary.docs_per_second:.1f} docs/s)")
+    table.add_row("index size", _human_bytes(summary.index_bytes))
+    out.print(table)
+    for problem in summary.problems:
+        err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def search(
+    index: Path = typer.Argument(..., help="Index folder."),
+    query: str = typer.Argument(..., help="What to search for."),
+    k: int = typer.Option(10, "-k", "--k", help="Number of results."),
+    mode: Optional[str] = typer.Option(None, help="Search mode (default: what the index holds)."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Search an index and print the top documents."""
+    from retrieval.searcher import Searcher
+
+    result = Searcher.load(index).search(query, k=k, mode=mode)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    print_results(result)
+
+
+def print_results(result: Any) -> None:
+    """A readable results table: rank, id, score, title, snippet."""
+    table = Table(title=f"{result.query!r}  ({result.mode}, {result.timings_ms['total']:.0f} ms)", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("id", overflow="fold", max_width=28)
+    table.add_column("score", justify="right")
+    table.add_column("title", overflow="fold", max_width=32)
+    table.add_column("snippet", overflow="fold")
+    for hit in result.hits:
+        table.add_row(str(hit.rank), hit.id, f"{hit.score:.3f}", hit.title, _snippet(hit.text))
+    out.print(table)
+
+
+@app.command()
+@friendly_errors
+def info(
+    index: Path = typer.Argument(..., help="Index folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+) -> None:
+    """Print an index's manifest: model, dimensions, mode, FAISS factory, counts, sizes, version, time."""
+    from index.format import read_manifest
+
+    manifest = read_manifest(index)
+    if as_json:
+        print(json.dumps(manifest, indent=2, ensure_ascii=False))
+        return
+    model, dense = manifest["model"], manifest["dense"]
+    table = Table(title=str(index), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows = [
+        ("format version", str(manifest["format_version"])),
+        ("created", manifest["created_at"]),
+        ("mode", manifest["mode"]),
+        ("model", f"{model['name']} (spec {model['spec']!r}, revision {model.get('revision') or 'unknown'})"),
+        ("dimensions", str(dense["dimension"])),
+        ("similarity", f"{model['similarity']} (normalized: {model['normalized']})"),
+        ("max tokens", str(model["max_tokens"])),
+        ("FAISS factory", dense["factory"]),
+        ("search params", json.dumps(dense.get("search_params", {})) or "{}"),
+        ("documents", f"{manifest['documents']['count']:,}"),
+    ]
+    rows += [(f"file {name}", _human_bytes(meta["bytes"])) for name, meta in manifest["files"].items()]
+    rows.append(("total size", _human_bytes(sum(m["bytes"] for m in manifest["files"].values()))))
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@eval_app.command("beir")
+@friendly_errors
+def eval_beir(
+    dataset: Path = typer.Argument(..., help="BEIR folder with corpus.jsonl, queries.jsonl, qrels/test.tsv."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
+    model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
+    index_type: str = typer.Option("flat", help=help_for("index_type")),
+    mode: Optional[str] = typer.Option(None, help="Search mode (default: what the index holds)."),
+    split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here."),
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset (pytrec_eval)."""
+    from eval.runner import run_beir
+
+    if (index is None) == (model is None):
+        raise ValueError("Give either --index DIR (an existing index) or --model SPEC (build a temporary one).")
+    report = run_beir(dataset, index=index, model=model, index_type=index_type, mode=mode, split=split)
+    table = Table(title=f"{Path(dataset).name}: {report.model} ({report.mode}, {report.factory}), {report.n_queries} queries", title_justify="left")
+    for name in report.metrics:
+        table.add_column(name, justify="right")
+    table.add_column("ms/query", justify="right")
+    table.add_row(*(f"{v:.4f}" for v in report.metrics.values()), f"{report.latency_ms['mean_per_query_batched']:.1f}")
+    out.print(table)
+    if out_path:
+        report.write(out_path)
+        out.print(f"Report written to {out_path}")
+
+
+@app.command()
+@friendly_errors
+def demo(
+    model: str = typer.Option("minilm", help="Model for the demo index (the offline minilm by default)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the demo index even if it exists."),
+) -> None:
+    """Index the Python standard library's documentation (built once, then reused) and search it."""
+    from app.demo import EXAMPLE_QUERIES, ensure_demo_index
+    from retrieval.searcher import Searcher
+
+    index_dir, summary = ensure_demo_index(model=model, rebuild=rebuild)
+    if summary is not None:
+        print_build_summary(summary)
+    else:
+        out.print(f"Using the demo index at {index_dir} (pass --rebuild to build it again).")
+    searcher = Searcher.load(index_dir)
+    for query in EXAMPLE_QUERIES:
+        print_results(searcher.search(query, k=5))
+    out.print(f"Search it yourself: modernsearch search {index_dir} \"your question\"")
+
+
+def main() -> None:
+    """Entry point of the ``modernsearch`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

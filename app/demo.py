@@ -1,0 +1,43 @@
+"""The demo: an index of the Python standard library's documentation, built once and reused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from index.errors import IndexFormatError
+from index.format import read_manifest
+from retrieval.builder import BuildSummary, build_index
+from retrieval.config import BuildConfig
+from retrieval.corpus.stdlib_docs import stdlib_documents
+
+EXAMPLE_QUERIES = (
+    "read and write JSON files",
+    "parse command line arguments",
+    "compress data with gzip",
+    "run a shell command and capture its output",
+)
+
+
+def home_dir() -> Path:
+    """Where modernsearch keeps its own files: $MODERNSEARCH_HOME, else ~/.cache/modernsearch."""
+    return Path(os.environ.get("MODERNSEARCH_HOME") or Path.home() / ".cache" / "modernsearch")
+
+
+def demo_index_dir() -> Path:
+    """Folder of the demo index."""
+    return home_dir() / "demo-index"
+
+
+def ensure_demo_index(model: str = "minilm", rebuild: bool = False) -> tuple[Path, BuildSummary | None]:
+    """Return the demo index folder, building it first if it is missing, unreadable or built with another model."""
+    folder = demo_index_dir()
+    if not rebuild:
+        try:
+            manifest = read_manifest(folder)
+            if manifest["model"]["spec"] == model:
+                return folder, None
+        except (IndexFormatError, KeyError):
+            pass
+    config = BuildConfig(model=model, on_duplicate="first")
+    return folder, build_index(stdlib_documents(), folder, config)

@@ -1,0 +1,1 @@
+"""Evaluation: BEIR metrics with pytrec_eval, benchmarks and reports."""

@@ -1,0 +1,148 @@
+"""Dense vector index: one FAISS index, described by a factory string, whose ids are document row ids."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import IndexFormatError
+
+INDEX_TYPES = ("flat", "hnsw", "ivfpq")
+MIN_POINTS_PER_CENTROID = 39
+DEFAULT_SEARCH_PARAMS = {"hnsw": {"efSearch": 128}, "ivf": {"nprobe": 16}}
+
+
+def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
+    """FAISS factory string for ``flat``, ``hnsw`` or ``ivfpq`` sized to the corpus; anything else is used as given.
+
+    IVF cell counts follow ~4*sqrt(n) but keep at least 39 training points per
+    centroid, so small corpora still train:
+
+    >>> factory_for("flat", 1000, 384)
+    'Flat'
+    >>> factory_for("ivfpq", 5000, 384)
+    'IVF128,PQ96x7'
+    >>> factory_for("ivfpq", 1_000_000, 384)
+    'IVF4000,PQ96x8'
+    """
+    kind = index_type.lower()
+    if kind == "flat":
+        return "Flat"
+    if kind == "hnsw":
+        return "HNSW32"
+    if kind == "ivfpq":
+        if n_vectors < 16 * MIN_POINTS_PER_CENTROID:
+            raise ValueError(
+                f"IVF-PQ needs at least {16 * MIN_POINTS_PER_CENTROID} documents to train "
+                f"(this corpus has {n_vectors}); use --index-type flat or hnsw."
+            )
+        nlist = max(1, min(round(4 * math.sqrt(n_vectors)), n_vectors // MIN_POINTS_PER_CENTROID))
+        nbits = max(4, min(8, int(math.log2(n_vectors / MIN_POINTS_PER_CENTROID))))
+        m = _pq_subquantizers(dim)
+        return f"IVF{nlist},PQ{m}x{nbits}"
+    return index_type
+
+
+def _pq_subquantizers(dim: int) -> int:
+    """Largest divisor of ``dim`` giving at most 4 dimensions per sub-quantizer code."""
+    for m in range(max(1, dim // 4), dim + 1):
+        if dim % m == 0:
+            return m
+    return dim
+
+
+def default_search_params(factory: str) -> dict[str, int]:
+    """Search-time knobs recorded in the manifest (efSearch for HNSW, nprobe for IVF)."""
+    if "HNSW" in factory:
+        return dict(DEFAULT_SEARCH_PARAMS["hnsw"])
+    if "IVF" in factory:
+        return dict(DEFAULT_SEARCH_PARAMS["ivf"])
+    return {}
+
+
+class DenseIndex:
+    """Inner-product nearest neighbours over unit vectors, with ids that survive removals (``IDMap2``)."""
+
+    def __init__(self, faiss_index: Any, factory: str, search_params: dict[str, int] | None = None) -> None:
+        self._index = faiss_index
+        self.factory = factory
+        self.search_params = dict(search_params or {})
+        self._apply_search_params()
+
+    @classmethod
+    def create(cls, dim: int, factory: str) -> "DenseIndex":
+        """An empty index of ``dim`` dimensions built from a FAISS factory string."""
+        import faiss
+
+        full = factory if factory.startswith("IDMap2,") else f"IDMap2,{factory}"
+        try:
+            index = faiss.index_factory(dim, full, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as err:
+            raise ValueError(f"FAISS cannot build an index from factory string {factory!r}: {err}") from err
+        return cls(index, full, default_search_params(full))
+
+    @property
+    def dimension(self) -> int:
+        """Vector size."""
+        return int(self._index.d)
+
+    @property
+    def needs_training(self) -> bool:
+        """True for IVF/PQ indexes that must see sample vectors before ``add``."""
+        return not self._index.is_trained
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def train(self, vectors: np.ndarray) -> None:
+        """Train quantizers on a sample ``(n, dim)`` of the vectors to be added."""
+        self._index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add ``(n, dim)`` vectors under int64 ``ids``."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise ValueError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
+        self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)``, each ``(n_queries, k)``; missing slots have id -1."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        k = max(1, min(k, len(self))) if len(self) else 1
+        return self._index.search(queries, k)
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors for ``ids`` (exact for Flat/HNSW, decoded for PQ)."""
+        return np.vstack([self._index.reconstruct(int(i)) for i in ids])
+
+    def save(self, path: Path) -> None:
+        """Write the FAISS index file."""
+        import faiss
+
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, factory: str, search_params: dict[str, int] | None = None) -> "DenseIndex":
+        """Read a FAISS index file, memory-mapped where FAISS supports it."""
+        import faiss
+
+        try:
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            try:
+                index = faiss.read_index(str(path))
+            except RuntimeError as err:
+                raise IndexFormatError(f"{path} is not a readable FAISS index: {err}") from err
+        return cls(index, factory, search_params)
+
+    def _apply_search_params(self) -> None:
+        import faiss
+
+        inner = faiss.downcast_index(self._index.index)
+        for name, value in self.search_params.items():
+            faiss.ParameterSpace().set_index_parameter(inner, name, value)

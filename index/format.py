@@ -1,0 +1,169 @@
+"""The on-disk index format: one folder, a JSON manifest, payload files with checksums.
+
+An index folder looks like::
+
+    DIR/
+      manifest.json       format version, mode, model, FAISS factory, counts, checksums
+      documents.sqlite    documents (id, title, text, metadata) keyed by integer row id
+      dense.faiss         FAISS index whose ids are the document row ids
+
+The manifest is plain JSON so any tool can read it without this code.
+Folders are written next to their final place and renamed into it, so a reader
+never sees a half-written index and a failed build never damages an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from contextlib import contextmanager
+
+from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+DOCUMENTS_NAME = "documents.sqlite"
+DENSE_NAME = "dense.faiss"
+
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_files(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Size and checksum of each payload file, as stored in the manifest."""
+    return {
+        name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
+        for name in names
+    }
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temporary sibling, fsync it, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Read and sanity-check the manifest of an index folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise IndexNotFoundError(
+            f"No index at {folder}. Build one with: modernsearch build CORPUS --index {folder}"
+        )
+    if not folder.is_dir():
+        raise IndexNotFoundError(f"{folder} is a file, not an index folder.")
+    path = folder / MANIFEST_NAME
+    if not path.exists():
+        raise IndexFormatError(
+            f"{folder} has no {MANIFEST_NAME}: it is not an index or its build did not finish. "
+            f"Rebuild it with: modernsearch build CORPUS --index {folder}"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise IndexFormatError(f"{path} is not valid JSON ({err}); the index is corrupt.") from err
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{path} has format_version {version!r}; this modernsearch reads version "
+            f"{FORMAT_VERSION}. Rebuild the index with this version."
+        )
+    return manifest
+
+
+def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Check that every payload file exists with the size and checksum the manifest records."""
+    for name, expected in manifest.get("files", {}).items():
+        path = Path(folder) / name
+        if not path.exists():
+            raise IndexFormatError(f"{path} is missing; the index is incomplete. Rebuild it.")
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            raise ChecksumMismatchError(
+                f"{path} has {size} bytes but the manifest records {expected['bytes']}: "
+                "the file was truncated or modified. Rebuild the index."
+            )
+        if file_sha256(path) != expected["sha256"]:
+            raise ChecksumMismatchError(
+                f"{path} does not match its checksum in {MANIFEST_NAME}: the file is corrupt. "
+                "Rebuild the index."
+            )
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """Yield a fresh sibling folder to write into; on success swap it into ``target``.
+
+    On any exception (or a crash) the staging folder is discarded and whatever
+    was at ``target`` before is left as it was.
+    """
+    target = Path(target).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_swap(target)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building-"))
+    try:
+        yield staging
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with two renames; the old folder is kept until the end."""
+    _fsync_dir(staging)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
+        os.rename(target, old)
+        os.rename(staging, target)
+        _fsync_dir(target.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, target)
+        _fsync_dir(target.parent)
+
+
+def recover_interrupted_swap(target: Path) -> None:
+    """If a crash happened between the two renames of a swap, put the old index back."""
+    target = Path(target).absolute()
+    if target.exists() or not target.parent.exists():
+        return
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"))
+    if olds:
+        os.rename(olds[-1], target)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Total size of the files in a folder."""
+    return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())

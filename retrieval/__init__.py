@@ -1,0 +1,32 @@
+"""Retrieval: encoders, corpus readers, the index builder and searchers.
+
+Importing this package loads no model and touches no file; heavy work happens on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retrieval.builder import BuildSummary, build_index
+    from retrieval.config import BuildConfig
+    from retrieval.searcher import Hit, SearchResult, Searcher
+
+_EXPORTS = {
+    "Searcher": "retrieval.searcher",
+    "SearchResult": "retrieval.searcher",
+    "Hit": "retrieval.searcher",
+    "build_index": "retrieval.builder",
+    "BuildSummary": "retrieval.builder",
+    "BuildConfig": "retrieval.config",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'retrieval' has no attribute {name!r}")

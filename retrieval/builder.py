@@ -1,0 +1,238 @@
+"""The builder: read a corpus, store its documents, encode them and write one index folder atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from index.dense import DenseIndex, factory_for
+from index.docstore import Document, DocumentStore, Duplicate
+from index.format import (
+    DENSE_NAME,
+    DOCUMENTS_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    describe_files,
+    folder_bytes,
+    staged_folder,
+    write_json_atomic,
+)
+from retrieval.config import BuildConfig
+from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
+from retrieval.encoders import DenseEncoder
+
+SCRATCH_EMBEDDINGS = ".embeddings.f32"
+MAX_TRAINING_VECTORS = 100_000
+
+
+@dataclass
+class BuildSummary:
+    """What a build did: counts, time, size; printed at the end and stored in the manifest."""
+
+    index_dir: str
+    model: str
+    factory: str
+    documents: int
+    read: int
+    skipped_empty: int
+    skipped_invalid: int
+    duplicates: int
+    replaced_encoding: int
+    seconds: float
+    encode_seconds: float
+    index_bytes: int
+    fell_back_from: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def docs_per_second(self) -> float:
+        """Encoding throughput."""
+        return self.documents / self.encode_seconds if self.encode_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form for the manifest and ``--json`` output."""
+        return {**dataclasses.asdict(self), "docs_per_second": round(self.docs_per_second, 2)}
+
+
+def build_index(
+    corpus: Path | str | Iterable[Document],
+    index_dir: Path | str,
+    config: BuildConfig = BuildConfig(),
+    *,
+    hf_dataset: bool = False,
+    encoder: DenseEncoder | None = None,
+    progress: bool = True,
+) -> BuildSummary:
+    """Build an index folder from a corpus path (or an iterable of documents).
+
+    The folder is written beside ``index_dir`` and renamed into place only when
+    complete, so a failed or interrupted build leaves any earlier index intact.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    encoder = encoder or DenseEncoder.load(config.model, device=config.device)
+    stats = ReadStats()
+    if isinstance(corpus, (str, Path)):
+        documents: Iterable[Document] = read_corpus(corpus, config, stats, hf_dataset=hf_dataset)
+        corpus_label = str(corpus)
+    else:
+        documents = _counted(corpus, stats)
+        corpus_label = "<documents>"
+
+    with staged_folder(index_dir) as staging:
+        store = DocumentStore.create(staging / DOCUMENTS_NAME)
+        try:
+            duplicates = _store_documents(store, documents, config, progress)
+            count = len(store)
+            if count == 0:
+                raise CorpusError(
+                    f"{corpus_label} has no documents with text ({stats.read} records read, "
+                    f"{stats.skipped_empty} empty, {stats.skipped_invalid} invalid). Nothing to index."
+                )
+            encode_started = time.perf_counter()
+            dense = _encode_into_index(store, encoder, config, count, staging, progress)
+            encode_seconds = time.perf_counter() - encode_started
+        finally:
+            store.close()
+        dense.save(staging / DENSE_NAME)
+        summary = BuildSummary(
+            index_dir=str(index_dir),
+            model=encoder.describe()["name"],
+            factory=dense.factory,
+            documents=count,
+            read=stats.read,
+            skipped_empty=stats.skipped_empty,
+            skipped_invalid=stats.skipped_invalid,
+            duplicates=len(duplicates),
+            replaced_encoding=stats.replaced_encoding,
+            seconds=0.0,
+            encode_seconds=round(encode_seconds, 3),
+            index_bytes=0,
+            fell_back_from=encoder.resolved.fell_back_from,
+            problems=stats.examples,
+        )
+        summary.seconds = round(time.perf_counter() - started, 3)
+        summary.index_bytes = folder_bytes(staging)
+        manifest = _manifest(staging, encoder, dense, config, corpus_label, summary)
+        write_json_atomic(staging / MANIFEST_NAME, manifest)
+    return summary
+
+
+def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Document]:
+    for doc in documents:
+        stats.read += 1
+        if not doc.text.strip():
+            stats.skipped_empty += 1
+            continue
+        yield doc
+
+
+def _store_documents(store: DocumentStore, documents: Iterable[Document], config: BuildConfig, progress: bool) -> list[Duplicate]:
+    """Write documents to SQLite batch by batch; fail on duplicate ids unless told what to keep."""
+    from tqdm.auto import tqdm
+
+    duplicates: list[Duplicate] = []
+    batch: list[Document] = []
+    bar = tqdm(desc="Reading", unit=" doc", disable=not progress, mininterval=0.5)
+
+    def flush() -> None:
+        found = store.add(batch, on_duplicate="last" if config.on_duplicate == "last" else "first")
+        duplicates.extend(found)
+        if found and config.on_duplicate == "error":
+            listed = "; ".join(f"{d.doc_id!r} ({d.first_source} and {d.again_source})" for d in duplicates[:5])
+            raise CorpusError(
+                f"Duplicate document ids: {listed}. Make ids unique, or pass --on-duplicate first "
+                "or --on-duplicate last to keep one copy."
+            )
+        bar.update(len(batch))
+        batch.clear()
+
+    try:
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) >= config.read_batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        bar.close()
+    return duplicates
+
+
+def _encode_into_index(
+    store: DocumentStore, encoder: DenseEncoder, config: BuildConfig, count: int, staging: Path, progress: bool
+) -> DenseIndex:
+    """Encode every stored document into a scratch memory map, then train and fill the FAISS index."""
+    from tqdm.auto import tqdm
+
+    dim = encoder.dimension
+    scratch = staging / SCRATCH_EMBEDDINGS
+    vectors = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(count, dim))
+    row_ids = np.empty(count, dtype=np.int64)
+    position = 0
+    with tqdm(total=count, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
+        for ids, texts in store.iter_texts(config.read_batch_size):
+            vectors[position : position + len(ids)] = encoder.encode_documents(texts, batch_size=config.batch_size)
+            row_ids[position : position + len(ids)] = ids
+            position += len(ids)
+            bar.update(len(ids))
+    vectors.flush()
+
+    factory = factory_for(config.index_type, count, dim)
+    dense = DenseIndex.create(dim, factory)
+    if dense.needs_training:
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.choice(count, size=min(count, MAX_TRAINING_VECTORS), replace=False))
+        dense.train(np.asarray(vectors[sample]))
+    for start in range(0, count, 65_536):
+        dense.add(np.asarray(vectors[start : start + 65_536]), row_ids[start : start + 65_536])
+    del vectors
+    scratch.unlink()
+    return dense
+
+
+def _manifest(
+    folder: Path, encoder: DenseEncoder, dense: DenseIndex, config: BuildConfig, corpus: str, summary: BuildSummary
+) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": config.mode,
+        "model": encoder.describe(),
+        "dense": {
+            "file": DENSE_NAME,
+            "factory": dense.factory,
+            "index_type": config.index_type,
+            "metric": "inner_product",
+            "dimension": dense.dimension,
+            "count": len(dense),
+            "search_params": dense.search_params,
+        },
+        "documents": {"file": DOCUMENTS_NAME, "count": summary.documents},
+        "build": {
+            "corpus": corpus,
+            "config": dataclasses.asdict(config),
+            "summary": summary.to_dict(),
+        },
+        "versions": _versions(),
+        "files": describe_files(folder, [DOCUMENTS_NAME, DENSE_NAME]),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("modernsearch", "faiss-cpu", "sentence-transformers", "transformers", "torch"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found

@@ -1,0 +1,66 @@
+"""Build settings, declared once: name, type, default and help text feed the CLI, validation and docs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+Mode = Literal["dense"]
+OnDuplicate = Literal["error", "first", "last"]
+EncodingErrors = Literal["strict", "replace"]
+
+MODES = ("dense",)
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that decides how a corpus becomes an index; CLI flags map onto these fields one to one."""
+
+    model: str | None = _setting(
+        None,
+        "Model: alias (minilm, modernbert), local sentence-transformers folder, or hub id. "
+        "Default: modernbert, falling back to the offline minilm when the hub is out of reach.",
+    )
+    mode: Mode = _setting("dense", "What to index: dense (one vector per document).")
+    index_type: str = _setting(
+        "flat", "FAISS index: flat (exact), hnsw, ivfpq, or any FAISS factory string such as 'IVF256,SQ8'."
+    )
+    id_field: str | None = _setting(None, "Field holding the document id (default: _id, else id).")
+    text_field: str = _setting("text", "Field holding the document text.")
+    title_field: str = _setting("title", "Field holding the title (optional in the data).")
+    split: str = _setting("train", "Split to read from a Hugging Face dataset (with --hf-dataset).")
+    skip_invalid: bool = _setting(False, "Skip malformed records and report how many, instead of failing.")
+    on_duplicate: OnDuplicate = _setting("error", "Repeated document ids: error, keep the first, or keep the last.")
+    encoding_errors: EncodingErrors = _setting(
+        "strict", "Invalid UTF-8: strict fails with the byte offset, replace substitutes U+FFFD and warns."
+    )
+    batch_size: int = _setting(16, "Documents per encoder forward pass.")
+    read_batch_size: int = _setting(1024, "Documents read and stored per step; bounds memory while reading.")
+    device: str | None = _setting(None, "Torch device for encoding (default: cuda if available, else cpu).")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.on_duplicate not in ("error", "first", "last"):
+            raise ValueError(f"on_duplicate must be error, first or last, got {self.on_duplicate!r}")
+        if self.encoding_errors not in ("strict", "replace"):
+            raise ValueError(f"encoding_errors must be strict or replace, got {self.encoding_errors!r}")
+        for name in ("batch_size", "read_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def with_changes(self, **changes: Any) -> "BuildConfig":
+        """A copy with some settings changed (the original is never mutated)."""
+        return replace(self, **changes)
+
+
+def help_for(name: str) -> str:
+    """Help text of a setting, for the CLI and the docs."""
+    for f in fields(BuildConfig):
+        if f.name == name:
+            return f.metadata["help"]
+    raise KeyError(name)

@@ -1,0 +1,249 @@
+"""Corpus readers: stream documents from BEIR folders, JSONL, CSV/TSV, Parquet, text folders and HF datasets.
+
+Every reader yields :class:`index.docstore.Document` one at a time, so memory is
+bounded by what the caller batches, never by the corpus. Problems are reported
+with the file, the line (or row) and what to do about it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from index.docstore import Document
+from retrieval.config import BuildConfig
+
+TEXT_SUFFIXES = (".txt", ".md")
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read as given; the message says where and what to do."""
+
+
+@dataclass
+class ReadStats:
+    """Counters a reader fills in while streaming, reported in the build summary."""
+
+    read: int = 0
+    skipped_invalid: int = 0
+    skipped_empty: int = 0
+    replaced_encoding: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, message: str) -> None:
+        """Keep the first few problems to show the user."""
+        if len(self.examples) < 5:
+            self.examples.append(message)
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    """Which record fields hold the id, text and title."""
+
+    id: str | None = None
+    text: str = "text"
+    title: str = "title"
+
+    def id_candidates(self) -> tuple[str, ...]:
+        return (self.id,) if self.id else ("_id", "id")
+
+
+def read_corpus(source: Path | str, config: BuildConfig, stats: ReadStats, *, hf_dataset: bool = False) -> Iterator[Document]:
+    """Stream the documents of a corpus; ``hf_dataset`` reads ``source`` with the ``datasets`` library."""
+    names = FieldNames(config.id_field, config.text_field, config.title_field)
+    records = _records(source, config, stats, hf_dataset)
+    for where, record in records:
+        doc = _to_document(record, names, where, config, stats)
+        if doc is None:
+            continue
+        stats.read += 1
+        if not doc.text.strip():
+            stats.skipped_empty += 1
+            continue
+        yield doc
+
+
+def _records(source: Path | str, config: BuildConfig, stats: ReadStats, hf_dataset: bool) -> Iterator[tuple[str, Any]]:
+    if hf_dataset:
+        return _hf_records(str(source), config.split)
+    path = Path(source)
+    if not path.exists():
+        raise CorpusError(f"Corpus {path} does not exist.")
+    if path.is_dir():
+        if (path / "corpus.jsonl").exists():
+            return _jsonl_records(path / "corpus.jsonl", config, stats)
+        return _text_folder_records(path, config, stats)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return _jsonl_records(path, config, stats)
+    if suffix in TABLE_SUFFIXES:
+        return _table_records(path, TABLE_SUFFIXES[suffix], config, stats)
+    if suffix == ".parquet":
+        return _parquet_records(path, config)
+    raise CorpusError(
+        f"Cannot tell the format of {path}: use a BEIR folder (with corpus.jsonl), a .jsonl, .csv, .tsv "
+        "or .parquet file, a folder of .txt/.md files, or --hf-dataset for a Hugging Face dataset."
+    )
+
+
+def _decoded_lines(path: Path, config: BuildConfig, stats: ReadStats) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` of a UTF-8 file, naming the byte offset of any invalid byte."""
+    offset = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                position = offset + err.start
+                if config.encoding_errors != "replace":
+                    raise CorpusError(
+                        f"{path}: line {number}: invalid UTF-8 byte 0x{raw[err.start]:02x} at byte offset "
+                        f"{position}. Re-encode the file as UTF-8, or pass --encoding-errors replace."
+                    ) from err
+                stats.replaced_encoding += 1
+                stats.note(f"{path}:{number}: invalid UTF-8 at byte offset {position} replaced")
+                line = raw.decode("utf-8", errors="replace")
+            offset += len(raw)
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield number, line
+
+
+def _jsonl_records(path: Path, config: BuildConfig, stats: ReadStats) -> Iterator[tuple[str, Any]]:
+    for number, line in _decoded_lines(path, config, stats):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as err:
+            problem = f"malformed JSON ({err.msg} at column {err.colno})" if isinstance(err, json.JSONDecodeError) else "JSON nested too deeply"
+            _invalid(f"{path}: line {number}: {problem}", config, stats, "fix the line")
+            continue
+        yield where, record
+
+
+def _table_records(path: Path, delimiter: str, config: BuildConfig, stats: ReadStats) -> Iterator[tuple[str, Any]]:
+    csv.field_size_limit(sys.maxsize)
+    lines = (line for _, line in _decoded_lines(path, config, stats))
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    try:
+        for record in reader:
+            line = reader.line_num
+            if None in record:
+                _invalid(f"{path}: line {line}: more values than header columns", config, stats, "fix the row")
+                continue
+            yield f"{path}:{line}", record
+    except csv.Error as err:
+        raise CorpusError(f"{path}: line {reader.line_num}: {err}") from err
+
+
+def _parquet_records(path: Path, config: BuildConfig) -> Iterator[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise CorpusError(f"{path} is not a readable Parquet file: {err}") from err
+    row = 0
+    for batch in parquet.iter_batches(batch_size=config.read_batch_size):
+        for record in batch.to_pylist():
+            yield f"{path}[row {row}]", record
+            row += 1
+
+
+def _text_folder_records(folder: Path, config: BuildConfig, stats: ReadStats) -> Iterator[tuple[str, Any]]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+    if not files:
+        raise CorpusError(
+            f"{folder} has no corpus.jsonl and no .txt/.md files. Point at a BEIR folder, a file, "
+            "or a folder of text files."
+        )
+    for path in files:
+        text = "".join(line for _, line in _decoded_lines(path, config, stats))
+        relative = path.relative_to(folder).as_posix()
+        yield relative, {"id": relative, "title": _title_of(path, text), "text": text}
+
+
+def _title_of(path: Path, text: str) -> str:
+    """A Markdown file's first heading, else the file name without extension."""
+    if path.suffix.lower() == ".md":
+        for line in text.splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return path.stem
+
+
+def _hf_records(name: str, split: str) -> Iterator[tuple[str, Any]]:
+    try:
+        import datasets
+    except ImportError as err:  # pragma: no cover - a dependency of the project
+        raise CorpusError("Reading Hugging Face datasets needs: pip install datasets") from err
+    if Path(name).is_dir():
+        try:
+            loaded = datasets.load_from_disk(name)
+        except FileNotFoundError as err:
+            raise CorpusError(f"{name} is not a folder written by Dataset.save_to_disk: {err}") from err
+        if isinstance(loaded, datasets.DatasetDict):
+            if split not in loaded:
+                raise CorpusError(f"{name} has splits {sorted(loaded)}; choose one with --split.")
+            loaded = loaded[split]
+        rows: Iterable[Any] = loaded
+    else:
+        try:
+            rows = datasets.load_dataset(name, split=split, streaming=True)
+        except Exception as err:  # noqa: BLE001 - the hub raises many types
+            raise CorpusError(
+                f"Could not load Hugging Face dataset {name!r} (split {split!r}): {err}. "
+                "Check the name and your connection, or pass a folder saved with save_to_disk."
+            ) from err
+    for number, record in enumerate(rows):
+        yield f"{name}[{split}][row {number}]", record
+
+
+def _to_document(record: Any, names: FieldNames, where: str, config: BuildConfig, stats: ReadStats) -> Document | None:
+    if not isinstance(record, dict):
+        _invalid(f"{where}: expected an object with fields, got {type(record).__name__}", config, stats, "fix the record")
+        return None
+    id_field = next((f for f in names.id_candidates() if f in record), None)
+    missing = [f for f, ok in (("/".join(names.id_candidates()), id_field is not None), (names.text, names.text in record)) if not ok]
+    if missing:
+        found = ", ".join(sorted(map(str, record))) or "none"
+        hint = "--id-field" if id_field is None else "--text-field"
+        _invalid(
+            f"{where}: missing field {missing[0]!r} (fields found: {found})",
+            config, stats, f"name the right field with {hint}",
+        )
+        return None
+    doc_id, text, title = record[id_field], record[names.text], record.get(names.title) or ""
+    if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()) or isinstance(doc_id, (dict, list)):
+        _invalid(f"{where}: empty or non-scalar id in field {id_field!r}", config, stats, "give every document an id")
+        return None
+    if text is None:
+        text = ""
+    if not isinstance(text, str) or not isinstance(title, str):
+        _invalid(f"{where}: text and title must be strings", config, stats, "fix the record")
+        return None
+    metadata = {k: v for k, v in record.items() if k not in (id_field, names.text, names.title)}
+    return Document(str(doc_id), text.replace("\x00", ""), title.replace("\x00", ""), _jsonable(metadata), where)
+
+
+def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata that survives JSON: values JSON cannot hold become strings."""
+    try:
+        json.dumps(metadata)
+        return metadata
+    except (TypeError, ValueError, RecursionError):
+        return {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in metadata.items()}
+
+
+def _invalid(message: str, config: BuildConfig, stats: ReadStats, fix: str) -> None:
+    if not config.skip_invalid:
+        raise CorpusError(f"{message}. To continue, {fix}, or pass --skip-invalid to skip such records.")
+    stats.skipped_invalid += 1
+    stats.note(message)

@@ -1,0 +1,129 @@
+"""Dense encoders: a sentence-transformers model that turns queries and documents into unit vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from retrieval.models import ModelUnavailableError, ResolvedModel, resolve_model
+
+
+class DenseEncoder:
+    """One embedding per text, L2-normalised so inner product equals cosine similarity.
+
+    Queries and documents go through ``encode_query`` / ``encode_document`` so a
+    model with prompts (``query: ``, ``document: ``) gets the right one for each.
+    """
+
+    def __init__(self, model: Any, resolved: ResolvedModel) -> None:
+        self.model = model
+        self.resolved = resolved
+
+    @classmethod
+    def load(cls, spec: str | None = None, *, device: str | None = None) -> "DenseEncoder":
+        """Load the model a spec names (alias, folder or hub id); ``None`` means the default with fallback."""
+        resolved = resolve_model(spec)
+        return cls.from_resolved(resolved, device=device)
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None) -> "DenseEncoder":
+        """Load an already resolved model."""
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+        try:
+            model = SentenceTransformer(resolved.name_or_path, device=device or _default_device())
+        except OSError as err:
+            raise ModelUnavailableError(
+                f"Could not load model {resolved.spec!r} from {resolved.name_or_path}: {err}"
+            ) from err
+        model.eval()
+        return cls(model, resolved)
+
+    @property
+    def dimension(self) -> int:
+        """Embedding size."""
+        return int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input in tokens; longer texts are truncated by the model."""
+        return int(self.model.max_seq_length)
+
+    def describe(self) -> dict[str, Any]:
+        """Model facts for the index manifest."""
+        return {
+            "spec": self.resolved.spec,
+            "name": _model_name(self.resolved),
+            "path_or_id": self.resolved.name_or_path if not self.resolved.is_local else None,
+            "revision": _revision(self.resolved),
+            "dimension": self.dimension,
+            "max_tokens": self.max_tokens,
+            "similarity": "cosine",
+            "normalized": True,
+            "prompts": {k: v for k, v in (self.model.prompts or {}).items() if v},
+        }
+
+    def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Embed queries: ``(n_queries, dim)`` float32, unit norm."""
+        vectors = self.model.encode_query(
+            list(queries), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Embed documents: ``(n_docs, dim)`` float32, unit norm."""
+        vectors = self.model.encode_document(
+            list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _model_name(resolved: ResolvedModel) -> str:
+    """A readable model name: the hub id, or the name a bundled folder's README declares."""
+    if not resolved.is_local:
+        return resolved.name_or_path
+    if resolved.spec == "minilm":
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return Path(resolved.name_or_path).name
+
+
+def _revision(resolved: ResolvedModel) -> str | None:
+    """Commit hash of a cached hub model, or a hash of a local folder's weights config."""
+    if resolved.is_local:
+        folder = Path(resolved.name_or_path)
+        weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin", "config.json") if (folder / n).exists()), None)
+        if weights is None:
+            return None
+        from index.format import file_sha256
+
+        return f"sha256:{file_sha256(weights)[:16]}"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(resolved.name_or_path, "config.json")
+        if isinstance(hit, str):
+            return Path(hit).parent.name
+    except Exception:  # noqa: BLE001 - a missing revision is not an error
+        return None
+    return None
+
+
+def load_manifest_encoder(model_info: dict[str, Any], *, device: str | None = None) -> DenseEncoder:
+    """Load exactly the model an index manifest names (never the default)."""
+    spec = model_info.get("spec") or model_info.get("name")
+    resolved = resolve_model(spec)
+    return DenseEncoder.from_resolved(resolved, device=device)
+
+
+__all__ = ["DenseEncoder", "load_manifest_encoder"]
