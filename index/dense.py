@@ -19,14 +19,16 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
     """FAISS factory string for ``flat``, ``hnsw`` or ``ivfpq`` sized to the corpus; anything else is used as given.
 
     IVF cell counts follow ~4*sqrt(n) but keep at least 39 training points per
-    centroid, so small corpora still train:
+    centroid, so small corpora still train. IVF-PQ uses 4-bit fast-scan codes of
+    two dimensions each (16x smaller than float32), which train in about a second
+    where 8-bit PQ takes minutes on two cores:
 
     >>> factory_for("flat", 1000, 384)
     'Flat'
     >>> factory_for("ivfpq", 5000, 384)
-    'IVF128,PQ96x7'
+    'IVF128,PQ192x4fsr'
     >>> factory_for("ivfpq", 1_000_000, 384)
-    'IVF4000,PQ96x8'
+    'IVF4000,PQ192x4fsr'
     """
     kind = index_type.lower()
     if kind == "flat":
@@ -40,18 +42,9 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
                 f"(this corpus has {n_vectors}); use --index-type flat or hnsw."
             )
         nlist = max(1, min(round(4 * math.sqrt(n_vectors)), n_vectors // MIN_POINTS_PER_CENTROID))
-        nbits = max(4, min(8, int(math.log2(n_vectors / MIN_POINTS_PER_CENTROID))))
-        m = _pq_subquantizers(dim)
-        return f"IVF{nlist},PQ{m}x{nbits}"
+        m = dim // 2 if dim % 2 == 0 else dim
+        return f"IVF{nlist},PQ{m}x4fsr"
     return index_type
-
-
-def _pq_subquantizers(dim: int) -> int:
-    """Largest divisor of ``dim`` giving at most 4 dimensions per sub-quantizer code."""
-    for m in range(max(1, dim // 4), dim + 1):
-        if dim % m == 0:
-            return m
-    return dim
 
 
 def default_search_params(factory: str) -> dict[str, int]:

@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 DOCUMENTS_NAME = "documents.sqlite"
 DENSE_NAME = "dense.faiss"
+OWNER_NAME = ".owner-pid"
 
 _CHUNK = 1 << 20
 
@@ -123,7 +124,9 @@ def staged_folder(target: Path) -> Iterator[Path]:
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_swap(target)
+    remove_abandoned_staging(target)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building-"))
+    (staging / OWNER_NAME).write_text(str(os.getpid()))
     try:
         yield staging
         _swap_into_place(staging, target)
@@ -132,8 +135,30 @@ def staged_folder(target: Path) -> Iterator[Path]:
         raise
 
 
+def remove_abandoned_staging(target: Path) -> None:
+    """Delete staging folders of builds whose process is gone (killed or crashed)."""
+    for staging in target.parent.glob(f".{target.name}.building-*"):
+        try:
+            pid = int((staging / OWNER_NAME).read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid is None or not _process_alive(pid):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _swap_into_place(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with two renames; the old folder is kept until the end."""
+    (staging / OWNER_NAME).unlink(missing_ok=True)
     _fsync_dir(staging)
     if target.exists():
         old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")

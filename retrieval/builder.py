@@ -77,6 +77,8 @@ def build_index(
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    if isinstance(corpus, (str, Path)) and not hf_dataset and not Path(corpus).exists():
+        raise CorpusError(f"Corpus {corpus} does not exist.")  # before the model loads: fail in a second
     encoder = encoder or DenseEncoder.load(config.model, device=config.device)
     stats = ReadStats()
     if isinstance(corpus, (str, Path)):
@@ -178,7 +180,7 @@ def _encode_into_index(
     row_ids = np.empty(count, dtype=np.int64)
     position = 0
     with tqdm(total=count, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
-        for ids, texts in store.iter_texts(config.read_batch_size):
+        for ids, texts in store.iter_texts(config.batch_size * 8):  # small steps keep the bar's rate and ETA live
             vectors[position : position + len(ids)] = encoder.encode_documents(texts, batch_size=config.batch_size)
             row_ids[position : position + len(ids)] = ids
             position += len(ids)

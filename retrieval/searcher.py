@@ -11,7 +11,7 @@ from typing import Any, Sequence, overload
 from index.dense import DenseIndex
 from index.docstore import DocumentStore
 from index.errors import IndexFormatError
-from index.format import DOCUMENTS_NAME, read_manifest, verify_files
+from index.format import DOCUMENTS_NAME, read_manifest, recover_interrupted_swap, verify_files
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
 
 
@@ -72,6 +72,7 @@ class Searcher:
         ``encoder`` is given), never the default model.
         """
         index_dir = Path(index_dir)
+        recover_interrupted_swap(index_dir)
         manifest = read_manifest(index_dir)
         if verify:
             verify_files(index_dir, manifest)

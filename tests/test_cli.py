@@ -1,0 +1,95 @@
+"""The modernsearch command as a user runs it: real subprocesses, real index folders, readable errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    process = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=ENV, timeout=600)
+    if check:
+        assert process.returncode == 0, process.stderr
+    return process
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory, dbpedia_small):
+    folder = tmp_path_factory.mktemp("cli") / "idx"
+    process = run("build", str(dbpedia_small), "--index", str(folder), "--model", "minilm")
+    return folder, process
+
+
+def test_build_prints_a_summary_with_progress(cli_index, dbpedia_small):
+    folder, process = cli_index
+    n_docs = len((dbpedia_small / "corpus.jsonl").read_text().splitlines())
+    summary_line = next(line for line in process.stdout.splitlines() if "documents indexed" in line)
+    assert f"{n_docs:,}" in summary_line
+    assert "docs/s" in process.stdout and "index size" in process.stdout
+    assert "Encoding" in process.stderr and "doc/s" in process.stderr  # the tqdm bar: rate and ETA
+    assert (folder / "manifest.json").exists()
+
+
+def test_search_json_output(cli_index, dbpedia_small):
+    folder, _ = cli_index
+    query = json.loads((dbpedia_small / "queries.jsonl").read_text().splitlines()[0])["text"]
+    payload = json.loads(run("search", str(folder), query, "-k", "5", "--json").stdout)
+    assert payload["query"] == query
+    assert len(payload["results"]) == 5
+    assert set(payload["results"][0]) == {"id", "score", "title", "text"}
+    assert set(payload["timings_ms"]) == {"encode", "search", "total"}
+
+
+def test_search_table_output(cli_index):
+    folder, _ = cli_index
+    output = run("search", str(folder), "american politician", "-k", "3").stdout
+    assert "score" in output and "snippet" in output and "<dbpedia:" in output
+
+
+def test_info_prints_the_manifest(cli_index):
+    folder, _ = cli_index
+    output = run("info", str(folder)).stdout
+    for expected in ("sentence-transformers/all-MiniLM-L6-v2", "384", "IDMap2,Flat", "dense", "format version", "created"):
+        assert expected in output
+    assert json.loads(run("info", str(folder), "--json").stdout)["format_version"] == 1
+
+
+def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_small, tmp_path):
+    folder, _ = cli_index
+    report_path = tmp_path / "report.json"
+    output = run("eval", "beir", str(dbpedia_small), "--index", str(folder), "--out", str(report_path)).stdout
+    assert "ndcg@10" in output and "recall@100" in output and "mrr@10" in output
+    report = json.loads(report_path.read_text())
+    assert report["n_queries"] == 5 and len(report["per_query"]) == 5
+    assert 0.0 < report["metrics"]["ndcg@10"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("search", "/nonexistent/idx", "q"), "No index at /nonexistent/idx"),
+        (("info", "/nonexistent/idx"), "No index at /nonexistent/idx"),
+        (("build", "/nonexistent/corpus.jsonl", "--index", "/tmp/x", "--model", "minilm"), "does not exist"),
+        (("eval", "beir", "/nonexistent"), "Give either --index DIR"),
+    ],
+)
+def test_errors_are_one_clear_line_without_traceback(args, message):
+    process = run(*args, check=False)
+    assert process.returncode == 1
+    assert message in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_bad_corpus_line_is_reported_by_the_cli(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": "a", "text": "fine"}\n{"_id": "b", "text": \n')
+    process = run("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm", check=False)
+    assert process.returncode == 1
+    assert "line 2: malformed JSON" in process.stderr and "Traceback" not in process.stderr
+    assert not (tmp_path / "idx").exists()

@@ -1,0 +1,109 @@
+"""The Python search API on a real index, and clear errors for missing, incomplete and corrupt index folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
+from retrieval import Searcher, SearchResult
+
+
+@pytest.fixture()
+def copy_of_small_index(tmp_path, small_index):
+    target = tmp_path / "idx"
+    shutil.copytree(small_index, target)
+    return target
+
+
+def test_single_query_and_batch_share_one_result_type(small_index, minilm, dbpedia_small):
+    searcher = Searcher.load(small_index, encoder=minilm)
+    queries = [json.loads(line)["text"] for line in (dbpedia_small / "queries.jsonl").read_text().splitlines()]
+    one = searcher.search(queries[0], k=10)
+    many = searcher.search(queries, k=10)
+    assert isinstance(one, SearchResult) and all(isinstance(r, SearchResult) for r in many)
+    assert len(many) == len(queries)
+    assert many[0].ids == one.ids
+    np.testing.assert_allclose([h.score for h in many[0].hits], [h.score for h in one.hits], atol=1e-5)
+    assert [h.rank for h in one.hits] == list(range(1, 11))
+    assert all(a.score >= b.score for a, b in zip(one.hits, one.hits[1:]))
+    assert one.mode == "dense" and searcher.modes == ["dense"]
+    assert set(one.timings_ms) == {"encode", "search", "total"}
+    assert one.timings_ms["total"] >= one.timings_ms["search"]
+
+
+def test_to_dict_has_the_documented_json_shape(small_index, minilm):
+    result = Searcher.load(small_index, encoder=minilm).search("a film", k=3).to_dict()
+    assert list(result) == ["query", "results", "timings_ms"]
+    assert result["query"] == "a film"
+    assert [list(r) for r in result["results"]] == [["id", "score", "title", "text"]] * 3
+    json.dumps(result)
+
+
+def test_k_larger_than_the_corpus_returns_every_document(small_index, minilm):
+    searcher = Searcher.load(small_index, encoder=minilm)
+    result = searcher.search("anything at all", k=100_000)
+    assert len(result.hits) == len(searcher)
+    assert len(set(result.ids)) == len(searcher)
+
+
+def test_bad_queries_and_modes_are_clear_errors(small_index, minilm):
+    searcher = Searcher.load(small_index, encoder=minilm)
+    with pytest.raises(ValueError, match="non-empty"):
+        searcher.search("   ")
+    with pytest.raises(ValueError, match=r"supports modes \['dense'\], not 'multivector'"):
+        searcher.search("q", mode="multivector")
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        searcher.search("q", k=0)
+
+
+def test_missing_index_folder(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="No index at .*modernsearch build CORPUS --index"):
+        Searcher.load(tmp_path / "nope")
+
+
+def test_incomplete_index_without_manifest(copy_of_small_index):
+    (copy_of_small_index / "manifest.json").unlink()
+    with pytest.raises(IndexFormatError, match="has no manifest.json.*did not finish"):
+        Searcher.load(copy_of_small_index)
+
+
+def test_missing_payload_file(copy_of_small_index):
+    (copy_of_small_index / "dense.faiss").unlink()
+    with pytest.raises(IndexFormatError, match=r"dense.faiss is missing"):
+        Searcher.load(copy_of_small_index)
+
+
+@pytest.mark.parametrize("name", ["dense.faiss", "documents.sqlite"])
+def test_flipped_byte_is_a_checksum_error(copy_of_small_index, name):
+    path = copy_of_small_index / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ChecksumMismatchError, match=f"{name} does not match its checksum"):
+        Searcher.load(copy_of_small_index)
+
+
+def test_truncated_file_is_named(copy_of_small_index):
+    path = copy_of_small_index / "documents.sqlite"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ChecksumMismatchError, match="documents.sqlite has 1000 bytes but the manifest records"):
+        Searcher.load(copy_of_small_index)
+
+
+def test_unknown_format_version(copy_of_small_index):
+    path = copy_of_small_index / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 99
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="format_version 99"):
+        Searcher.load(copy_of_small_index)
+
+
+def test_garbled_manifest(copy_of_small_index):
+    (copy_of_small_index / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexFormatError, match="not valid JSON"):
+        Searcher.load(copy_of_small_index)
