@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from index.format import human_bytes
 from retrieval.config import BuildConfig, help_for
 
 app = typer.Typer(
@@ -62,14 +63,6 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 def _snippet(text: str, width: int = 100) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
-
-
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 @app.command()
@@ -122,7 +115,7 @@ def print_build_summary(summary: Any) -> None:
     if summary.replaced_encoding:
         table.add_row("encoding", f"{summary.replaced_encoding:,} lines with invalid UTF-8 replaced")
     table.add_row("time", f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding ({summary.docs_per_second:.1f} docs/s)")
-    table.add_row("index size", _human_bytes(summary.index_bytes))
+    table.add_row("index size", human_bytes(summary.index_bytes))
     out.print(table)
     for problem in summary.problems:
         err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
@@ -167,31 +160,16 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
 ) -> None:
     """Print an index's manifest: model, dimensions, mode, FAISS factory, counts, sizes, version, time."""
-    from index.format import read_manifest
+    from index.format import manifest_summary, read_manifest
 
     manifest = read_manifest(index)
     if as_json:
         print(json.dumps(manifest, indent=2, ensure_ascii=False))
         return
-    model, dense = manifest["model"], manifest["dense"]
     table = Table(title=str(index), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    rows = [
-        ("format version", str(manifest["format_version"])),
-        ("created", manifest["created_at"]),
-        ("mode", manifest["mode"]),
-        ("model", f"{model['name']} (spec {model['spec']!r}, revision {model.get('revision') or 'unknown'})"),
-        ("dimensions", str(dense["dimension"])),
-        ("similarity", f"{model['similarity']} (normalized: {model['normalized']})"),
-        ("max tokens", str(model["max_tokens"])),
-        ("FAISS factory", dense["factory"]),
-        ("search params", json.dumps(dense.get("search_params", {})) or "{}"),
-        ("documents", f"{manifest['documents']['count']:,}"),
-    ]
-    rows += [(f"file {name}", _human_bytes(meta["bytes"])) for name, meta in manifest["files"].items()]
-    rows.append(("total size", _human_bytes(sum(m["bytes"] for m in manifest["files"].values()))))
-    for row in rows:
+    for row in manifest_summary(manifest):
         table.add_row(*row)
     out.print(table)
 
@@ -229,8 +207,10 @@ def eval_beir(
 def demo(
     model: str = typer.Option("minilm", help="Model for the demo index (the offline minilm by default)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the demo index even if it exists."),
+    serve_ui: bool = typer.Option(True, "--serve/--no-serve", help="Serve the Streamlit UI after the example searches."),
+    port: int = typer.Option(8501, help="Port of the UI."),
 ) -> None:
-    """Index the Python standard library's documentation (built once, then reused) and search it."""
+    """Index the Python standard library's documentation (built once, then reused), search it, serve the UI."""
     from app.demo import EXAMPLE_QUERIES, ensure_demo_index
     from retrieval.searcher import Searcher
 
@@ -243,6 +223,26 @@ def demo(
     for query in EXAMPLE_QUERIES:
         print_results(searcher.search(query, k=5))
     out.print(f"Search it yourself: modernsearch search {index_dir} \"your question\"")
+    if serve_ui:
+        from app.serve import serve
+
+        raise typer.Exit(serve([index_dir], port=port))
+
+
+@app.command("app")
+@friendly_errors
+def app_command(
+    index: list[Path] = typer.Option([], "--index", help="Index folder to serve (repeat for several). Default: the demo index."),
+    port: int = typer.Option(8501, help="Port to listen on (localhost)."),
+    results: Optional[Path] = typer.Option(None, help="Folder of evaluation reports for the Evaluation page (default: eval/results)."),
+) -> None:
+    """Start the Streamlit search UI on localhost."""
+    from app.serve import serve
+
+    for folder in index:
+        if not (folder / "manifest.json").exists():
+            err.print(f"[yellow]Warning:[/] {folder} has no manifest.json; the UI will explain how to build it.")
+    raise typer.Exit(serve(list(index), port=port, results=results))
 
 
 def main() -> None:

@@ -142,6 +142,7 @@ class EvalReport:
     metrics: dict[str, float]
     per_query: dict[str, dict[str, float]]
     latency_ms: dict[str, float] = field(default_factory=dict)
+    index_bytes: int = 0
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +157,7 @@ class EvalReport:
             "n_queries": self.n_queries,
             "metrics": self.metrics,
             "latency_ms": self.latency_ms,
+            "index_bytes": self.index_bytes,
             "created_at": self.created_at,
             "per_query": self.per_query,
         }
@@ -179,6 +181,7 @@ def evaluate_searcher(
     queries = dataset.judged_queries
     ids: Sequence[str] = list(queries)
     run: Run = {}
+    searcher.search_batch([queries[ids[0]]], k=1, mode=mode)  # warm-up: model loading is not query latency
     started = time.perf_counter()
     for start in range(0, len(ids), batch_size):
         part = ids[start : start + batch_size]
@@ -199,4 +202,5 @@ def evaluate_searcher(
         metrics=mean,
         per_query=per_query,
         latency_ms={"mean_per_query_batched": round(elapsed * 1000 / max(1, len(ids)), 2)},
+        index_bytes=sum(f["bytes"] for f in manifest.get("files", {}).values()),
     )

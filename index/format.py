@@ -192,3 +192,34 @@ def _fsync_dir(folder: Path) -> None:
 def folder_bytes(folder: Path) -> int:
     """Total size of the files in a folder."""
     return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
+
+
+def human_bytes(n: float) -> str:
+    """Byte count for people: ``10.2 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def manifest_summary(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """The manifest as ``(label, value)`` rows for people: what ``info`` and the UI's index page show."""
+    model, dense = manifest["model"], manifest["dense"]
+    files = manifest.get("files", {})
+    rows = [
+        ("format version", str(manifest["format_version"])),
+        ("created", manifest["created_at"]),
+        ("mode", manifest["mode"]),
+        ("model", model["name"]),
+        ("model spec / revision", f"{model['spec']} / {model.get('revision') or 'unknown'}"),
+        ("dimensions", str(dense["dimension"])),
+        ("similarity", f"{model['similarity']} (normalized: {model['normalized']})"),
+        ("max tokens", str(model["max_tokens"])),
+        ("FAISS factory", dense["factory"]),
+        ("search params", json.dumps(dense.get("search_params", {}))),
+        ("documents", f"{manifest['documents']['count']:,}"),
+    ]
+    rows += [(f"file {name}", human_bytes(meta["bytes"])) for name, meta in files.items()]
+    rows.append(("total size", human_bytes(sum(m["bytes"] for m in files.values()))))
+    return rows

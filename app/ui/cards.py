@@ -1,0 +1,57 @@
+"""Result cards: title, id, score, a highlighted snippet and the expandable full text."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from retrieval.highlight import best_window, term_spans
+from retrieval.searcher import Hit
+
+
+def highlighted_html(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
+    """Escape ``text[start:end]`` for HTML and wrap the given spans in ``<mark>``."""
+    end = len(text) if end is None else end
+    parts, cursor = [], start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        parts.append(html.escape(text[cursor:s]))
+        parts.append(f"<mark>{html.escape(text[s:e])}</mark>")
+        cursor = e
+    parts.append(html.escape(text[cursor:end]))
+    return "".join(parts)
+
+
+def render_hit(hit: Hit, terms: set[str]) -> None:
+    """One result card."""
+    spans = term_spans(hit.text, terms)
+    start, end = best_window(hit.text, spans)
+    snippet = highlighted_html(hit.text, spans, start, end)
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if end < len(hit.text) else ""
+    with st.container(border=True):
+        st.markdown(
+            f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
+            f"<span class='ms-title'>{highlighted_html(hit.title or hit.id, term_spans(hit.title or hit.id, terms))}</span></div>"
+            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}</div>"
+            f"<div class='ms-snippet'>{prefix}{snippet}{suffix}</div>",
+            unsafe_allow_html=True,
+        )
+        with st.expander("Full text"):
+            st.markdown(f"<div class='ms-full'>{highlighted_html(hit.text, spans)}</div>", unsafe_allow_html=True)
+
+
+CARD_CSS = """
+<style>
+.ms-card-head { font-size: 1.05rem; margin-bottom: 0.15rem; }
+.ms-rank { display: inline-block; min-width: 1.6rem; padding: 0 0.35rem; margin-right: 0.35rem; border-radius: 0.4rem;
+           background: #eef2ff; color: #3730a3; font-weight: 600; text-align: center; }
+.ms-title { font-weight: 600; }
+.ms-meta { color: #6b7280; font-size: 0.85rem; margin-bottom: 0.35rem; }
+.ms-snippet, .ms-full { line-height: 1.5; white-space: pre-wrap; }
+mark { background: #fde68a; padding: 0 0.1rem; border-radius: 0.2rem; }
+</style>
+"""

@@ -1,0 +1,45 @@
+"""Heavy objects (encoders, searchers) loaded once per process, and errors turned into friendly messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from index.errors import IndexFormatError, IndexNotFoundError
+from retrieval.encoders import DenseEncoder, load_manifest_encoder
+from retrieval.models import ModelUnavailableError
+from retrieval.searcher import Searcher
+
+BUILD_HINT = "Build one with `modernsearch build CORPUS --index DIR`, then start `modernsearch app --index DIR` (or run `modernsearch demo`)."
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def cached_encoder(spec: str) -> DenseEncoder:
+    """One encoder per model spec, shared by every index and session of this process."""
+    return load_manifest_encoder({"spec": spec})
+
+
+@st.cache_resource(show_spinner="Opening the index…")
+def cached_searcher(path: str, mtime_ns: int) -> Searcher:
+    """One searcher per index folder version (the manifest's mtime invalidates the cache after a rebuild)."""
+    searcher = Searcher.load(path, verify=True)
+    searcher._encoder = cached_encoder(searcher.manifest["model"]["spec"])
+    return searcher
+
+
+def open_searcher(path: Path) -> Searcher | None:
+    """The searcher for ``path``, or ``None`` after showing the user what went wrong and what to do."""
+    try:
+        stamp = (Path(path) / "manifest.json").stat().st_mtime_ns if (Path(path) / "manifest.json").exists() else 0
+        return cached_searcher(str(path), stamp)
+    except IndexNotFoundError:
+        st.error(f"No index found at `{path}`. {BUILD_HINT}")
+    except IndexFormatError as err:
+        st.error(f"The index at `{path}` cannot be used: {err}")
+    except ModelUnavailableError as err:
+        st.error(
+            f"The index at `{path}` was built with a model that cannot be loaded on this machine. {err} "
+            "Connect once to download it, or rebuild the index with the offline model (`--model minilm`)."
+        )
+    return None

@@ -1,0 +1,174 @@
+"""Streamlit pages driven by AppTest against a real index built from ../shared/data with the offline model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from eval.beir import evaluate_searcher, load_beir
+from retrieval.searcher import Searcher
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py")
+
+
+def start(monkeypatch, tmp_path, indexes=(), results=None) -> AppTest:
+    monkeypatch.setenv("MODERNSEARCH_INDEXES", os.pathsep.join(str(p) for p in indexes))
+    monkeypatch.setenv("MODERNSEARCH_RESULTS", str(results or tmp_path / "no-results"))
+    monkeypatch.setenv("MODERNSEARCH_HOME", str(tmp_path / "home"))  # no demo index to fall back on
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    return at
+
+
+def search(at: AppTest, query: str) -> AppTest:
+    at.text_input[0].input(query)
+    at.button[0].click()
+    at.run()
+    return at
+
+
+def page_text(at: AppTest) -> str:
+    return "\n".join(str(m.value) for m in at.markdown) + "\n".join(str(c.value) for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def known_hit(small_index, minilm, dbpedia_small):
+    """A judged query whose relevant document the index ranks in the top 5 (found through the Python API)."""
+    dataset = load_beir(dbpedia_small)
+    searcher = Searcher.load(small_index, encoder=minilm)
+    for qid, text in dataset.judged_queries.items():
+        relevant = {d for d, grade in dataset.qrels[qid].items() if grade > 0}
+        top5 = searcher.search(text, k=5).ids
+        found = [d for d in top5 if d in relevant]
+        if found:
+            return text, found[0]
+    pytest.fail("no judged query has a relevant document in the top 5")
+
+
+def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small_index, known_hit):
+    query, expected_id = known_hit
+    at = start(monkeypatch, tmp_path, [small_index])
+    assert not at.exception
+    assert at.title[0].value == "Search"
+    assert at.radio[0].options == ["dense"], "only the modes the index supports are offered"
+    assert at.slider[0].value == 10
+    search(at, query)
+    assert not at.exception
+    text = page_text(at)
+    assert expected_id.replace("<", "&lt;").replace(">", "&gt;") in text
+    assert text.count("class='ms-rank'") == 10
+    assert "encode" in text and "search" in text and "total" in text
+    assert "<mark>" in text, "query words found in the documents are highlighted"
+    assert len(at.expander) == 10
+
+
+def test_k_changes_the_number_of_cards(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    at.slider[0].set_value(3)
+    search(at, "american politician")
+    assert page_text(at).count("class='ms-rank'") == 3
+
+
+def test_empty_query_gets_a_friendly_warning(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    search(at, "   ")
+    assert not at.exception
+    assert "search box is empty" in at.warning[0].value
+
+
+def test_very_long_query_is_truncated_with_a_notice(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    search(at, "history of the roman empire " * 400)
+    assert not at.exception
+    notices = " ".join(i.value for i in at.info)
+    assert "only the first 5,000 are used" in notices
+    assert "reads only its first 256 tokens" in notices
+    assert "class='ms-rank'" in page_text(at)
+
+
+def test_no_index_explains_how_to_build_one(monkeypatch, tmp_path):
+    at = start(monkeypatch, tmp_path, [])
+    assert not at.exception
+    assert "No index found" in at.error[0].value and "modernsearch build CORPUS --index DIR" in at.error[0].value
+
+
+def test_missing_index_folder(monkeypatch, tmp_path):
+    at = start(monkeypatch, tmp_path, [tmp_path / "nowhere"])
+    assert not at.exception
+    assert "No index found at" in at.error[0].value
+
+
+def test_corrupt_index_is_reported_without_traceback(monkeypatch, tmp_path, small_index):
+    broken = tmp_path / "broken"
+    shutil.copytree(small_index, broken)
+    data = bytearray((broken / "dense.faiss").read_bytes())
+    data[100] ^= 0xFF
+    (broken / "dense.faiss").write_bytes(bytes(data))
+    at = start(monkeypatch, tmp_path, [broken])
+    assert not at.exception
+    assert "cannot be used" in at.error[0].value and "checksum" in at.error[0].value
+
+
+def test_model_that_cannot_be_loaded_offline(monkeypatch, tmp_path, small_index):
+    other = tmp_path / "other-model"
+    shutil.copytree(small_index, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["model"]["spec"] = "example-org/uncached-embedder"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    at = start(monkeypatch, tmp_path, [other])
+    assert not at.exception
+    message = at.error[0].value
+    assert "cannot be loaded on this machine" in message and "example-org/uncached-embedder" in message
+
+
+def test_index_picker_switches_between_indexes(monkeypatch, tmp_path, small_index):
+    second = tmp_path / "second"
+    shutil.copytree(small_index, second)
+    at = start(monkeypatch, tmp_path, [small_index, second])
+    assert len(at.selectbox[0].options) == 2
+    at.selectbox[0].select_index(1).run()
+    assert not at.exception
+    search(at, "american politician")
+    assert "class='ms-rank'" in page_text(at)
+
+
+def test_index_page_shows_manifest_and_documents(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    at.switch_page("pages/index_info.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Index"
+    values = {label: value for table in at.table for label, value in zip(table.value.index, table.value["value"])}
+    assert values["FAISS factory"] == "IDMap2,Flat"
+    assert values["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert values["dimensions"] == "384"
+    sample = at.dataframe[0].value
+    assert len(sample) == 25 and list(sample.columns) == ["id", "title", "text"]
+
+
+def test_evaluation_page_reads_reports_and_plots(monkeypatch, tmp_path, small_index, minilm, dbpedia_small):
+    results = tmp_path / "results"
+    report = evaluate_searcher(Searcher.load(small_index, encoder=minilm), load_beir(dbpedia_small))
+    report.write(results / "small.json")
+    (results / "garbage.json").write_text("{oops")
+    at = start(monkeypatch, tmp_path, [small_index], results=results)
+    at.switch_page("pages/evaluation.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 1
+    assert table["ndcg@10"][0] == pytest.approx(report.metrics["ndcg@10"])
+    assert "garbage.json" in at.warning[0].value
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+
+
+def test_evaluation_page_without_reports(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    at.switch_page("pages/evaluation.py").run()
+    assert not at.exception
+    assert "No evaluation reports" in at.info[0].value and "modernsearch eval beir" in at.info[0].value
