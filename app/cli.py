@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 out = Console()
 err = Console(stderr=True)
@@ -73,6 +75,8 @@ def build(
     hf_dataset: Optional[str] = typer.Option(None, "--hf-dataset", help="Hugging Face dataset name, or a folder saved with save_to_disk."),
     model: Optional[str] = typer.Option(None, help=help_for("model")),
     mode: str = typer.Option("dense", help=help_for("mode")),
+    multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
+    multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec")),
     index_type: str = typer.Option("flat", help=help_for("index_type")),
     id_field: Optional[str] = typer.Option(None, help=help_for("id_field")),
     text_field: str = typer.Option("text", help=help_for("text_field")),
@@ -92,7 +96,8 @@ def build(
     if (corpus is None) == (hf_dataset is None):
         raise ValueError("Give either a CORPUS path or --hf-dataset NAME (not both).")
     config = BuildConfig(
-        model=model, mode=mode, index_type=index_type, id_field=id_field, text_field=text_field,
+        model=model, mode=mode, multivector_model=multivector_model, multivector_codec=multivector_codec,
+        index_type=index_type, id_field=id_field, text_field=text_field,
         title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
         encoding_errors=encoding_errors, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
     )
@@ -181,7 +186,7 @@ def eval_beir(
     index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
     model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
     index_type: str = typer.Option("flat", help=help_for("index_type")),
-    mode: Optional[str] = typer.Option(None, help="Search mode (default: what the index holds)."),
+    mode: Optional[str] = typer.Option(None, help="Search mode: dense or multivector (default: what the index holds; with --model, dense)."),
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here."),
 ) -> None:
@@ -243,6 +248,42 @@ def app_command(
         if not (folder / "manifest.json").exists():
             err.print(f"[yellow]Warning:[/] {folder} has no manifest.json; the UI will explain how to build it.")
     raise typer.Exit(serve(list(index), port=port, results=results))
+
+
+@bench_app.command("multivector")
+@friendly_errors
+def bench_multivector(
+    dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
+    model: str = typer.Option("minilm-colbert", help="ColBERT model whose token vectors every system shares."),
+    scale: Optional[int] = typer.Option(None, help="Grow the collection to N documents with seeded distractors."),
+    systems: str = typer.Option("exact,modernsearch,plaid,voyager", help="Comma-separated systems to run."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-multivector-DATASET-N.json)."),
+) -> None:
+    """Exact MaxSim vs this project's index vs PyLate PLAID and Voyager on the same token vectors."""
+    from eval.bench_multivector import SYSTEMS, run_benchmark
+
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"Unknown systems {unknown}; choose from {', '.join(SYSTEMS)}.")
+    report = run_benchmark(dataset, model=model, scale=scale, systems=chosen)
+    target = out_path or Path("eval/results") / f"bench-multivector-{Path(dataset).name}-{report['documents']}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    exact = next((r for r in report["results"] if r["system"] == "exact"), None)
+    table = Table(
+        title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, {report['queries']} queries ({model})",
+        title_justify="left",
+    )
+    for column in ("system", "nDCG@10", "vs exact", "Recall@100", "build s", "bytes/token", "p50 ms", "p95 ms", "peak RSS MiB"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for r in report["results"]:
+        ratio = f"{r['metrics']['ndcg@10'] / exact['metrics']['ndcg@10']:.3f}" if exact and exact["metrics"]["ndcg@10"] else "-"
+        table.add_row(r["system"], f"{r['metrics']['ndcg@10']:.4f}", ratio, f"{r['metrics']['recall@100']:.4f}",
+                      f"{r['build_seconds']:.1f}", f"{r['bytes_per_token']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+                      f"{r['peak_rss_mib']:.0f}")
+    out.print(table)
+    out.print(f"Results written to {target}")
 
 
 def main() -> None:

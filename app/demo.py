@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from index.errors import IndexFormatError
 from index.format import read_manifest
 from retrieval.builder import BuildSummary, build_index
-from retrieval.config import BuildConfig
+from retrieval.config import BuildConfig, home_dir
 from retrieval.corpus.stdlib_docs import stdlib_documents
 
 EXAMPLE_QUERIES = (
@@ -17,11 +16,6 @@ EXAMPLE_QUERIES = (
     "compress data with gzip",
     "run a shell command and capture its output",
 )
-
-
-def home_dir() -> Path:
-    """Where modernsearch keeps its own files: $MODERNSEARCH_HOME, else ~/.cache/modernsearch."""
-    return Path(os.environ.get("MODERNSEARCH_HOME") or Path.home() / ".cache" / "modernsearch")
 
 
 def demo_index_dir() -> Path:

@@ -192,12 +192,18 @@ def evaluate_searcher(
     elapsed = time.perf_counter() - started
     mean, per_query = evaluate_run(run, dataset.qrels)
     manifest = searcher.manifest
+    mode = mode or searcher.modes[0]
+    if mode == "multivector":
+        mv = manifest["multivector"]
+        model, structure = mv["model"]["name"], f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}"
+    else:
+        model, structure = manifest["model"]["name"], manifest["dense"]["factory"]
     return EvalReport(
         dataset=str(dataset.root),
         index=str(searcher.index_dir),
-        model=manifest["model"]["name"],
-        mode=mode or searcher.modes[0],
-        factory=manifest["dense"]["factory"],
+        model=model,
+        mode=mode,
+        factory=structure,
         n_queries=len(ids),
         metrics=mean,
         per_query=per_query,

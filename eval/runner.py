@@ -28,7 +28,8 @@ def run_beir(
         return _evaluate(Searcher.load(index), dataset, mode, depth, progress)
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
         folder = Path(scratch) / "index"
-        build_index(dataset.corpus_path, folder, BuildConfig(model=model, index_type=index_type), progress=progress)
+        build_mode = "multivector" if mode == "multivector" else "dense"
+        build_index(dataset.corpus_path, folder, BuildConfig(model=model, mode=build_mode, index_type=index_type), progress=progress)
         searcher = Searcher.load(folder)
         try:
             report = _evaluate(searcher, dataset, mode, depth, progress)

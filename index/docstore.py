@@ -137,6 +137,12 @@ class DocumentStore:
                     found[row_id] = Document(doc_id, text, title, json.loads(metadata))
         return [found.get(int(r)) for r in row_ids]
 
+    def row_id(self, doc_id: str) -> int | None:
+        """Row id of a document id, or ``None``."""
+        with self._lock:
+            row = self._conn.execute("SELECT row_id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
     def iter_texts(self, batch_size: int = 1024, after_row_id: int = 0) -> Iterator[tuple[list[int], list[str]]]:
         """Yield ``(row_ids, title + text)`` in row-id order, ``batch_size`` rows at a time."""
         last = after_row_id

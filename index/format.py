@@ -205,21 +205,33 @@ def human_bytes(n: float) -> str:
 
 def manifest_summary(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     """The manifest as ``(label, value)`` rows for people: what ``info`` and the UI's index page show."""
-    model, dense = manifest["model"], manifest["dense"]
     files = manifest.get("files", {})
     rows = [
         ("format version", str(manifest["format_version"])),
         ("created", manifest["created_at"]),
         ("mode", manifest["mode"]),
-        ("model", model["name"]),
-        ("model spec / revision", f"{model['spec']} / {model.get('revision') or 'unknown'}"),
-        ("dimensions", str(dense["dimension"])),
-        ("similarity", f"{model['similarity']} (normalized: {model['normalized']})"),
-        ("max tokens", str(model["max_tokens"])),
-        ("FAISS factory", dense["factory"]),
-        ("search params", json.dumps(dense.get("search_params", {}))),
-        ("documents", f"{manifest['documents']['count']:,}"),
     ]
+    if "dense" in manifest:
+        model, dense = manifest["model"], manifest["dense"]
+        rows += [
+            ("model", model["name"]),
+            ("model spec / revision", f"{model['spec']} / {model.get('revision') or 'unknown'}"),
+            ("dimensions", str(dense["dimension"])),
+            ("similarity", f"{model['similarity']} (normalized: {model['normalized']})"),
+            ("max tokens", str(model["max_tokens"])),
+            ("FAISS factory", dense["factory"]),
+            ("search params", json.dumps(dense.get("search_params", {}))),
+        ]
+    if "multivector" in manifest:
+        mv = manifest["multivector"]
+        rows += [
+            ("multi-vector model", f"{mv['model']['name']} (spec {mv['model']['spec']})"),
+            ("token dimensions", str(mv["dimension"])),
+            ("token index", f"{mv['centroids']:,} k-means centroids, {mv['pq'] if mv['codec'] == 'pq' else 'exact float32 vectors'}"),
+            ("tokens", f"{mv['tokens']:,} ({mv['bytes_per_token']} bytes each in the token store)"),
+            ("multi-vector search params", json.dumps(mv.get("search_params", {}))),
+        ]
+    rows.append(("documents", f"{manifest['documents']['count']:,}"))
     rows += [(f"file {name}", human_bytes(meta["bytes"])) for name, meta in files.items()]
     rows.append(("total size", human_bytes(sum(m["bytes"] for m in files.values()))))
     return rows

@@ -14,6 +14,7 @@ import numpy as np
 
 from index.dense import DenseIndex, factory_for
 from index.docstore import Document, DocumentStore, Duplicate
+from index.multivector import MultiVectorIndex
 from index.format import (
     DENSE_NAME,
     DOCUMENTS_NAME,
@@ -27,8 +28,10 @@ from index.format import (
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
 from retrieval.encoders import DenseEncoder
+from retrieval.multivector_encoder import MultiVectorEncoder
 
 SCRATCH_EMBEDDINGS = ".embeddings.f32"
+SCRATCH_TOKENS = ".tokens.f32"
 MAX_TRAINING_VECTORS = 100_000
 
 
@@ -68,6 +71,7 @@ def build_index(
     *,
     hf_dataset: bool = False,
     encoder: DenseEncoder | None = None,
+    multivector_encoder: MultiVectorEncoder | None = None,
     progress: bool = True,
 ) -> BuildSummary:
     """Build an index folder from a corpus path (or an iterable of documents).
@@ -79,7 +83,7 @@ def build_index(
     index_dir = Path(index_dir)
     if isinstance(corpus, (str, Path)) and not hf_dataset and not Path(corpus).exists():
         raise CorpusError(f"Corpus {corpus} does not exist.")  # before the model loads: fail in a second
-    encoder = encoder or DenseEncoder.load(config.model, device=config.device)
+    encoders = _load_encoders(config, encoder, multivector_encoder)
     stats = ReadStats()
     if isinstance(corpus, (str, Path)):
         documents: Iterable[Document] = read_corpus(corpus, config, stats, hf_dataset=hf_dataset)
@@ -99,15 +103,20 @@ def build_index(
                     f"{stats.skipped_empty} empty, {stats.skipped_invalid} invalid). Nothing to index."
                 )
             encode_started = time.perf_counter()
-            dense = _encode_into_index(store, encoder, config, count, staging, progress)
+            built = _encode_into_indexes(store, encoders, config, count, staging, progress)
             encode_seconds = time.perf_counter() - encode_started
         finally:
             store.close()
-        dense.save(staging / DENSE_NAME)
+        payload = [DOCUMENTS_NAME]
+        if "dense" in built:
+            built["dense"].save(staging / DENSE_NAME)
+            payload.append(DENSE_NAME)
+        if "multivector" in built:
+            payload += built["multivector"].save(staging)
         summary = BuildSummary(
             index_dir=str(index_dir),
-            model=encoder.describe()["name"],
-            factory=dense.factory,
+            model=" + ".join(e.describe()["name"] for e in encoders.values()),
+            factory=" + ".join(_structure(kind, index) for kind, index in built.items()),
             documents=count,
             read=stats.read,
             skipped_empty=stats.skipped_empty,
@@ -117,12 +126,12 @@ def build_index(
             seconds=0.0,
             encode_seconds=round(encode_seconds, 3),
             index_bytes=0,
-            fell_back_from=encoder.resolved.fell_back_from,
+            fell_back_from=next((e.resolved.fell_back_from for e in encoders.values() if e.resolved.fell_back_from), None),
             problems=stats.examples,
         )
         summary.seconds = round(time.perf_counter() - started, 3)
         summary.index_bytes = folder_bytes(staging)
-        manifest = _manifest(staging, encoder, dense, config, corpus_label, summary)
+        manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
         write_json_atomic(staging / MANIFEST_NAME, manifest)
     return summary
 
@@ -168,47 +177,97 @@ def _store_documents(store: DocumentStore, documents: Iterable[Document], config
     return duplicates
 
 
-def _encode_into_index(
-    store: DocumentStore, encoder: DenseEncoder, config: BuildConfig, count: int, staging: Path, progress: bool
-) -> DenseIndex:
-    """Encode every stored document into a scratch memory map, then train and fill the FAISS index."""
+def _load_encoders(config: BuildConfig, dense: DenseEncoder | None, multivector: MultiVectorEncoder | None) -> dict[str, Any]:
+    """The encoders the mode needs, loaded before anything touches the disk."""
+    encoders: dict[str, Any] = {}
+    if config.mode in ("dense", "both"):
+        encoders["dense"] = dense or DenseEncoder.load(config.model, device=config.device)
+    if config.mode in ("multivector", "both"):
+        spec = config.model if config.mode == "multivector" else config.multivector_model
+        encoders["multivector"] = multivector or MultiVectorEncoder.load(spec, device=config.device)
+    return encoders
+
+
+def _structure(kind: str, index: Any) -> str:
+    if kind == "dense":
+        return index.factory
+    facts = index.describe()
+    return f"multivector({facts['centroids']} centroids, {facts['pq'] if facts['codec'] == 'pq' else 'exact vectors'})"
+
+
+def _encode_into_indexes(
+    store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, count: int, staging: Path, progress: bool
+) -> dict[str, Any]:
+    """Encode every stored document once per encoder into scratch files, then build each index from them."""
     from tqdm.auto import tqdm
 
-    dim = encoder.dimension
-    scratch = staging / SCRATCH_EMBEDDINGS
-    vectors = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(count, dim))
+    dense_encoder, mv_encoder = encoders.get("dense"), encoders.get("multivector")
     row_ids = np.empty(count, dtype=np.int64)
+    vectors = None
+    if dense_encoder is not None:
+        vectors = np.lib.format.open_memmap(
+            staging / SCRATCH_EMBEDDINGS, mode="w+", dtype=np.float32, shape=(count, dense_encoder.dimension)
+        )
+    token_lengths: list[int] = []
+    token_file = open(staging / SCRATCH_TOKENS, "wb") if mv_encoder is not None else None
     position = 0
-    with tqdm(total=count, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
-        for ids, texts in store.iter_texts(config.batch_size * 8):  # small steps keep the bar's rate and ETA live
-            vectors[position : position + len(ids)] = encoder.encode_documents(texts, batch_size=config.batch_size)
-            row_ids[position : position + len(ids)] = ids
-            position += len(ids)
-            bar.update(len(ids))
-    vectors.flush()
+    try:
+        with tqdm(total=count, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
+            for ids, texts in store.iter_texts(config.batch_size * 8):  # small steps keep the bar's rate and ETA live
+                row_ids[position : position + len(ids)] = ids
+                if vectors is not None:
+                    vectors[position : position + len(ids)] = dense_encoder.encode_documents(texts, batch_size=config.batch_size)
+                if token_file is not None:
+                    for doc_tokens in mv_encoder.encode_documents(texts, batch_size=config.batch_size):
+                        token_file.write(doc_tokens.tobytes())
+                        token_lengths.append(len(doc_tokens))
+                position += len(ids)
+                bar.update(len(ids))
+    finally:
+        if token_file is not None:
+            token_file.close()
 
-    factory = factory_for(config.index_type, count, dim)
-    dense = DenseIndex.create(dim, factory)
+    built: dict[str, Any] = {}
+    if vectors is not None:
+        vectors.flush()
+        built["dense"] = _build_dense(vectors, row_ids, config)
+        del vectors
+        (staging / SCRATCH_EMBEDDINGS).unlink()
+    if mv_encoder is not None:
+        offsets = np.concatenate([[0], np.cumsum(token_lengths)]).astype(np.int64)
+        tokens = np.memmap(staging / SCRATCH_TOKENS, dtype=np.float32, mode="r", shape=(int(offsets[-1]), mv_encoder.dimension))
+        built["multivector"] = MultiVectorIndex.build(tokens, offsets, row_ids, codec=config.multivector_codec)
+        del tokens
+        (staging / SCRATCH_TOKENS).unlink()
+    return built
+
+
+def _build_dense(vectors: np.ndarray, row_ids: np.ndarray, config: BuildConfig) -> DenseIndex:
+    """Train (if the factory needs it) and fill a FAISS index from the memory-mapped embeddings."""
+    count, dim = vectors.shape
+    dense = DenseIndex.create(dim, factory_for(config.index_type, count, dim))
     if dense.needs_training:
         rng = np.random.default_rng(0)
         sample = np.sort(rng.choice(count, size=min(count, MAX_TRAINING_VECTORS), replace=False))
         dense.train(np.asarray(vectors[sample]))
     for start in range(0, count, 65_536):
         dense.add(np.asarray(vectors[start : start + 65_536]), row_ids[start : start + 65_536])
-    del vectors
-    scratch.unlink()
     return dense
 
 
 def _manifest(
-    folder: Path, encoder: DenseEncoder, dense: DenseIndex, config: BuildConfig, corpus: str, summary: BuildSummary
+    folder: Path, encoders: dict[str, Any], built: dict[str, Any], config: BuildConfig, corpus: str,
+    summary: BuildSummary, payload: list[str],
 ) -> dict[str, Any]:
-    return {
+    manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "mode": config.mode,
-        "model": encoder.describe(),
-        "dense": {
+    }
+    if "dense" in built:
+        dense = built["dense"]
+        manifest["model"] = encoders["dense"].describe()
+        manifest["dense"] = {
             "file": DENSE_NAME,
             "factory": dense.factory,
             "index_type": config.index_type,
@@ -216,23 +275,23 @@ def _manifest(
             "dimension": dense.dimension,
             "count": len(dense),
             "search_params": dense.search_params,
-        },
+        }
+    if "multivector" in built:
+        manifest["multivector"] = {"model": encoders["multivector"].describe(), **built["multivector"].describe()}
+    manifest.update({
         "documents": {"file": DOCUMENTS_NAME, "count": summary.documents},
-        "build": {
-            "corpus": corpus,
-            "config": dataclasses.asdict(config),
-            "summary": summary.to_dict(),
-        },
+        "build": {"corpus": corpus, "config": dataclasses.asdict(config), "summary": summary.to_dict()},
         "versions": _versions(),
-        "files": describe_files(folder, [DOCUMENTS_NAME, DENSE_NAME]),
-    }
+        "files": describe_files(folder, payload),
+    })
+    return manifest
 
 
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for package in ("modernsearch", "faiss-cpu", "sentence-transformers", "transformers", "torch"):
+    for package in ("modernsearch", "faiss-cpu", "sentence-transformers", "pylate", "transformers", "torch"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal
 
-Mode = Literal["dense"]
+Mode = Literal["dense", "multivector", "both"]
 OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
 
-MODES = ("dense",)
+MODES = ("dense", "multivector", "both")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -25,7 +27,17 @@ class BuildConfig:
         "Model: alias (minilm, modernbert), local sentence-transformers folder, or hub id. "
         "Default: modernbert, falling back to the offline minilm when the hub is out of reach.",
     )
-    mode: Mode = _setting("dense", "What to index: dense (one vector per document).")
+    mode: Mode = _setting(
+        "dense", "What to index: dense (one vector per document), multivector (ColBERT token vectors), or both."
+    )
+    multivector_model: str | None = _setting(
+        None,
+        "ColBERT model for --mode both (with --mode multivector, --model names it): alias (minilm-colbert, "
+        "modernbert-colbert), folder or hub id. Default: modernbert-colbert, falling back to the offline minilm-colbert.",
+    )
+    multivector_codec: str = _setting(
+        "pq", "Token vector storage: pq (centroid id + PQ-coded residual, 36 bytes per token) or none (exact float32)."
+    )
     index_type: str = _setting(
         "flat", "FAISS index: flat (exact), hnsw, ivfpq, or any FAISS factory string such as 'IVF256,SQ8'."
     )
@@ -45,6 +57,8 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.multivector_codec not in ("pq", "none"):
+            raise ValueError(f"multivector_codec must be pq or none, got {self.multivector_codec!r}")
         if self.on_duplicate not in ("error", "first", "last"):
             raise ValueError(f"on_duplicate must be error, first or last, got {self.on_duplicate!r}")
         if self.encoding_errors not in ("strict", "replace"):
@@ -64,3 +78,8 @@ def help_for(name: str) -> str:
         if f.name == name:
             return f.metadata["help"]
     raise KeyError(name)
+
+
+def home_dir() -> Path:
+    """Where modernsearch keeps its own files (demo index, cached models): $MODERNSEARCH_HOME, else ~/.cache/modernsearch."""
+    return Path(os.environ.get("MODERNSEARCH_HOME") or Path.home() / ".cache" / "modernsearch")

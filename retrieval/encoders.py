@@ -54,6 +54,11 @@ class DenseEncoder:
         """Longest input in tokens; longer texts are truncated by the model."""
         return int(self.model.max_seq_length)
 
+    @property
+    def max_query_tokens(self) -> int:
+        """Longest query in tokens (the model's input limit)."""
+        return self.max_tokens
+
     def describe(self) -> dict[str, Any]:
         """Model facts for the index manifest."""
         return {

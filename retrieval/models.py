@@ -14,8 +14,9 @@ OFFLINE_DENSE_MODEL = "minilm"
 
 HUB_ALIASES = {
     "modernbert": "Alibaba-NLP/gte-modernbert-base",
+    "modernbert-colbert": "lightonai/GTE-ModernColBERT-v1",
 }
-BUNDLED_ALIASES = ("minilm",)
+BUNDLED_ALIASES = ("minilm", "minilm-colbert")
 
 
 class ModelUnavailableError(RuntimeError):
@@ -53,7 +54,7 @@ def bundled_minilm_path() -> Path:
 
 def expand_alias(spec: str) -> str:
     """Map an alias to a hub id or folder; other specs are returned unchanged."""
-    if spec == "minilm":
+    if spec in BUNDLED_ALIASES:
         return str(bundled_minilm_path())
     return HUB_ALIASES.get(spec, spec)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 # Tests never reach a model hub; models come from the installed offline package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Cached models (the seeded minilm-colbert) and demo indexes go to a folder of this test session only.
+os.environ.setdefault("MODERNSEARCH_HOME", tempfile.mkdtemp(prefix="modernsearch-home-"))
 
 
 def shared_dataset(name: str) -> Path:
@@ -64,6 +67,14 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def minilm_colbert():
+    """The offline ColBERT model (bundled MiniLM + seeded projection), loaded once for the whole session."""
+    from retrieval.multivector_encoder import MultiVectorEncoder
+
+    return MultiVectorEncoder.load("minilm-colbert", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def dbpedia_dir() -> Path:
     """The full dbpedia-5k folder (5,000 documents, 40 judged queries)."""
     return shared_dataset("dbpedia-5k")
@@ -76,13 +87,14 @@ def dbpedia_small(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_index(tmp_path_factory, dbpedia_small, minilm) -> Path:
-    """A Flat index of the dbpedia slice, built once."""
+def small_index(tmp_path_factory, dbpedia_small, minilm, minilm_colbert) -> Path:
+    """An index of the dbpedia slice holding both a Flat dense index (the default mode) and a multi-vector index."""
     from retrieval.builder import build_index
     from retrieval.config import BuildConfig
 
     folder = tmp_path_factory.mktemp("indexes") / "small"
-    build_index(dbpedia_small, folder, BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    config = BuildConfig(model="minilm", mode="both", multivector_model="minilm-colbert")
+    build_index(dbpedia_small, folder, config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
     return folder
 
 

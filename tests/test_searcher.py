@@ -30,7 +30,7 @@ def test_single_query_and_batch_share_one_result_type(small_index, minilm, dbped
     np.testing.assert_allclose([h.score for h in many[0].hits], [h.score for h in one.hits], atol=1e-5)
     assert [h.rank for h in one.hits] == list(range(1, 11))
     assert all(a.score >= b.score for a, b in zip(one.hits, one.hits[1:]))
-    assert one.mode == "dense" and searcher.modes == ["dense"]
+    assert one.mode == "dense" and searcher.modes == ["dense", "multivector"]
     assert set(one.timings_ms) == {"encode", "search", "total"}
     assert one.timings_ms["total"] >= one.timings_ms["search"]
 
@@ -54,8 +54,8 @@ def test_bad_queries_and_modes_are_clear_errors(small_index, minilm):
     searcher = Searcher.load(small_index, encoder=minilm)
     with pytest.raises(ValueError, match="non-empty"):
         searcher.search("   ")
-    with pytest.raises(ValueError, match=r"supports modes \['dense'\], not 'multivector'"):
-        searcher.search("q", mode="multivector")
+    with pytest.raises(ValueError, match=r"supports modes \['dense', 'multivector'\], not 'hybrid'"):
+        searcher.search("q", mode="hybrid")
     with pytest.raises(ValueError, match="k must be at least 1"):
         searcher.search("q", k=0)
 
@@ -77,7 +77,7 @@ def test_missing_payload_file(copy_of_small_index):
         Searcher.load(copy_of_small_index)
 
 
-@pytest.mark.parametrize("name", ["dense.faiss", "documents.sqlite"])
+@pytest.mark.parametrize("name", ["dense.faiss", "documents.sqlite", "mv_token_codes.npy", "mv_doc_offsets.npy"])
 def test_flipped_byte_is_a_checksum_error(copy_of_small_index, name):
     path = copy_of_small_index / name
     data = bytearray(path.read_bytes())

@@ -55,7 +55,7 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
     at = start(monkeypatch, tmp_path, [small_index])
     assert not at.exception
     assert at.title[0].value == "Search"
-    assert at.radio[0].options == ["dense"], "only the modes the index supports are offered"
+    assert at.radio[0].options == ["dense", "multivector"], "only the modes the index supports are offered"
     assert at.slider[0].value == 10
     search(at, query)
     assert not at.exception
@@ -64,7 +64,23 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
     assert text.count("class='ms-rank'") == 10
     assert "encode" in text and "search" in text and "total" in text
     assert "<mark>" in text, "query words found in the documents are highlighted"
-    assert len(at.expander) == 10
+    assert [e.label for e in at.expander].count("Full text") == 10
+
+
+def test_multivector_mode_explains_token_matches(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    at.radio[0].set_value("multivector").run()
+    search(at, "guitar chord tuning")
+    assert not at.exception
+    text = page_text(at)
+    assert text.count("class='ms-rank'") == 10
+    assert "<mark title=" in text, "matched document tokens are highlighted with their query token and score"
+    assert "matched best (MaxSim)" in text
+    labels = [e.label for e in at.expander]
+    assert labels.count("Token matches (MaxSim)") == 10
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["query token", "best document token", "similarity"]
+    assert "guitar" in set(table["query token"])
 
 
 def test_k_changes_the_number_of_cards(monkeypatch, tmp_path, small_index):

@@ -112,17 +112,21 @@ def test_search_mode_and_pages_in_a_real_browser(served_app, browser_page, small
     assert "total" in page.get_by_text("encode").first.inner_text()
     assert_no_streamlit_exception(page)
 
-    # Mode switch: the index holds dense vectors only, so that is the one mode offered; choosing it re-runs the search.
-    radios = page.get_by_role("radio")
-    assert radios.count() == 1
-    page.get_by_text("dense", exact=True).click()
-    page.locator(".ms-rank").first.wait_for()
-    assert_no_streamlit_exception(page)
     full_page_screenshot(page, "search.png")
+
+    # Switch to multi-vector: the same query is answered by MaxSim and the cards explain their token matches.
+    assert page.get_by_role("radio").count() == 2
+    page.get_by_text("multivector", exact=True).click()
+    page.get_by_text("Token matches (MaxSim)").first.wait_for(timeout=120_000)
+    page.locator(".ms-rank").nth(4).wait_for()
+    assert page.locator("mark[title]").count() > 0
+    assert_no_streamlit_exception(page)
+    full_page_screenshot(page, "search-multivector.png")
 
     page.get_by_role("link", name="Index").click()
     page.get_by_text("Manifest").wait_for(timeout=60_000)
     page.get_by_text("IDMap2,Flat").first.wait_for()
+    page.get_by_text("k-means centroids").first.wait_for()
     assert_no_streamlit_exception(page)
     full_page_screenshot(page, "index.png")
 

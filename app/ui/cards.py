@@ -7,41 +7,60 @@ import html
 import streamlit as st
 
 from retrieval.highlight import best_window, term_spans
-from retrieval.searcher import Hit
+from retrieval.searcher import Hit, TokenMatch
 
 
-def highlighted_html(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
-    """Escape ``text[start:end]`` for HTML and wrap the given spans in ``<mark>``."""
+def highlighted_html(
+    text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None, tips: dict | None = None
+) -> str:
+    """Escape ``text[start:end]`` for HTML and wrap the given spans in ``<mark>`` (with a hover tip if given)."""
     end = len(text) if end is None else end
     parts, cursor = [], start
     for s, e in spans:
         if e <= start or s >= end:
             continue
-        s, e = max(s, start), min(e, end)
+        tip = (tips or {}).get((s, e))
+        s, e = max(s, start, cursor), min(e, end)
+        if s >= e:
+            continue
         parts.append(html.escape(text[cursor:s]))
-        parts.append(f"<mark>{html.escape(text[s:e])}</mark>")
+        title = f" title='{html.escape(tip, quote=True)}'" if tip else ""
+        parts.append(f"<mark{title}>{html.escape(text[s:e])}</mark>")
         cursor = e
     parts.append(html.escape(text[cursor:end]))
     return "".join(parts)
 
 
-def render_hit(hit: Hit, terms: set[str]) -> None:
-    """One result card."""
-    spans = term_spans(hit.text, terms)
+def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = None) -> None:
+    """One result card. With token matches (multi-vector), the matched document tokens are highlighted
+    and listed; otherwise the query words found in the text are."""
+    if matches is not None:
+        spans = sorted({m.span for m in matches if m.span is not None})
+        tips = {m.span: f"{m.query_token} → {m.document_token} ({m.similarity:.2f})" for m in matches if m.span}
+    else:
+        spans, tips = term_spans(hit.text, terms), {}
     start, end = best_window(hit.text, spans)
-    snippet = highlighted_html(hit.text, spans, start, end)
+    snippet = highlighted_html(hit.text, spans, start, end, tips)
     prefix = "… " if start > 0 else ""
     suffix = " …" if end < len(hit.text) else ""
+    title = hit.title or hit.id
     with st.container(border=True):
         st.markdown(
             f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
-            f"<span class='ms-title'>{highlighted_html(hit.title or hit.id, term_spans(hit.title or hit.id, terms))}</span></div>"
+            f"<span class='ms-title'>{highlighted_html(title, term_spans(title, terms))}</span></div>"
             f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}</div>"
             f"<div class='ms-snippet'>{prefix}{snippet}{suffix}</div>",
             unsafe_allow_html=True,
         )
+        if matches is not None:
+            with st.expander("Token matches (MaxSim)"):
+                st.dataframe(
+                    [{"query token": m.query_token, "best document token": m.document_token,
+                      "similarity": round(m.similarity, 3)} for m in matches],
+                    hide_index=True, width="stretch",
+                )
         with st.expander("Full text"):
-            st.markdown(f"<div class='ms-full'>{highlighted_html(hit.text, spans)}</div>", unsafe_allow_html=True)
+            st.markdown(f"<div class='ms-full'>{highlighted_html(hit.text, spans, tips=tips)}</div>", unsafe_allow_html=True)
 
 
 CARD_CSS = """

@@ -23,7 +23,10 @@ chosen = controls[0].selectbox("Index", list(choices), disabled=len(choices) == 
 searcher = open_searcher(choices[chosen])
 if searcher is None:
     st.stop()
-mode = controls[1].radio("Mode", searcher.modes, horizontal=True, help="Only the modes this index supports are offered.")
+mode = controls[1].radio(
+    "Mode", searcher.modes, horizontal=True,
+    help="Only the modes this index supports are offered.",
+)
 k = controls[2].slider("Results", min_value=1, max_value=50, value=10)
 
 with st.form("search", border=False):
@@ -31,7 +34,7 @@ with st.form("search", border=False):
     submitted = st.form_submit_button("Search", type="primary")
 
 if not submitted and not query:
-    st.caption(f"{len(searcher):,} documents · model {searcher.manifest['model']['name']}")
+    st.caption(f"{len(searcher):,} documents · modes {', '.join(searcher.modes)}")
     st.stop()
 if not query.strip():
     st.warning("Type a query first: the search box is empty.")
@@ -40,10 +43,11 @@ if not query.strip():
 if len(query) > MAX_QUERY_CHARS:
     st.info(f"Your query has {len(query):,} characters; only the first {MAX_QUERY_CHARS:,} are used.")
     query = query[:MAX_QUERY_CHARS]
-tokens = len(searcher.encoder.model.tokenizer(query, add_special_tokens=True)["input_ids"])
-if tokens > searcher.encoder.max_tokens:
+query_encoder = searcher.query_encoder(mode)
+tokens = len(query_encoder.model.tokenizer(query, add_special_tokens=True)["input_ids"])
+if tokens > query_encoder.max_query_tokens:
     st.info(
-        f"Your query is {tokens:,} tokens long; the model reads only its first {searcher.encoder.max_tokens} tokens, "
+        f"Your query is {tokens:,} tokens long; the model reads only its first {query_encoder.max_query_tokens} tokens, "
         "so the rest does not affect the results."
     )
 
@@ -54,5 +58,8 @@ st.caption(
     f"total {timing['total']:.0f} ms"
 )
 terms = query_terms(query)
+explanations = searcher.explain_hits(query, result.ids) if mode == "multivector" else {}
+if explanations:
+    st.caption("Highlights show the document tokens the query tokens matched best (MaxSim); hover one for its score.")
 for hit in result.hits:
-    render_hit(hit, terms)
+    render_hit(hit, terms, explanations.get(hit.id))

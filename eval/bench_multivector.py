@@ -1,0 +1,250 @@
+"""Multi-vector benchmark: exact MaxSim, this project's index, PyLate's PLAID and Voyager on the same token vectors.
+
+Every system sees the same document and query token embeddings (encoded once and
+cached), so the comparison measures indexing and search only. Latency is per query,
+one at a time: the query's encoding time (measured once per query, shared by all
+systems) plus the system's search time.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from eval.beir import evaluate_run, load_beir
+from index.maxsim import maxsim_segments
+from index.multivector import MultiVectorIndex
+from retrieval.config import home_dir
+
+SYSTEMS = ("exact", "modernsearch", "plaid", "voyager")
+DEPTH = 100
+
+
+@dataclass
+class Collection:
+    """Token vectors of a corpus (real documents first, then seeded distractors) and of the judged queries."""
+
+    doc_ids: list[str]
+    tokens: np.ndarray  # (n_tokens, dim) float32
+    offsets: np.ndarray  # (n_docs + 1,)
+    query_ids: list[str]
+    queries: list[np.ndarray]
+    query_encode_ms: list[float]
+    n_real: int
+
+    def doc_vectors(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+
+@dataclass
+class SystemResult:
+    """What one system achieved on the collection."""
+
+    system: str
+    metrics: dict[str, float]
+    build_seconds: float
+    index_bytes: int
+    bytes_per_token: float
+    p50_ms: float
+    p95_ms: float
+    peak_rss_mib: float
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_collection(dataset_dir: Path, model: str, progress: bool = True) -> Collection:
+    """Encode (or load from the cache) the corpus and judged queries of a BEIR folder with a ColBERT model."""
+    from tqdm.auto import tqdm
+
+    from retrieval.multivector_encoder import MultiVectorEncoder
+
+    dataset = load_beir(dataset_dir)
+    cache = home_dir() / "bench-cache" / f"{Path(dataset_dir).resolve().name}-{model}.npz"
+    encoder = MultiVectorEncoder.load(model)
+    query_ids = list(dataset.judged_queries)
+    query_vectors, query_ms = [], []
+    for qid in query_ids:
+        started = time.perf_counter()
+        query_vectors.append(encoder.encode_queries([dataset.queries[qid]])[0])
+        query_ms.append((time.perf_counter() - started) * 1000)
+    if cache.exists():
+        stored = np.load(cache, allow_pickle=False)
+        doc_ids = [str(x) for x in stored["doc_ids"]]
+        return Collection(doc_ids, stored["tokens"], stored["offsets"], query_ids, query_vectors, query_ms, len(doc_ids))
+    docs = [json.loads(line) for line in dataset.corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [f"{d.get('title', '')} {d['text']}".strip() for d in docs]
+    vectors: list[np.ndarray] = []
+    for start in tqdm(range(0, len(texts), 128), desc="Encoding documents", unit=" batch", disable=not progress):
+        vectors += encoder.encode_documents(texts[start : start + 128])
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in vectors])]).astype(np.int64)
+    tokens = np.vstack(vectors).astype(np.float32)
+    doc_ids = [str(d["_id"]) for d in docs]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, tokens=tokens, offsets=offsets, doc_ids=np.array(doc_ids))
+    return Collection(doc_ids, tokens, offsets, query_ids, query_vectors, query_ms, len(doc_ids))
+
+
+def scale_collection(collection: Collection, n_docs: int, seed: int = 0, noise: float = 0.05) -> Collection:
+    """Grow the collection to ``n_docs`` with distractors: copies of random real documents' token vectors
+    with seeded Gaussian noise (sigma ``noise`` per dimension), renormalised to unit length."""
+    extra = n_docs - len(collection.doc_ids)
+    if extra <= 0:
+        return collection
+    rng = np.random.default_rng(seed)
+    sources = rng.integers(0, collection.n_real, size=extra)
+    lengths = np.diff(collection.offsets)[sources]
+    parts = [collection.tokens]
+    for start in range(0, extra, 10_000):
+        chunk = sources[start : start + 10_000]
+        block = np.vstack([collection.doc_vectors(int(s)) for s in chunk])
+        block = block + rng.normal(0.0, noise, block.shape).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        parts.append(block.astype(np.float32))
+    tokens = np.vstack(parts)
+    offsets = np.concatenate([collection.offsets, collection.offsets[-1] + np.cumsum(lengths)]).astype(np.int64)
+    ids = collection.doc_ids + [f"distractor-{i}" for i in range(extra)]
+    return Collection(ids, tokens, offsets, collection.query_ids, collection.queries, collection.query_encode_ms, collection.n_real)
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_system(
+    name: str, collection: Collection, qrels: dict, build: Callable[[Path], Any], search: Callable[[Any, np.ndarray], list[tuple[str, float]]],
+    scratch: Path, notes: str = "",
+) -> SystemResult:
+    folder = scratch / name
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    index = build(folder)
+    build_seconds = time.perf_counter() - started
+    index_bytes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    run, latencies = {}, []
+    for qid, query, encode_ms in zip(collection.query_ids, collection.queries, collection.query_encode_ms):
+        started = time.perf_counter()
+        hits = search(index, query)
+        latencies.append(encode_ms + (time.perf_counter() - started) * 1000)
+        run[qid] = {doc_id: float(score) for doc_id, score in hits}
+    metrics, _ = evaluate_run(run, qrels)
+    n_tokens = int(collection.offsets[-1])
+    return SystemResult(
+        name, metrics, round(build_seconds, 2), index_bytes, round(index_bytes / n_tokens, 2),
+        round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(_peak_rss_mib(), 1), notes,
+    )
+
+
+def run_benchmark(
+    dataset_dir: Path | str, model: str = "minilm-colbert", scale: int | None = None,
+    systems: tuple[str, ...] = SYSTEMS, progress: bool = True,
+) -> dict[str, Any]:
+    """Run every requested system on the same token vectors; returns a JSON-ready report."""
+    dataset = load_beir(dataset_dir)
+    collection = encode_collection(Path(dataset_dir), model, progress)
+    if scale:
+        collection = scale_collection(collection, scale)
+    ids = collection.doc_ids
+    n_docs, n_tokens = len(ids), int(collection.offsets[-1])
+    scratch = Path(tempfile.mkdtemp(prefix="modernsearch-bench-"))
+    results: list[SystemResult] = []
+    try:
+        for name in systems:
+            results.append(_SYSTEMS[name](collection, dataset.qrels, scratch))
+            shutil.rmtree(scratch / name, ignore_errors=True)
+            if progress:
+                r = results[-1]
+                print(f"{name}: nDCG@10 {r.metrics['ndcg@10']:.4f}, p50 {r.p50_ms} ms, build {r.build_seconds} s", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "kind": "bench-multivector",
+        "dataset": str(dataset_dir),
+        "model": model,
+        "documents": n_docs,
+        "real_documents": collection.n_real,
+        "tokens": n_tokens,
+        "queries": len(collection.query_ids),
+        "results": [r.__dict__ for r in results],
+    }
+
+
+def _exact(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+    def build(folder: Path) -> np.ndarray:
+        path = folder / "tokens.npy"
+        np.save(path, collection.tokens)
+        return np.load(path, mmap_mode="r")
+
+    def search(tokens: np.ndarray, query: np.ndarray) -> list[tuple[str, float]]:
+        scores = np.empty(len(collection.doc_ids), dtype=np.float32)
+        offsets = collection.offsets
+        step = 20_000
+        for start in range(0, len(collection.doc_ids), step):
+            end = min(start + step, len(collection.doc_ids))
+            block = np.asarray(tokens[offsets[start] : offsets[end]])
+            scores[start:end] = maxsim_segments(query, block, offsets[start : end + 1] - offsets[start])
+        top = np.argsort(-scores, kind="stable")[:DEPTH]
+        return [(collection.doc_ids[i], scores[i]) for i in top]
+
+    return _run_system("exact", collection, qrels, build, search, scratch, "brute-force MaxSim over float32 tokens (memory-mapped)")
+
+
+def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+    def build(folder: Path) -> MultiVectorIndex:
+        index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)))
+        index.save(folder)
+        return MultiVectorIndex.load(folder)
+
+    def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:
+        scores, positions = index.search(query, DEPTH)
+        return [(collection.doc_ids[int(p)], s) for p, s in zip(positions, scores)]
+
+    result = _run_system("modernsearch", collection, qrels, build, search, scratch)
+    return result
+
+
+def _plaid(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+    from pylate import indexes
+
+    def build(folder: Path) -> Any:
+        index = indexes.PLAID(index_folder=str(folder), index_name="plaid", override=True, show_progress=False)
+        index.add_documents(
+            documents_ids=collection.doc_ids,
+            documents_embeddings=[collection.doc_vectors(i) for i in range(len(collection.doc_ids))],
+        )
+        return index
+
+    def search(index: Any, query: np.ndarray) -> list[tuple[str, float]]:
+        return [(r["id"], r["score"]) for r in index([query], k=DEPTH)[0]]
+
+    return _run_system("plaid", collection, qrels, build, search, scratch, "PyLate PLAID (fast-plaid backend), PyLate defaults")
+
+
+def _voyager(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+    from pylate import indexes, retrieve
+
+    def build(folder: Path) -> Any:
+        index = indexes.Voyager(index_folder=str(folder), index_name="voyager", override=True)
+        index.add_documents(
+            documents_ids=collection.doc_ids,
+            documents_embeddings=[collection.doc_vectors(i) for i in range(len(collection.doc_ids))],
+        )
+        return retrieve.ColBERT(index=index)
+
+    def search(retriever: Any, query: np.ndarray) -> list[tuple[str, float]]:
+        return [(r["id"], r["score"]) for r in retriever.retrieve([query], k=DEPTH)[0]]
+
+    return _run_system("voyager", collection, qrels, build, search, scratch, "PyLate Voyager (HNSW over tokens) + rerank, PyLate defaults")
+
+
+_SYSTEMS: dict[str, Callable[[Collection, dict, Path], SystemResult]] = {
+    "exact": _exact, "modernsearch": _modernsearch, "plaid": _plaid, "voyager": _voyager,
+}

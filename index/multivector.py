@@ -1,0 +1,267 @@
+"""Multi-vector index: FAISS k-means centroids over token vectors, PQ-coded residuals, exact MaxSim over candidates.
+
+Layout in the index folder (all ``.npy`` memory-mapped on load, except the small centroid table):
+
+    mv_centroids.npy       (K, dim) float32    k-means centroids (faiss.Kmeans)
+    mv_pq.faiss            faiss.ProductQuantizer for residuals (token - its centroid)
+    mv_token_centroid.npy  (n_tokens,) int32   centroid of every token            4 bytes/token
+    mv_token_codes.npy     (n_tokens, M) uint8 PQ code of every token's residual   M bytes/token
+    mv_doc_offsets.npy     (n_docs + 1,) int64 tokens of document i: [offsets[i], offsets[i+1])
+    mv_doc_ids.npy         (n_docs,) int64     document row ids (documents.sqlite)
+    mv_ivf_offsets.npy     (K + 1,) int64      documents holding a token of centroid c:
+    mv_ivf_docs.npy        (n_postings,) int32   ivf_docs[ivf_offsets[c]:ivf_offsets[c+1]]
+    mv_token_vectors.npy   (n_tokens, dim) float32, only with codec "none" (exact, for oracle tests)
+
+Search (PLAID-style, three stages): each query token probes its ``nprobe`` nearest
+centroids; the documents in those lists are scored by centroid interaction (MaxSim
+with every token replaced by its centroid); the best ``candidates`` are decoded
+(centroid + PQ residual) and scored by exact MaxSim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.maxsim import maxsim_segments
+
+FILES = {
+    "centroids": "mv_centroids.npy",
+    "pq": "mv_pq.faiss",
+    "token_centroid": "mv_token_centroid.npy",
+    "token_codes": "mv_token_codes.npy",
+    "doc_offsets": "mv_doc_offsets.npy",
+    "doc_ids": "mv_doc_ids.npy",
+    "ivf_offsets": "mv_ivf_offsets.npy",
+    "ivf_docs": "mv_ivf_docs.npy",
+    "token_vectors": "mv_token_vectors.npy",
+}
+DEFAULT_SEARCH = {"nprobe": 4, "candidates": 256}
+
+
+def centroid_count(n_tokens: int) -> int:
+    """Number of k-means centroids: a power of two near 2*sqrt(n_tokens), at most n_tokens/64 so each centroid trains on 64 points.
+
+    >>> centroid_count(350_000), centroid_count(14_000_000), centroid_count(5_000)
+    (1024, 8192, 64)
+    """
+    target = min(2 * math.sqrt(n_tokens), n_tokens / 64)
+    return int(2 ** max(0, round(math.log2(max(1.0, target)))))
+
+
+@dataclass
+class MultiVectorIndex:
+    """Token vectors of many documents, searchable by MaxSim. Build with :meth:`build`, open with :meth:`load`."""
+
+    centroids: np.ndarray
+    pq: Any
+    token_centroid: np.ndarray
+    token_codes: np.ndarray
+    doc_offsets: np.ndarray
+    doc_ids: np.ndarray
+    ivf_offsets: np.ndarray
+    ivf_docs: np.ndarray
+    token_vectors: np.ndarray | None = None
+    search_params: dict[str, int] | None = None
+
+    @property
+    def codec(self) -> str:
+        """``pq`` (compressed residuals) or ``none`` (exact float32 vectors kept)."""
+        return "none" if self.token_vectors is not None else "pq"
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.doc_offsets[-1])
+
+    @classmethod
+    def build(
+        cls,
+        tokens: np.ndarray,
+        doc_offsets: np.ndarray,
+        doc_ids: np.ndarray,
+        *,
+        codec: str = "pq",
+        pq_subquantizers: int = 32,
+        n_centroids: int | None = None,
+        seed: int = 0,
+    ) -> "MultiVectorIndex":
+        """Train centroids and the residual codec on ``tokens`` ``(n_tokens, dim)`` and encode every token."""
+        import faiss
+
+        if codec not in ("pq", "none"):
+            raise ValueError(f"codec must be 'pq' or 'none', got {codec!r}")
+        n_tokens, dim = tokens.shape
+        if n_tokens == 0:
+            raise ValueError("cannot build a multi-vector index without token vectors")
+        k = n_centroids or centroid_count(n_tokens)
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, k * 64), replace=False))
+        kmeans = faiss.Kmeans(dim, k, niter=10, seed=seed, spherical=True, max_points_per_centroid=64)
+        kmeans.train(np.ascontiguousarray(tokens[sample], dtype=np.float32))
+        centroids = kmeans.centroids.astype(np.float32)
+        assigner = faiss.IndexFlatIP(dim)
+        assigner.add(centroids)
+
+        pq = faiss.ProductQuantizer(dim, pq_subquantizers, 8)
+        pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, 256 * 64), replace=False))
+        sample_vectors = np.ascontiguousarray(tokens[pq_sample], dtype=np.float32)
+        _, sample_assign = assigner.search(sample_vectors, 1)
+        pq.train(np.ascontiguousarray(sample_vectors - centroids[sample_assign[:, 0]]))
+
+        token_centroid = np.empty(n_tokens, dtype=np.int32)
+        token_codes = np.empty((n_tokens, pq.code_size), dtype=np.uint8)
+        for start in range(0, n_tokens, 65_536):
+            block = np.ascontiguousarray(tokens[start : start + 65_536], dtype=np.float32)
+            _, assign = assigner.search(block, 1)
+            token_centroid[start : start + len(block)] = assign[:, 0]
+            token_codes[start : start + len(block)] = pq.compute_codes(np.ascontiguousarray(block - centroids[assign[:, 0]]))
+
+        ivf_offsets, ivf_docs = _inverted_lists(token_centroid, np.asarray(doc_offsets), k)
+        vectors = np.ascontiguousarray(tokens, dtype=np.float32) if codec == "none" else None
+        return cls(centroids, pq, token_centroid, token_codes, np.asarray(doc_offsets, dtype=np.int64),
+                   np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, dict(DEFAULT_SEARCH))
+
+    def save(self, folder: Path) -> list[str]:
+        """Write the payload files; returns their names for the manifest."""
+        import faiss
+
+        folder = Path(folder)
+        names = []
+        for key in ("centroids", "token_centroid", "token_codes", "doc_offsets", "doc_ids", "ivf_offsets", "ivf_docs"):
+            np.save(folder / FILES[key], getattr(self, key))
+            names.append(FILES[key])
+        faiss.write_ProductQuantizer(self.pq, str(folder / FILES["pq"]))
+        names.append(FILES["pq"])
+        if self.token_vectors is not None:
+            np.save(folder / FILES["token_vectors"], self.token_vectors)
+            names.append(FILES["token_vectors"])
+        return names
+
+    @classmethod
+    def load(cls, folder: Path, search_params: dict[str, int] | None = None) -> "MultiVectorIndex":
+        """Open the payload files, memory-mapping the per-token arrays."""
+        import faiss
+
+        folder = Path(folder)
+        arrays = {
+            key: np.load(folder / FILES[key], mmap_mode=None if key == "centroids" else "r")
+            for key in ("centroids", "token_centroid", "token_codes", "doc_offsets", "doc_ids", "ivf_offsets", "ivf_docs")
+        }
+        vectors_path = folder / FILES["token_vectors"]
+        vectors = np.load(vectors_path, mmap_mode="r") if vectors_path.exists() else None
+        pq = faiss.read_ProductQuantizer(str(folder / FILES["pq"]))
+        return cls(pq=pq, token_vectors=vectors, search_params={**DEFAULT_SEARCH, **(search_params or {})}, **arrays)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the manifest."""
+        per_token = 4 + int(self.token_codes.shape[1])
+        return {
+            "codec": self.codec,
+            "centroids": int(len(self.centroids)),
+            "pq": f"PQ{self.pq.M}x{self.pq.nbits} on residuals",
+            "dimension": int(self.centroids.shape[1]),
+            "documents": len(self),
+            "tokens": self.n_tokens,
+            "bytes_per_token": per_token,
+            "search_params": dict(self.search_params or DEFAULT_SEARCH),
+        }
+
+    def decode(self, token_start: int, token_end: int) -> np.ndarray:
+        """Token vectors ``[token_start, token_end)``: exact with codec ``none``, else centroid + decoded residual."""
+        if self.token_vectors is not None:
+            return np.asarray(self.token_vectors[token_start:token_end])
+        codes = np.ascontiguousarray(self.token_codes[token_start:token_end])
+        return self.centroids[self.token_centroid[token_start:token_end]] + self.pq.decode(codes)
+
+    def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, candidates: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first."""
+        params = self.search_params or DEFAULT_SEARCH
+        nprobe = min(nprobe or params["nprobe"], len(self.centroids))
+        n_candidates = candidates or params["candidates"]
+        centroid_scores = query @ self.centroids.T  # (n_q, K)
+
+        probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe] if nprobe < len(self.centroids) else None
+        if probed is None:
+            docs = np.arange(len(self), dtype=np.int64)
+        else:
+            lists = np.unique(probed)
+            docs = np.unique(np.concatenate([self.ivf_docs[self.ivf_offsets[c] : self.ivf_offsets[c + 1]] for c in lists]))
+        if len(docs) == 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+
+        if len(docs) > n_candidates:
+            starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
+            positions = _ranges(starts, ends)
+            local_offsets = np.concatenate([[0], np.cumsum(ends - starts)])
+            approx = _segment_max_sum(centroid_scores[:, self.token_centroid[positions]], local_offsets)
+            keep = np.argpartition(-approx, n_candidates - 1)[:n_candidates]
+            docs = np.sort(docs[keep])
+
+        starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
+        positions = _ranges(starts, ends)
+        vectors = self._vectors_at(positions)
+        local_offsets = np.concatenate([[0], np.cumsum(ends - starts)])
+        scores = maxsim_segments(query, vectors, local_offsets)
+        order = np.lexsort((docs, -scores))[:k]
+        return scores[order].astype(np.float32), np.asarray(self.doc_ids)[docs[order]]
+
+    def document_vectors(self, position: int) -> np.ndarray:
+        """Token vectors of the document at ``position`` (as stored: exact or decoded)."""
+        return self.decode(int(self.doc_offsets[position]), int(self.doc_offsets[position + 1]))
+
+    def position_of(self, row_id: int) -> int:
+        """Position of a document row id in this index."""
+        found = np.flatnonzero(np.asarray(self.doc_ids) == row_id)
+        if len(found) == 0:
+            raise KeyError(row_id)
+        return int(found[0])
+
+    def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
+        if self.token_vectors is not None:
+            return np.asarray(self.token_vectors[positions])
+        codes = np.ascontiguousarray(self.token_codes[positions])
+        return self.centroids[self.token_centroid[positions]] + self.pq.decode(codes)
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, e)`` for each pair, without a Python loop.
+
+    >>> _ranges(np.array([0, 5]), np.array([2, 8])).tolist()
+    [0, 1, 5, 6, 7]
+    """
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    steps = np.ones(total, dtype=np.int64)
+    boundaries = np.cumsum(lengths)[:-1]
+    steps[0] = starts[0]
+    steps[boundaries] = starts[1:] - ends[:-1] + 1
+    return np.cumsum(steps)
+
+
+def _segment_max_sum(similarities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per segment: max over its columns, then sum over rows (MaxSim on precomputed similarities)."""
+    lengths = np.diff(offsets)
+    result = np.zeros(len(lengths), dtype=np.float32)
+    nonempty = lengths > 0
+    if nonempty.any():
+        result[nonempty] = np.maximum.reduceat(similarities, offsets[:-1][nonempty], axis=1).sum(axis=0)
+    return result
+
+
+def _inverted_lists(token_centroid: np.ndarray, doc_offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every centroid, the sorted unique documents having a token assigned to it (CSR form)."""
+    doc_of_token = np.repeat(np.arange(len(doc_offsets) - 1, dtype=np.int64), np.diff(doc_offsets))
+    pairs = np.unique(token_centroid.astype(np.int64) * (len(doc_offsets) + 1) + doc_of_token)
+    centroid_of_pair = pairs // (len(doc_offsets) + 1)
+    docs = (pairs % (len(doc_offsets) + 1)).astype(np.int32)
+    counts = np.bincount(centroid_of_pair, minlength=k)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), docs

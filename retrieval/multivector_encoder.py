@@ -1,0 +1,136 @@
+"""Multi-vector (ColBERT) encoders through PyLate: one unit vector per token, queries and documents marked apart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from retrieval.config import home_dir
+from retrieval.models import ModelUnavailableError, ResolvedModel, bundled_minilm_path, resolve_model
+
+DEFAULT_MULTIVECTOR_MODEL = "modernbert-colbert"
+OFFLINE_MULTIVECTOR_MODEL = "minilm-colbert"
+
+
+def minilm_colbert_path() -> Path:
+    """Folder of the offline ColBERT model: bundled MiniLM with a seeded 384->128 projection, built once and cached."""
+    folder = home_dir() / "models" / "minilm-colbert"
+    if (folder / "modules.json").exists():
+        return folder
+    import torch
+    from pylate import models
+
+    torch.manual_seed(0)
+    model = models.ColBERT(model_name_or_path=str(bundled_minilm_path()), do_query_expansion=False, device="cpu")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".minilm-colbert-"))
+    try:
+        model.save(str(staging))
+        os.replace(staging, folder) if not folder.exists() else shutil.rmtree(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def resolve_multivector_model(spec: str | None) -> ResolvedModel:
+    """Resolve a ColBERT model spec; with none named, fall back to ``minilm-colbert`` when the hub is out of reach."""
+    resolved = resolve_model(spec, default=DEFAULT_MULTIVECTOR_MODEL, fallback=OFFLINE_MULTIVECTOR_MODEL)
+    if resolved.spec == OFFLINE_MULTIVECTOR_MODEL:
+        return ResolvedModel(resolved.spec, str(minilm_colbert_path()), resolved.fell_back_from)
+    return resolved
+
+
+class MultiVectorEncoder:
+    """Token embeddings from a PyLate ColBERT model (prefixes, query length, skiplist as the model defines them)."""
+
+    def __init__(self, model: Any, resolved: ResolvedModel) -> None:
+        self.model = model
+        self.resolved = resolved
+
+    @classmethod
+    def load(cls, spec: str | None = None, *, device: str | None = None) -> "MultiVectorEncoder":
+        """Load a ColBERT model by alias, folder or hub id."""
+        resolved = resolve_multivector_model(spec)
+        from pylate import models
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+        kwargs: dict[str, Any] = {"do_query_expansion": False} if resolved.spec == OFFLINE_MULTIVECTOR_MODEL else {}
+        try:
+            model = models.ColBERT(model_name_or_path=resolved.name_or_path, device=device or "cpu", **kwargs)
+        except OSError as err:
+            raise ModelUnavailableError(f"Could not load ColBERT model {resolved.spec!r}: {err}") from err
+        model.eval()
+        return cls(model, resolved)
+
+    @property
+    def dimension(self) -> int:
+        """Size of each token vector."""
+        return int(self.model.get_sentence_embedding_dimension() or self.model[-1].get_sentence_embedding_dimension())
+
+    @property
+    def max_query_tokens(self) -> int:
+        """Longest query in tokens; longer queries are truncated as the model defines."""
+        return int(self.model.query_length)
+
+    def describe(self) -> dict[str, Any]:
+        """Model facts for the index manifest."""
+        name = {OFFLINE_MULTIVECTOR_MODEL: "all-MiniLM-L6-v2 + seeded ColBERT projection (seed 0)"}.get(
+            self.resolved.spec, self.resolved.name_or_path
+        )
+        return {
+            "spec": self.resolved.spec,
+            "name": name,
+            "dimension": self.dimension,
+            "query_length": self.model.query_length,
+            "document_length": self.model.document_length,
+            "query_prefix": self.model.query_prefix,
+            "document_prefix": self.model.document_prefix,
+            "do_query_expansion": bool(self.model.do_query_expansion),
+            "similarity": "maxsim",
+        }
+
+    def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> list[np.ndarray]:
+        """One ``(n_tokens, dim)`` float32 array per query."""
+        return self._encode(queries, is_query=True, batch_size=batch_size)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 16) -> list[np.ndarray]:
+        """One ``(n_tokens, dim)`` float32 array per document (skiplist tokens removed by PyLate)."""
+        return self._encode(texts, is_query=False, batch_size=batch_size)
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool, batch_size: int) -> list[np.ndarray]:
+        vectors = self.model.encode(
+            list(texts), is_query=is_query, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+        return [np.ascontiguousarray(v, dtype=np.float32) for v in vectors]
+
+    def document_tokens(self, text: str) -> list[tuple[str, tuple[int, int] | None]]:
+        """The document's tokens as the model embeds them, with character spans (``None`` for markers)."""
+        tokenizer = self.model.tokenizer
+        limit = self.model.document_length - 1
+        encoded = tokenizer(text, truncation=True, max_length=limit, return_offsets_mapping=True)
+        ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+        tokens: list[tuple[str, tuple[int, int] | None]] = []
+        skip = set(self.model.skiplist)
+        for position, (token_id, (start, end)) in enumerate(zip(ids, offsets)):
+            if position == 1:
+                tokens.append((self.model.document_prefix, None))
+            if token_id in skip:
+                continue
+            special = token_id in tokenizer.all_special_ids
+            tokens.append((tokenizer.convert_ids_to_tokens(token_id), None if special else (start, end)))
+        return tokens
+
+    def query_tokens(self, query: str) -> list[str]:
+        """The query's tokens as the model embeds them (marker after [CLS], truncated to the query length)."""
+        tokenizer = self.model.tokenizer
+        ids = tokenizer(query, truncation=True, max_length=self.model.query_length - 1)["input_ids"]
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        return tokens[:1] + [self.model.query_prefix.strip()] + tokens[1:]

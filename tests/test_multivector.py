@@ -1,0 +1,145 @@
+"""Multi-vector (ColBERT) retrieval: oracle tests against PyLate's exact MaxSim, compression, builds, explanations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from index.maxsim import maxsim
+from index.multivector import MultiVectorIndex
+from retrieval.builder import build_index
+from retrieval.config import BuildConfig
+from retrieval.searcher import Searcher
+
+
+@pytest.fixture(scope="module")
+def slice_tokens(dbpedia_small, minilm_colbert):
+    """Token vectors of the dbpedia slice's documents and its queries, encoded once with minilm-colbert."""
+    docs = [json.loads(line) for line in (dbpedia_small / "corpus.jsonl").read_text().splitlines()]
+    texts = [f"{d['title']} {d['text']}" if d["title"] else d["text"] for d in docs]
+    doc_vectors = minilm_colbert.encode_documents(texts)
+    queries = [json.loads(line)["text"] for line in (dbpedia_small / "queries.jsonl").read_text().splitlines()]
+    queries += ["guitar chord tuning", "american politician born in texas", "a film about the sea"]
+    query_vectors = minilm_colbert.encode_queries(queries)
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in doc_vectors])]).astype(np.int64)
+    return doc_vectors, np.vstack(doc_vectors), offsets, query_vectors
+
+
+def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
+    """Oracle: all candidates + exact vectors give PyLate's rank.rerank ranking and scores.
+
+    PyLate pads shorter documents with zero vectors, so where a query token's best
+    similarity in a document is negative it counts 0 instead; that only happens far
+    down the ranking. The test accounts for it explicitly and compares the rest exactly
+    (ties may swap places).
+    """
+    from pylate import rank
+
+    doc_vectors, tokens, offsets, query_vectors = slice_tokens
+    ids = np.arange(1, len(doc_vectors) + 1)
+    index = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
+    reference = rank.rerank(
+        documents_ids=[list(ids)] * len(query_vectors),
+        queries_embeddings=query_vectors,
+        documents_embeddings=[doc_vectors] * len(query_vectors),
+    )
+    longest = max(len(d) for d in doc_vectors)
+    for query, expected in zip(query_vectors, reference):
+        scores, found = index.search(query, k=len(ids), nprobe=len(index.centroids), candidates=len(ids))
+        ours = dict(zip(found.tolist(), scores.tolist()))
+        for r in expected:
+            doc = doc_vectors[int(r["id"]) - 1]
+            best = (query @ doc.T).max(axis=1)
+            padded = np.maximum(best, 0.0).sum() if len(doc) < longest else best.sum()
+            assert abs(r["score"] - padded) < 1e-4  # PyLate's score, explained
+            assert abs(ours[int(r["id"])] - best.sum()) < 1e-4  # ours: exact MaxSim
+        top = 50
+        for rank_position, r in enumerate(expected[:top]):  # same document at each rank, or one tied with it
+            assert abs(scores[rank_position] - r["score"]) < 1e-4
+
+
+def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
+    doc_vectors, tokens, offsets, query_vectors = slice_tokens
+    index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)), codec="none")
+    scores, found = index.search(query_vectors[0], k=5, nprobe=len(index.centroids), candidates=len(doc_vectors))
+    brute = np.array([maxsim(query_vectors[0], d) for d in doc_vectors])
+    np.testing.assert_allclose(scores, np.sort(brute)[::-1][:5], atol=1e-5)
+
+
+def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
+    """Default search (nprobe, candidates, PQ residuals) against exact MaxSim on the same tokens: recall@10 >= 0.9."""
+    doc_vectors, tokens, offsets, query_vectors = slice_tokens
+    ids = np.arange(len(doc_vectors))
+    exact = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
+    compressed = MultiVectorIndex.build(tokens, offsets, ids, codec="pq")
+    assert compressed.describe()["bytes_per_token"] == 36
+    recalls = []
+    for query in query_vectors:
+        _, truth = exact.search(query, k=10, nprobe=len(exact.centroids), candidates=len(ids))
+        _, got = compressed.search(query, k=10)
+        recalls.append(len(set(truth) & set(got)) / 10)
+    assert np.mean(recalls) >= 0.9, recalls
+
+
+def test_save_load_round_trip(tmp_path, slice_tokens):
+    doc_vectors, tokens, offsets, query_vectors = slice_tokens
+    index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)) + 7)
+    index.save(tmp_path)
+    loaded = MultiVectorIndex.load(tmp_path)
+    assert isinstance(loaded.token_codes, np.memmap), "the token store is memory-mapped, not loaded whole"
+    for query in query_vectors[:3]:
+        a, b = index.search(query, k=10), loaded.search(query, k=10)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+
+
+def test_both_mode_builds_dense_and_multivector_in_one_folder(small_index, minilm, minilm_colbert):
+    searcher = Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
+    assert searcher.modes == ["dense", "multivector"]
+    manifest = searcher.manifest
+    assert manifest["mode"] == "both"
+    assert manifest["multivector"]["model"]["spec"] == "minilm-colbert"
+    assert manifest["multivector"]["bytes_per_token"] == 36
+    assert {"mv_token_codes.npy", "dense.faiss"} <= set(manifest["files"])
+    dense = searcher.search("guitar chord tuning", k=5)
+    multi = searcher.search("guitar chord tuning", k=5, mode="multivector")
+    assert dense.mode == "dense" and multi.mode == "multivector"
+    assert type(dense) is type(multi) and len(multi.hits) == 5
+    assert "tuning" in multi.hits[0].title.lower()
+
+
+def test_batches_do_not_change_the_index(tmp_path, minilm_colbert):
+    """Built from the same documents read and encoded in different batch sizes: same results."""
+    rows = [{"_id": f"d{i}", "text": f"Document {i} is about topic {i % 7} and item {i * 13 % 11}."} for i in range(120)]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = []
+    for read, batch in ((7, 3), (1000, 16)):
+        folder = tmp_path / f"idx-{read}"
+        config = BuildConfig(mode="multivector", model="minilm-colbert", read_batch_size=read, batch_size=batch)
+        build_index(corpus, folder, config, multivector_encoder=minilm_colbert, progress=False)
+        result = Searcher.load(folder, multivector_encoder=minilm_colbert).search("topic 3 item 5", k=10)
+        results.append(result)
+    assert results[0].ids == results[1].ids
+    np.testing.assert_allclose([h.score for h in results[0].hits], [h.score for h in results[1].hits], atol=1e-4)
+
+
+def test_explanations_point_at_real_document_text(small_index, minilm, minilm_colbert):
+    searcher = Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
+    hit = searcher.search("guitar chord tuning", k=1, mode="multivector").hits[0]
+    matches = searcher.explain("guitar chord tuning", hit.id)
+    assert [m.query_token for m in matches][:2] == ["[CLS]", "[Q]"]
+    by_query = {m.query_token: m for m in matches}
+    tuning = by_query["tuning"]
+    assert tuning.span is not None and hit.text[tuning.span[0] : tuning.span[1]].lower() == "tuning"
+    assert 0.5 < tuning.similarity <= 1.0001
+
+
+def test_query_longer_than_the_query_length_is_truncated(small_index, minilm, minilm_colbert):
+    searcher = Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
+    long_query = "guitar chord tuning " * 200
+    vectors = minilm_colbert.encode_queries([long_query])[0]
+    assert len(vectors) == minilm_colbert.max_query_tokens
+    assert len(searcher.search(long_query, k=3, mode="multivector").hits) == 3
