@@ -35,8 +35,9 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
     """One result card. With token matches (multi-vector), the matched document tokens are highlighted
     and listed; otherwise the query words found in the text are."""
     if matches is not None:
-        spans = sorted({m.span for m in matches if m.span is not None})
-        tips = {m.span: f"{m.query_token} → {m.document_token} ({m.similarity:.2f})" for m in matches if m.span}
+        words = [m for m in matches if m.span is not None and not (m.query_token.startswith("[") and m.query_token.endswith("]"))]
+        spans = sorted({m.span for m in words})
+        tips = {m.span: f"{m.query_token} → {m.document_token} ({m.similarity:.2f})" for m in words}
     else:
         spans, tips = term_spans(hit.text, terms), {}
     start, end = best_window(hit.text, spans)
