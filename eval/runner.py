@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from eval.beir import EvalReport, evaluate_searcher, load_beir
+from eval.beir import BeirDataset, EvalReport, evaluate_searcher, load_beir
 from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.searcher import Searcher
@@ -39,7 +39,7 @@ def run_beir(
         return report
 
 
-def _evaluate(searcher: Searcher, dataset, mode: str | None, depth: int, progress: bool) -> EvalReport:  # noqa: ANN001
+def _evaluate(searcher: Searcher, dataset: BeirDataset, mode: str | None, depth: int, progress: bool) -> EvalReport:
     from tqdm.auto import tqdm
 
     with tqdm(total=len(dataset.judged_queries), desc="Searching", unit=" query", disable=not progress) as bar:

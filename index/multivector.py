@@ -12,10 +12,11 @@ Layout in the index folder (all ``.npy`` memory-mapped on load, except the small
     mv_ivf_docs.npy        (n_postings,) int32   ivf_docs[ivf_offsets[c]:ivf_offsets[c+1]]
     mv_token_vectors.npy   (n_tokens, dim) float32, only with codec "none" (exact, for oracle tests)
 
-Search (PLAID-style, three stages): each query token probes its ``nprobe`` nearest
-centroids; the documents in those lists are scored by centroid interaction (MaxSim
-with every token replaced by its centroid); the best ``candidates`` are decoded
-(centroid + PQ residual) and scored by exact MaxSim.
+Search (two stages, ColBERT-style): each query token probes its ``nprobe`` nearest
+centroids; every document in those lists gets, per query token, the best score of
+the probed centroids it has a token in, summed over query tokens (read from the
+inverted lists alone, no per-token work); the best ``candidates`` are decoded
+(centroid + PQ residual) and ranked by exact MaxSim.
 """
 
 from __future__ import annotations
@@ -190,22 +191,17 @@ class MultiVectorIndex:
         n_candidates = candidates or params["candidates"]
         centroid_scores = query @ self.centroids.T  # (n_q, K)
 
-        probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe] if nprobe < len(self.centroids) else None
-        if probed is None:
+        if nprobe >= len(self.centroids) or len(self) <= n_candidates:
             docs = np.arange(len(self), dtype=np.int64)
         else:
-            lists = np.unique(probed)
-            docs = np.unique(np.concatenate([self.ivf_docs[self.ivf_offsets[c] : self.ivf_offsets[c + 1]] for c in lists]))
+            probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe]
+            approx = self._posting_scores(centroid_scores, probed)
+            hit = np.flatnonzero(approx > 0)
+            if len(hit) > n_candidates:
+                hit = hit[np.argpartition(-approx[hit], n_candidates - 1)[:n_candidates]]
+            docs = np.sort(hit).astype(np.int64)
         if len(docs) == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-
-        if len(docs) > n_candidates:
-            starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
-            positions = _ranges(starts, ends)
-            local_offsets = np.concatenate([[0], np.cumsum(ends - starts)])
-            approx = _segment_max_sum(centroid_scores[:, self.token_centroid[positions]], local_offsets)
-            keep = np.argpartition(-approx, n_candidates - 1)[:n_candidates]
-            docs = np.sort(docs[keep])
 
         starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
         positions = _ranges(starts, ends)
@@ -214,6 +210,19 @@ class MultiVectorIndex:
         scores = maxsim_segments(query, vectors, local_offsets)
         order = np.lexsort((docs, -scores))[:k]
         return scores[order].astype(np.float32), np.asarray(self.doc_ids)[docs[order]]
+
+    def _posting_scores(self, centroid_scores: np.ndarray, probed: np.ndarray) -> np.ndarray:
+        """Approximate MaxSim from the inverted lists alone: for each query token, the best score among its
+        probed centroids that the document has a token in, summed over query tokens (0 where none)."""
+        total = np.zeros(len(self), dtype=np.float32)
+        best = np.empty(len(self), dtype=np.float32)
+        for i, centroids in enumerate(probed):
+            best.fill(0.0)
+            for c in centroids:
+                docs = self.ivf_docs[self.ivf_offsets[c] : self.ivf_offsets[c + 1]]
+                best[docs] = np.maximum(best[docs], centroid_scores[i, c])
+            total += best
+        return total
 
     def document_vectors(self, position: int) -> np.ndarray:
         """Token vectors of the document at ``position`` (as stored: exact or decoded)."""
@@ -248,16 +257,6 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     steps[0] = starts[0]
     steps[boundaries] = starts[1:] - ends[:-1] + 1
     return np.cumsum(steps)
-
-
-def _segment_max_sum(similarities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Per segment: max over its columns, then sum over rows (MaxSim on precomputed similarities)."""
-    lengths = np.diff(offsets)
-    result = np.zeros(len(lengths), dtype=np.float32)
-    nonempty = lengths > 0
-    if nonempty.any():
-        result[nonempty] = np.maximum.reduceat(similarities, offsets[:-1][nonempty], axis=1).sum(axis=0)
-    return result
 
 
 def _inverted_lists(token_centroid: np.ndarray, doc_offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from index.errors import IndexFormatError, IndexNotFoundError
+from index.format import read_manifest
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.models import ModelUnavailableError
+from retrieval.multivector_encoder import MultiVectorEncoder
 from retrieval.searcher import Searcher
 
 BUILD_HINT = "Build one with `modernsearch build CORPUS --index DIR`, then start `modernsearch app --index DIR` (or run `modernsearch demo`)."
@@ -20,12 +22,20 @@ def cached_encoder(spec: str) -> DenseEncoder:
     return load_manifest_encoder({"spec": spec})
 
 
+@st.cache_resource(show_spinner="Loading the ColBERT model…")
+def cached_multivector_encoder(spec: str) -> MultiVectorEncoder:
+    """One ColBERT encoder per model spec, shared by every index and session of this process."""
+    return MultiVectorEncoder.load(spec)
+
+
 @st.cache_resource(show_spinner="Opening the index…")
 def cached_searcher(path: str, mtime_ns: int) -> Searcher:
     """One searcher per index folder version (the manifest's mtime invalidates the cache after a rebuild)."""
-    searcher = Searcher.load(path, verify=True)
-    searcher._encoder = cached_encoder(searcher.manifest["model"]["spec"])
-    return searcher
+    manifest = read_manifest(path)
+    encoder = cached_encoder(manifest["model"]["spec"]) if "model" in manifest else None
+    multivector = manifest.get("multivector")
+    multivector_encoder = cached_multivector_encoder(multivector["model"]["spec"]) if multivector else None
+    return Searcher.load(path, verify=True, encoder=encoder, multivector_encoder=multivector_encoder)
 
 
 def open_searcher(path: Path) -> Searcher | None:
