@@ -207,8 +207,7 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> SystemR
         scores, positions = index.search(query, DEPTH)
         return [(collection.doc_ids[int(p)], s) for p, s in zip(positions, scores)]
 
-    result = _run_system("modernsearch", collection, qrels, build, search, scratch)
-    return result
+    return _run_system("modernsearch", collection, qrels, build, search, scratch)
 
 
 def _plaid(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:

@@ -177,13 +177,6 @@ class MultiVectorIndex:
             "search_params": dict(self.search_params or DEFAULT_SEARCH),
         }
 
-    def decode(self, token_start: int, token_end: int) -> np.ndarray:
-        """Token vectors ``[token_start, token_end)``: exact with codec ``none``, else centroid + decoded residual."""
-        if self.token_vectors is not None:
-            return np.asarray(self.token_vectors[token_start:token_end])
-        codes = np.ascontiguousarray(self.token_codes[token_start:token_end])
-        return self.centroids[self.token_centroid[token_start:token_end]] + self.pq.decode(codes)
-
     def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, candidates: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first."""
         params = self.search_params or DEFAULT_SEARCH
@@ -226,7 +219,7 @@ class MultiVectorIndex:
 
     def document_vectors(self, position: int) -> np.ndarray:
         """Token vectors of the document at ``position`` (as stored: exact or decoded)."""
-        return self.decode(int(self.doc_offsets[position]), int(self.doc_offsets[position + 1]))
+        return self._vectors_at(np.arange(self.doc_offsets[position], self.doc_offsets[position + 1]))
 
     def position_of(self, row_id: int) -> int:
         """Position of a document row id in this index."""
@@ -236,6 +229,7 @@ class MultiVectorIndex:
         return int(found[0])
 
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
+        """Token vectors at ``positions``: exact with codec ``none``, else centroid + decoded PQ residual."""
         if self.token_vectors is not None:
             return np.asarray(self.token_vectors[positions])
         codes = np.ascontiguousarray(self.token_codes[positions])

@@ -31,10 +31,8 @@ class DenseEncoder:
     def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None) -> "DenseEncoder":
         """Load an already resolved model."""
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
 
-        transformers_logging.set_verbosity_error()
-        transformers_logging.disable_progress_bar()
+        quiet_transformers()
         try:
             model = SentenceTransformer(resolved.name_or_path, device=device or _default_device())
         except OSError as err:
@@ -86,6 +84,14 @@ class DenseEncoder:
             list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' load reports and weight-loading bars, which bury the build's own progress."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
 
 def _default_device() -> str:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from retrieval.config import home_dir
+from retrieval.encoders import quiet_transformers
 from retrieval.models import ModelUnavailableError, ResolvedModel, bundled_minilm_path, resolve_model
 
 DEFAULT_MULTIVECTOR_MODEL = "modernbert-colbert"
@@ -58,10 +59,8 @@ class MultiVectorEncoder:
         """Load a ColBERT model by alias, folder or hub id."""
         resolved = resolve_multivector_model(spec)
         from pylate import models
-        from transformers.utils import logging as transformers_logging
 
-        transformers_logging.set_verbosity_error()
-        transformers_logging.disable_progress_bar()
+        quiet_transformers()
         kwargs: dict[str, Any] = {"do_query_expansion": False} if resolved.spec == OFFLINE_MULTIVECTOR_MODEL else {}
         try:
             model = models.ColBERT(model_name_or_path=resolved.name_or_path, device=device or "cpu", **kwargs)
