@@ -7,7 +7,7 @@ import sys
 import warnings
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from index.format import human_bytes
-from retrieval.config import BuildConfig, help_for
+from retrieval.config import BuildConfig, SearchConfig, help_for
 
 app = typer.Typer(
     name="modernsearch",
@@ -28,6 +28,14 @@ eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+
+# Search settings shared by `search` and `eval beir`, each mapping onto one SearchConfig field.
+FusionOption = Annotated[str, typer.Option(help=help_for("fusion"))]
+RrfKOption = Annotated[int, typer.Option(help=help_for("rrf_k"))]
+AlphaOption = Annotated[float, typer.Option(help=help_for("alpha"))]
+CandidatesOption = Annotated[int, typer.Option(help=help_for("candidates"))]
+RerankOption = Annotated[str, typer.Option(help=help_for("rerank"))]
+RerankDepthOption = Annotated[int, typer.Option(help=help_for("rerank_depth"))]
 
 out = Console()
 err = Console(stderr=True)
@@ -78,6 +86,8 @@ def build(
     multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
     multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec")),
     index_type: str = typer.Option("flat", help=help_for("index_type")),
+    bm25_k1: float = typer.Option(1.5, help=help_for("bm25_k1")),
+    bm25_b: float = typer.Option(0.75, help=help_for("bm25_b")),
     id_field: Optional[str] = typer.Option(None, help=help_for("id_field")),
     text_field: str = typer.Option("text", help=help_for("text_field")),
     title_field: str = typer.Option("title", help=help_for("title_field")),
@@ -97,7 +107,7 @@ def build(
         raise ValueError("Give either a CORPUS path or --hf-dataset NAME (not both).")
     config = BuildConfig(
         model=model, mode=mode, multivector_model=multivector_model, multivector_codec=multivector_codec,
-        index_type=index_type, id_field=id_field, text_field=text_field,
+        index_type=index_type, bm25_k1=bm25_k1, bm25_b=bm25_b, id_field=id_field, text_field=text_field,
         title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
         encoding_errors=encoding_errors, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
     )
@@ -132,13 +142,20 @@ def search(
     index: Path = typer.Argument(..., help="Index folder."),
     query: str = typer.Argument(..., help="What to search for."),
     k: int = typer.Option(10, "-k", "--k", help="Number of results."),
-    mode: Optional[str] = typer.Option(None, help="Search mode (default: what the index holds)."),
+    mode: Optional[str] = typer.Option(None, help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index holds)."),
+    fusion: FusionOption = "rrf",
+    rrf_k: RrfKOption = 60,
+    alpha: AlphaOption = 0.5,
+    candidates: CandidatesOption = 100,
+    rerank: RerankOption = "none",
+    rerank_depth: RerankDepthOption = 100,
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Search an index and print the top documents."""
     from retrieval.searcher import Searcher
 
-    result = Searcher.load(index).search(query, k=k, mode=mode)
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank=rerank, rerank_depth=rerank_depth)
+    result = Searcher.load(index).search(query, k=k, mode=mode, config=config)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -146,15 +163,23 @@ def search(
 
 
 def print_results(result: Any) -> None:
-    """A readable results table: rank, id, score, title, snippet."""
-    table = Table(title=f"{result.query!r}  ({result.mode}, {result.timings_ms['total']:.0f} ms)", title_justify="left")
+    """A readable results table: rank, id, score (and each stage's score when several ran), title, snippet."""
+    timings = ", ".join(f"{stage} {ms:.0f}" for stage, ms in result.timings_ms.items())
+    table = Table(title=f"{result.query!r}  ({result.mode}; ms: {timings})", title_justify="left")
+    stages = sorted({name for hit in result.hits for name in hit.components}, key=["bm25", "dense", "fused", "maxsim"].index)
+    stages = stages if len(stages) > 1 else []
     table.add_column("#", justify="right")
     table.add_column("id", overflow="fold", max_width=28)
     table.add_column("score", justify="right")
+    for stage in stages:
+        table.add_column(stage, justify="right", style="dim")
     table.add_column("title", overflow="fold", max_width=32)
     table.add_column("snippet", overflow="fold")
     for hit in result.hits:
-        table.add_row(str(hit.rank), hit.id, f"{hit.score:.3f}", hit.title, _snippet(hit.text))
+        parts = [f"{hit.components[s]:.3f}" if s in hit.components else "-" for s in stages]
+        table.add_row(str(hit.rank), hit.id, f"{hit.score:.3f}", *parts, hit.title, _snippet(hit.text))
+    if not result.hits:
+        err.print("[yellow]No results.[/] In bm25 mode a query of stopwords only matches nothing; try hybrid or dense.")
     out.print(table)
 
 
@@ -185,26 +210,50 @@ def eval_beir(
     dataset: Path = typer.Argument(..., help="BEIR folder with corpus.jsonl, queries.jsonl, qrels/test.tsv."),
     index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
     model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
+    multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
     index_type: str = typer.Option("flat", help=help_for("index_type")),
-    mode: Optional[str] = typer.Option(None, help="Search mode: dense or multivector (default: what the index holds; with --model, dense)."),
+    mode: list[str] = typer.Option(
+        [], help="Configuration to evaluate, repeatable: dense, multivector, bm25, hybrid, each optionally +rerank "
+        "(MaxSim). Default: the index's default mode (with --model, dense).",
+    ),
+    fusion: FusionOption = "rrf",
+    rrf_k: RrfKOption = 60,
+    alpha: AlphaOption = 0.5,
+    candidates: CandidatesOption = 100,
+    rerank_depth: RerankDepthOption = 100,
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one JSON report per configuration into this folder."),
 ) -> None:
-    """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset (pytrec_eval)."""
+    """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset (pytrec_eval), one row per configuration."""
     from eval.runner import run_beir
 
     if (index is None) == (model is None):
         raise ValueError("Give either --index DIR (an existing index) or --model SPEC (build a temporary one).")
-    report = run_beir(dataset, index=index, model=model, index_type=index_type, mode=mode, split=split)
-    table = Table(title=f"{Path(dataset).name}: {report.model} ({report.mode}, {report.factory}), {report.n_queries} queries", title_justify="left")
-    for name in report.metrics:
-        table.add_column(name, justify="right")
-    table.add_column("ms/query", justify="right")
-    table.add_row(*(f"{v:.4f}" for v in report.metrics.values()), f"{report.latency_ms['mean_per_query_batched']:.1f}")
+    if out_path and len(mode) > 1:
+        raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank_depth=rerank_depth)
+    reports = run_beir(
+        dataset, index=index, model=model, multivector_model=multivector_model, index_type=index_type,
+        configurations=mode, search_config=config, split=split,
+    )
+    first = reports[0]
+    table = Table(title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left")
+    table.add_column("configuration")
+    for column in (*first.metrics, "ms/query"):
+        table.add_column(column, justify="right")
+    for report in reports:
+        table.add_row(report.mode, *(f"{v:.4f}" for v in report.metrics.values()), f"{report.latency_ms['mean_per_query_batched']:.1f}")
+    table.caption = "\n".join(f"{r.mode}: {r.model} on {r.factory}" for r in reports)
     out.print(table)
     if out_path:
-        report.write(out_path)
+        first.write(out_path)
         out.print(f"Report written to {out_path}")
+    if out_dir:
+        for report in reports:
+            target = out_dir / f"{Path(dataset).name}-{report.mode}.json"
+            report.write(target)
+        out.print(f"{len(reports)} reports written to {out_dir}")
 
 
 @app.command()

@@ -173,36 +173,36 @@ def evaluate_searcher(
     dataset: BeirDataset,
     *,
     mode: str | None = None,
+    config: Any = None,
     depth: int = 100,
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
 ) -> EvalReport:
-    """Retrieve the top ``depth`` documents for every judged query and score the run."""
+    """Retrieve the top ``depth`` documents for every judged query and score the run.
+
+    ``config`` (a ``SearchConfig``) sets hybrid fusion and reranking.
+    """
     queries = dataset.judged_queries
     ids: Sequence[str] = list(queries)
     run: Run = {}
-    searcher.search_batch([queries[ids[0]]], k=1, mode=mode)  # warm-up: model loading is not query latency
+    mode = mode or searcher.modes[0]
+    searcher.search_batch([queries[ids[0]]], k=1, mode=mode, config=config)  # warm-up: model loading is not query latency
     started = time.perf_counter()
     for start in range(0, len(ids), batch_size):
         part = ids[start : start + batch_size]
-        for qid, result in zip(part, searcher.search_batch([queries[q] for q in part], k=depth, mode=mode)):
+        for qid, result in zip(part, searcher.search_batch([queries[q] for q in part], k=depth, mode=mode, config=config)):
             run[qid] = {hit.id: hit.score for hit in result.hits}
         if on_batch:
             on_batch(len(part))
     elapsed = time.perf_counter() - started
     mean, per_query = evaluate_run(run, dataset.qrels)
     manifest = searcher.manifest
-    mode = mode or searcher.modes[0]
-    if mode == "multivector":
-        mv = manifest["multivector"]
-        model, structure = mv["model"]["name"], f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}"
-    else:
-        model, structure = manifest["model"]["name"], manifest["dense"]["factory"]
+    label, model, structure = describe_configuration(manifest, mode, config)
     return EvalReport(
         dataset=str(dataset.root),
         index=str(searcher.index_dir),
         model=model,
-        mode=mode,
+        mode=label,
         factory=structure,
         n_queries=len(ids),
         metrics=mean,
@@ -210,3 +210,31 @@ def evaluate_searcher(
         latency_ms={"mean_per_query_batched": round(elapsed * 1000 / max(1, len(ids)), 2)},
         index_bytes=sum(f["bytes"] for f in manifest.get("files", {}).values()),
     )
+
+
+def describe_configuration(manifest: dict[str, Any], mode: str, config: Any = None) -> tuple[str, str, str]:
+    """``(mode label, model names, index structure)`` of one search configuration, for reports.
+
+    >>> manifest = {"model": {"name": "minilm"}, "dense": {"factory": "IDMap2,Flat"}, "bm25": {"k1": 1.5, "b": 0.75},
+    ...             "multivector": {"model": {"name": "minilm-colbert"}, "centroids": 512, "codec": "pq"}}
+    >>> from types import SimpleNamespace
+    >>> describe_configuration(manifest, "hybrid", SimpleNamespace(fusion="rrf", rerank="multivector"))
+    ('hybrid-rrf+rerank', 'BM25 + minilm > minilm-colbert', 'BM25(k1=1.5,b=0.75) + IDMap2,Flat > MV512,PQ')
+    """
+    parts: dict[str, tuple[str, str]] = {}
+    if "dense" in manifest:
+        parts["dense"] = (manifest["model"]["name"], manifest["dense"]["factory"])
+    if "multivector" in manifest:
+        mv = manifest["multivector"]
+        parts["multivector"] = (mv["model"]["name"], f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}")
+    if "bm25" in manifest:
+        parts["bm25"] = ("BM25", f"BM25(k1={manifest['bm25']['k1']},b={manifest['bm25']['b']})")
+    used = ["bm25", "dense"] if mode == "hybrid" else [mode]
+    label = f"hybrid-{config.fusion if config else 'rrf'}" if mode == "hybrid" else mode
+    model = " + ".join(parts[u][0] for u in used)
+    structure = " + ".join(parts[u][1] for u in used)
+    if config is not None and config.rerank == "multivector" and mode != "multivector":
+        label += "+rerank"
+        model += f" > {parts['multivector'][0]}"
+        structure += f" > {parts['multivector'][1]}"
+    return label, model, structure

@@ -4,11 +4,38 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from eval.beir import BeirDataset, EvalReport, evaluate_searcher, load_beir
 from retrieval.builder import build_index
-from retrieval.config import BuildConfig
+from retrieval.config import SEARCH_MODES, BuildConfig, SearchConfig
 from retrieval.searcher import Searcher
+
+
+def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple[str, SearchConfig]:
+    """``"hybrid+rerank"`` -> ``("hybrid", base with rerank=multivector)``: a search mode, optionally reranked.
+
+    >>> parse_configuration("bm25+rerank")[1].rerank, parse_configuration("dense")[1].rerank
+    ('multivector', 'none')
+    """
+    mode, plus, suffix = spec.partition("+")
+    if mode not in SEARCH_MODES or (plus and suffix != "rerank"):
+        raise ValueError(f"Unknown configuration {spec!r}: use one of {', '.join(SEARCH_MODES)}, optionally with +rerank.")
+    return mode, base.with_changes(rerank="multivector") if plus else base
+
+
+def build_mode_for(modes: Sequence[str]) -> str:
+    """The smallest build mode whose index can answer every one of these search modes (and rerankers).
+
+    >>> build_mode_for(["dense"]), build_mode_for(["dense", "multivector"]), build_mode_for(["bm25"])
+    ('dense', 'both', 'hybrid')
+    """
+    needs = {m.partition("+")[0] for m in modes}
+    if needs & {"bm25", "hybrid"}:
+        return "hybrid"
+    if any("+rerank" in m for m in modes) or needs == {"dense", "multivector"}:
+        return "both"
+    return "multivector" if needs == {"multivector"} else "dense"
 
 
 def run_beir(
@@ -16,31 +43,51 @@ def run_beir(
     *,
     index: Path | str | None = None,
     model: str | None = None,
+    multivector_model: str | None = None,
     index_type: str = "flat",
-    mode: str | None = None,
+    configurations: Sequence[str] = (),
+    search_config: SearchConfig = SearchConfig(),
     split: str = "test",
     depth: int = 100,
     progress: bool = True,
-) -> EvalReport:
-    """Evaluate an existing index, or a temporary one built from the dataset's corpus with ``model``."""
+) -> list[EvalReport]:
+    """Evaluate each configuration (``dense``, ``hybrid+rerank``, ...; default: the index's default mode) on one
+    index: an existing one, or a temporary one built from the dataset's corpus with ``model``."""
+    for spec in configurations:
+        parse_configuration(spec)  # a typo fails now, not after a long build
     dataset = load_beir(dataset_dir, split=split)
     if index is not None:
-        return _evaluate(Searcher.load(index), dataset, mode, depth, progress)
-    with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
-        folder = Path(scratch) / "index"
-        build_mode = "multivector" if mode == "multivector" else "dense"
-        build_index(dataset.corpus_path, folder, BuildConfig(model=model, mode=build_mode, index_type=index_type), progress=progress)
-        searcher = Searcher.load(folder)
+        searcher = Searcher.load(index)
         try:
-            report = _evaluate(searcher, dataset, mode, depth, progress)
+            return _evaluate_all(searcher, dataset, configurations, search_config, depth, progress)
         finally:
             searcher.close()
-        report.index = f"temporary ({index_type}, built from {dataset.corpus_path})"
-        return report
+    with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
+        folder = Path(scratch) / "index"
+        mode = build_mode_for(configurations or ["dense"])
+        config = BuildConfig(
+            model=model if mode != "multivector" else (multivector_model or model),
+            multivector_model=multivector_model, mode=mode, index_type=index_type,
+        )
+        build_index(dataset.corpus_path, folder, config, progress=progress)
+        searcher = Searcher.load(folder)
+        try:
+            reports = _evaluate_all(searcher, dataset, configurations or ["dense"], search_config, depth, progress)
+        finally:
+            searcher.close()
+        for report in reports:
+            report.index = f"temporary ({index_type}, built from {dataset.corpus_path})"
+        return reports
 
 
-def _evaluate(searcher: Searcher, dataset: BeirDataset, mode: str | None, depth: int, progress: bool) -> EvalReport:
+def _evaluate_all(
+    searcher: Searcher, dataset: BeirDataset, configurations: Sequence[str], base: SearchConfig, depth: int, progress: bool
+) -> list[EvalReport]:
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(dataset.judged_queries), desc="Searching", unit=" query", disable=not progress) as bar:
-        return evaluate_searcher(searcher, dataset, mode=mode, depth=depth, on_batch=bar.update)
+    reports = []
+    for spec in configurations or [searcher.modes[0]]:
+        mode, config = parse_configuration(spec, base)
+        with tqdm(total=len(dataset.judged_queries), desc=f"Searching ({spec})", unit=" query", disable=not progress) as bar:
+            reports.append(evaluate_searcher(searcher, dataset, mode=mode, config=config, depth=depth, on_batch=bar.update))
+    return reports

@@ -190,8 +190,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def folder_bytes(folder: Path) -> int:
-    """Total size of the files in a folder."""
-    return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
+    """Total size of the files in a folder and its subfolders."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def human_bytes(n: float) -> str:
@@ -230,6 +230,12 @@ def manifest_summary(manifest: dict[str, Any]) -> list[tuple[str, str]]:
             ("token index", f"{mv['centroids']:,} k-means centroids, {mv['pq'] if mv['codec'] == 'pq' else 'exact float32 vectors'}"),
             ("tokens", f"{mv['tokens']:,} ({mv['bytes_per_token']} bytes each in the token store)"),
             ("multi-vector search params", json.dumps(mv.get("search_params", {}))),
+        ]
+    if "bm25" in manifest:
+        bm25 = manifest["bm25"]
+        rows += [
+            ("BM25", f"bm25s {bm25['method']}, k1={bm25['k1']}, b={bm25['b']}, {bm25['vocabulary']:,} terms"),
+            ("BM25 analyser", ", ".join(f"{k}={v}" for k, v in bm25["analyser"].items() if k != "token_pattern")),
         ]
     rows.append(("documents", f"{manifest['documents']['count']:,}"))
     rows += [(f"file {name}", human_bytes(meta["bytes"])) for name, meta in files.items()]

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from index.maxsim import maxsim_segments
+from index.rows import positions_of
 
 FILES = {
     "centroids": "mv_centroids.npy",
@@ -196,13 +197,20 @@ class MultiVectorIndex:
         if len(docs) == 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
 
-        starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
-        positions = _ranges(starts, ends)
-        vectors = self._vectors_at(positions)
-        local_offsets = np.concatenate([[0], np.cumsum(ends - starts)])
-        scores = maxsim_segments(query, vectors, local_offsets)
+        scores = self._maxsim(query, docs)
         order = np.lexsort((docs, -scores))[:k]
         return scores[order].astype(np.float32), np.asarray(self.doc_ids)[docs[order]]
+
+    def score(self, query: np.ndarray, row_ids: np.ndarray | list[int]) -> np.ndarray:
+        """MaxSim of one query against the given documents (by row id), on their stored token vectors."""
+        return self._maxsim(query, positions_of(np.asarray(self.doc_ids), row_ids))
+
+    def _maxsim(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """MaxSim of ``query`` against the documents at positions ``docs``."""
+        starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
+        vectors = self._vectors_at(_ranges(starts, ends))
+        local_offsets = np.concatenate([[0], np.cumsum(ends - starts)])
+        return maxsim_segments(query, vectors, local_offsets)
 
     def _posting_scores(self, centroid_scores: np.ndarray, probed: np.ndarray) -> np.ndarray:
         """Approximate MaxSim from the inverted lists alone: for each query token, the best score among its
@@ -223,10 +231,7 @@ class MultiVectorIndex:
 
     def position_of(self, row_id: int) -> int:
         """Position of a document row id in this index."""
-        found = np.flatnonzero(np.asarray(self.doc_ids) == row_id)
-        if len(found) == 0:
-            raise KeyError(row_id)
-        return int(found[0])
+        return int(positions_of(np.asarray(self.doc_ids), [row_id])[0])
 
     def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
         """Token vectors at ``positions``: exact with codec ``none``, else centroid + decoded PQ residual."""

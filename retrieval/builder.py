@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from index.bm25 import BM25Index
 from index.dense import DenseIndex, factory_for
 from index.docstore import Document, DocumentStore, Duplicate
 from index.multivector import MultiVectorIndex
@@ -28,6 +29,7 @@ from index.format import (
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
 from retrieval.encoders import DenseEncoder
+from retrieval.lexical import ANALYSER, analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
 
 SCRATCH_EMBEDDINGS = ".embeddings.f32"
@@ -113,6 +115,8 @@ def build_index(
             payload.append(DENSE_NAME)
         if "multivector" in built:
             payload += built["multivector"].save(staging)
+        if "bm25" in built:
+            payload += built["bm25"].save(staging)
         summary = BuildSummary(
             index_dir=str(index_dir),
             model=" + ".join(e.describe()["name"] for e in encoders.values()),
@@ -180,9 +184,9 @@ def _store_documents(store: DocumentStore, documents: Iterable[Document], config
 def _load_encoders(config: BuildConfig, dense: DenseEncoder | None, multivector: MultiVectorEncoder | None) -> dict[str, Any]:
     """The encoders the mode needs, loaded before anything touches the disk."""
     encoders: dict[str, Any] = {}
-    if config.mode in ("dense", "both"):
+    if config.builds_dense:
         encoders["dense"] = dense or DenseEncoder.load(config.model, device=config.device)
-    if config.mode in ("multivector", "both"):
+    if config.builds_multivector:
         spec = config.model if config.mode == "multivector" else config.multivector_model
         encoders["multivector"] = multivector or MultiVectorEncoder.load(spec, device=config.device)
     return encoders
@@ -191,6 +195,8 @@ def _load_encoders(config: BuildConfig, dense: DenseEncoder | None, multivector:
 def _structure(kind: str, index: Any) -> str:
     if kind == "dense":
         return index.factory
+    if kind == "bm25":
+        return f"BM25(k1={index.params['k1']}, b={index.params['b']})"
     facts = index.describe()
     return f"multivector({facts['centroids']} centroids, {facts['pq'] if facts['codec'] == 'pq' else 'exact vectors'})"
 
@@ -198,7 +204,10 @@ def _structure(kind: str, index: Any) -> str:
 def _encode_into_indexes(
     store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, count: int, staging: Path, progress: bool
 ) -> dict[str, Any]:
-    """Encode every stored document once per encoder into scratch files, then build each index from them."""
+    """Encode every stored document once per encoder into scratch files, then build each index from them.
+
+    BM25 token lists are analysed in the same pass and kept in memory (bm25s indexes them in one call).
+    """
     from tqdm.auto import tqdm
 
     dense_encoder, mv_encoder = encoders.get("dense"), encoders.get("multivector")
@@ -210,6 +219,7 @@ def _encode_into_indexes(
         )
     token_lengths: list[int] = []
     token_file = open(staging / SCRATCH_TOKENS, "wb") if mv_encoder is not None else None
+    lexical: list[list[str]] | None = [] if config.builds_bm25 else None
     position = 0
     try:
         with tqdm(total=count, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
@@ -221,6 +231,8 @@ def _encode_into_indexes(
                     for doc_tokens in mv_encoder.encode_documents(texts, batch_size=config.batch_size):
                         token_file.write(doc_tokens.tobytes())
                         token_lengths.append(len(doc_tokens))
+                if lexical is not None:
+                    lexical.extend(analyse(texts))
                 position += len(ids)
                 bar.update(len(ids))
     finally:
@@ -239,6 +251,8 @@ def _encode_into_indexes(
         built["multivector"] = MultiVectorIndex.build(tokens, offsets, row_ids, codec=config.multivector_codec)
         del tokens
         (staging / SCRATCH_TOKENS).unlink()
+    if lexical is not None:
+        built["bm25"] = BM25Index.build(lexical, row_ids, {"k1": config.bm25_k1, "b": config.bm25_b})
     return built
 
 
@@ -278,6 +292,8 @@ def _manifest(
         }
     if "multivector" in built:
         manifest["multivector"] = {"model": encoders["multivector"].describe(), **built["multivector"].describe()}
+    if "bm25" in built:
+        manifest["bm25"] = {**built["bm25"].describe(), "analyser": ANALYSER}
     manifest.update({
         "documents": {"file": DOCUMENTS_NAME, "count": summary.documents},
         "build": {"corpus": corpus, "config": dataclasses.asdict(config), "summary": summary.to_dict()},
@@ -291,7 +307,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for package in ("modernsearch", "faiss-cpu", "sentence-transformers", "pylate", "transformers", "torch"):
+    for package in ("modernsearch", "faiss-cpu", "sentence-transformers", "pylate", "transformers", "torch", "bm25s"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

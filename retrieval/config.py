@@ -7,11 +7,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-Mode = Literal["dense", "multivector", "both"]
+Mode = Literal["dense", "multivector", "both", "hybrid"]
 OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
 
-MODES = ("dense", "multivector", "both")
+MODES = ("dense", "multivector", "both", "hybrid")
+SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
+FUSIONS = ("rrf", "linear")
+RERANKERS = ("none", "multivector")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -28,11 +31,13 @@ class BuildConfig:
         "Default: modernbert, falling back to the offline minilm when the hub is out of reach.",
     )
     mode: Mode = _setting(
-        "dense", "What to index: dense (one vector per document), multivector (ColBERT token vectors), or both."
+        "dense",
+        "What to index: dense (one vector per document), multivector (ColBERT token vectors), both, or hybrid "
+        "(BM25 + dense + multivector: keyword and embedding search fused, MaxSim reranking).",
     )
     multivector_model: str | None = _setting(
         None,
-        "ColBERT model for --mode both (with --mode multivector, --model names it): alias (minilm-colbert, "
+        "ColBERT model for --mode both or hybrid (with --mode multivector, --model names it): alias (minilm-colbert, "
         "modernbert-colbert), folder or hub id. Default: modernbert-colbert, falling back to the offline minilm-colbert.",
     )
     multivector_codec: str = _setting(
@@ -41,6 +46,8 @@ class BuildConfig:
     index_type: str = _setting(
         "flat", "FAISS index: flat (exact), hnsw, ivfpq, or any FAISS factory string such as 'IVF256,SQ8'."
     )
+    bm25_k1: float = _setting(1.5, "BM25 term-frequency saturation k1 (hybrid mode).")
+    bm25_b: float = _setting(0.75, "BM25 length normalisation b (hybrid mode).")
     id_field: str | None = _setting(None, "Field holding the document id (default: _id, else id).")
     text_field: str = _setting("text", "Field holding the document text.")
     title_field: str = _setting("title", "Field holding the title (optional in the data).")
@@ -67,14 +74,58 @@ class BuildConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
+    @property
+    def builds_dense(self) -> bool:
+        """Whether this build writes a dense index."""
+        return self.mode in ("dense", "both", "hybrid")
+
+    @property
+    def builds_multivector(self) -> bool:
+        """Whether this build writes a multi-vector index."""
+        return self.mode in ("multivector", "both", "hybrid")
+
+    @property
+    def builds_bm25(self) -> bool:
+        """Whether this build writes a BM25 index."""
+        return self.mode == "hybrid"
+
     def with_changes(self, **changes: Any) -> "BuildConfig":
         """A copy with some settings changed (the original is never mutated)."""
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class SearchConfig:
+    """How a query is answered beyond mode and k: fusion of BM25 and dense candidates, and MaxSim reranking."""
+
+    fusion: str = _setting("rrf", "Hybrid fusion: rrf (reciprocal rank fusion) or linear (weighted min-max normalised scores).")
+    rrf_k: int = _setting(60, "RRF constant k: each list adds 1/(k + rank).")
+    alpha: float = _setting(0.5, "Linear fusion weight of the dense score (BM25 gets 1 - alpha).")
+    candidates: int = _setting(100, "Candidates each component (BM25, dense) contributes before fusion.")
+    rerank: str = _setting("none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).")
+    rerank_depth: int = _setting(100, "How many first-stage results the reranker rescores (at least k).")
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.rerank not in RERANKERS:
+            raise ValueError(f"rerank must be one of {', '.join(RERANKERS)}, got {self.rerank!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.rrf_k < 0:
+            raise ValueError(f"rrf_k must be at least 0, got {self.rrf_k}")
+        for name in ("candidates", "rerank_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def with_changes(self, **changes: Any) -> "SearchConfig":
+        """A copy with some settings changed."""
+        return replace(self, **changes)
+
+
 def help_for(name: str) -> str:
-    """Help text of a setting, for the CLI and the docs."""
-    for f in fields(BuildConfig):
+    """Help text of a build or search setting, for the CLI and the docs."""
+    for f in (*fields(BuildConfig), *fields(SearchConfig)):
         if f.name == name:
             return f.metadata["help"]
     raise KeyError(name)

@@ -8,13 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, overload
 
+import numpy as np
+
+from index.bm25 import BM25Index
 from index.dense import DenseIndex
 from index.docstore import DocumentStore
 from index.maxsim import maxsim_alignment
 from index.multivector import MultiVectorIndex
 from index.errors import IndexFormatError
 from index.format import DOCUMENTS_NAME, read_manifest, recover_interrupted_swap, verify_files
+from retrieval.config import SearchConfig
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
+from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
+from retrieval.lexical import analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
 
 
@@ -28,10 +34,30 @@ class Hit:
     title: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, float] = field(default_factory=dict)
+    """Score of each stage that saw this document: bm25, dense, fused, maxsim (absent where a stage did not retrieve it)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form used by ``search --json``."""
-        return {"id": self.id, "score": self.score, "title": self.title, "text": self.text}
+        return {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "components": self.components}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A document between stages: row id, current score, and the score of each stage so far."""
+
+    row_id: int
+    score: float
+    components: dict[str, float]
+
+
+def _ranking(scores: Any, row_ids: Any, component: str) -> list[Candidate]:
+    """Candidates from one retriever's ``(scores, row ids)``, skipping FAISS's -1 padding."""
+    return [Candidate(int(r), float(s), {component: float(s)}) for s, r in zip(scores, row_ids) if r >= 0]
+
+
+def _present(name: str, scores: dict[int, float], row: int) -> dict[str, float]:
+    return {name: scores[row]} if row in scores else {}
 
 
 @dataclass(frozen=True)
@@ -59,7 +85,7 @@ class SearchResult:
         return [h.id for h in self.hits]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"query", "results": [{"id", "score", "title", "text"}], "timings_ms"}``."""
+        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "components"}], "timings_ms"}``."""
         return {
             "query": self.query,
             "results": [h.to_dict() for h in self.hits],
@@ -80,6 +106,7 @@ class Searcher:
         encoder: DenseEncoder | None = None,
         multivector_encoder: MultiVectorEncoder | None = None,
         device: str | None = None,
+        bm25: BM25Index | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.manifest = manifest
@@ -89,6 +116,7 @@ class Searcher:
         self._encoder = encoder
         self._multivector_encoder = multivector_encoder
         self._device = device
+        self._bm25 = bm25
 
     @classmethod
     def load(
@@ -134,12 +162,25 @@ class Searcher:
                     f"{index_dir}: the multi-vector index holds {len(multivector)} documents but the manifest "
                     f"records {count}. Rebuild the index."
                 )
-        return cls(index_dir, manifest, store, dense, multivector, encoder, multivector_encoder, device)
+        bm25 = None
+        if "bm25" in manifest:
+            try:
+                bm25 = BM25Index.load(index_dir, manifest["bm25"])
+            except (OSError, ValueError, KeyError) as err:
+                raise IndexFormatError(f"{index_dir}: the BM25 files cannot be read ({err}). Rebuild the index.") from err
+            if len(bm25) != count:
+                raise IndexFormatError(
+                    f"{index_dir}: the BM25 index holds {len(bm25)} documents but the manifest records {count}. Rebuild the index."
+                )
+        return cls(index_dir, manifest, store, dense, multivector, encoder, multivector_encoder, device, bm25)
 
     @property
     def modes(self) -> list[str]:
-        """Search modes this index supports, the default first."""
-        return [m for m, index in (("dense", self._dense), ("multivector", self._multivector)) if index is not None]
+        """Search modes this index supports, the default first (hybrid, for an index built for it)."""
+        available = [m for m, index in (("dense", self._dense), ("multivector", self._multivector), ("bm25", self._bm25)) if index is not None]
+        if self._dense is not None and self._bm25 is not None:
+            available.insert(0, "hybrid")
+        return available
 
     @property
     def encoder(self) -> DenseEncoder:
@@ -164,58 +205,112 @@ class Searcher:
         return int(self.manifest["documents"]["count"])
 
     @overload
-    def search(self, queries: str, k: int = 10, mode: str | None = None) -> SearchResult: ...
+    def search(self, queries: str, k: int = 10, mode: str | None = None, config: SearchConfig | None = None) -> SearchResult: ...
     @overload
-    def search(self, queries: Sequence[str], k: int = 10, mode: str | None = None) -> list[SearchResult]: ...
+    def search(
+        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None
+    ) -> list[SearchResult]: ...
 
-    def search(self, queries: str | Sequence[str], k: int = 10, mode: str | None = None) -> SearchResult | list[SearchResult]:
-        """Top-``k`` documents per query; a single string gives one result, a list gives a list of results."""
+    def search(
+        self, queries: str | Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None
+    ) -> SearchResult | list[SearchResult]:
+        """Top-``k`` documents per query; a single string gives one result, a list gives a list of results.
+
+        ``config`` sets hybrid fusion and reranking (see :class:`SearchConfig`).
+        """
         single = isinstance(queries, str)
-        results = self.search_batch([queries] if single else list(queries), k=k, mode=mode)
+        results = self.search_batch([queries] if single else list(queries), k=k, mode=mode, config=config)
         return results[0] if single else results
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, mode: str | None = None) -> list[SearchResult]:
+    def search_batch(
+        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None
+    ) -> list[SearchResult]:
         """Search a batch of queries; timings are those of the whole batch divided per query."""
+        config = config or SearchConfig()
         mode = mode or self.modes[0]
-        if mode not in self.modes:
-            raise ValueError(f"This index supports modes {self.modes}, not {mode!r}.")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        self._check_request(queries, k, mode, config)
         if not queries:
             return []
-        for q in queries:
-            if not isinstance(q, str) or not q.strip():
-                raise ValueError("Queries must be non-empty text.")
+        rerank = config.rerank == "multivector" and mode != "multivector"  # multivector results are MaxSim already
+        depth = max(k, config.rerank_depth) if rerank else k
+        # models load before the clock starts: timings measure queries, not model loading
+        dense_encoder = self.encoder if mode in ("dense", "hybrid") else None
+        mv_encoder = self.multivector_encoder if mode == "multivector" or rerank else None
+
+        started = time.perf_counter()
+        dense_vectors = dense_encoder.encode_queries(queries) if dense_encoder else None
+        mv_vectors = mv_encoder.encode_queries(queries) if mv_encoder else None
+        lexical = analyse(queries) if mode in ("bm25", "hybrid") else None
+        encoded = time.perf_counter()
         if mode == "multivector":
-            encoder = self.multivector_encoder  # loaded before the clock starts: timings measure queries, not model loading
-            started = time.perf_counter()
-            vectors = encoder.encode_queries(queries)
-            encoded = time.perf_counter()
-            answers = [self._multivector.search(v, k) for v in vectors]
-            scores, row_ids = [a[0] for a in answers], [a[1] for a in answers]
+            ranked = [_ranking(*self._multivector.search(v, k), "maxsim") for v in mv_vectors]
+        elif mode == "bm25":
+            ranked = [_ranking(*self._bm25.search(tokens, depth), "bm25") for tokens in lexical]
+        elif mode == "dense":
+            ranked = [_ranking(s, r, "dense") for s, r in zip(*self._dense.search(dense_vectors, depth))]
         else:
-            encoder = self.encoder
-            started = time.perf_counter()
-            vectors = encoder.encode_queries(queries)
-            encoded = time.perf_counter()
-            scores, row_ids = self._dense.search(vectors, k)
+            ranked = self._hybrid(dense_vectors, lexical, depth, config)
         searched = time.perf_counter()
-        results = [self._result(q, s, r, mode) for q, s, r in zip(queries, scores, row_ids)]
+        if rerank:
+            ranked = [self._rerank(candidates[:depth], v) for candidates, v in zip(ranked, mv_vectors)]
+        reranked = time.perf_counter()
+        results = [self._result(q, r[:k], mode) for q, r in zip(queries, ranked)]
         finished = time.perf_counter()
         n = len(queries)
         timings = {
             "encode": round((encoded - started) * 1000 / n, 2),
             "search": round((searched - encoded) * 1000 / n, 2),
+            **({"rerank": round((reranked - searched) * 1000 / n, 2)} if rerank else {}),
             "total": round((finished - started) * 1000 / n, 2),
         }
         return [SearchResult(r.query, r.hits, r.mode, dict(timings)) for r in results]
 
-    def _result(self, query: str, scores: Any, row_ids: Any, mode: str) -> SearchResult:
-        valid = [(float(s), int(r)) for s, r in zip(scores, row_ids) if r >= 0]
-        docs = self._store.get([r for _, r in valid])
+    def _check_request(self, queries: Sequence[str], k: int, mode: str, config: SearchConfig) -> None:
+        if mode not in self.modes:
+            raise ValueError(f"This index supports modes {self.modes}, not {mode!r}.")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if config.rerank == "multivector" and self._multivector is None:
+            raise ValueError("--rerank multivector needs a multi-vector index (build with --mode hybrid, both or multivector).")
+        for q in queries:
+            if not isinstance(q, str) or not q.strip():
+                raise ValueError("Queries must be non-empty text.")
+
+    def _hybrid(
+        self, dense_vectors: np.ndarray, lexical: list[list[str]], depth: int, config: SearchConfig
+    ) -> list[list[Candidate]]:
+        """BM25 and dense candidates per query, fused by RRF or by weighted normalised scores."""
+        n_candidates = max(depth, config.candidates)
+        dense_scores, dense_rows = self._dense.search(dense_vectors, n_candidates)
+        fused_lists = []
+        for tokens, d_scores, d_rows in zip(lexical, dense_scores, dense_rows):
+            b_scores, b_rows = self._bm25.search(tokens, n_candidates)
+            dense = {int(r): float(s) for s, r in zip(d_scores, d_rows) if r >= 0}
+            bm25 = {int(r): float(s) for s, r in zip(b_scores, b_rows)}
+            if config.fusion == "rrf":
+                fused = reciprocal_rank_fusion([list(bm25), list(dense)], k=config.rrf_k)
+            else:
+                fused = linear_fusion([dense, bm25], [config.alpha, 1.0 - config.alpha])
+            fused_lists.append([
+                Candidate(row, score, {**_present("bm25", bm25, row), **_present("dense", dense, row), "fused": score})
+                for row, score in fused[:depth]
+            ])
+        return fused_lists
+
+    def _rerank(self, candidates: list[Candidate], query_vectors: np.ndarray) -> list[Candidate]:
+        """Rescore candidates by exact MaxSim over their stored token vectors; best first, ties by row id."""
+        if not candidates:
+            return []
+        maxsim = self._multivector.score(query_vectors, [c.row_id for c in candidates])
+        rescored = [Candidate(c.row_id, float(m), {**c.components, "maxsim": float(m)}) for c, m in zip(candidates, maxsim)]
+        return sorted(rescored, key=lambda c: (-c.score, c.row_id))
+
+    def _result(self, query: str, ranked: list[Candidate], mode: str) -> SearchResult:
+        docs = self._store.get([c.row_id for c in ranked])
+        found = [(c, d) for c, d in zip(ranked, docs) if d is not None]
         hits = [
-            Hit(rank, doc.id, score, doc.title, doc.text, doc.metadata)
-            for rank, ((score, _), doc) in enumerate(((v, d) for v, d in zip(valid, docs) if d is not None), start=1)
+            Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components)
+            for rank, (c, doc) in enumerate(found, start=1)
         ]
         return SearchResult(query, hits, mode, {})
 

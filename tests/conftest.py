@@ -88,12 +88,12 @@ def dbpedia_small(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_index(tmp_path_factory, dbpedia_small, minilm, minilm_colbert) -> Path:
-    """An index of the dbpedia slice holding both a Flat dense index (the default mode) and a multi-vector index."""
+    """A hybrid index of the dbpedia slice: Flat dense, multi-vector and BM25 in one folder (default mode hybrid)."""
     from retrieval.builder import build_index
     from retrieval.config import BuildConfig
 
     folder = tmp_path_factory.mktemp("indexes") / "small"
-    config = BuildConfig(model="minilm", mode="both", multivector_model="minilm-colbert")
+    config = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert")
     build_index(dbpedia_small, folder, config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
     return folder
 

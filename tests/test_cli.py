@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -42,8 +43,31 @@ def test_search_json_output(cli_index, dbpedia_small):
     payload = json.loads(run("search", str(folder), query, "-k", "5", "--json").stdout)
     assert payload["query"] == query
     assert len(payload["results"]) == 5
-    assert set(payload["results"][0]) == {"id", "score", "title", "text"}
+    assert set(payload["results"][0]) == {"id", "score", "title", "text", "components"}
+    assert payload["results"][0]["components"] == {"dense": payload["results"][0]["score"]}
     assert set(payload["timings_ms"]) == {"encode", "search", "total"}
+
+
+def test_hybrid_search_with_rerank_reports_every_stage(small_index):
+    payload = json.loads(run("search", str(small_index), "guitar chord tuning", "-k", "4", "--mode", "hybrid",
+                             "--fusion", "linear", "--alpha", "0.3", "--rerank", "multivector", "--json").stdout)
+    assert len(payload["results"]) == 4
+    assert all({"fused", "maxsim"} <= set(r["components"]) for r in payload["results"])
+    assert all(r["score"] == r["components"]["maxsim"] for r in payload["results"])
+    assert set(payload["timings_ms"]) == {"encode", "search", "rerank", "total"}
+    table = run("search", str(small_index), "guitar chord tuning", "-k", "3", "--rerank", "multivector").stdout
+    assert "maxsim" in table and "fused" in table and "rerank" in table
+
+
+def test_eval_beir_compares_configurations_in_one_table(small_index, dbpedia_small, tmp_path):
+    output = run("eval", "beir", str(dbpedia_small), "--index", str(small_index), "--mode", "bm25", "--mode", "dense",
+                 "--mode", "hybrid", "--mode", "hybrid+rerank", "--out-dir", str(tmp_path)).stdout
+    for row in ("bm25", "dense", "hybrid-rrf", "hybrid-rrf+rerank"):
+        assert f"│ {row} " in output
+    reports = {json.loads(p.read_text())["mode"]: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
+    assert set(reports) == {"bm25", "dense", "hybrid-rrf", "hybrid-rrf+rerank"}
+    assert re.search(r"> MV\d+,PQ$", reports["hybrid-rrf+rerank"]["factory"])
+    assert all(r["n_queries"] == 5 and 0 < r["metrics"]["ndcg@10"] <= 1 for r in reports.values())
 
 
 def test_search_table_output(cli_index):
@@ -77,6 +101,8 @@ def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_smal
         (("info", "/nonexistent/idx"), "No index at /nonexistent/idx"),
         (("build", "/nonexistent/corpus.jsonl", "--index", "/tmp/x", "--model", "minilm"), "does not exist"),
         (("eval", "beir", "/nonexistent"), "Give either --index DIR"),
+        (("eval", "beir", "/nonexistent", "--model", "minilm", "--mode", "hybrid+bm25"), "Unknown configuration 'hybrid+bm25'"),
+        (("search", "/nonexistent/idx", "q", "--fusion", "max"), "fusion must be one of rrf, linear"),
     ],
 )
 def test_errors_are_one_clear_line_without_traceback(args, message):

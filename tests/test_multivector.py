@@ -95,15 +95,15 @@ def test_save_load_round_trip(tmp_path, slice_tokens):
         np.testing.assert_allclose(a[0], b[0], atol=1e-6)
 
 
-def test_both_mode_builds_dense_and_multivector_in_one_folder(small_index, minilm, minilm_colbert):
+def test_hybrid_mode_builds_dense_multivector_and_bm25_in_one_folder(small_index, minilm, minilm_colbert):
     searcher = Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
-    assert searcher.modes == ["dense", "multivector"]
+    assert searcher.modes == ["hybrid", "dense", "multivector", "bm25"]
     manifest = searcher.manifest
-    assert manifest["mode"] == "both"
+    assert manifest["mode"] == "hybrid"
     assert manifest["multivector"]["model"]["spec"] == "minilm-colbert"
     assert manifest["multivector"]["bytes_per_token"] == 36
     assert {"mv_token_codes.npy", "dense.faiss"} <= set(manifest["files"])
-    dense = searcher.search("guitar chord tuning", k=5)
+    dense = searcher.search("guitar chord tuning", k=5, mode="dense")
     multi = searcher.search("guitar chord tuning", k=5, mode="multivector")
     assert dense.mode == "dense" and multi.mode == "multivector"
     assert type(dense) is type(multi) and len(multi.hits) == 5

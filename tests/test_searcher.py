@@ -30,7 +30,7 @@ def test_single_query_and_batch_share_one_result_type(small_index, minilm, dbped
     np.testing.assert_allclose([h.score for h in many[0].hits], [h.score for h in one.hits], atol=1e-5)
     assert [h.rank for h in one.hits] == list(range(1, 11))
     assert all(a.score >= b.score for a, b in zip(one.hits, one.hits[1:]))
-    assert one.mode == "dense" and searcher.modes == ["dense", "multivector"]
+    assert one.mode == "hybrid" and searcher.modes == ["hybrid", "dense", "multivector", "bm25"]
     assert set(one.timings_ms) == {"encode", "search", "total"}
     assert one.timings_ms["total"] >= one.timings_ms["search"]
 
@@ -39,7 +39,8 @@ def test_to_dict_has_the_documented_json_shape(small_index, minilm):
     result = Searcher.load(small_index, encoder=minilm).search("a film", k=3).to_dict()
     assert list(result) == ["query", "results", "timings_ms"]
     assert result["query"] == "a film"
-    assert [list(r) for r in result["results"]] == [["id", "score", "title", "text"]] * 3
+    assert [list(r) for r in result["results"]] == [["id", "score", "title", "text", "components"]] * 3
+    assert all({"fused"} <= set(r["components"]) <= {"bm25", "dense", "fused"} for r in result["results"])
     json.dumps(result)
 
 
@@ -54,8 +55,8 @@ def test_bad_queries_and_modes_are_clear_errors(small_index, minilm):
     searcher = Searcher.load(small_index, encoder=minilm)
     with pytest.raises(ValueError, match="non-empty"):
         searcher.search("   ")
-    with pytest.raises(ValueError, match=r"supports modes \['dense', 'multivector'\], not 'hybrid'"):
-        searcher.search("q", mode="hybrid")
+    with pytest.raises(ValueError, match=r"supports modes \['hybrid', 'dense', 'multivector', 'bm25'\], not 'sparse'"):
+        searcher.search("q", mode="sparse")
     with pytest.raises(ValueError, match="k must be at least 1"):
         searcher.search("q", k=0)
 
@@ -77,7 +78,9 @@ def test_missing_payload_file(copy_of_small_index):
         Searcher.load(copy_of_small_index)
 
 
-@pytest.mark.parametrize("name", ["dense.faiss", "documents.sqlite", "mv_token_codes.npy", "mv_doc_offsets.npy"])
+@pytest.mark.parametrize(
+    "name", ["dense.faiss", "documents.sqlite", "mv_token_codes.npy", "mv_doc_offsets.npy", "bm25/data.csc.index.npy"]
+)
 def test_flipped_byte_is_a_checksum_error(copy_of_small_index, name):
     path = copy_of_small_index / name
     data = bytearray(path.read_bytes())

@@ -55,7 +55,7 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
     at = start(monkeypatch, tmp_path, [small_index])
     assert not at.exception
     assert at.title[0].value == "Search"
-    assert at.radio[0].options == ["dense", "multivector"], "only the modes the index supports are offered"
+    assert at.radio[0].options == ["hybrid", "dense", "multivector", "bm25"], "only the modes the index supports are offered"
     assert at.slider[0].value == 10
     search(at, query)
     assert not at.exception
@@ -65,6 +65,32 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
     assert "encode" in text and "search" in text and "total" in text
     assert "<mark>" in text, "query words found in the documents are highlighted"
     assert [e.label for e in at.expander].count("Full text") == 10
+
+
+def test_hybrid_mode_offers_fusion_and_rerank_and_shows_each_stage(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    assert at.radio[0].value == "hybrid", "an index built for hybrid search opens in hybrid mode"
+    assert at.radio[1].label == "Fusion" and at.radio[1].options == ["rrf", "linear"]
+    assert not [s for s in at.slider if s.label == "Dense weight (alpha)"], "alpha only matters for linear fusion"
+    at.radio[1].set_value("linear").run()
+    assert [s.value for s in at.slider if s.label == "Dense weight (alpha)"] == [0.5]
+    at.toggle[0].set_value(True).run()
+    search(at, "guitar chord tuning")
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "rerank" in captions and "search" in captions and "encode" in captions
+    text = page_text(at)
+    assert text.count("class='ms-rank'") == 10
+    assert text.count("maxsim") >= 10 and "fused" in text, "cards show each stage's score"
+    assert [e.label for e in at.expander].count("Token matches (MaxSim)") == 10
+
+
+def test_stopword_query_in_bm25_mode_explains_the_empty_result(monkeypatch, tmp_path, small_index):
+    at = start(monkeypatch, tmp_path, [small_index])
+    at.radio[0].set_value("bm25").run()
+    search(at, "the of and")
+    assert not at.exception
+    assert "BM25 ignores stopwords" in at.info[0].value
 
 
 def test_multivector_mode_explains_token_matches(monkeypatch, tmp_path, small_index):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -114,8 +115,17 @@ def test_search_mode_and_pages_in_a_real_browser(served_app, browser_page, small
 
     full_page_screenshot(page, "search.png")
 
+    # Hybrid is the default here; reranking by MaxSim adds a rerank timing and each card shows every stage's score.
+    assert page.get_by_role("radio").count() == 6, "four modes and two fusion methods"
+    page.get_by_text("Rerank with MaxSim").click()
+    page.get_by_text(re.compile(r"rerank \d+ ms")).wait_for(timeout=120_000)
+    page.locator(".ms-meta", has_text="maxsim").nth(4).wait_for(timeout=60_000)  # cards re-render after the caption
+    assert "fused" in page.locator(".ms-meta").first.inner_text()
+    assert page.get_by_text("Token matches (MaxSim)").count() > 0
+    assert_no_streamlit_exception(page)
+    full_page_screenshot(page, "search-hybrid-rerank.png")
+
     # Switch to multi-vector: the same query is answered by MaxSim and the cards explain their token matches.
-    assert page.get_by_role("radio").count() == 2
     page.get_by_text("multivector", exact=True).click()
     page.get_by_text("Token matches (MaxSim)").first.wait_for(timeout=120_000)
     page.locator(".ms-rank").nth(4).wait_for()

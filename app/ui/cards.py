@@ -49,7 +49,7 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
         st.markdown(
             f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
             f"<span class='ms-title'>{highlighted_html(title, term_spans(title, terms))}</span></div>"
-            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}</div>"
+            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}{_stage_scores(hit)}</div>"
             f"<div class='ms-snippet'>{prefix}{snippet}{suffix}</div>",
             unsafe_allow_html=True,
         )
@@ -62,6 +62,13 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
                 )
         with st.expander("Full text"):
             st.markdown(f"<div class='ms-full'>{highlighted_html(hit.text, spans, tips=tips)}</div>", unsafe_allow_html=True)
+
+
+def _stage_scores(hit: Hit) -> str:
+    """Each stage's score when several ran (hybrid, rerank): where a result came from, at a glance."""
+    if len(hit.components) < 2:
+        return ""
+    return "".join(f" · {stage} {score:.3f}" for stage, score in hit.components.items())
 
 
 CARD_CSS = """

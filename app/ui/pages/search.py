@@ -7,6 +7,7 @@ import streamlit as st
 from app.ui.cards import CARD_CSS, render_hit
 from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
+from retrieval.config import SearchConfig, help_for
 from retrieval.highlight import query_terms
 
 settings = ui_settings()
@@ -28,6 +29,17 @@ mode = controls[1].radio(
     help="Only the modes this index supports are offered.",
 )
 k = controls[2].slider("Results", min_value=1, max_value=50, value=10)
+
+config = SearchConfig()
+if mode == "hybrid" or ("multivector" in searcher.modes and mode != "multivector"):
+    tuning = st.columns([2, 2, 3])
+    if mode == "hybrid":
+        fusion = tuning[0].radio("Fusion", ["rrf", "linear"], horizontal=True, help=help_for("fusion"))
+        config = config.with_changes(fusion=fusion)
+        if fusion == "linear":
+            config = config.with_changes(alpha=tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, 0.5, 0.05, help=help_for("alpha")))
+    if "multivector" in searcher.modes and tuning[2].toggle("Rerank with MaxSim", help=help_for("rerank")):
+        config = config.with_changes(rerank="multivector")
 
 with st.form("search", border=False):
     query = st.text_input("Query", placeholder="Ask anything about the indexed documents…", max_chars=None)
@@ -51,14 +63,13 @@ if tokens > query_encoder.max_query_tokens:
         "so the rest does not affect the results."
     )
 
-result = searcher.search(query, k=k, mode=mode)
-timing = result.timings_ms
-st.caption(
-    f"{len(result.hits)} results · encode {timing['encode']:.0f} ms · search {timing['search']:.0f} ms · "
-    f"total {timing['total']:.0f} ms"
-)
+result = searcher.search(query, k=k, mode=mode, config=config)
+st.caption(f"{len(result.hits)} results · " + " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in result.timings_ms.items()))
+if not result.hits:
+    st.info("Nothing matched. BM25 ignores stopwords, so a query of only such words finds nothing; try hybrid or dense.")
 terms = query_terms(query)
-explanations = searcher.explain_hits(query, result.ids) if mode == "multivector" else {}
+explained = mode == "multivector" or config.rerank == "multivector"
+explanations = searcher.explain_hits(query, result.ids) if explained else {}
 if explanations:
     st.caption("Highlights show the document tokens the query tokens matched best (MaxSim); hover one for its score.")
 for hit in result.hits:
