@@ -256,6 +256,57 @@ def eval_beir(
         out.print(f"{len(reports)} reports written to {out_dir}")
 
 
+@eval_app.command("mteb")
+@friendly_errors
+def eval_mteb(
+    model: str = typer.Option("minilm", help="Model: alias (minilm, minilm-colbert, modernbert, modernbert-colbert), folder or hub id."),
+    tasks: Optional[str] = typer.Option(None, help="Comma-separated mteb retrieval tasks, e.g. SciFact,NFCorpus (data from the hub)."),
+    local: Optional[Path] = typer.Option(None, help="A local BEIR folder to evaluate as an mteb task, fully offline."),
+    name: Optional[str] = typer.Option(None, help="Task name for --local (default: the folder's name)."),
+    mode: Optional[str] = typer.Option(None, help="dense or multivector (default: multivector for ColBERT models, else dense)."),
+    use_index: bool = typer.Option(False, "--use-index", help="Search through this project's FAISS index instead of mteb's exact search."),
+    index_type: str = typer.Option("flat", help=help_for("index_type") + " (with --use-index, dense)"),
+    multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec") + " (with --use-index, multivector)"),
+    results: Path = typer.Option(Path("eval/results"), help="Results folder: mteb's JSON and this project's summaries."),
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 from mteb with the project's encoders (and, with --use-index, its indexes)."""
+    from eval.mteb_runner import MtebSetup, default_mode, run_mteb
+
+    task_names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
+    setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_type,
+                      multivector_codec=multivector_codec)
+    if setup.mode not in ("dense", "multivector"):
+        raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
+    summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results)
+    table = Table(title=f"MTEB: {model} ({setup.mode}, {setup.configuration})", title_justify="left")
+    for column in ("task", "ndcg@10", "recall@100", "mrr@10", "search ms/query", "seconds"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for summary in summaries:
+        metrics, latency = summary["metrics"], summary["latency_ms"].get("mean_per_query_batched")
+        table.add_row(summary["dataset"], *(f"{metrics[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")),
+                      f"{latency:.1f}" if latency is not None else "-", f"{summary['evaluation_seconds']:.0f}")
+    out.print(table)
+    for summary in summaries:
+        out.print(f"Written: {summary['file']} and {summary['mteb_result']}")
+
+
+@eval_app.command("report")
+@friendly_errors
+def eval_report(
+    results: Path = typer.Argument(Path("eval/results"), help="Results folder with eval beir / eval mteb JSON reports."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write report.md and the PNG plots (default: RESULTS)."),
+) -> None:
+    """A Markdown table and PNG plots (nDCG@10 per dataset and configuration; quality vs latency vs size)."""
+    from eval.reports import render_report
+
+    written = render_report(results, out_dir or results)
+    out.print(written.markdown.read_text(encoding="utf-8"), markup=False, highlight=False)
+    for path in (written.markdown, *written.plots):
+        out.print(f"Written: {path}")
+    for problem in written.problems:
+        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+
+
 @app.command()
 @friendly_errors
 def demo(

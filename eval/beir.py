@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
@@ -61,20 +61,46 @@ def load_beir(root: Path | str, split: str = "test") -> BeirDataset:
     return BeirDataset(root, queries, qrels)
 
 
-def _read_queries(path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
+def check_judged_documents(dataset: BeirDataset, corpus_ids: set[str], split: str = "test") -> None:
+    """Fail when the qrels judge documents the corpus does not have: metrics would silently count them as misses."""
+    unknown = sorted({doc for docs in dataset.qrels.values() for doc in docs} - corpus_ids)
+    if unknown:
+        raise DatasetError(
+            f"{dataset.root / 'qrels' / f'{split}.tsv'} judges {len(unknown)} documents missing from "
+            f"{dataset.corpus_path.name} (for example {unknown[:3]}). Fix the ids or use the matching corpus."
+        )
+
+
+def _records(path: Path) -> Iterator[tuple[int, str, Any, dict[str, Any]]]:
+    """``(line number, _id, text, record)`` of every non-blank line of a BEIR JSONL file, with errors naming file and line."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                qid, text = str(record["_id"]), record["text"]
+                yield number, str(record["_id"]), record["text"], record
             except (json.JSONDecodeError, KeyError, TypeError) as err:
                 raise DatasetError(f"{path}: line {number}: expected a JSON object with _id and text ({err}).") from err
-            if not isinstance(text, str) or not text.strip():
-                raise DatasetError(f"{path}: line {number}: query {qid!r} has empty text.")
-            queries[qid] = text
+
+
+def read_corpus_records(path: Path) -> Iterator[dict[str, str]]:
+    """``{"id", "title", "text"}`` for every document of a BEIR ``corpus.jsonl``."""
+    for _, doc_id, text, record in _records(path):
+        yield {"id": doc_id, "title": str(record.get("title") or ""), "text": str(text)}
+
+
+def corpus_ids(path: Path) -> set[str]:
+    """The id of every document of a BEIR ``corpus.jsonl``."""
+    return {record["id"] for record in read_corpus_records(path)}
+
+
+def _read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for number, qid, text, _ in _records(path):
+        if not isinstance(text, str) or not text.strip():
+            raise DatasetError(f"{path}: line {number}: query {qid!r} has empty text.")
+        queries[qid] = text
     if not queries:
         raise DatasetError(f"{path} has no queries.")
     return queries
@@ -213,20 +239,20 @@ def evaluate_searcher(
 
 
 def describe_configuration(manifest: dict[str, Any], mode: str, config: Any = None) -> tuple[str, str, str]:
-    """``(mode label, model names, index structure)`` of one search configuration, for reports.
+    """``(mode label, model specs, index structure)`` of one search configuration, for reports.
 
-    >>> manifest = {"model": {"name": "minilm"}, "dense": {"factory": "IDMap2,Flat"}, "bm25": {"k1": 1.5, "b": 0.75},
-    ...             "multivector": {"model": {"name": "minilm-colbert"}, "centroids": 512, "codec": "pq"}}
+    >>> manifest = {"model": {"spec": "minilm"}, "dense": {"factory": "IDMap2,Flat"}, "bm25": {"k1": 1.5, "b": 0.75},
+    ...             "multivector": {"model": {"spec": "minilm-colbert"}, "centroids": 512, "codec": "pq"}}
     >>> from types import SimpleNamespace
     >>> describe_configuration(manifest, "hybrid", SimpleNamespace(fusion="rrf", rerank="multivector"))
     ('hybrid-rrf+rerank', 'BM25 + minilm > minilm-colbert', 'BM25(k1=1.5,b=0.75) + IDMap2,Flat > MV512,PQ')
     """
     parts: dict[str, tuple[str, str]] = {}
     if "dense" in manifest:
-        parts["dense"] = (manifest["model"]["name"], manifest["dense"]["factory"])
+        parts["dense"] = (manifest["model"]["spec"], manifest["dense"]["factory"])
     if "multivector" in manifest:
         mv = manifest["multivector"]
-        parts["multivector"] = (mv["model"]["name"], f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}")
+        parts["multivector"] = (mv["model"]["spec"], f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}")
     if "bm25" in manifest:
         parts["bm25"] = ("BM25", f"BM25(k1={manifest['bm25']['k1']},b={manifest['bm25']['b']})")
     used = ["bm25", "dense"] if mode == "hybrid" else [mode]

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from eval.beir import BeirDataset, EvalReport, evaluate_searcher, load_beir
+from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
 from retrieval.builder import build_index
 from retrieval.config import SEARCH_MODES, BuildConfig, SearchConfig
 from retrieval.searcher import Searcher
@@ -56,6 +56,7 @@ def run_beir(
     for spec in configurations:
         parse_configuration(spec)  # a typo fails now, not after a long build
     dataset = load_beir(dataset_dir, split=split)
+    check_judged_documents(dataset, corpus_ids(dataset.corpus_path), split)
     if index is not None:
         searcher = Searcher.load(index)
         try:
