@@ -204,6 +204,26 @@ def info(
     out.print(table)
 
 
+@app.command()
+@friendly_errors
+def verify(index: Path = typer.Argument(..., help="Index folder.")) -> None:
+    """Check an index: manifest, every file's size and SHA-256, SQLite integrity, and that every part
+    (FAISS ids, token offsets, BM25 rows) refers to exactly the stored documents."""
+    from index.verify import verify_index
+
+    checks = verify_index(index)
+    table = Table(title=f"verify {index}", title_justify="left")
+    for column in ("check", "", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[bold red]FAILED[/]", check.detail)
+    out.print(table)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        err.print(f"[bold red]Error:[/] {len(failed)} check(s) failed ({', '.join(failed)}). Rebuild the index from its corpus.")
+        raise typer.Exit(1)
+
+
 @eval_app.command("beir")
 @friendly_errors
 def eval_beir(
