@@ -206,6 +206,57 @@ def info(
 
 @app.command()
 @friendly_errors
+def add(
+    index: Path = typer.Argument(..., help="Index folder to update."),
+    corpus: Path = typer.Argument(..., help="Documents to add, in any format `build` reads (read with the index's field settings)."),
+    upsert: bool = typer.Option(False, "--upsert", help="Replace documents whose ids the index already holds (else that is an error)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
+) -> None:
+    """Add documents to an index (dense, multi-vector and BM25 parts) without rebuilding it."""
+    from retrieval.updater import add_documents
+
+    print_update(add_documents(index, corpus, upsert=upsert), as_json)
+
+
+@app.command()
+@friendly_errors
+def delete(
+    index: Path = typer.Argument(..., help="Index folder to update."),
+    ids: str = typer.Option(..., "--ids", help="Document ids: a file with one id per line, or a comma-separated list (for ids without commas)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
+) -> None:
+    """Delete documents by id from every part of an index; they never appear in results again."""
+    from retrieval.updater import delete_documents
+
+    listed = _id_file(ids).read_text(encoding="utf-8").splitlines() if _id_file(ids) else ids.split(",")
+    wanted = [i.strip() for i in listed if i.strip()]
+    if not wanted:
+        raise ValueError("--ids names no documents.")
+    print_update(delete_documents(index, wanted), as_json)
+
+
+def _id_file(value: str) -> Path | None:
+    try:
+        return Path(value) if Path(value).is_file() else None
+    except OSError:  # a long id list is not a file name
+        return None
+
+
+def print_update(summary: Any, as_json: bool) -> None:
+    """One line (or JSON) saying what an update changed."""
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    out.print(
+        f"Updated {summary.index_dir}: {summary.added:,} added, {summary.replaced:,} replaced, {summary.deleted:,} deleted; "
+        f"{summary.documents:,} documents now ({summary.seconds:.1f} s)."
+    )
+    if summary.not_found:
+        err.print(f"[yellow]Not in the index:[/] {', '.join(summary.not_found[:10])}" + (" …" if len(summary.not_found) > 10 else ""))
+
+
+@app.command()
+@friendly_errors
 def verify(index: Path = typer.Argument(..., help="Index folder.")) -> None:
     """Check an index: manifest, every file's size and SHA-256, SQLite integrity, and that every part
     (FAISS ids, token offsets, BM25 rows) refers to exactly the stored documents."""

@@ -9,6 +9,7 @@ systems) plus the system's search time.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -93,24 +94,31 @@ def encode_collection(dataset_dir: Path, model: str, progress: bool = True) -> C
     return Collection(doc_ids, tokens, offsets, query_ids, query_vectors, query_ms, len(doc_ids))
 
 
-def scale_collection(collection: Collection, n_docs: int, seed: int = 0, noise: float = 0.05) -> Collection:
+def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: int = 0, noise: float = 0.05) -> Collection:
     """Grow the collection to ``n_docs`` with distractors: copies of random real documents' token vectors
-    with seeded Gaussian noise (sigma ``noise`` per dimension), renormalised to unit length."""
+    with seeded Gaussian noise (sigma ``noise`` per dimension), renormalised to unit length.
+
+    The tokens are written to a memory-mapped ``.npy`` in ``folder`` (14 million tokens are 7 GB),
+    so memory holds one block of distractors at a time.
+    """
     extra = n_docs - len(collection.doc_ids)
     if extra <= 0:
         return collection
     rng = np.random.default_rng(seed)
     sources = rng.integers(0, collection.n_real, size=extra)
     lengths = np.diff(collection.offsets)[sources]
-    parts = [collection.tokens]
+    offsets = np.concatenate([collection.offsets, collection.offsets[-1] + np.cumsum(lengths)]).astype(np.int64)
+    tokens = np.lib.format.open_memmap(folder / "tokens.npy", mode="w+", dtype=np.float32, shape=(int(offsets[-1]), collection.tokens.shape[1]))
+    tokens[: collection.offsets[-1]] = collection.tokens
+    cursor = int(collection.offsets[-1])
     for start in range(0, extra, 10_000):
         chunk = sources[start : start + 10_000]
         block = np.vstack([collection.doc_vectors(int(s)) for s in chunk])
         block = block + rng.normal(0.0, noise, block.shape).astype(np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        parts.append(block.astype(np.float32))
-    tokens = np.vstack(parts)
-    offsets = np.concatenate([collection.offsets, collection.offsets[-1] + np.cumsum(lengths)]).astype(np.int64)
+        tokens[cursor : cursor + len(block)] = block
+        cursor += len(block)
+    tokens.flush()
     ids = collection.doc_ids + [f"distractor-{i}" for i in range(extra)]
     return Collection(ids, tokens, offsets, collection.query_ids, collection.queries, collection.query_encode_ms, collection.n_real)
 
@@ -150,13 +158,12 @@ def run_benchmark(
     """Run every requested system on the same token vectors; returns a JSON-ready report."""
     dataset = load_beir(dataset_dir)
     collection = encode_collection(Path(dataset_dir), model, progress)
-    if scale:
-        collection = scale_collection(collection, scale)
-    ids = collection.doc_ids
-    n_docs, n_tokens = len(ids), int(collection.offsets[-1])
     scratch = Path(tempfile.mkdtemp(prefix="modernsearch-bench-"))
     results: list[SystemResult] = []
     try:
+        if scale:
+            collection = scale_collection(collection, scale, scratch)
+        n_docs, n_tokens = len(collection.doc_ids), int(collection.offsets[-1])
         for name in systems:
             results.append(_SYSTEMS[name](collection, dataset.qrels, scratch))
             shutil.rmtree(scratch / name, ignore_errors=True)
@@ -180,7 +187,10 @@ def run_benchmark(
 def _exact(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
     def build(folder: Path) -> np.ndarray:
         path = folder / "tokens.npy"
-        np.save(path, collection.tokens)
+        if isinstance(collection.tokens, np.memmap) and collection.tokens.filename:
+            os.link(collection.tokens.filename, path)  # already a .npy on disk: no copy
+        else:
+            np.save(path, collection.tokens)
         return np.load(path, mmap_mode="r")
 
     def search(tokens: np.ndarray, query: np.ndarray) -> list[tuple[str, float]]:

@@ -109,6 +109,27 @@ class DenseIndex:
         k = max(1, min(k, len(self))) if len(self) else 1
         return self._index.search(queries, k)
 
+    def without(self, ids: np.ndarray | list[int]) -> "DenseIndex":
+        """This index without the vectors of ``ids``: removed in place where FAISS can (Flat, IVF),
+        else (HNSW) rebuilt from the remaining stored vectors."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return self
+        try:
+            self._index.remove_ids(ids)
+            return self
+        except RuntimeError:
+            import faiss
+
+            stored = faiss.vector_to_array(self._index.id_map)
+            vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
+            keep = ~np.isin(stored, ids)
+            rebuilt = DenseIndex.create(self.dimension, self.factory)
+            rebuilt.search_params = dict(self.search_params)
+            rebuilt._apply_search_params()
+            rebuilt.add(vectors[keep], stored[keep])
+            return rebuilt
+
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors for ``ids`` (exact for Flat/HNSW, decoded for PQ)."""
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])
@@ -120,12 +141,12 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path, factory: str, search_params: dict[str, int] | None = None) -> "DenseIndex":
-        """Read a FAISS index file, memory-mapped where FAISS supports it."""
+    def load(cls, path: Path, factory: str, search_params: dict[str, int] | None = None, *, writable: bool = False) -> "DenseIndex":
+        """Read a FAISS index file, memory-mapped read-only where FAISS supports it (``writable`` for updates)."""
         import faiss
 
         try:
-            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            index = faiss.read_index(str(path), 0 if writable else faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError:
             try:
                 index = faiss.read_index(str(path))

@@ -120,6 +120,34 @@ class DocumentStore:
                         )
         return duplicates
 
+    def insert(self, documents: Sequence[Document]) -> list[int]:
+        """Insert new documents (their ids must not be stored yet) in one transaction; returns their row ids."""
+        rows = []
+        with self._lock, self._conn:
+            for doc in documents:
+                cursor = self._conn.execute(
+                    "INSERT INTO documents (doc_id, title, text, metadata, source) VALUES (?, ?, ?, ?, ?)",
+                    (doc.id, doc.title, doc.text, json.dumps(doc.metadata, ensure_ascii=False), doc.source),
+                )
+                rows.append(int(cursor.lastrowid))
+        return rows
+
+    def delete(self, doc_ids: Sequence[str]) -> dict[str, int]:
+        """Delete documents by id in one transaction; returns ``{doc_id: row_id}`` of those that existed."""
+        removed: dict[str, int] = {}
+        with self._lock, self._conn:
+            for doc_id in doc_ids:
+                row = self._conn.execute("SELECT row_id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+                if row:
+                    self._conn.execute("DELETE FROM documents WHERE row_id = ?", (row[0],))
+                    removed[doc_id] = int(row[0])
+        return removed
+
+    def row_ids(self) -> list[int]:
+        """Every row id, ascending."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT row_id FROM documents ORDER BY row_id")]
+
     def get(self, row_ids: Sequence[int]) -> list[Document | None]:
         """Documents for the given row ids, in the same order (``None`` for unknown ids)."""
         if not row_ids:

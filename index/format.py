@@ -171,6 +171,12 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         _fsync_dir(target.parent)
 
 
+def swap_in_progress(target: Path) -> bool:
+    """The folder is missing and an old copy waits beside it: a writer is between its two renames (or died there)."""
+    target = Path(target).absolute()
+    return not target.exists() and any(target.parent.glob(f".{target.name}.old-*"))
+
+
 def recover_interrupted_swap(target: Path) -> None:
     """If a crash happened between the two renames of a swap, put the old index back."""
     target = Path(target).absolute()

@@ -58,6 +58,24 @@ def centroid_count(n_tokens: int) -> int:
     return int(2 ** max(0, round(math.log2(max(1.0, target)))))
 
 
+EXACT_ASSIGNMENT_MAX_CENTROIDS = 4096
+
+
+def centroid_search(dim: int, k: int) -> Any:
+    """The FAISS index that finds a token's nearest centroid (inner product on unit vectors).
+
+    Exact up to 4,096 centroids; above that (millions of tokens) an HNSW graph over the
+    centroids, because exact assignment would cost n_tokens x K x dim and dominate the build.
+    """
+    import faiss
+
+    if k <= EXACT_ASSIGNMENT_MAX_CENTROIDS:
+        return faiss.IndexFlatIP(dim)
+    graph = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction, graph.hnsw.efSearch = 80, 64
+    return graph
+
+
 @dataclass
 class MultiVectorIndex:
     """Token vectors of many documents, searchable by MaxSim. Build with :meth:`build`, open with :meth:`load`."""
@@ -108,10 +126,12 @@ class MultiVectorIndex:
         k = n_centroids or centroid_count(n_tokens)
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, k * 64), replace=False))
-        kmeans = faiss.Kmeans(dim, k, niter=10, seed=seed, spherical=True, max_points_per_centroid=64)
-        kmeans.train(np.ascontiguousarray(tokens[sample], dtype=np.float32))
-        centroids = kmeans.centroids.astype(np.float32)
-        assigner = faiss.IndexFlatIP(dim)
+        clustering = faiss.Clustering(dim, k)
+        clustering.niter, clustering.seed, clustering.spherical = 10, seed, True
+        clustering.max_points_per_centroid = 64
+        clustering.train(np.ascontiguousarray(tokens[sample], dtype=np.float32), centroid_search(dim, k))
+        centroids = faiss.vector_to_array(clustering.centroids).reshape(k, dim).astype(np.float32)
+        assigner = centroid_search(dim, k)
         assigner.add(centroids)
 
         pq = faiss.ProductQuantizer(dim, pq_subquantizers, 8)
@@ -120,18 +140,47 @@ class MultiVectorIndex:
         _, sample_assign = assigner.search(sample_vectors, 1)
         pq.train(np.ascontiguousarray(sample_vectors - centroids[sample_assign[:, 0]]))
 
-        token_centroid = np.empty(n_tokens, dtype=np.int32)
-        token_codes = np.empty((n_tokens, pq.code_size), dtype=np.uint8)
-        for start in range(0, n_tokens, 65_536):
-            block = np.ascontiguousarray(tokens[start : start + 65_536], dtype=np.float32)
-            _, assign = assigner.search(block, 1)
-            token_centroid[start : start + len(block)] = assign[:, 0]
-            token_codes[start : start + len(block)] = pq.compute_codes(np.ascontiguousarray(block - centroids[assign[:, 0]]))
-
+        token_centroid, token_codes = _encode_tokens(tokens, centroids, assigner, pq)
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, np.asarray(doc_offsets), k)
         vectors = np.ascontiguousarray(tokens, dtype=np.float32) if codec == "none" else None
         return cls(centroids, pq, token_centroid, token_codes, np.asarray(doc_offsets, dtype=np.int64),
                    np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, dict(DEFAULT_SEARCH))
+
+    def with_documents(self, tokens: np.ndarray, doc_offsets: np.ndarray, doc_ids: np.ndarray) -> "MultiVectorIndex":
+        """A new index that also holds these documents, encoded with the existing centroids and residual codec."""
+        assigner = centroid_search(self.centroids.shape[1], len(self.centroids))
+        assigner.add(self.centroids)
+        new_centroid, new_codes = _encode_tokens(tokens, self.centroids, assigner, self.pq)
+        offsets = np.concatenate([self.doc_offsets, self.doc_offsets[-1] + np.asarray(doc_offsets[1:], dtype=np.int64)])
+        token_centroid = np.concatenate([self.token_centroid, new_centroid])
+        vectors = None if self.token_vectors is None else np.concatenate([self.token_vectors, np.asarray(tokens, dtype=np.float32)])
+        return self._replaced(
+            token_centroid, np.concatenate([self.token_codes, new_codes]), offsets,
+            np.concatenate([self.doc_ids, np.asarray(doc_ids, dtype=np.int64)]), vectors,
+        )
+
+    def without_documents(self, row_ids: np.ndarray | list[int]) -> "MultiVectorIndex":
+        """A new index without the documents of these row ids (their tokens are dropped, the lists rebuilt)."""
+        keep = ~np.isin(np.asarray(self.doc_ids), np.asarray(row_ids, dtype=np.int64))
+        lengths = np.diff(self.doc_offsets)
+        token_keep = np.repeat(keep, lengths)
+        offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
+        vectors = None if self.token_vectors is None else np.asarray(self.token_vectors)[token_keep]
+        return self._replaced(
+            np.asarray(self.token_centroid)[token_keep], np.asarray(self.token_codes)[token_keep], offsets,
+            np.asarray(self.doc_ids)[keep], vectors,
+        )
+
+    def _replaced(self, token_centroid: np.ndarray, token_codes: np.ndarray, doc_offsets: np.ndarray,
+                  doc_ids: np.ndarray, token_vectors: np.ndarray | None) -> "MultiVectorIndex":
+        ivf_offsets, ivf_docs = _inverted_lists(token_centroid, doc_offsets, len(self.centroids))
+        return MultiVectorIndex(self.centroids, self.pq, token_centroid, token_codes, doc_offsets, doc_ids,
+                                ivf_offsets, ivf_docs, token_vectors, self.search_params)
+
+    @staticmethod
+    def payload_names(folder: Path) -> list[str]:
+        """The multi-vector files present in ``folder``."""
+        return [name for name in FILES.values() if (Path(folder) / name).exists()]
 
     def save(self, folder: Path) -> list[str]:
         """Write the payload files; returns their names for the manifest."""
@@ -239,6 +288,19 @@ class MultiVectorIndex:
             return np.asarray(self.token_vectors[positions])
         codes = np.ascontiguousarray(self.token_codes[positions])
         return self.centroids[self.token_centroid[positions]] + self.pq.decode(codes)
+
+
+def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, pq: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid and PQ code of the residual of every token, 65,536 tokens at a time."""
+    n_tokens = len(tokens)
+    token_centroid = np.empty(n_tokens, dtype=np.int32)
+    token_codes = np.empty((n_tokens, pq.code_size), dtype=np.uint8)
+    for start in range(0, n_tokens, 65_536):
+        block = np.ascontiguousarray(tokens[start : start + 65_536], dtype=np.float32)
+        _, assign = assigner.search(block, 1)
+        token_centroid[start : start + len(block)] = assign[:, 0]
+        token_codes[start : start + len(block)] = pq.compute_codes(np.ascontiguousarray(block - centroids[assign[:, 0]]))
+    return token_centroid, token_codes
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

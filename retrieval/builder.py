@@ -15,6 +15,7 @@ import numpy as np
 from index.bm25 import BM25Index
 from index.dense import DenseIndex, factory_for
 from index.docstore import Document, DocumentStore, Duplicate
+from index.lock import writer_lock
 from index.multivector import MultiVectorIndex
 from index.format import (
     DENSE_NAME,
@@ -85,59 +86,60 @@ def build_index(
     index_dir = Path(index_dir)
     if isinstance(corpus, (str, Path)) and not hf_dataset and not Path(corpus).exists():
         raise CorpusError(f"Corpus {corpus} does not exist.")  # before the model loads: fail in a second
-    encoders = _load_encoders(config, encoder, multivector_encoder)
-    stats = ReadStats()
-    if isinstance(corpus, (str, Path)):
-        documents: Iterable[Document] = read_corpus(corpus, config, stats, hf_dataset=hf_dataset)
-        corpus_label = str(corpus)
-    else:
-        documents = _counted(corpus, stats)
-        corpus_label = "<documents>"
+    with writer_lock(index_dir):  # before the model loads: a second writer fails at once
+        encoders = _load_encoders(config, encoder, multivector_encoder)
+        stats = ReadStats()
+        if isinstance(corpus, (str, Path)):
+            documents: Iterable[Document] = read_corpus(corpus, config, stats, hf_dataset=hf_dataset)
+            corpus_label = str(corpus)
+        else:
+            documents = _counted(corpus, stats)
+            corpus_label = "<documents>"
 
-    with staged_folder(index_dir) as staging:
-        store = DocumentStore.create(staging / DOCUMENTS_NAME)
-        try:
-            duplicates = _store_documents(store, documents, config, progress)
-            count = len(store)
-            if count == 0:
-                raise CorpusError(
-                    f"{corpus_label} has no documents with text ({stats.read} records read, "
-                    f"{stats.skipped_empty} empty, {stats.skipped_invalid} invalid). Nothing to index."
-                )
-            encode_started = time.perf_counter()
-            built = _encode_into_indexes(store, encoders, config, count, staging, progress)
-            encode_seconds = time.perf_counter() - encode_started
-        finally:
-            store.close()
-        payload = [DOCUMENTS_NAME]
-        if "dense" in built:
-            built["dense"].save(staging / DENSE_NAME)
-            payload.append(DENSE_NAME)
-        if "multivector" in built:
-            payload += built["multivector"].save(staging)
-        if "bm25" in built:
-            payload += built["bm25"].save(staging)
-        summary = BuildSummary(
-            index_dir=str(index_dir),
-            model=" + ".join(e.describe()["name"] for e in encoders.values()),
-            factory=" + ".join(_structure(kind, index) for kind, index in built.items()),
-            documents=count,
-            read=stats.read,
-            skipped_empty=stats.skipped_empty,
-            skipped_invalid=stats.skipped_invalid,
-            duplicates=len(duplicates),
-            replaced_encoding=stats.replaced_encoding,
-            seconds=0.0,
-            encode_seconds=round(encode_seconds, 3),
-            index_bytes=0,
-            fell_back_from=next((e.resolved.fell_back_from for e in encoders.values() if e.resolved.fell_back_from), None),
-            problems=stats.examples,
-        )
-        summary.seconds = round(time.perf_counter() - started, 3)
-        summary.index_bytes = folder_bytes(staging)
-        manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
-        write_json_atomic(staging / MANIFEST_NAME, manifest)
-    return summary
+        with staged_folder(index_dir) as staging:
+            store = DocumentStore.create(staging / DOCUMENTS_NAME)
+            try:
+                duplicates = _store_documents(store, documents, config, progress)
+                count = len(store)
+                if count == 0:
+                    raise CorpusError(
+                        f"{corpus_label} has no documents with text ({stats.read} records read, "
+                        f"{stats.skipped_empty} empty, {stats.skipped_invalid} invalid). Nothing to index."
+                    )
+                encode_started = time.perf_counter()
+                built = _encode_into_indexes(store, encoders, config, count, staging, progress)
+                encode_seconds = time.perf_counter() - encode_started
+            finally:
+                store.close()
+            payload = [DOCUMENTS_NAME]
+            if "dense" in built:
+                built["dense"].save(staging / DENSE_NAME)
+                payload.append(DENSE_NAME)
+            if "multivector" in built:
+                payload += built["multivector"].save(staging)
+            if "bm25" in built:
+                payload += built["bm25"].save(staging)
+            summary = BuildSummary(
+                index_dir=str(index_dir),
+                model=" + ".join(e.describe()["name"] for e in encoders.values()),
+                factory=" + ".join(_structure(kind, index) for kind, index in built.items()),
+                documents=count,
+                read=stats.read,
+                skipped_empty=stats.skipped_empty,
+                skipped_invalid=stats.skipped_invalid,
+                duplicates=len(duplicates),
+                replaced_encoding=stats.replaced_encoding,
+                seconds=0.0,
+                encode_seconds=round(encode_seconds, 3),
+                index_bytes=0,
+                fell_back_from=next((e.resolved.fell_back_from for e in encoders.values() if e.resolved.fell_back_from), None),
+                problems=stats.examples,
+            )
+            summary.seconds = round(time.perf_counter() - started, 3)
+            summary.index_bytes = folder_bytes(staging)
+            manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
+            write_json_atomic(staging / MANIFEST_NAME, manifest)
+        return summary
 
 
 def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Document]:

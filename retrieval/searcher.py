@@ -16,7 +16,8 @@ from index.docstore import DocumentStore
 from index.maxsim import maxsim_alignment
 from index.multivector import MultiVectorIndex
 from index.errors import IndexFormatError
-from index.format import DOCUMENTS_NAME, read_manifest, recover_interrupted_swap, verify_files
+from index.format import DOCUMENTS_NAME, read_manifest, verify_files
+from index.lock import wait_while_swapping
 from retrieval.config import SearchConfig
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
@@ -49,6 +50,15 @@ class Candidate:
     row_id: int
     score: float
     components: dict[str, float]
+
+
+def _version(index_dir: Path) -> tuple[int, int] | None:
+    """Identity of the committed version: every commit writes a new folder, so a new manifest inode."""
+    try:
+        stat = (index_dir / "manifest.json").stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _ranking(scores: Any, row_ids: Any, component: str) -> list[Candidate]:
@@ -131,10 +141,31 @@ class Searcher:
         """Open an index folder; checksums are verified unless ``verify=False``.
 
         The models are the ones the manifest names (loaded on first search unless
-        given), never the defaults.
+        given), never the defaults. The searcher holds one committed version: if a
+        writer commits while the files are being opened, they are opened again, so a
+        searcher never mixes two versions; once open, it keeps its version (memory
+        maps and open files outlive the swap) until it is closed.
         """
         index_dir = Path(index_dir)
-        recover_interrupted_swap(index_dir)
+        for _ in range(10):
+            wait_while_swapping(index_dir)  # a writer between its two renames: wait for the new version
+            version = _version(index_dir)
+            try:
+                searcher = cls._open(index_dir, verify, encoder, multivector_encoder, device)
+            except (IndexFormatError, OSError):
+                if _version(index_dir) != version:
+                    continue  # a commit replaced the files under us: read the new version
+                raise
+            if _version(index_dir) == version:
+                return searcher
+            searcher.close()
+        raise IndexFormatError(f"{index_dir} kept changing while it was being opened (ten commits in a row); try again.")
+
+    @classmethod
+    def _open(
+        cls, index_dir: Path, verify: bool, encoder: DenseEncoder | None,
+        multivector_encoder: MultiVectorEncoder | None, device: str | None,
+    ) -> "Searcher":
         manifest = read_manifest(index_dir)
         if verify:
             verify_files(index_dir, manifest)

@@ -143,3 +143,27 @@ def test_query_longer_than_the_query_length_is_truncated(small_index, minilm, mi
     vectors = minilm_colbert.encode_queries([long_query])[0]
     assert len(vectors) == minilm_colbert.max_query_tokens
     assert len(searcher.search(long_query, k=3, mode="multivector").hits) == 3
+
+
+def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path):
+    from eval.bench_multivector import Collection, scale_collection
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(3, 9, size=20)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = rng.normal(size=(int(offsets[-1]), 16)).astype(np.float32)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    real = Collection([f"d{i}" for i in range(20)], tokens, offsets, ["q"], [tokens[:4]], [1.0], 20)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    grown = scale_collection(real, 200, tmp_path / "a")
+    again = scale_collection(real, 200, tmp_path / "b")
+    assert isinstance(grown.tokens, np.memmap) and len(grown.doc_ids) == 200 and grown.n_real == 20
+    np.testing.assert_array_equal(grown.tokens[: offsets[-1]], tokens), "real documents come first, unchanged"
+    np.testing.assert_array_equal(grown.tokens, again.tokens), "the same seed gives the same distractors"
+    np.testing.assert_allclose(np.linalg.norm(grown.tokens, axis=1), 1.0, atol=1e-5)
+    lengths_grown = np.diff(grown.offsets)
+    assert set(lengths_grown[20:]) <= set(lengths), "a distractor has the length of the real document it copies"
+    first = grown.doc_vectors(20)
+    source = min(range(20), key=lambda i: np.abs(real.doc_vectors(i)[: len(first)] - first).sum() if lengths[i] == len(first) else np.inf)
+    residual = first - real.doc_vectors(source)
+    assert 0.01 < np.abs(residual).mean() < 0.2, "noisy copies: close to their source, not identical"
