@@ -23,11 +23,12 @@ import numpy as np
 
 from eval.beir import evaluate_run, load_beir
 from index.maxsim import maxsim_segments
-from index.multivector import MultiVectorIndex
+from index.multivector import DEFAULT_SEARCH, MultiVectorIndex
 from retrieval.config import home_dir
 
 SYSTEMS = ("exact", "modernsearch", "plaid", "voyager")
 DEPTH = 100
+CANDIDATE_SWEEP = (1024, 4096)  # search-time knob measured on the same index beside the default
 
 
 @dataclass
@@ -128,27 +129,33 @@ def _peak_rss_mib() -> float:
 
 
 def _run_system(
-    name: str, collection: Collection, qrels: dict, build: Callable[[Path], Any], search: Callable[[Any, np.ndarray], list[tuple[str, float]]],
+    name: str, collection: Collection, qrels: dict, build: Callable[[Path], Any],
+    search: Callable[[Any, np.ndarray], list[tuple[str, float]]] | dict[str, Callable[[Any, np.ndarray], list[tuple[str, float]]]],
     scratch: Path, notes: str = "",
-) -> SystemResult:
+) -> list[SystemResult]:
+    """Build once, then measure each search variant (a dict of them: search-time knobs on one index)."""
     folder = scratch / name
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     index = build(folder)
     build_seconds = time.perf_counter() - started
     index_bytes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    run, latencies = {}, []
-    for qid, query, encode_ms in zip(collection.query_ids, collection.queries, collection.query_encode_ms):
-        started = time.perf_counter()
-        hits = search(index, query)
-        latencies.append(encode_ms + (time.perf_counter() - started) * 1000)
-        run[qid] = {doc_id: float(score) for doc_id, score in hits}
-    metrics, _ = evaluate_run(run, qrels)
     n_tokens = int(collection.offsets[-1])
-    return SystemResult(
-        name, metrics, round(build_seconds, 2), index_bytes, round(index_bytes / n_tokens, 2),
-        round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(_peak_rss_mib(), 1), notes,
-    )
+    variants = search if isinstance(search, dict) else {name: search}
+    results = []
+    for label, variant in variants.items():
+        run, latencies = {}, []
+        for qid, query, encode_ms in zip(collection.query_ids, collection.queries, collection.query_encode_ms):
+            started = time.perf_counter()
+            hits = variant(index, query)
+            latencies.append(encode_ms + (time.perf_counter() - started) * 1000)
+            run[qid] = {doc_id: float(score) for doc_id, score in hits}
+        metrics, _ = evaluate_run(run, qrels)
+        results.append(SystemResult(
+            label, metrics, round(build_seconds, 2), index_bytes, round(index_bytes / n_tokens, 2),
+            round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(_peak_rss_mib(), 1), notes,
+        ))
+    return results
 
 
 def run_benchmark(
@@ -165,11 +172,11 @@ def run_benchmark(
             collection = scale_collection(collection, scale, scratch)
         n_docs, n_tokens = len(collection.doc_ids), int(collection.offsets[-1])
         for name in systems:
-            results.append(_SYSTEMS[name](collection, dataset.qrels, scratch))
+            measured = _SYSTEMS[name](collection, dataset.qrels, scratch)
+            results.extend(measured)
             shutil.rmtree(scratch / name, ignore_errors=True)
-            if progress:
-                r = results[-1]
-                print(f"{name}: nDCG@10 {r.metrics['ndcg@10']:.4f}, p50 {r.p50_ms} ms, build {r.build_seconds} s", flush=True)
+            for r in measured if progress else []:
+                print(f"{r.system}: nDCG@10 {r.metrics['ndcg@10']:.4f}, p50 {r.p50_ms} ms, build {r.build_seconds} s", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -184,7 +191,7 @@ def run_benchmark(
     }
 
 
-def _exact(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+def _exact(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
     def build(folder: Path) -> np.ndarray:
         path = folder / "tokens.npy"
         if isinstance(collection.tokens, np.memmap) and collection.tokens.filename:
@@ -207,20 +214,27 @@ def _exact(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
     return _run_system("exact", collection, qrels, build, search, scratch, "brute-force MaxSim over float32 tokens (memory-mapped)")
 
 
-def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
     def build(folder: Path) -> MultiVectorIndex:
         index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)))
         index.save(folder)
         return MultiVectorIndex.load(folder)
 
-    def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:
-        scores, positions = index.search(query, DEPTH)
-        return [(collection.doc_ids[int(p)], s) for p, s in zip(positions, scores)]
+    def searcher(candidates: int) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
+        def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:
+            scores, positions = index.search(query, DEPTH, candidates=candidates)
+            return [(collection.doc_ids[int(p)], s) for p, s in zip(positions, scores)]
 
-    return _run_system("modernsearch", collection, qrels, build, search, scratch)
+        return search
+
+    default = DEFAULT_SEARCH["candidates"]
+    variants = {"modernsearch": searcher(default)}
+    variants.update({f"modernsearch candidates={c}": searcher(c) for c in CANDIDATE_SWEEP if c > default and c < len(collection.doc_ids)})
+    return _run_system("modernsearch", collection, qrels, build, variants, scratch,
+                       f"nprobe {DEFAULT_SEARCH['nprobe']}; candidates {default} unless named")
 
 
-def _plaid(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+def _plaid(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
     from pylate import indexes
 
     def build(folder: Path) -> Any:
@@ -237,7 +251,7 @@ def _plaid(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
     return _run_system("plaid", collection, qrels, build, search, scratch, "PyLate PLAID (fast-plaid backend), PyLate defaults")
 
 
-def _voyager(collection: Collection, qrels: dict, scratch: Path) -> SystemResult:
+def _voyager(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
     from pylate import indexes, retrieve
 
     def build(folder: Path) -> Any:
@@ -254,6 +268,6 @@ def _voyager(collection: Collection, qrels: dict, scratch: Path) -> SystemResult
     return _run_system("voyager", collection, qrels, build, search, scratch, "PyLate Voyager (HNSW over tokens) + rerank, PyLate defaults")
 
 
-_SYSTEMS: dict[str, Callable[[Collection, dict, Path], SystemResult]] = {
+_SYSTEMS: dict[str, Callable[[Collection, dict, Path], list[SystemResult]]] = {
     "exact": _exact, "modernsearch": _modernsearch, "plaid": _plaid, "voyager": _voyager,
 }

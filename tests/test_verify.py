@@ -39,7 +39,7 @@ def test_a_fresh_hybrid_index_passes_every_check(small_index):
 
 def test_every_payload_file_flipped_or_truncated_is_named(copy_of_index):
     names = list(json.loads((copy_of_index / "manifest.json").read_text())["files"])
-    assert len(names) >= 12, "documents, dense, multi-vector and bm25 files"
+    assert len(names) == 16, "documents, dense, 8 multi-vector and 6 bm25 files"
     for name in names:
         path = copy_of_index / name
         original = path.read_bytes()
