@@ -228,7 +228,8 @@ def delete(
     """Delete documents by id from every part of an index; they never appear in results again."""
     from retrieval.updater import delete_documents
 
-    listed = _id_file(ids).read_text(encoding="utf-8").splitlines() if _id_file(ids) else ids.split(",")
+    id_file = _id_file(ids)
+    listed = id_file.read_text(encoding="utf-8").splitlines() if id_file else ids.split(",")
     wanted = [i.strip() for i in listed if i.strip()]
     if not wanted:
         raise ValueError("--ids names no documents.")

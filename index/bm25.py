@@ -8,8 +8,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from index.rows import positions_of
-
 BM25_FOLDER = "bm25"
 ROW_IDS_FILE = "row_ids.npy"
 DEFAULT_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # bm25s defaults; best of (0.9, 0.4), (1.2, 0.75), (1.5, 0.75) on scifact and dbpedia-5k
@@ -80,7 +78,3 @@ class BM25Index:
             matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
         order = matched[np.lexsort((self.row_ids[matched], -scores[matched]))]
         return scores[order], self.row_ids[order]
-
-    def scores_of(self, tokens: list[str], row_ids: np.ndarray) -> np.ndarray:
-        """BM25 scores of the given documents (for showing every component of a fused hit)."""
-        return self.scores(tokens)[positions_of(self.row_ids, row_ids)]

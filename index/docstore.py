@@ -143,11 +143,6 @@ class DocumentStore:
                     removed[doc_id] = int(row[0])
         return removed
 
-    def row_ids(self) -> list[int]:
-        """Every row id, ascending."""
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT row_id FROM documents ORDER BY row_id")]
-
     def get(self, row_ids: Sequence[int]) -> list[Document | None]:
         """Documents for the given row ids, in the same order (``None`` for unknown ids)."""
         if not row_ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,8 +70,6 @@ def test_adding_documents_equals_building_them_in(grown, minilm, minilm_colbert)
 def test_add_refuses_known_ids_unless_upsert(tmp_path, grown, records, minilm, minilm_colbert):
     folder, _ = grown
     target = tmp_path / "idx"
-    import shutil
-
     shutil.copytree(folder / "grown", target)
     changed = dict(records[0], text="Zanzibar quokka telescope: a unique replacement text about marsupials.")
     update = write_jsonl(tmp_path / "changed.jsonl", [changed])
@@ -88,8 +87,6 @@ def test_add_refuses_known_ids_unless_upsert(tmp_path, grown, records, minilm, m
 
 def test_deleted_documents_never_come_back(tmp_path, grown, records, minilm, minilm_colbert):
     folder, _ = grown
-    import shutil
-
     shutil.copytree(folder / "grown", tmp_path / "idx")
     gone = [r["_id"] for r in records[::7]]
     summary = delete_documents(tmp_path / "idx", gone + ["<no-such-doc>"])
@@ -128,8 +125,6 @@ def test_sigkilled_adds_leave_the_last_committed_state(tmp_path, grown, records,
     """Kill `modernsearch add` at seeded random moments; the index must always open, verify, and hold either
     the old or the new document set, never a mix. Then let one finish."""
     folder, _ = grown
-    import shutil
-
     target = tmp_path / "idx"
     shutil.copytree(folder / "grown", target)
     extra = [dict(r, _id=f"new-{i}") for i, r in enumerate(records[:30])]
@@ -159,8 +154,6 @@ def test_sigkilled_adds_leave_the_last_committed_state(tmp_path, grown, records,
 
 def test_readers_see_the_old_or_the_new_state_while_a_writer_commits(tmp_path, grown, records, minilm):
     folder, _ = grown
-    import shutil
-
     target = tmp_path / "idx"
     shutil.copytree(folder / "grown", target)
     gone = [r["_id"] for r in records[:40]]
