@@ -98,6 +98,7 @@ def build(
     batch_size: int = typer.Option(16, help=help_for("batch_size")),
     read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
     device: Optional[str] = typer.Option(None, help=help_for("device")),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted build of the same corpus and settings from its last encoded batch (--no-resume starts over)."),
     as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
 ) -> None:
     """Encode a corpus and write an index folder."""
@@ -111,7 +112,7 @@ def build(
         title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
         encoding_errors=encoding_errors, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
     )
-    summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None)
+    summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None, resume=resume)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -131,6 +132,8 @@ def print_build_summary(summary: Any) -> None:
         table.add_row("encoding", f"{summary.replaced_encoding:,} lines with invalid UTF-8 replaced")
     table.add_row("time", f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding ({summary.docs_per_second:.1f} docs/s)")
     table.add_row("index size", human_bytes(summary.index_bytes))
+    if summary.resumed_from:
+        table.add_row("resumed", f"from an interrupted build with {summary.resumed_from:,} documents already encoded")
     out.print(table)
     for problem in summary.problems:
         err.print(f"[yellow]skipped:[/] {problem}", highlight=False)

@@ -32,8 +32,10 @@ class BM25Index:
         params = {**DEFAULT_PARAMS, **(params or {})}
         if len(documents) != len(row_ids):
             raise ValueError(f"{len(documents)} token lists but {len(row_ids)} row ids")
+        vocabulary: dict[str, int] = {}  # in order of first use, so the same corpus always gives the same files
+        token_ids = [[vocabulary.setdefault(token, len(vocabulary)) for token in tokens] for tokens in documents]
         model = bm25s.BM25(k1=params["k1"], b=params["b"], method=params["method"])
-        model.index([list(tokens) for tokens in documents], show_progress=False)
+        model.index((token_ids, vocabulary), show_progress=False)
         return cls(model=model, row_ids=np.asarray(row_ids, dtype=np.int64), params=params)
 
     def save(self, folder: Path) -> list[str]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
+import numpy as np
+
 OnDuplicate = Literal["error", "first", "last"]
 
 _SCHEMA = """
@@ -165,6 +167,12 @@ class DocumentStore:
         with self._lock:
             row = self._conn.execute("SELECT row_id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
+
+    def row_ids(self) -> np.ndarray:
+        """Every row id, ascending (the order ``iter_texts`` walks)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT row_id FROM documents ORDER BY row_id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def iter_texts(self, batch_size: int = 1024, after_row_id: int = 0) -> Iterator[tuple[list[int], list[str]]]:
         """Yield ``(row_ids, title + text)`` in row-id order, ``batch_size`` rows at a time."""

@@ -31,6 +31,7 @@ MANIFEST_NAME = "manifest.json"
 DOCUMENTS_NAME = "documents.sqlite"
 DENSE_NAME = "dense.faiss"
 OWNER_NAME = ".owner-pid"
+RESUME_KEY_NAME = ".resume-key"
 
 _CHUNK = 1 << 20
 
@@ -115,24 +116,55 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 @contextmanager
-def staged_folder(target: Path) -> Iterator[Path]:
-    """Yield a fresh sibling folder to write into; on success swap it into ``target``.
+def staged_folder(target: Path, *, resume_key: str | None = None) -> Iterator[Path]:
+    """Yield a sibling folder to write into; on success swap it into ``target``.
 
-    On any exception (or a crash) the staging folder is discarded and whatever
-    was at ``target`` before is left as it was.
+    On any exception (or a crash) whatever was at ``target`` before is left as it was.
+    Without ``resume_key`` the staging folder is fresh and discarded on failure. With one,
+    it is ``partial_folder(target)`` and survives failures and kills: the next call with the
+    same key gets it back as it was left (to resume), a different key starts it afresh.
     """
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_swap(target)
     remove_abandoned_staging(target)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building-"))
-    (staging / OWNER_NAME).write_text(str(os.getpid()))
+    if resume_key is None:
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building-"))
+        (staging / OWNER_NAME).write_text(str(os.getpid()))
+    else:
+        staging = _partial_for(target, resume_key)
     try:
         yield staging
+        (staging / RESUME_KEY_NAME).unlink(missing_ok=True)
         _swap_into_place(staging, target)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if resume_key is None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def partial_folder(target: Path) -> Path:
+    """Where a resumable build of ``target`` keeps its work until it completes."""
+    target = Path(target).absolute()
+    return target.with_name(f".{target.name}.partial")
+
+
+def _partial_for(target: Path, resume_key: str) -> Path:
+    """The partial folder for ``resume_key``: kept if it was started with the same key, else emptied."""
+    staging = partial_folder(target)
+    key_file = staging / RESUME_KEY_NAME
+    if staging.exists() and not (key_file.exists() and key_file.read_text() == resume_key):
+        shutil.rmtree(staging)
+    staging.mkdir(exist_ok=True)
+    write_text_atomic(key_file, resume_key)
+    return staging
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a small text file through a temporary sibling and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def remove_abandoned_staging(target: Path) -> None:

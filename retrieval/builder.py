@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,18 +26,20 @@ from index.format import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     describe_files,
-    folder_bytes,
+    partial_folder,
     staged_folder,
     write_json_atomic,
 )
 from retrieval.config import BuildConfig
-from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
+from retrieval.corpus.readers import CorpusError, ReadStats, corpus_identity, read_corpus
 from retrieval.encoders import DenseEncoder
 from retrieval.lexical import ANALYSER, analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
 
 SCRATCH_EMBEDDINGS = ".embeddings.f32"
 SCRATCH_TOKENS = ".tokens.f32"
+SCRATCH_LENGTHS = ".token-lengths.i64"
+PROGRESS_NAME = "progress.json"
 MAX_TRAINING_VECTORS = 100_000
 
 
@@ -56,6 +61,7 @@ class BuildSummary:
     index_bytes: int
     fell_back_from: str | None = None
     problems: list[str] = field(default_factory=list)
+    resumed_from: int = 0
 
     @property
     def docs_per_second(self) -> float:
@@ -76,11 +82,14 @@ def build_index(
     encoder: DenseEncoder | None = None,
     multivector_encoder: MultiVectorEncoder | None = None,
     progress: bool = True,
+    resume: bool = True,
 ) -> BuildSummary:
     """Build an index folder from a corpus path (or an iterable of documents).
 
     The folder is written beside ``index_dir`` and renamed into place only when
     complete, so a failed or interrupted build leaves any earlier index intact.
+    A build from a path keeps its progress (``resume``): run again after a crash or
+    kill with the same corpus and settings, it continues from its last encoded batch.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
@@ -88,58 +97,140 @@ def build_index(
         raise CorpusError(f"Corpus {corpus} does not exist.")  # before the model loads: fail in a second
     with writer_lock(index_dir):  # before the model loads: a second writer fails at once
         encoders = _load_encoders(config, encoder, multivector_encoder)
-        stats = ReadStats()
-        if isinstance(corpus, (str, Path)):
-            documents: Iterable[Document] = read_corpus(corpus, config, stats, hf_dataset=hf_dataset)
-            corpus_label = str(corpus)
-        else:
-            documents = _counted(corpus, stats)
-            corpus_label = "<documents>"
+        from_path = isinstance(corpus, (str, Path))
+        corpus_label = str(corpus) if from_path else "<documents>"
+        resume_key = _resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
+        if not resume:
+            shutil.rmtree(partial_folder(index_dir), ignore_errors=True)  # starting over: drop an interrupted build's work
+        with staged_folder(index_dir, resume_key=resume_key) as staging:
+            work = BuildProgress.load(staging)
+            if work.phase == "reading":
+                stats = ReadStats()
+                documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
+                work = _read_into_store(staging, documents, stats, config, corpus_label, progress)
+            elif progress and work.phase == "encoding":
+                print(f"Resuming the interrupted build in {staging}: {work.encoded:,} of {work.documents:,} documents already encoded.", file=sys.stderr)
+            if work.phase == "encoding":
+                store = DocumentStore.open(staging / DOCUMENTS_NAME)
+                try:
+                    built = _encode_into_indexes(store, encoders, config, work, staging, progress)
+                finally:
+                    store.close()
+                summary = _finish(staging, index_dir, encoders, built, config, corpus_label, work, started, _fell_back_from(encoders))
+                work.phase, work.summary = "complete", summary.to_dict()
+                work.save(staging)
+            for scratch in (SCRATCH_EMBEDDINGS, SCRATCH_TOKENS, SCRATCH_LENGTHS, PROGRESS_NAME):
+                (staging / scratch).unlink(missing_ok=True)
+        return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
 
-        with staged_folder(index_dir) as staging:
-            store = DocumentStore.create(staging / DOCUMENTS_NAME)
-            try:
-                duplicates = _store_documents(store, documents, config, progress)
-                count = len(store)
-                if count == 0:
-                    raise CorpusError(
-                        f"{corpus_label} has no documents with text ({stats.read} records read, "
-                        f"{stats.skipped_empty} empty, {stats.skipped_invalid} invalid). Nothing to index."
-                    )
-                encode_started = time.perf_counter()
-                built = _encode_into_indexes(store, encoders, config, count, staging, progress)
-                encode_seconds = time.perf_counter() - encode_started
-            finally:
-                store.close()
-            payload = [DOCUMENTS_NAME]
-            if "dense" in built:
-                built["dense"].save(staging / DENSE_NAME)
-                payload.append(DENSE_NAME)
-            if "multivector" in built:
-                payload += built["multivector"].save(staging)
-            if "bm25" in built:
-                payload += built["bm25"].save(staging)
-            summary = BuildSummary(
-                index_dir=str(index_dir),
-                model=" + ".join(e.describe()["name"] for e in encoders.values()),
-                factory=" + ".join(_structure(kind, index) for kind, index in built.items()),
-                documents=count,
-                read=stats.read,
-                skipped_empty=stats.skipped_empty,
-                skipped_invalid=stats.skipped_invalid,
-                duplicates=len(duplicates),
-                replaced_encoding=stats.replaced_encoding,
-                seconds=0.0,
-                encode_seconds=round(encode_seconds, 3),
-                index_bytes=0,
-                fell_back_from=next((e.resolved.fell_back_from for e in encoders.values() if e.resolved.fell_back_from), None),
-                problems=stats.examples,
+
+@dataclass
+class BuildProgress:
+    """How far a build got, persisted in its staging folder after every committed step so a rerun can resume."""
+
+    phase: str = "reading"  # reading -> encoding -> complete
+    documents: int = 0
+    encoded: int = 0
+    token_bytes: int = 0
+    encode_seconds: float = 0.0
+    resumed_from: int = 0
+    duplicates: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> "BuildProgress":
+        """The progress recorded in ``folder``; a fresh record where there is none or it is unreadable."""
+        import json
+
+        try:
+            return cls(**json.loads((folder / PROGRESS_NAME).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+    def save(self, folder: Path) -> None:
+        """Commit this record atomically."""
+        write_json_atomic(folder / PROGRESS_NAME, dataclasses.asdict(self))
+
+
+def _resume_key(corpus: Path | str, config: BuildConfig, encoders: dict[str, Any], hf_dataset: bool) -> str:
+    """A digest of everything the staged work depends on: the corpus files as they are now, the settings, the models."""
+    import hashlib
+    import json
+
+    identity = {
+        "corpus": corpus_identity(corpus, hf_dataset=hf_dataset),
+        "config": dataclasses.asdict(config),
+        "models": {kind: e.describe() for kind, e in encoders.items()},
+        "format": FORMAT_VERSION,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _read_into_store(
+    staging: Path, documents: Iterable[Document], stats: ReadStats, config: BuildConfig, corpus_label: str, progress: bool
+) -> BuildProgress:
+    """Read every document into a new store (reading is quick: an interrupted or failed read leaves nothing to resume)."""
+    (staging / DOCUMENTS_NAME).unlink(missing_ok=True)
+    try:
+        store = DocumentStore.create(staging / DOCUMENTS_NAME)
+        try:
+            duplicates = _store_documents(store, documents, config, progress)
+            count = len(store)
+        finally:
+            store.close()
+        if count == 0:
+            raise CorpusError(
+                f"{corpus_label} has no documents with text ({stats.read} records read, "
+                f"{stats.skipped_empty} empty, {stats.skipped_invalid} invalid). Nothing to index."
             )
-            summary.seconds = round(time.perf_counter() - started, 3)
-            summary.index_bytes = folder_bytes(staging)
-            manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
-            write_json_atomic(staging / MANIFEST_NAME, manifest)
-        return summary
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    work = BuildProgress(phase="encoding", documents=count, duplicates=len(duplicates), stats=dataclasses.asdict(stats))
+    work.save(staging)
+    return work
+
+
+def _fell_back_from(encoders: dict[str, Any]) -> str | None:
+    """The model a build asked for but could not load (it used the offline fallback instead), if any."""
+    return next((e.resolved.fell_back_from for e in encoders.values() if e.resolved.fell_back_from), None)
+
+
+def _finish(
+    staging: Path, index_dir: Path, encoders: dict[str, Any], built: dict[str, Any], config: BuildConfig,
+    corpus_label: str, work: BuildProgress, started: float, fell_back_from: str | None,
+) -> BuildSummary:
+    """Save every index, then the manifest that checksums them."""
+    payload = [DOCUMENTS_NAME]
+    if "dense" in built:
+        built["dense"].save(staging / DENSE_NAME)
+        payload.append(DENSE_NAME)
+    if "multivector" in built:
+        payload += built["multivector"].save(staging)
+    if "bm25" in built:
+        payload += built["bm25"].save(staging)
+    stats = work.stats
+    summary = BuildSummary(
+        index_dir=str(index_dir),
+        model=" + ".join(e.describe()["name"] for e in encoders.values()),
+        factory=" + ".join(_structure(kind, index) for kind, index in built.items()),
+        documents=work.documents,
+        read=stats["read"],
+        skipped_empty=stats["skipped_empty"],
+        skipped_invalid=stats["skipped_invalid"],
+        duplicates=work.duplicates,
+        replaced_encoding=stats["replaced_encoding"],
+        seconds=round(time.perf_counter() - started, 3),
+        encode_seconds=round(work.encode_seconds, 3),
+        index_bytes=sum((staging / name).stat().st_size for name in payload),
+        fell_back_from=fell_back_from,
+        problems=stats["examples"],
+        resumed_from=work.resumed_from,
+    )
+    manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
+    write_json_atomic(staging / MANIFEST_NAME, manifest)
+    return summary
 
 
 def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Document]:
@@ -204,58 +295,80 @@ def _structure(kind: str, index: Any) -> str:
 
 
 def _encode_into_indexes(
-    store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, count: int, staging: Path, progress: bool
+    store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path, progress: bool
 ) -> dict[str, Any]:
     """Encode every stored document once per encoder into scratch files, then build each index from them.
 
-    BM25 token lists are analysed in the same pass and kept in memory (bm25s indexes them in one call).
+    Each step of ``batch_size * 8`` documents is flushed and recorded in ``work`` before the next one,
+    so a killed build resumes after its last recorded step with the same batches (and the same vectors).
     """
     from tqdm.auto import tqdm
 
     dense_encoder, mv_encoder = encoders.get("dense"), encoders.get("multivector")
-    row_ids = np.empty(count, dtype=np.int64)
-    vectors = None
+    count = work.documents
+    row_ids = store.row_ids()
+    work.resumed_from = work.encoded
+    vectors = token_file = lengths_file = None
     if dense_encoder is not None:
-        vectors = np.lib.format.open_memmap(
-            staging / SCRATCH_EMBEDDINGS, mode="w+", dtype=np.float32, shape=(count, dense_encoder.dimension)
-        )
-    token_lengths: list[int] = []
-    token_file = open(staging / SCRATCH_TOKENS, "wb") if mv_encoder is not None else None
-    lexical: list[list[str]] | None = [] if config.builds_bm25 else None
-    position = 0
+        path = staging / SCRATCH_EMBEDDINGS
+        shape = (count, dense_encoder.dimension)
+        vectors = (np.lib.format.open_memmap(path, mode="r+") if work.encoded and path.exists()
+                   else np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape))
+    if mv_encoder is not None:
+        token_file = _reopened(staging / SCRATCH_TOKENS, work.token_bytes)
+        lengths_file = _reopened(staging / SCRATCH_LENGTHS, work.encoded * 8)
+    step = config.batch_size * 8  # small steps keep the bar's rate and ETA live, and little work is lost to a kill
+    after = int(row_ids[work.encoded - 1]) if work.encoded else 0
     try:
-        with tqdm(total=count, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
-            for ids, texts in store.iter_texts(config.batch_size * 8):  # small steps keep the bar's rate and ETA live
-                row_ids[position : position + len(ids)] = ids
+        with tqdm(total=count, initial=work.encoded, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
+            for ids, texts in store.iter_texts(step, after_row_id=after):
+                step_started = time.perf_counter()
+                position = work.encoded
                 if vectors is not None:
                     vectors[position : position + len(ids)] = dense_encoder.encode_documents(texts, batch_size=config.batch_size)
+                    vectors.flush()
                 if token_file is not None:
-                    for doc_tokens in mv_encoder.encode_documents(texts, batch_size=config.batch_size):
-                        token_file.write(doc_tokens.tobytes())
-                        token_lengths.append(len(doc_tokens))
-                if lexical is not None:
-                    lexical.extend(analyse(texts))
-                position += len(ids)
+                    encoded = mv_encoder.encode_documents(texts, batch_size=config.batch_size)
+                    for doc_tokens in encoded:
+                        token_file.write(np.ascontiguousarray(doc_tokens, dtype=np.float32).tobytes())
+                    lengths_file.write(np.array([len(t) for t in encoded], dtype=np.int64).tobytes())
+                    for handle in (token_file, lengths_file):
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    work.token_bytes = token_file.tell()
+                work.encoded += len(ids)
+                work.encode_seconds += time.perf_counter() - step_started
+                work.save(staging)
                 bar.update(len(ids))
     finally:
-        if token_file is not None:
-            token_file.close()
+        for handle in (token_file, lengths_file):
+            if handle is not None:
+                handle.close()
 
     built: dict[str, Any] = {}
     if vectors is not None:
-        vectors.flush()
         built["dense"] = _build_dense(vectors, row_ids, config)
         del vectors
-        (staging / SCRATCH_EMBEDDINGS).unlink()
     if mv_encoder is not None:
-        offsets = np.concatenate([[0], np.cumsum(token_lengths)]).astype(np.int64)
+        lengths = np.fromfile(staging / SCRATCH_LENGTHS, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         tokens = np.memmap(staging / SCRATCH_TOKENS, dtype=np.float32, mode="r", shape=(int(offsets[-1]), mv_encoder.dimension))
         built["multivector"] = MultiVectorIndex.build(tokens, offsets, row_ids, codec=config.multivector_codec)
         del tokens
-        (staging / SCRATCH_TOKENS).unlink()
-    if lexical is not None:
+    if config.builds_bm25:
+        lexical: list[list[str]] = []
+        for _, texts in store.iter_texts(4096):
+            lexical.extend(analyse(texts))
         built["bm25"] = BM25Index.build(lexical, row_ids, {"k1": config.bm25_k1, "b": config.bm25_b})
     return built
+
+
+def _reopened(path: Path, committed_bytes: int) -> Any:
+    """An append handle on a scratch file, cut back to the bytes the last recorded step committed."""
+    handle = open(path, "r+b" if path.exists() else "w+b")
+    handle.truncate(committed_bytes)
+    handle.seek(committed_bytes)
+    return handle
 
 
 def _build_dense(vectors: np.ndarray, row_ids: np.ndarray, config: BuildConfig) -> DenseIndex:

@@ -125,7 +125,7 @@ def test_killed_build_leaves_the_earlier_index_readable(tmp_path, minilm, dbpedi
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 180
-    while not list(tmp_path.glob(".idx.building-*/.embeddings.f32")):
+    while not (tmp_path / ".idx.partial" / ".embeddings.f32").exists():
         assert process.poll() is None, "the build ended before it could be interrupted"
         assert time.monotonic() < deadline, "the build never started encoding"
         time.sleep(0.05)
@@ -133,13 +133,13 @@ def test_killed_build_leaves_the_earlier_index_readable(tmp_path, minilm, dbpedi
     process.send_signal(signal.SIGKILL)
     process.wait()
 
-    assert list(tmp_path.glob(".idx.building-*")), "the killed build's staging folder should still be there"
+    assert (tmp_path / ".idx.partial").exists(), "the killed build's work should be kept for a resume"
     after = Searcher.load(tmp_path / "idx", encoder=minilm).search("whales", k=5).to_dict()["results"]
     assert after == before
 
-    # The next build removes the abandoned staging folder and replaces the index.
+    # A build of another corpus discards the killed build's work and replaces the index.
     build_index(write_corpus(tmp_path / "new.jsonl", TOPICS[:3]), tmp_path / "idx", encoder=minilm, progress=False)
-    assert not list(tmp_path.glob(".idx.building-*"))
+    assert not (tmp_path / ".idx.partial").exists()
     assert len(Searcher.load(tmp_path / "idx", encoder=minilm)) == 3
 
 

@@ -68,6 +68,16 @@ def read_corpus(source: Path | str, config: BuildConfig, stats: ReadStats, *, hf
         yield doc
 
 
+def corpus_identity(source: Path | str, *, hf_dataset: bool = False) -> list[Any]:
+    """What identifies a corpus's current content cheaply (paths, sizes, modification times), so an
+    interrupted build resumes only on the data it started with."""
+    if hf_dataset:
+        return ["hf", str(source)]
+    path = Path(source).absolute()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+
+
 def _records(source: Path | str, config: BuildConfig, stats: ReadStats, hf_dataset: bool) -> Iterator[tuple[str, Any]]:
     if hf_dataset:
         return _hf_records(str(source), config.split)
