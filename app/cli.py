@@ -239,6 +239,30 @@ def delete(
     print_update(delete_documents(index, wanted), as_json)
 
 
+@app.command()
+@friendly_errors
+def compact(
+    index: Path = typer.Argument(..., help="Index folder to compact."),
+    retrain: str = typer.Option("auto", help="Retrain centroids: auto (when drift exceeds --drift-threshold), always, or never."),
+    drift_threshold: float = typer.Option(1.2, help="Drift ratio (now / right after training) above which auto retrains."),
+    as_json: bool = typer.Option(False, "--json", help="Print the compaction summary as JSON."),
+) -> None:
+    """Rewrite an index as a new version: reclaim the space updates left, retrain centroids if the data drifted."""
+    from retrieval.compaction import compact_index
+
+    summary = compact_index(index, retrain=retrain, threshold=drift_threshold)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    drift = ", ".join(f"{kind} {value:.2f}" for kind, value in summary.drift.items()) or "nothing trained to drift"
+    action = "retrained from the stored documents" if summary.retrained else "rewritten (no retraining needed)"
+    out.print(
+        f"Compacted {summary.index_dir}: {action}; drift {drift} (threshold {summary.threshold}); "
+        f"{human_bytes(summary.bytes_before)} -> {human_bytes(summary.bytes_after)}, "
+        f"{summary.documents:,} documents ({summary.seconds:.1f} s)."
+    )
+
+
 def _id_file(value: str) -> Path | None:
     try:
         return Path(value) if Path(value).is_file() else None

@@ -130,6 +130,18 @@ class DenseIndex:
             rebuilt.add(vectors[keep], stored[keep])
             return rebuilt
 
+    def cell_imbalance(self) -> float | None:
+        """FAISS's imbalance factor of the IVF cells (1.0 when every cell holds as many vectors; grows as
+        vectors crowd into few cells), or ``None`` for indexes without cells. Relative to its value after
+        training it measures drift: data the cells were not trained on piles into the cells nearest to it."""
+        import faiss
+
+        try:
+            ivf = faiss.extract_index_ivf(self._index)
+        except RuntimeError:
+            return None
+        return float(ivf.invlists.imbalance_factor()) if ivf.ntotal else None
+
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors for ``ids`` (exact for Flat/HNSW, decoded for PQ)."""
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])

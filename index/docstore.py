@@ -188,6 +188,12 @@ class DocumentStore:
             yield [r[0] for r in rows], [Document("", r[2], r[1]).full_text for r in rows]
             last = rows[-1][0]
 
+    def iter_documents(self, batch_size: int = 1024) -> Iterator[Document]:
+        """Every stored document (id, text, title, metadata) in row-id order."""
+        ids = self.row_ids()
+        for start in range(0, len(ids), batch_size):
+            yield from (d for d in self.get([int(r) for r in ids[start : start + batch_size]]) if d is not None)
+
     def sample(self, n: int) -> list[Document]:
         """The first ``n`` documents by row id, for previews."""
         with self._lock:

@@ -274,6 +274,16 @@ class MultiVectorIndex:
             total += best
         return total
 
+    def residual_energy(self, sample: int = 65_536, seed: int = 0) -> float:
+        """Mean squared norm of the stored token residuals (token minus its centroid) on a seeded sample.
+        Compared with its value after training, it measures how far the data has drifted from the centroids."""
+        chosen = np.sort(np.random.default_rng(seed).choice(self.n_tokens, size=min(sample, self.n_tokens), replace=False))
+        if self.token_vectors is not None:
+            residuals = np.asarray(self.token_vectors[chosen]) - self.centroids[self.token_centroid[chosen]]
+        else:
+            residuals = self.pq.decode(np.ascontiguousarray(self.token_codes[chosen]))
+        return float(np.mean(np.sum(residuals.astype(np.float64) ** 2, axis=1)))
+
     def document_vectors(self, position: int) -> np.ndarray:
         """Token vectors of the document at ``position`` (as stored: exact or decoded)."""
         return self._vectors_at(np.arange(self.doc_offsets[position], self.doc_offsets[position + 1]))

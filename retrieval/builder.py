@@ -91,37 +91,59 @@ def build_index(
     A build from a path keeps its progress (``resume``): run again after a crash or
     kill with the same corpus and settings, it continues from its last encoded batch.
     """
-    started = time.perf_counter()
     index_dir = Path(index_dir)
     if isinstance(corpus, (str, Path)) and not hf_dataset and not Path(corpus).exists():
         raise CorpusError(f"Corpus {corpus} does not exist.")  # before the model loads: fail in a second
     with writer_lock(index_dir):  # before the model loads: a second writer fails at once
-        encoders = _load_encoders(config, encoder, multivector_encoder)
-        from_path = isinstance(corpus, (str, Path))
-        corpus_label = str(corpus) if from_path else "<documents>"
-        resume_key = _resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
-        if not resume:
-            shutil.rmtree(partial_folder(index_dir), ignore_errors=True)  # starting over: drop an interrupted build's work
-        with staged_folder(index_dir, resume_key=resume_key) as staging:
-            work = BuildProgress.load(staging)
-            if work.phase == "reading":
-                stats = ReadStats()
-                documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
-                work = _read_into_store(staging, documents, stats, config, corpus_label, progress)
-            elif progress and work.phase == "encoding":
-                print(f"Resuming the interrupted build in {staging}: {work.encoded:,} of {work.documents:,} documents already encoded.", file=sys.stderr)
-            if work.phase == "encoding":
-                store = DocumentStore.open(staging / DOCUMENTS_NAME)
-                try:
-                    built = _encode_into_indexes(store, encoders, config, work, staging, progress)
-                finally:
-                    store.close()
-                summary = _finish(staging, index_dir, encoders, built, config, corpus_label, work, started, _fell_back_from(encoders))
-                work.phase, work.summary = "complete", summary.to_dict()
-                work.save(staging)
-            for scratch in (SCRATCH_EMBEDDINGS, SCRATCH_TOKENS, SCRATCH_LENGTHS, PROGRESS_NAME):
-                (staging / scratch).unlink(missing_ok=True)
-        return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
+        return build_index_locked(corpus, index_dir, config, hf_dataset=hf_dataset, encoder=encoder,
+                                  multivector_encoder=multivector_encoder, progress=progress, resume=resume)
+
+
+def build_index_locked(
+    corpus: Path | str | Iterable[Document],
+    index_dir: Path,
+    config: BuildConfig,
+    *,
+    hf_dataset: bool = False,
+    encoder: DenseEncoder | None = None,
+    multivector_encoder: MultiVectorEncoder | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    corpus_label: str | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> BuildSummary:
+    """:func:`build_index` for a caller that already holds the index's writer lock (compaction rebuilds).
+
+    ``corpus_label`` and ``history`` (the manifest's update log) carry over what a rebuild should keep.
+    """
+    started = time.perf_counter()
+    encoders = _load_encoders(config, encoder, multivector_encoder)
+    from_path = isinstance(corpus, (str, Path))
+    corpus_label = corpus_label or (str(corpus) if from_path else "<documents>")
+    resume_key = _resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
+    if from_path and not resume:
+        shutil.rmtree(partial_folder(index_dir), ignore_errors=True)  # starting over: drop an interrupted build's work
+    with staged_folder(index_dir, resume_key=resume_key) as staging:
+        work = BuildProgress.load(staging)
+        if work.phase == "reading":
+            stats = ReadStats()
+            documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
+            work = _read_into_store(staging, documents, stats, config, corpus_label, progress)
+        elif progress and work.phase == "encoding":
+            print(f"Resuming the interrupted build in {staging}: {work.encoded:,} of {work.documents:,} documents already encoded.",
+                  file=sys.stderr)
+        if work.phase == "encoding":
+            store = DocumentStore.open(staging / DOCUMENTS_NAME)
+            try:
+                built = _encode_into_indexes(store, encoders, config, work, staging, progress)
+            finally:
+                store.close()
+            summary = _finish(staging, index_dir, encoders, built, config, corpus_label, work, started, history)
+            work.phase, work.summary = "complete", summary.to_dict()
+            work.save(staging)
+        for scratch in (SCRATCH_EMBEDDINGS, SCRATCH_TOKENS, SCRATCH_LENGTHS, PROGRESS_NAME):
+            (staging / scratch).unlink(missing_ok=True)
+    return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
 
 
 @dataclass
@@ -199,7 +221,7 @@ def _fell_back_from(encoders: dict[str, Any]) -> str | None:
 
 def _finish(
     staging: Path, index_dir: Path, encoders: dict[str, Any], built: dict[str, Any], config: BuildConfig,
-    corpus_label: str, work: BuildProgress, started: float, fell_back_from: str | None,
+    corpus_label: str, work: BuildProgress, started: float, history: list[dict[str, Any]] | None,
 ) -> BuildSummary:
     """Save every index, then the manifest that checksums them."""
     payload = [DOCUMENTS_NAME]
@@ -224,11 +246,13 @@ def _finish(
         seconds=round(time.perf_counter() - started, 3),
         encode_seconds=round(work.encode_seconds, 3),
         index_bytes=sum((staging / name).stat().st_size for name in payload),
-        fell_back_from=fell_back_from,
+        fell_back_from=_fell_back_from(encoders),
         problems=stats["examples"],
         resumed_from=work.resumed_from,
     )
     manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
+    if history:
+        manifest["updates"] = history
     write_json_atomic(staging / MANIFEST_NAME, manifest)
     return summary
 
@@ -405,8 +429,13 @@ def _manifest(
             "count": len(dense),
             "search_params": dense.search_params,
         }
+        imbalance = dense.cell_imbalance()
+        if imbalance is not None:  # IVF cells: what compaction compares against to detect drift
+            manifest["dense"]["trained"] = {"cell_imbalance": round(imbalance, 6), "vectors": len(dense)}
     if "multivector" in built:
-        manifest["multivector"] = {"model": encoders["multivector"].describe(), **built["multivector"].describe()}
+        mv = built["multivector"]
+        manifest["multivector"] = {"model": encoders["multivector"].describe(), **mv.describe(),
+                                   "trained": {"residual_energy": round(mv.residual_energy(), 6), "tokens": mv.n_tokens}}
     if "bm25" in built:
         manifest["bm25"] = {**built["bm25"].describe(), "analyser": ANALYSER}
     manifest.update({

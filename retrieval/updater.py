@@ -64,8 +64,8 @@ def add_documents(
     index_dir = Path(index_dir)
     started = time.perf_counter()
     with writer_lock(index_dir):
-        manifest = _current(index_dir)
-        config = _build_config(manifest)
+        manifest = committed_manifest(index_dir)
+        config = recorded_config(manifest)
         documents = list(read_corpus(corpus, config, ReadStats()) if isinstance(corpus, (str, Path)) else corpus)
         if not documents:
             raise CorpusError(f"{corpus} has no documents with text; nothing to add.")
@@ -76,7 +76,7 @@ def add_documents(
         dense_encoder = (encoder or load_manifest_encoder(manifest["model"])) if "dense" in manifest else None
         mv_encoder = (multivector_encoder or MultiVectorEncoder.load(manifest["multivector"]["model"]["spec"])) if "multivector" in manifest else None
         with staged_folder(index_dir) as staging:
-            _copy_payload(index_dir, staging, manifest)
+            copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
             try:
                 existing = [i for i in ids if store.row_id(i) is not None]
@@ -103,9 +103,9 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
     index_dir = Path(index_dir)
     started = time.perf_counter()
     with writer_lock(index_dir):
-        manifest = _current(index_dir)
+        manifest = committed_manifest(index_dir)
         with staged_folder(index_dir) as staging:
-            _copy_payload(index_dir, staging, manifest)
+            copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
             try:
                 removed = store.delete(list(dict.fromkeys(doc_ids)))
@@ -121,19 +121,21 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
     return summary
 
 
-def _current(index_dir: Path) -> dict[str, Any]:
+def committed_manifest(index_dir: Path) -> dict[str, Any]:
     """The committed manifest, after checking the files it describes (never update a corrupt index)."""
     manifest = read_manifest(index_dir)
     verify_files(index_dir, manifest)
     return manifest
 
 
-def _build_config(manifest: dict[str, Any]) -> BuildConfig:
+def recorded_config(manifest: dict[str, Any]) -> BuildConfig:
+    """The build settings a manifest records (unknown keys from other versions ignored)."""
     known = {f.name for f in dataclasses.fields(BuildConfig)}
     return BuildConfig(**{k: v for k, v in manifest["build"]["config"].items() if k in known})
 
 
-def _copy_payload(source: Path, staging: Path, manifest: dict[str, Any]) -> None:
+def copy_payload(source: Path, staging: Path, manifest: dict[str, Any]) -> None:
+    """Copy every file the manifest lists into a staging folder (the starting point of a new version)."""
     for name in manifest["files"]:
         (staging / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / name, staging / name)

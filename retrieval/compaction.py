@@ -1,0 +1,144 @@
+"""Compaction: rewrite an index to reclaim space, and retrain its centroids when updates have drifted away from them.
+
+Updates already drop deleted vectors eagerly; what they leave behind is free pages in the SQLite
+document store, and centroids (multi-vector k-means, dense IVF cells) trained on the data of the
+first build. Drift is a ratio to the figure recorded right after training, so 1.0 means "as well
+fitted as when trained":
+
+- multi-vector: mean squared norm of the stored token residuals (token minus its centroid, on a
+  seeded sample of 65,536 tokens). Tokens unlike the training data sit far from every centroid.
+- dense IVF: FAISS's imbalance factor of the cells. Vectors unlike the training data pile into
+  the few cells nearest to them.
+
+Above the threshold (default 1.2: 20% worse than after training) compaction re-encodes the stored
+documents with the recorded models and settings and trains afresh, exactly as a new build would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from index.dense import DenseIndex
+from index.docstore import DocumentStore
+from index.format import DENSE_NAME, DOCUMENTS_NAME, MANIFEST_NAME, describe_files, staged_folder, write_json_atomic
+from index.lock import writer_lock
+from index.multivector import MultiVectorIndex
+from retrieval.builder import build_index_locked
+from retrieval.encoders import DenseEncoder, load_manifest_encoder
+from retrieval.multivector_encoder import MultiVectorEncoder
+from retrieval.updater import committed_manifest, copy_payload, recorded_config
+
+DRIFT_THRESHOLD = 1.2
+Retrain = Literal["auto", "always", "never"]
+
+
+@dataclass
+class CompactSummary:
+    """What compaction found and did."""
+
+    index_dir: str
+    documents: int
+    bytes_before: int
+    bytes_after: int
+    drift: dict[str, float]
+    threshold: float
+    retrained: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for ``--json`` and the manifest's update history."""
+        return dataclasses.asdict(self)
+
+
+def measure_drift(index_dir: Path | str, manifest: dict[str, Any] | None = None) -> dict[str, float]:
+    """Per trained index, its drift figure now over the one recorded right after training (see the module docstring)."""
+    index_dir = Path(index_dir)
+    manifest = manifest or committed_manifest(index_dir)
+    drift: dict[str, float] = {}
+    trained = manifest.get("dense", {}).get("trained")
+    if trained:
+        dense = DenseIndex.load(index_dir / DENSE_NAME, manifest["dense"]["factory"], manifest["dense"].get("search_params"))
+        drift["dense"] = round(dense.cell_imbalance() / trained["cell_imbalance"], 4)
+    trained = manifest.get("multivector", {}).get("trained")
+    if trained:
+        drift["multivector"] = round(MultiVectorIndex.load(index_dir).residual_energy() / trained["residual_energy"], 4)
+    return drift
+
+
+def compact_index(
+    index_dir: Path | str,
+    *,
+    retrain: Retrain = "auto",
+    threshold: float = DRIFT_THRESHOLD,
+    encoder: DenseEncoder | None = None,
+    multivector_encoder: MultiVectorEncoder | None = None,
+    progress: bool = True,
+) -> CompactSummary:
+    """Rewrite the index as a new version: vacuumed document store, and retrained centroids when
+    ``retrain`` is ``always``, or ``auto`` and the drift of any trained index exceeds ``threshold``."""
+    if retrain not in ("auto", "always", "never"):
+        raise ValueError(f"retrain must be auto, always or never, got {retrain!r}")
+    index_dir = Path(index_dir)
+    started = time.perf_counter()
+    with writer_lock(index_dir):
+        manifest = committed_manifest(index_dir)
+        before = sum(meta["bytes"] for meta in manifest["files"].values())
+        drift = measure_drift(index_dir, manifest)
+        retrained = retrain == "always" or (retrain == "auto" and any(value > threshold for value in drift.values()))
+        history = list(manifest.get("updates", []))
+        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "compacted": True,
+                 "drift": drift, "threshold": threshold, "retrained": retrained}
+        if retrained:
+            _rebuild_from_store(index_dir, manifest, history + [entry], encoder, multivector_encoder, progress)
+        else:
+            _vacuum(index_dir, manifest, history + [entry])
+        after_manifest = committed_manifest(index_dir)
+    return CompactSummary(
+        index_dir=str(index_dir),
+        documents=after_manifest["documents"]["count"],
+        bytes_before=before,
+        bytes_after=sum(meta["bytes"] for meta in after_manifest["files"].values()),
+        drift=drift,
+        threshold=threshold,
+        retrained=retrained,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _vacuum(index_dir: Path, manifest: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """A new version with the same vectors and a VACUUMed document store (free pages returned)."""
+    with staged_folder(index_dir) as staging:
+        copy_payload(index_dir, staging, manifest)
+        connection = sqlite3.connect(staging / DOCUMENTS_NAME)
+        try:
+            connection.execute("VACUUM")
+        finally:
+            connection.close()
+        updated = {**manifest, "files": describe_files(staging, list(manifest["files"])), "updates": history}
+        write_json_atomic(staging / MANIFEST_NAME, updated)
+
+
+def _rebuild_from_store(
+    index_dir: Path, manifest: dict[str, Any], history: list[dict[str, Any]],
+    encoder: DenseEncoder | None, multivector_encoder: MultiVectorEncoder | None, progress: bool,
+) -> None:
+    """Re-encode the stored documents with the recorded models and settings into a new version (fresh training)."""
+    if "dense" in manifest:
+        encoder = encoder or load_manifest_encoder(manifest["model"])
+    if "multivector" in manifest:
+        multivector_encoder = multivector_encoder or MultiVectorEncoder.load(manifest["multivector"]["model"]["spec"])
+    store = DocumentStore.open(index_dir / DOCUMENTS_NAME)
+    try:
+        build_index_locked(
+            store.iter_documents(), index_dir, recorded_config(manifest), encoder=encoder,
+            multivector_encoder=multivector_encoder, progress=progress,
+            corpus_label=manifest["build"]["corpus"], history=history,
+        )
+    finally:
+        store.close()

@@ -1,0 +1,124 @@
+"""Compaction: space reclaimed after deletes, retraining exactly when the data has drifted, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index.format import read_manifest
+from index.verify import verify_index
+from retrieval.builder import build_index
+from retrieval.compaction import DRIFT_THRESHOLD, compact_index, measure_drift
+from retrieval.config import BuildConfig
+from retrieval.searcher import Searcher
+from retrieval.updater import add_documents, delete_documents
+
+from conftest import shared_dataset
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+MULTIVECTOR = BuildConfig(model="minilm-colbert", mode="multivector")
+
+
+def corpus_lines(dataset: str, start: int, stop: int, target: Path) -> Path:
+    """Documents ``start:stop`` of a shared dataset's corpus as a JSONL file."""
+    with open(shared_dataset(dataset) / "corpus.jsonl", encoding="utf-8") as source:
+        lines = source.readlines()[start:stop]
+    target.write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+def payload_checksums(folder: Path, skip: str = "documents.sqlite") -> dict[str, str]:
+    return {name: meta["sha256"] for name, meta in read_manifest(folder)["files"].items() if name != skip}
+
+
+def test_compact_reclaims_the_space_deletes_left_and_keeps_every_answer(tmp_path, dbpedia_small, minilm):
+    folder = tmp_path / "idx"
+    build_index(dbpedia_small, folder, BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    ids = [json.loads(line)["_id"] for line in (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    delete_documents(folder, ids[::2])
+    searcher = Searcher.load(folder, encoder=minilm)
+    before = [searcher.search(q, k=20).to_dict()["results"] for q in ("river", "american actor", "rock band")]
+    store_bytes = (folder / "documents.sqlite").stat().st_size
+
+    summary = compact_index(folder, progress=False)
+
+    assert not summary.retrained and summary.drift == {}, "a Flat index has no centroids to drift from"
+    assert (folder / "documents.sqlite").stat().st_size < 0.8 * store_bytes
+    assert summary.bytes_after < summary.bytes_before
+    searcher = Searcher.load(folder, encoder=minilm)
+    assert [searcher.search(q, k=20).to_dict()["results"] for q in ("river", "american actor", "rock band")] == before
+    assert all(check.ok for check in verify_index(folder))
+    assert read_manifest(folder)["updates"][-1]["compacted"] is True
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory, minilm_colbert):
+    """A multi-vector index trained on 300 dbpedia documents, grown with 300 more dbpedia documents (same
+    source) in one copy and with 300 scifact abstracts (another domain) in the other."""
+    folder = tmp_path_factory.mktemp("drift")
+    first = corpus_lines("dbpedia-5k", 0, 300, folder / "first.jsonl")
+    same = corpus_lines("dbpedia-5k", 300, 600, folder / "same.jsonl")
+    other = corpus_lines("scifact", 0, 300, folder / "other.jsonl")
+    for name, extra in (("same", same), ("other", other)):
+        build_index(first, folder / name, MULTIVECTOR, multivector_encoder=minilm_colbert, progress=False)
+        add_documents(folder / name, extra, multivector_encoder=minilm_colbert, progress=False)
+    combined = folder / "combined.jsonl"
+    combined.write_text(first.read_text(encoding="utf-8") + other.read_text(encoding="utf-8"), encoding="utf-8")
+    build_index(combined, folder / "fresh", MULTIVECTOR, multivector_encoder=minilm_colbert, progress=False)
+    return folder
+
+
+def test_drift_is_measured_against_training(drifted):
+    same, other = measure_drift(drifted / "same"), measure_drift(drifted / "other")
+    assert measure_drift(drifted / "fresh") == {"multivector": 1.0}
+    assert same["multivector"] < DRIFT_THRESHOLD < other["multivector"], (same, other)
+
+
+def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp_path, drifted, minilm_colbert):
+    import shutil
+
+    for name in ("same", "other"):
+        shutil.copytree(drifted / name, tmp_path / name)
+    kept = compact_index(tmp_path / "same", multivector_encoder=minilm_colbert, progress=False)
+    assert not kept.retrained
+    assert payload_checksums(tmp_path / "same") == payload_checksums(drifted / "same"), "no retraining: vectors untouched"
+
+    retrained = compact_index(tmp_path / "other", multivector_encoder=minilm_colbert, progress=False)
+    assert retrained.retrained and retrained.documents == 600
+    assert measure_drift(tmp_path / "other") == {"multivector": 1.0}
+    # Retraining re-encodes the stored documents in their order: the same files as building them at once.
+    assert payload_checksums(tmp_path / "other") == payload_checksums(drifted / "fresh")
+    history = read_manifest(tmp_path / "other")["updates"]
+    assert [("added" in h, h.get("compacted", False)) for h in history] == [(True, False), (False, True)]
+    assert all(check.ok for check in verify_index(tmp_path / "other"))
+
+
+def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted, minilm_colbert):
+    """Kill `modernsearch compact --retrain always` at seeded moments: the index always verifies and
+    answers as the old version or as the retrained one (which equals a fresh build), never anything else."""
+    import shutil
+
+    target = tmp_path / "idx"
+    shutil.copytree(drifted / "other", target)
+    def answer(folder: Path) -> list[str]:
+        return Searcher.load(folder, multivector_encoder=minilm_colbert).search("protein folding", k=20, mode="multivector").ids
+
+    old, new = answer(target), answer(drifted / "fresh")
+    rng = random.Random(5)
+    kill_points = [rng.uniform(3.0, 30.0) for _ in range(3)]
+    for delay in kill_points:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "compact", str(target), "--retrain", "always"],
+                                   env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert all(check.ok for check in verify_index(target)), f"killed after {delay:.1f} s"
+        assert answer(target) in (old, new), f"killed after {delay:.1f} s"
