@@ -36,6 +36,7 @@ AlphaOption = Annotated[float, typer.Option(help=help_for("alpha"))]
 CandidatesOption = Annotated[int, typer.Option(help=help_for("candidates"))]
 RerankOption = Annotated[str, typer.Option(help=help_for("rerank"))]
 RerankDepthOption = Annotated[int, typer.Option(help=help_for("rerank_depth"))]
+ChunkAggregateOption = Annotated[str, typer.Option(help=help_for("chunk_aggregate"))]
 
 out = Console()
 err = Console(stderr=True)
@@ -95,6 +96,11 @@ def build(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help=help_for("skip_invalid")),
     on_duplicate: str = typer.Option("error", help=help_for("on_duplicate")),
     encoding_errors: str = typer.Option("strict", help=help_for("encoding_errors")),
+    long_docs: str = typer.Option("chunk", help=help_for("long_docs")),
+    chunk_tokens: Optional[int] = typer.Option(None, help=help_for("chunk_tokens")),
+    chunk_overlap: Optional[int] = typer.Option(None, help=help_for("chunk_overlap")),
+    max_tokens: Optional[int] = typer.Option(None, help=help_for("max_tokens")),
+    token_budget: int = typer.Option(16384, help=help_for("token_budget")),
     batch_size: int = typer.Option(16, help=help_for("batch_size")),
     read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
     device: Optional[str] = typer.Option(None, help=help_for("device")),
@@ -110,7 +116,8 @@ def build(
         model=model, mode=mode, multivector_model=multivector_model, multivector_codec=multivector_codec,
         index_type=index_type, bm25_k1=bm25_k1, bm25_b=bm25_b, id_field=id_field, text_field=text_field,
         title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
-        encoding_errors=encoding_errors, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
+        encoding_errors=encoding_errors, long_docs=long_docs, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+        max_tokens=max_tokens, token_budget=token_budget, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
     )
     summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None, resume=resume)
     if as_json:
@@ -132,6 +139,10 @@ def print_build_summary(summary: Any) -> None:
         table.add_row("encoding", f"{summary.replaced_encoding:,} lines with invalid UTF-8 replaced")
     table.add_row("time", f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding ({summary.docs_per_second:.1f} docs/s)")
     table.add_row("index size", human_bytes(summary.index_bytes))
+    for kind, counts in summary.long_documents.items():
+        if counts.get("chunked") or counts.get("truncated"):
+            table.add_row(f"long documents ({kind})", f"{counts['chunked']:,} chunked into {counts['chunks']:,} chunks in all, "
+                          f"{counts['truncated']:,} truncated")
     if summary.resumed_from:
         table.add_row("resumed", f"from an interrupted build with {summary.resumed_from:,} documents already encoded")
     out.print(table)
@@ -152,12 +163,14 @@ def search(
     candidates: CandidatesOption = 100,
     rerank: RerankOption = "none",
     rerank_depth: RerankDepthOption = 100,
+    chunk_aggregate: ChunkAggregateOption = "max",
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Search an index and print the top documents."""
     from retrieval.searcher import Searcher
 
-    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank=rerank, rerank_depth=rerank_depth)
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank=rerank,
+                          rerank_depth=rerank_depth, chunk_aggregate=chunk_aggregate)
     result = Searcher.load(index).search(query, k=k, mode=mode, config=config)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
@@ -320,6 +333,7 @@ def eval_beir(
     alpha: AlphaOption = 0.5,
     candidates: CandidatesOption = 100,
     rerank_depth: RerankDepthOption = 100,
+    chunk_aggregate: ChunkAggregateOption = "max",
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one JSON report per configuration into this folder."),
@@ -331,7 +345,8 @@ def eval_beir(
         raise ValueError("Give either --index DIR (an existing index) or --model SPEC (build a temporary one).")
     if out_path and len(mode) > 1:
         raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
-    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank_depth=rerank_depth)
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank_depth=rerank_depth,
+                          chunk_aggregate=chunk_aggregate)
     reports = run_beir(
         dataset, index=index, model=model, multivector_model=multivector_model, index_type=index_type,
         configurations=mode, search_config=config, split=split,

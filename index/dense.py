@@ -109,6 +109,12 @@ class DenseIndex:
         k = max(1, min(k, len(self))) if len(self) else 1
         return self._index.search(queries, k)
 
+    def ids(self) -> np.ndarray:
+        """Every stored vector id, in storage order."""
+        import faiss
+
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
     def without(self, ids: np.ndarray | list[int]) -> "DenseIndex":
         """This index without the vectors of ``ids``: removed in place where FAISS can (Flat, IVF),
         else (HNSW) rebuilt from the remaining stored vectors."""

@@ -22,6 +22,13 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata TEXT NOT NULL DEFAULT '{}',
     source   TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS chunks (
+    row_id   INTEGER NOT NULL,
+    chunk    INTEGER NOT NULL,
+    start    INTEGER NOT NULL,
+    end      INTEGER NOT NULL,
+    PRIMARY KEY (row_id, chunk)
+) WITHOUT ROWID;
 """
 
 
@@ -142,8 +149,20 @@ class DocumentStore:
                 row = self._conn.execute("SELECT row_id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
                 if row:
                     self._conn.execute("DELETE FROM documents WHERE row_id = ?", (row[0],))
+                    self._conn.execute("DELETE FROM chunks WHERE row_id = ?", (row[0],))
                     removed[doc_id] = int(row[0])
         return removed
+
+    def add_chunk_spans(self, spans: np.ndarray) -> None:
+        """Record ``(row id, chunk number, start, end)`` character spans of the chunks of split documents."""
+        with self._lock, self._conn:
+            self._conn.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)", [tuple(map(int, r)) for r in spans])
+
+    def chunk_span(self, row_id: int, chunk: int) -> tuple[int, int] | None:
+        """Character span (in the document's title + text) of one chunk of a split document; ``None`` if not split."""
+        with self._lock:
+            row = self._conn.execute("SELECT start, end FROM chunks WHERE row_id = ? AND chunk = ?", (int(row_id), int(chunk))).fetchone()
+        return (row[0], row[1]) if row else None
 
     def get(self, row_ids: Sequence[int]) -> list[Document | None]:
         """Documents for the given row ids, in the same order (``None`` for unknown ids)."""

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: dense vector ids are chunk ids (index/chunks.py)
 MANIFEST_NAME = "manifest.json"
 DOCUMENTS_NAME = "documents.sqlite"
 DENSE_NAME = "dense.faiss"

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from index.chunks import unpack_ids
 from index.errors import IndexFormatError
 from index.format import read_manifest, verify_files
 
@@ -87,10 +88,17 @@ def _dense(folder: Path, manifest: dict[str, Any], rows: np.ndarray) -> str:
 
     path = folder / manifest["dense"]["file"]
     index = faiss.read_index(str(path))
-    _same_ids(str(path), faiss.vector_to_array(index.id_map), rows)
+    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    if len(np.unique(ids)) != len(ids):
+        raise IndexFormatError(f"{path} holds repeated vector ids")
+    parents, chunks = unpack_ids(ids)
+    _same_ids(str(path), np.unique(parents), rows)
     if index.d != manifest["dense"]["dimension"]:
         raise IndexFormatError(f"{path} has {index.d} dimensions, the manifest records {manifest['dense']['dimension']}")
-    return f"{index.ntotal:,} vectors of {index.d} dimensions, one per document"
+    per_document = np.bincount(np.searchsorted(np.sort(rows), parents), minlength=len(rows))
+    if np.any(chunks >= per_document[np.searchsorted(np.sort(rows), parents)]):
+        raise IndexFormatError(f"{path}: chunk numbers must run 0..n-1 within each document")
+    return f"{index.ntotal:,} vectors of {index.d} dimensions for {len(rows):,} documents ({int(np.sum(per_document > 1)):,} in chunks)"
 
 
 def _multivector(folder: Path, manifest: dict[str, Any], rows: np.ndarray) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from index.bm25 import BM25Index
+from index.chunks import pack_ids
 from index.dense import DenseIndex, factory_for
 from index.docstore import Document, DocumentStore, Duplicate
 from index.lock import writer_lock
@@ -32,13 +33,17 @@ from index.format import (
 )
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, corpus_identity, read_corpus
+from retrieval.document_encoding import chunk_policy, chunk_spans, encode_dense, encode_multivector
 from retrieval.encoders import DenseEncoder
 from retrieval.lexical import ANALYSER, analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
 
-SCRATCH_EMBEDDINGS = ".embeddings.f32"
+SCRATCH_EMBEDDINGS = ".embeddings.f32"  # dense vectors, one per chunk, appended step by step
+SCRATCH_VECTOR_IDS = ".vector-ids.i64"  # their ids (row id and chunk number packed)
+SCRATCH_SPANS = ".chunk-spans.i64"  # (row id, chunk number, start, end) of every chunk of a chunked document
 SCRATCH_TOKENS = ".tokens.f32"
 SCRATCH_LENGTHS = ".token-lengths.i64"
+SCRATCH_FILES = (SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS, SCRATCH_TOKENS, SCRATCH_LENGTHS)
 PROGRESS_NAME = "progress.json"
 MAX_TRAINING_VECTORS = 100_000
 
@@ -62,6 +67,7 @@ class BuildSummary:
     fell_back_from: str | None = None
     problems: list[str] = field(default_factory=list)
     resumed_from: int = 0
+    long_documents: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def docs_per_second(self) -> float:
@@ -141,7 +147,7 @@ def build_index_locked(
             summary = _finish(staging, index_dir, encoders, built, config, corpus_label, work, started, history)
             work.phase, work.summary = "complete", summary.to_dict()
             work.save(staging)
-        for scratch in (SCRATCH_EMBEDDINGS, SCRATCH_TOKENS, SCRATCH_LENGTHS, PROGRESS_NAME):
+        for scratch in (*SCRATCH_FILES, PROGRESS_NAME):
             (staging / scratch).unlink(missing_ok=True)
     return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
 
@@ -153,7 +159,8 @@ class BuildProgress:
     phase: str = "reading"  # reading -> encoding -> complete
     documents: int = 0
     encoded: int = 0
-    token_bytes: int = 0
+    scratch_bytes: dict[str, int] = field(default_factory=dict)  # committed size of each scratch file
+    long_documents: dict[str, dict[str, int]] = field(default_factory=dict)  # per index: chunked, truncated, chunks
     encode_seconds: float = 0.0
     resumed_from: int = 0
     duplicates: int = 0
@@ -223,9 +230,14 @@ def _finish(
     staging: Path, index_dir: Path, encoders: dict[str, Any], built: dict[str, Any], config: BuildConfig,
     corpus_label: str, work: BuildProgress, started: float, history: list[dict[str, Any]] | None,
 ) -> BuildSummary:
-    """Save every index, then the manifest that checksums them."""
+    """Save every index and the chunk spans, then the manifest that checksums them."""
     payload = [DOCUMENTS_NAME]
     if "dense" in built:
+        store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
+        try:
+            store.add_chunk_spans(np.fromfile(staging / SCRATCH_SPANS, dtype=np.int64).reshape(-1, 4))
+        finally:
+            store.close()
         built["dense"].save(staging / DENSE_NAME)
         payload.append(DENSE_NAME)
     if "multivector" in built:
@@ -249,6 +261,7 @@ def _finish(
         fell_back_from=_fell_back_from(encoders),
         problems=stats["examples"],
         resumed_from=work.resumed_from,
+        long_documents=work.long_documents,
     )
     manifest = _manifest(staging, encoders, built, config, corpus_label, summary, payload)
     if history:
@@ -321,57 +334,59 @@ def _structure(kind: str, index: Any) -> str:
 def _encode_into_indexes(
     store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path, progress: bool
 ) -> dict[str, Any]:
-    """Encode every stored document once per encoder into scratch files, then build each index from them.
+    """Encode every stored document once per encoder into append-only scratch files, then build each index from them.
 
-    Each step of ``batch_size * 8`` documents is flushed and recorded in ``work`` before the next one,
-    so a killed build resumes after its last recorded step with the same batches (and the same vectors).
+    Each step of ``batch_size * 8`` documents is flushed, fsynced and recorded in ``work`` before the next
+    one, so a killed build resumes after its last recorded step with the same batches (and the same vectors).
     """
     from tqdm.auto import tqdm
 
     dense_encoder, mv_encoder = encoders.get("dense"), encoders.get("multivector")
-    count = work.documents
+    policies = {kind: chunk_policy(config, encoder) for kind, encoder in encoders.items()}
     row_ids = store.row_ids()
     work.resumed_from = work.encoded
-    vectors = token_file = lengths_file = None
-    if dense_encoder is not None:
-        path = staging / SCRATCH_EMBEDDINGS
-        shape = (count, dense_encoder.dimension)
-        vectors = (np.lib.format.open_memmap(path, mode="r+") if work.encoded and path.exists()
-                   else np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape))
-    if mv_encoder is not None:
-        token_file = _reopened(staging / SCRATCH_TOKENS, work.token_bytes)
-        lengths_file = _reopened(staging / SCRATCH_LENGTHS, work.encoded * 8)
+    names = [SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS] if dense_encoder else []
+    names += [SCRATCH_TOKENS, SCRATCH_LENGTHS] if mv_encoder else []
+    files = {name: _reopened(staging / name, work.scratch_bytes.get(name, 0)) for name in names}
+    counts = {kind: dict(work.long_documents.get(kind, {"chunked": 0, "truncated": 0, "chunks": 0})) for kind in encoders}
     step = config.batch_size * 8  # small steps keep the bar's rate and ETA live, and little work is lost to a kill
     after = int(row_ids[work.encoded - 1]) if work.encoded else 0
     try:
-        with tqdm(total=count, initial=work.encoded, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
+        with tqdm(total=work.documents, initial=work.encoded, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
             for ids, texts in store.iter_texts(step, after_row_id=after):
                 step_started = time.perf_counter()
-                position = work.encoded
-                if vectors is not None:
-                    vectors[position : position + len(ids)] = dense_encoder.encode_documents(texts, batch_size=config.batch_size)
-                    vectors.flush()
-                if token_file is not None:
-                    encoded = mv_encoder.encode_documents(texts, batch_size=config.batch_size)
-                    for doc_tokens in encoded:
-                        token_file.write(np.ascontiguousarray(doc_tokens, dtype=np.float32).tobytes())
-                    lengths_file.write(np.array([len(t) for t in encoded], dtype=np.int64).tobytes())
-                    for handle in (token_file, lengths_file):
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    work.token_bytes = token_file.tell()
+                rows = np.asarray(ids, dtype=np.int64)
+                if dense_encoder is not None:
+                    encoded = encode_dense(dense_encoder, texts, policies["dense"], config.batch_size, config.token_budget)
+                    numbers = np.array([c.number for c in encoded.chunks], dtype=np.int64)
+                    files[SCRATCH_EMBEDDINGS].write(np.ascontiguousarray(encoded.vectors, dtype=np.float32).tobytes())
+                    files[SCRATCH_VECTOR_IDS].write(pack_ids(rows[encoded.documents], numbers).tobytes())
+                    files[SCRATCH_SPANS].write(chunk_spans(rows, encoded).tobytes())
+                    _count(counts["dense"], encoded)
+                if mv_encoder is not None:
+                    encoded = encode_multivector(mv_encoder, texts, policies["multivector"], config.batch_size, config.token_budget)
+                    for doc_tokens in encoded.vectors:
+                        files[SCRATCH_TOKENS].write(np.ascontiguousarray(doc_tokens, dtype=np.float32).tobytes())
+                    files[SCRATCH_LENGTHS].write(np.array([len(t) for t in encoded.vectors], dtype=np.int64).tobytes())
+                    _count(counts["multivector"], encoded)
+                for handle in files.values():
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                work.scratch_bytes = {name: handle.tell() for name, handle in files.items()}
+                work.long_documents = counts
                 work.encoded += len(ids)
                 work.encode_seconds += time.perf_counter() - step_started
                 work.save(staging)
                 bar.update(len(ids))
     finally:
-        for handle in (token_file, lengths_file):
-            if handle is not None:
-                handle.close()
+        for handle in files.values():
+            handle.close()
 
     built: dict[str, Any] = {}
-    if vectors is not None:
-        built["dense"] = _build_dense(vectors, row_ids, config)
+    if dense_encoder is not None:
+        vector_ids = np.fromfile(staging / SCRATCH_VECTOR_IDS, dtype=np.int64)
+        vectors = np.memmap(staging / SCRATCH_EMBEDDINGS, dtype=np.float32, mode="r", shape=(len(vector_ids), dense_encoder.dimension))
+        built["dense"] = _build_dense(vectors, vector_ids, config)
         del vectors
     if mv_encoder is not None:
         lengths = np.fromfile(staging / SCRATCH_LENGTHS, dtype=np.int64)
@@ -385,6 +400,12 @@ def _encode_into_indexes(
             lexical.extend(analyse(texts))
         built["bm25"] = BM25Index.build(lexical, row_ids, {"k1": config.bm25_k1, "b": config.bm25_b})
     return built
+
+
+def _count(counts: dict[str, int], encoded: Any) -> None:
+    counts["chunked"] += encoded.chunked
+    counts["truncated"] += encoded.truncated
+    counts["chunks"] += len(encoded.chunks)
 
 
 def _reopened(path: Path, committed_bytes: int) -> Any:
@@ -428,14 +449,19 @@ def _manifest(
             "dimension": dense.dimension,
             "count": len(dense),
             "search_params": dense.search_params,
+            "ids": "row_id * 65536 + chunk number",
+            "chunking": {**chunk_policy(config, encoders["dense"]).describe(), **summary.long_documents.get("dense", {})},
         }
         imbalance = dense.cell_imbalance()
         if imbalance is not None:  # IVF cells: what compaction compares against to detect drift
             manifest["dense"]["trained"] = {"cell_imbalance": round(imbalance, 6), "vectors": len(dense)}
     if "multivector" in built:
         mv = built["multivector"]
-        manifest["multivector"] = {"model": encoders["multivector"].describe(), **mv.describe(),
-                                   "trained": {"residual_energy": round(mv.residual_energy(), 6), "tokens": mv.n_tokens}}
+        manifest["multivector"] = {
+            "model": encoders["multivector"].describe(), **mv.describe(),
+            "trained": {"residual_energy": round(mv.residual_energy(), 6), "tokens": mv.n_tokens},
+            "chunking": {**chunk_policy(config, encoders["multivector"]).describe(), **summary.long_documents.get("multivector", {})},
+        }
     if "bm25" in built:
         manifest["bm25"] = {**built["bm25"].describe(), "analyser": ANALYSER}
     manifest.update({

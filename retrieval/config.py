@@ -15,6 +15,8 @@ MODES = ("dense", "multivector", "both", "hybrid")
 SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
 FUSIONS = ("rrf", "linear")
 RERANKERS = ("none", "multivector")
+LONG_DOCS = ("chunk", "truncate")
+CHUNK_AGGREGATES = ("max", "sum", "mean")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -57,7 +59,18 @@ class BuildConfig:
     encoding_errors: EncodingErrors = _setting(
         "strict", "Invalid UTF-8: strict fails with the byte offset, replace substitutes U+FFFD and warns."
     )
-    batch_size: int = _setting(16, "Documents per encoder forward pass.")
+    long_docs: str = _setting(
+        "chunk",
+        "Documents longer than the model reads at once: chunk (split into overlapping token chunks, each "
+        "indexed; search scores a document by its chunks) or truncate (keep the first model input).",
+    )
+    chunk_tokens: int | None = _setting(None, "Tokens per chunk (default and maximum: what the model reads at once).")
+    chunk_overlap: int | None = _setting(None, "Tokens shared by consecutive chunks (default: an eighth of a chunk).")
+    max_tokens: int | None = _setting(None, "Cap every document at this many tokens before chunking (default: no cap).")
+    token_budget: int = _setting(
+        16384, "Tokens per encoder batch (texts x longest text, padding included); bounds memory while encoding."
+    )
+    batch_size: int = _setting(16, "Most texts per encoder forward pass (the token budget may allow fewer).")
     read_batch_size: int = _setting(1024, "Documents read and stored per step; bounds memory while reading.")
     device: str | None = _setting(None, "Torch device for encoding (default: cuda if available, else cpu).")
 
@@ -70,7 +83,9 @@ class BuildConfig:
             raise ValueError(f"on_duplicate must be error, first or last, got {self.on_duplicate!r}")
         if self.encoding_errors not in ("strict", "replace"):
             raise ValueError(f"encoding_errors must be strict or replace, got {self.encoding_errors!r}")
-        for name in ("batch_size", "read_batch_size"):
+        if self.long_docs not in LONG_DOCS:
+            raise ValueError(f"long_docs must be chunk or truncate, got {self.long_docs!r}")
+        for name in ("batch_size", "read_batch_size", "token_budget"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -104,8 +119,13 @@ class SearchConfig:
     candidates: int = _setting(100, "Candidates each component (BM25, dense) contributes before fusion.")
     rerank: str = _setting("none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).")
     rerank_depth: int = _setting(100, "How many first-stage results the reranker rescores (at least k).")
+    chunk_aggregate: str = _setting(
+        "max", "How a chunked document's score comes from its retrieved chunks' scores: max, sum or mean."
+    )
 
     def __post_init__(self) -> None:
+        if self.chunk_aggregate not in CHUNK_AGGREGATES:
+            raise ValueError(f"chunk_aggregate must be one of {', '.join(CHUNK_AGGREGATES)}, got {self.chunk_aggregate!r}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.rerank not in RERANKERS:

@@ -78,12 +78,47 @@ class DenseEncoder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
-        """Embed documents: ``(n_docs, dim)`` float32, unit norm."""
-        vectors = self.model.encode_document(
-            list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+    @property
+    def tokenizer(self) -> Any:
+        """The model's (fast) tokenizer, for chunking by tokens."""
+        return self.model.tokenizer
+
+    @property
+    def chunk_limit(self) -> int:
+        """Longest document text in tokens the model embeds whole (its input limit less special and prompt tokens)."""
+        prompt = (self.model.prompts or {}).get("document") or ""
+        prompt_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else 0
+        return self.max_tokens - 2 - prompt_tokens
+
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 16, *, token_budget: int | None = None, lengths: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Embed documents: ``(n_docs, dim)`` float32, unit norm. With a ``token_budget``, batches are filled by
+        tokens (``lengths`` if known, else counted) instead of ``batch_size`` texts each."""
+        texts = list(texts)
+
+        def encode(part: list[str], size: int) -> np.ndarray:
+            vectors = self.model.encode_document(part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True)
+            return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(part), self.dimension)
+
+        if token_budget is None or len(texts) <= 1:
+            return encode(texts, batch_size)
+        return np.stack(encode_by_budget(texts, encode, self.tokenizer, token_budget, batch_size, lengths))
+
+
+def encode_by_budget(
+    texts: list[str], encode: Any, tokenizer: Any, token_budget: int, batch_size: int, lengths: Sequence[int] | None
+) -> list[Any]:
+    """Run ``encode(batch_texts, batch_size)`` over token-budget batches; one output per text, in input order."""
+    from retrieval.batching import token_budget_batches
+
+    if lengths is None:
+        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]
+    outputs: list[Any] = [None] * len(texts)
+    for batch in token_budget_batches([n + 2 for n in lengths], token_budget, batch_size):
+        for i, output in zip(batch, encode([texts[i] for i in batch], len(batch))):
+            outputs[i] = output
+    return outputs
 
 
 def quiet_transformers() -> None:

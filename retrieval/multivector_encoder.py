@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from retrieval.config import home_dir
-from retrieval.encoders import quiet_transformers
+from retrieval.encoders import encode_by_budget, quiet_transformers
 from retrieval.models import ModelUnavailableError, ResolvedModel, bundled_minilm_path, resolve_model
 
 DEFAULT_MULTIVECTOR_MODEL = "modernbert-colbert"
@@ -100,9 +100,26 @@ class MultiVectorEncoder:
         """One ``(n_tokens, dim)`` float32 array per query."""
         return self._encode(queries, is_query=True, batch_size=batch_size)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 16) -> list[np.ndarray]:
-        """One ``(n_tokens, dim)`` float32 array per document (skiplist tokens removed by PyLate)."""
-        return self._encode(texts, is_query=False, batch_size=batch_size)
+    @property
+    def tokenizer(self) -> Any:
+        """The model's (fast) tokenizer, for chunking by tokens."""
+        return self.model.tokenizer
+
+    @property
+    def chunk_limit(self) -> int:
+        """Longest document text in tokens the model embeds whole ([CLS], the [D] marker and [SEP] take three)."""
+        return int(self.model.document_length) - 3
+
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 16, *, token_budget: int | None = None, lengths: Sequence[int] | None = None
+    ) -> list[np.ndarray]:
+        """One ``(n_tokens, dim)`` float32 array per document (skiplist tokens removed by PyLate); with a
+        ``token_budget``, batches are filled by tokens instead of ``batch_size`` texts each."""
+        texts = list(texts)
+        if token_budget is None or len(texts) <= 1:
+            return self._encode(texts, is_query=False, batch_size=batch_size)
+        encode = lambda part, size: self._encode(part, is_query=False, batch_size=size)  # noqa: E731
+        return encode_by_budget(texts, encode, self.tokenizer, token_budget, batch_size, lengths)
 
     def _encode(self, texts: Sequence[str], *, is_query: bool, batch_size: int) -> list[np.ndarray]:
         vectors = self.model.encode(

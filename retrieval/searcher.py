@@ -11,6 +11,7 @@ from typing import Any, Sequence, overload
 import numpy as np
 
 from index.bm25 import BM25Index
+from index.chunks import unpack_ids
 from index.dense import DenseIndex
 from index.docstore import DocumentStore
 from index.maxsim import maxsim_alignment
@@ -18,11 +19,15 @@ from index.multivector import MultiVectorIndex
 from index.errors import IndexFormatError
 from index.format import DOCUMENTS_NAME, read_manifest, verify_files
 from index.lock import wait_while_swapping
+from retrieval.chunking import ChunkPolicy, aggregate_chunks, split_text
 from retrieval.config import SearchConfig
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
 from retrieval.lexical import analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
+
+
+CHUNK_OVERFETCH = 4  # dense chunk hits fetched per wanted document (multiplied again while too few documents)
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,13 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     components: dict[str, float] = field(default_factory=dict)
     """Score of each stage that saw this document: bm25, dense, fused, maxsim (absent where a stage did not retrieve it)."""
+    passage: tuple[int, int] | None = None
+    """For a document indexed in chunks: ``[start, end)`` in ``text`` of the chunk that matched best (dense stage)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form used by ``search --json``."""
-        return {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "components": self.components}
+        found = {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "components": self.components}
+        return {**found, "passage": list(self.passage)} if self.passage else found
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class Candidate:
     row_id: int
     score: float
     components: dict[str, float]
+    chunk: int = -1  # best-matching dense chunk of a split document, -1 where unknown
 
 
 def _version(index_dir: Path) -> tuple[int, int] | None:
@@ -127,6 +136,8 @@ class Searcher:
         self._multivector_encoder = multivector_encoder
         self._device = device
         self._bm25 = bm25
+        # more vectors than documents: some documents are split into chunks, so dense hits need aggregating
+        self._chunked = "dense" in manifest and manifest["dense"]["count"] > manifest["documents"]["count"]
 
     @classmethod
     def load(
@@ -178,10 +189,10 @@ class Searcher:
         if "dense" in manifest:
             info = manifest["dense"]
             dense = DenseIndex.load(index_dir / info["file"], info["factory"], info.get("search_params"))
-            if len(dense) != count:
+            if len(dense) != info["count"]:
                 raise IndexFormatError(
                     f"{index_dir}: the FAISS index holds {len(dense)} vectors but the manifest records "
-                    f"{count} documents. Rebuild the index."
+                    f"{info['count']}. Rebuild the index."
                 )
         if "multivector" in manifest:
             try:
@@ -278,7 +289,7 @@ class Searcher:
         elif mode == "bm25":
             ranked = [_ranking(*self._bm25.search(tokens, depth), "bm25") for tokens in lexical]
         elif mode == "dense":
-            ranked = [_ranking(s, r, "dense") for s, r in zip(*self._dense.search(dense_vectors, depth))]
+            ranked = self._dense_candidates(dense_vectors, depth, config)
         else:
             ranked = self._hybrid(dense_vectors, lexical, depth, config)
         searched = time.perf_counter()
@@ -312,38 +323,65 @@ class Searcher:
     ) -> list[list[Candidate]]:
         """BM25 and dense candidates per query, fused by RRF or by weighted normalised scores."""
         n_candidates = max(depth, config.candidates)
-        dense_scores, dense_rows = self._dense.search(dense_vectors, n_candidates)
         fused_lists = []
-        for tokens, d_scores, d_rows in zip(lexical, dense_scores, dense_rows):
+        for tokens, dense_ranked in zip(lexical, self._dense_candidates(dense_vectors, n_candidates, config)):
             b_scores, b_rows = self._bm25.search(tokens, n_candidates)
-            dense = {int(r): float(s) for s, r in zip(d_scores, d_rows) if r >= 0}
+            dense = {c.row_id: c.score for c in dense_ranked}
+            chunks = {c.row_id: c.chunk for c in dense_ranked}
             bm25 = {int(r): float(s) for s, r in zip(b_scores, b_rows)}
             if config.fusion == "rrf":
                 fused = reciprocal_rank_fusion([list(bm25), list(dense)], k=config.rrf_k)
             else:
                 fused = linear_fusion([dense, bm25], [config.alpha, 1.0 - config.alpha])
             fused_lists.append([
-                Candidate(row, score, {**_present("bm25", bm25, row), **_present("dense", dense, row), "fused": score})
+                Candidate(row, score, {**_present("bm25", bm25, row), **_present("dense", dense, row), "fused": score},
+                          chunks.get(row, -1))
                 for row, score in fused[:depth]
             ])
         return fused_lists
+
+    def _dense_candidates(self, vectors: np.ndarray, depth: int, config: SearchConfig) -> list[list[Candidate]]:
+        """Top-``depth`` documents per query from the dense index: chunk hits aggregated into document scores,
+        fetching more chunks until ``depth`` distinct documents are found (or the index is exhausted)."""
+        fetch = depth * CHUNK_OVERFETCH if self._chunked else depth
+        while True:
+            scores, ids = self._dense.search(vectors, fetch)
+            ranked = []
+            for s, i in zip(scores, ids):
+                rows, chunks = unpack_ids(i)
+                ranked.append(aggregate_chunks(s, rows, chunks, config.chunk_aggregate)[:depth])
+            if not self._chunked or fetch >= len(self._dense) or all(len(r) >= depth for r in ranked):
+                break
+            fetch *= CHUNK_OVERFETCH
+        return [[Candidate(row, score, {"dense": score}, chunk) for row, score, chunk in r] for r in ranked]
 
     def _rerank(self, candidates: list[Candidate], query_vectors: np.ndarray) -> list[Candidate]:
         """Rescore candidates by exact MaxSim over their stored token vectors; best first, ties by row id."""
         if not candidates:
             return []
         maxsim = self._multivector.score(query_vectors, [c.row_id for c in candidates])
-        rescored = [Candidate(c.row_id, float(m), {**c.components, "maxsim": float(m)}) for c, m in zip(candidates, maxsim)]
+        rescored = [Candidate(c.row_id, float(m), {**c.components, "maxsim": float(m)}, c.chunk) for c, m in zip(candidates, maxsim)]
         return sorted(rescored, key=lambda c: (-c.score, c.row_id))
 
     def _result(self, query: str, ranked: list[Candidate], mode: str) -> SearchResult:
         docs = self._store.get([c.row_id for c in ranked])
         found = [(c, d) for c, d in zip(ranked, docs) if d is not None]
         hits = [
-            Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components)
+            Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components, self._passage(c, doc))
             for rank, (c, doc) in enumerate(found, start=1)
         ]
         return SearchResult(query, hits, mode, {})
+
+    def _passage(self, candidate: Candidate, document: Any) -> tuple[int, int] | None:
+        """The best chunk's span in the document's text (chunk spans are kept in title + text coordinates)."""
+        if not self._chunked or candidate.chunk < 0:
+            return None
+        span = self._store.chunk_span(candidate.row_id, candidate.chunk)
+        if span is None:
+            return None
+        shift = len(document.title) + 1 if document.title else 0
+        start, end = max(span[0] - shift, 0), max(span[1] - shift, 0)
+        return (start, end) if end > start else None
 
     def explain(self, query: str, doc_id: str) -> list[TokenMatch]:
         """For each query token, the document token it matches best under MaxSim, with the similarity."""
@@ -369,7 +407,7 @@ class Searcher:
             document = self._store.get([row_id])[0]
             doc_vectors = self._multivector.document_vectors(self._multivector.position_of(row_id))
             best, similarities = maxsim_alignment(query_vectors, doc_vectors)
-            doc_tokens = encoder.document_tokens(document.full_text)
+            doc_tokens = self._document_tokens(document.full_text)
             if len(doc_tokens) != len(doc_vectors):
                 doc_tokens = [(f"#{i}", None) for i in range(len(doc_vectors))]
             shift = len(document.title) + 1 if document.title else 0
@@ -382,6 +420,18 @@ class Searcher:
                 matches.append(TokenMatch(label, token, span, float(sim)))
             explained[doc_id] = matches
         return explained
+
+    def _document_tokens(self, text: str) -> list[tuple[str, tuple[int, int] | None]]:
+        """Token texts and spans in the order the index stores the document's token vectors: chunk by chunk."""
+        info = self.manifest["multivector"].get("chunking")
+        if not info:
+            return self.multivector_encoder.document_tokens(text)
+        policy = ChunkPolicy(info["long_docs"], info["chunk_tokens"], info["chunk_overlap"], info["max_tokens"])
+        tokens: list[tuple[str, tuple[int, int] | None]] = []
+        for chunk in split_text(text, self.multivector_encoder.tokenizer, policy):
+            for token, span in self.multivector_encoder.document_tokens(text[chunk.start : chunk.end]):
+                tokens.append((token, None if span is None else (span[0] + chunk.start, span[1] + chunk.start)))
+        return tokens
 
     def documents_sample(self, n: int = 20) -> list[Any]:
         """The first ``n`` documents, for index previews."""

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from index.bm25 import BM25Index
+from index.chunks import pack_ids, unpack_ids
 from index.dense import DenseIndex
 from index.docstore import Document, DocumentStore
 from index.format import DENSE_NAME, DOCUMENTS_NAME, MANIFEST_NAME, describe_files, read_manifest, staged_folder, verify_files, write_json_atomic
@@ -26,6 +27,7 @@ from index.lock import writer_lock
 from index.multivector import MultiVectorIndex
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
+from retrieval.document_encoding import chunk_policy, chunk_spans, encode_dense, encode_multivector
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.lexical import analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
@@ -147,16 +149,23 @@ def _update_indexes(
 ) -> None:
     """Remove the vectors of ``removed_rows`` and add those of the new documents, in every index the folder has."""
     removed = np.asarray(removed_rows, dtype=np.int64)
+    config = recorded_config(manifest)
     if "dense" in manifest:
         info = manifest["dense"]
-        dense = DenseIndex.load(staging / DENSE_NAME, info["factory"], info.get("search_params"), writable=True).without(removed)
+        dense = DenseIndex.load(staging / DENSE_NAME, info["factory"], info.get("search_params"), writable=True)
+        stored = dense.ids()
+        dense = dense.without(stored[np.isin(unpack_ids(stored)[0], removed)])  # every chunk of the removed documents
         if len(new_rows):
-            dense.add(dense_encoder.encode_documents(texts), new_rows)
+            encoded = encode_dense(dense_encoder, texts, chunk_policy(config, dense_encoder), config.batch_size, config.token_budget)
+            numbers = np.array([c.number for c in encoded.chunks], dtype=np.int64)
+            dense.add(encoded.vectors, pack_ids(new_rows[encoded.documents], numbers))
+            store.add_chunk_spans(chunk_spans(new_rows, encoded))
         dense.save(staging / DENSE_NAME)
     if "multivector" in manifest:
         mv = MultiVectorIndex.load(staging, manifest["multivector"].get("search_params")).without_documents(removed)
         if len(new_rows):
-            vectors = mv_encoder.encode_documents(texts)
+            policy = chunk_policy(config, mv_encoder)
+            vectors = encode_multivector(mv_encoder, texts, policy, config.batch_size, config.token_budget).vectors
             offsets = np.concatenate([[0], np.cumsum([len(v) for v in vectors])]).astype(np.int64)
             mv = mv.with_documents(np.vstack(vectors).astype(np.float32), offsets, new_rows)
         for name in MultiVectorIndex.payload_names(staging):
@@ -177,7 +186,8 @@ def _write_manifest(staging: Path, manifest: dict[str, Any], summary: UpdateSumm
     updated = dict(manifest)
     updated["documents"] = {**manifest["documents"], "count": summary.documents}
     if "dense" in manifest:
-        updated["dense"] = {**manifest["dense"], "count": summary.documents}
+        dense = DenseIndex.load(staging / DENSE_NAME, manifest["dense"]["factory"])
+        updated["dense"] = {**manifest["dense"], "count": len(dense)}
     if "multivector" in manifest:
         mv = MultiVectorIndex.load(staging)
         updated["multivector"] = {**manifest["multivector"], "documents": len(mv), "tokens": mv.n_tokens}

@@ -81,7 +81,7 @@ def test_info_prints_the_manifest(cli_index):
     output = run("info", str(folder)).stdout
     for expected in ("sentence-transformers/all-MiniLM-L6-v2", "384", "IDMap2,Flat", "dense", "format version", "created"):
         assert expected in output
-    assert json.loads(run("info", str(folder), "--json").stdout)["format_version"] == 1
+    assert json.loads(run("info", str(folder), "--json").stdout)["format_version"] == 2
 
 
 def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_small, tmp_path):

@@ -13,10 +13,10 @@ IVFPQ_RECALL_AT_10 = 0.75  # stated threshold: 4-bit PQ codes, 2 dims each (96 b
 
 @pytest.fixture(scope="module")
 def dbpedia_vectors(dbpedia_index, minilm):
-    """The 5,000 document vectors of the Flat dbpedia index, and 200 query-like probes."""
+    """The vectors of the Flat dbpedia index (one per chunk), renumbered 1..n, and 200 query-like probes."""
     searcher = Searcher.load(dbpedia_index, encoder=minilm)
-    ids = np.arange(1, len(searcher) + 1)
-    vectors = searcher._dense.reconstruct(ids)
+    vectors = searcher._dense.reconstruct(searcher._dense.ids())
+    ids = np.arange(1, len(vectors) + 1)
     rng = np.random.default_rng(0)
     probes = vectors[rng.choice(len(vectors), 200, replace=False)] + rng.normal(0, 0.03, (200, vectors.shape[1]))
     probes = (probes / np.linalg.norm(probes, axis=1, keepdims=True)).astype(np.float32)

@@ -57,16 +57,20 @@ def test_every_payload_file_flipped_or_truncated_is_named(copy_of_index):
 def test_dense_ids_that_do_not_match_the_documents_are_found(copy_of_index):
     import faiss
 
+    from index.chunks import pack_ids, unpack_ids
+
     index = faiss.read_index(str(copy_of_index / "dense.faiss"))
     ids = faiss.vector_to_array(index.id_map)
-    vector = index.reconstruct(int(ids[0]))
-    index.remove_ids(np.array([ids[0]], dtype=np.int64))
-    index.add_with_ids(vector[None, :], np.array([10**9], dtype=np.int64))
+    rows, _ = unpack_ids(ids)
+    whole = ids[np.flatnonzero(np.bincount(rows)[rows] == 1)[0]]  # the vector of a document in one chunk
+    vector = index.reconstruct(int(whole))
+    index.remove_ids(np.array([whole], dtype=np.int64))
+    index.add_with_ids(vector[None, :], pack_ids(np.array([10**6]), np.array([0])))  # moved to a document that does not exist
     faiss.write_index(index, str(copy_of_index / "dense.faiss"))
     rewrite_checksums(copy_of_index)
     failed = [c for c in verify_index(copy_of_index) if not c.ok]
     assert [c.name for c in failed] == ["dense ids"]
-    assert f"documents without an entry: [{ids[0]}]" in failed[0].detail and "entries without a document: [1000000000]" in failed[0].detail
+    assert f"documents without an entry: [{whole >> 16}]" in failed[0].detail and "entries without a document: [1000000]" in failed[0].detail
 
 
 def test_token_offsets_that_overrun_the_token_store_are_found(copy_of_index):

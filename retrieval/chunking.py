@@ -1,0 +1,130 @@
+"""Long documents: token-based chunks with overlap (character spans into the original text), and the
+aggregation of chunk scores back into document scores at search time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+from retrieval.config import CHUNK_AGGREGATES as AGGREGATES
+
+LongDocs = Literal["chunk", "truncate"]
+Aggregate = Literal["max", "sum", "mean"]
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """How a document longer than one model input is handled."""
+
+    long_docs: LongDocs
+    chunk_tokens: int
+    overlap: int
+    max_tokens: int | None = None
+
+    @classmethod
+    def for_model(
+        cls, model_limit: int, long_docs: LongDocs = "chunk", chunk_tokens: int | None = None,
+        overlap: int | None = None, max_tokens: int | None = None,
+    ) -> "ChunkPolicy":
+        """Defaults derived from the model: chunks as long as one model input, an eighth of that as overlap.
+        A chunk size above the model's limit is lowered to it (so one setting serves both models of a hybrid build)."""
+        if chunk_tokens is not None and chunk_tokens < 1:
+            raise ValueError(f"--chunk-tokens must be at least 1, got {chunk_tokens}.")
+        size = min(chunk_tokens or model_limit, model_limit)  # never longer than the model reads at once
+        shared = size // 8 if overlap is None else min(overlap, size - 1)
+        if shared < 0:
+            raise ValueError(f"--chunk-overlap must be at least 0, got {overlap}.")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"--max-tokens must be at least 1, got {max_tokens}.")
+        return cls(long_docs, size, shared, max_tokens)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the manifest."""
+        return {"long_docs": self.long_docs, "chunk_tokens": self.chunk_tokens, "chunk_overlap": self.overlap,
+                "max_tokens": self.max_tokens}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document: its number, ``[start, end)`` in characters of the text, its token count and first token."""
+
+    number: int
+    start: int
+    end: int
+    tokens: int
+    first_token: int = 0
+
+
+def window_bounds(word_starts: Sequence[bool], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Token windows ``[start, end)`` of at most ``size`` tokens covering every token, each sharing at least
+    ``overlap`` tokens with the one before; windows start and end on word boundaries where a word allows it.
+
+    >>> window_bounds([True] * 10, size=4, overlap=1)
+    [(0, 4), (3, 7), (6, 10)]
+    >>> window_bounds([True, False, True, False, False, True, True], size=4, overlap=0)  # words 0-1, 2-4, 5, 6
+    [(0, 2), (2, 6), (6, 7)]
+    """
+    n = len(word_starts)
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = min(start + size, n)
+        if end < n:
+            snapped = end
+            while snapped > start + 1 and not word_starts[snapped]:
+                snapped -= 1
+            end = snapped if word_starts[snapped] else end  # a word longer than a chunk is split
+        bounds.append((start, end))
+        if end >= n:
+            return bounds
+        following = max(end - overlap, start + 1)
+        while following > start + 1 and not word_starts[following]:
+            following -= 1
+        start = following
+
+
+def split_text(text: str, tokenizer: Any, policy: ChunkPolicy) -> list[Chunk]:
+    """The chunks a document is encoded as: one (the whole text) when it fits, else windows of
+    ``policy.chunk_tokens`` tokens (or only the first, with ``long_docs="truncate"``)."""
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+    offsets = encoding["offset_mapping"]
+    n = len(offsets) if policy.max_tokens is None else min(len(offsets), policy.max_tokens)
+    if n <= policy.chunk_tokens:
+        end = len(text) if n == len(offsets) else offsets[n - 1][1]
+        return [Chunk(0, 0, end, n)]
+    if policy.long_docs == "truncate":
+        return [Chunk(0, 0, offsets[policy.chunk_tokens - 1][1], policy.chunk_tokens)]
+    words = encoding.word_ids()
+    word_starts = [i == 0 or words[i] is None or words[i] != words[i - 1] for i in range(n)]
+    return [Chunk(number, offsets[s][0], offsets[e - 1][1], e - s, s)
+            for number, (s, e) in enumerate(window_bounds(word_starts, policy.chunk_tokens, policy.overlap))]
+
+
+def aggregate_chunks(
+    scores: Sequence[float], rows: Sequence[int], chunks: Sequence[int], how: Aggregate = "max"
+) -> list[tuple[int, float, int]]:
+    """Document scores from the chunk hits of one query: ``(row, score, best chunk)``, best first, ties by row.
+    Negative rows (FAISS padding) are skipped.
+
+    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "max")
+    [(1, 0.5, 0), (2, 0.375, 0), (3, 0.125, 1)]
+    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "sum")
+    [(1, 0.75, 0), (2, 0.375, 0), (3, 0.125, 1)]
+    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "mean")
+    [(1, 0.375, 0), (2, 0.375, 0), (3, 0.125, 1)]
+    """
+    if how not in AGGREGATES:
+        raise ValueError(f"chunk aggregation must be one of {', '.join(AGGREGATES)}, got {how!r}")
+    found: dict[int, list[float]] = defaultdict(list)
+    best: dict[int, tuple[float, int]] = {}
+    for score, row, chunk in zip(scores, rows, chunks):
+        row, score = int(row), float(score)
+        if row < 0:
+            continue
+        found[row].append(score)
+        if row not in best or score > best[row][0]:
+            best[row] = (score, int(chunk))
+    combine = {"max": max, "sum": sum, "mean": lambda s: sum(s) / len(s)}[how]
+    ranked = [(row, float(combine(s)), best[row][1]) for row, s in found.items()]
+    return sorted(ranked, key=lambda r: (-r[1], r[0]))
