@@ -381,6 +381,7 @@ def eval_mteb(
     use_index: bool = typer.Option(False, "--use-index", help="Search through this project's FAISS index instead of mteb's exact search."),
     index_type: str = typer.Option("flat", help=help_for("index_type") + " (with --use-index, dense)"),
     multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec") + " (with --use-index, multivector)"),
+    long_docs: str = typer.Option("chunk", help=help_for("long_docs") + " (with --use-index; mteb's exact search truncates)"),
     results: Path = typer.Option(Path("eval/results"), help="Results folder: mteb's JSON and this project's summaries."),
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 from mteb with the project's encoders (and, with --use-index, its indexes)."""
@@ -388,7 +389,7 @@ def eval_mteb(
 
     task_names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
     setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_type,
-                      multivector_codec=multivector_codec)
+                      multivector_codec=multivector_codec, long_docs=long_docs)
     if setup.mode not in ("dense", "multivector"):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
     summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results)

@@ -32,13 +32,16 @@ class MtebSetup:
     use_index: bool = False
     index_type: str = "flat"
     multivector_codec: str = "pq"
+    long_docs: str = "chunk"
 
     @property
     def configuration(self) -> str:
-        """Short name of the search setup: ``exact``, ``index-flat``, ``index-hnsw``, ``index-mv-pq``, ..."""
+        """Short name of the search setup: ``exact``, ``index-flat``, ``index-hnsw``, ``index-mv-pq``, ... (``-truncate``
+        when the index truncates long documents instead of chunking them)."""
         if not self.use_index:
             return "exact"
-        return f"index-mv-{self.multivector_codec}" if self.mode == "multivector" else f"index-{self.index_type}"
+        name = f"index-mv-{self.multivector_codec}" if self.mode == "multivector" else f"index-{self.index_type}"
+        return name + ("-truncate" if self.long_docs == "truncate" else "")
 
 
 def default_mode(model: str) -> str:
@@ -71,7 +74,7 @@ def run_mteb(
     if encoder is None:
         encoder = MultiVectorEncoder.load(setup.model) if setup.mode == "multivector" else DenseEncoder.load(setup.model)
     if setup.use_index:
-        config = BuildConfig(index_type=setup.index_type, multivector_codec=setup.multivector_codec)
+        config = BuildConfig(index_type=setup.index_type, multivector_codec=setup.multivector_codec, long_docs=setup.long_docs)
         model: Any = IndexSearch(encoder, config, configuration=setup.configuration, progress=progress)
     else:
         model = ProjectEncoder(encoder, configuration=setup.configuration)

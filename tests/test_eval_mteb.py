@@ -39,9 +39,11 @@ def no_network(monkeypatch):
 
 
 def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, minilm, no_network):
+    """mteb's exact search truncates documents to the model's length, so the indexes compared with it do too."""
     exact = run_mteb(MtebSetup("minilm"), local=scifact_slice, results_dir=tmp_path, encoder=minilm, progress=False)[0]
-    indexed = run_mteb(MtebSetup("minilm", use_index=True), local=scifact_slice, results_dir=tmp_path, encoder=minilm, progress=False)[0]
-    build_index(scifact_slice, tmp_path / "index", BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    indexed = run_mteb(MtebSetup("minilm", use_index=True, long_docs="truncate"), local=scifact_slice, results_dir=tmp_path,
+                       encoder=minilm, progress=False)[0]
+    build_index(scifact_slice, tmp_path / "index", BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
     beir = evaluate_searcher(Searcher.load(tmp_path / "index", encoder=minilm), load_beir(scifact_slice))
     assert exact["n_queries"] == beir.n_queries == 40
     assert exact["metrics"]["ndcg@10"] == pytest.approx(beir.metrics["ndcg@10"], abs=0.002)
@@ -67,7 +69,7 @@ def test_mteb_results_folder_holds_mteb_json_and_project_summaries(scifact_slice
 def test_mteb_multivector_exact_maxsim_agrees_with_the_exact_index(dbpedia_small, tmp_path, minilm_colbert, no_network):
     exact = run_mteb(MtebSetup("minilm-colbert", mode="multivector"), local=dbpedia_small, results_dir=tmp_path,
                      encoder=minilm_colbert, progress=False)[0]
-    config = BuildConfig(model="minilm-colbert", mode="multivector", multivector_codec="none")
+    config = BuildConfig(model="minilm-colbert", mode="multivector", multivector_codec="none", long_docs="truncate")
     build_index(dbpedia_small, tmp_path / "mv", config, multivector_encoder=minilm_colbert, progress=False)
     beir = evaluate_searcher(Searcher.load(tmp_path / "mv", multivector_encoder=minilm_colbert), load_beir(dbpedia_small))
     assert exact["factory"] == "mteb exact search (MaxSim)"
@@ -80,7 +82,7 @@ def test_full_scifact_minilm_is_0645_in_both_evaluators(tmp_path, minilm):
     matches MTEB's public all-MiniLM-L6-v2 SciFact score."""
     scifact = shared_dataset("scifact")
     mteb_summary = run_mteb(MtebSetup("minilm"), local=scifact, results_dir=tmp_path, encoder=minilm, progress=False)[0]
-    build_index(scifact, tmp_path / "index", BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    build_index(scifact, tmp_path / "index", BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
     beir = evaluate_searcher(Searcher.load(tmp_path / "index", encoder=minilm), load_beir(scifact))
     assert mteb_summary["n_queries"] == beir.n_queries == 300
     assert mteb_summary["metrics"]["ndcg@10"] == pytest.approx(0.645, abs=0.003)
