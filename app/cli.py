@@ -104,6 +104,7 @@ def build(
     batch_size: int = typer.Option(16, help=help_for("batch_size")),
     read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
     device: Optional[str] = typer.Option(None, help=help_for("device")),
+    backend: str = typer.Option("torch", help=help_for("backend")),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted build of the same corpus and settings from its last encoded batch (--no-resume starts over)."),
     as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
 ) -> None:
@@ -118,6 +119,7 @@ def build(
         title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
         encoding_errors=encoding_errors, long_docs=long_docs, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
         max_tokens=max_tokens, token_budget=token_budget, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
+        backend=backend,
     )
     summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None, resume=resume)
     if as_json:
@@ -499,6 +501,66 @@ def bench_multivector(
                       f"{r['peak_rss_mib']:.0f}")
     out.print(table)
     out.print(f"Results written to {target}")
+
+
+@bench_app.command("encode")
+@friendly_errors
+def bench_encode(
+    dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
+    model: str = typer.Option("minilm", help="Dense model every variant runs."),
+    variants: str = typer.Option("baseline,torch,onnx,onnx-int8", help="Comma-separated: baseline, torch, onnx, onnx-int8."),
+    limit: Optional[int] = typer.Option(None, help="Encode only the first N documents."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-encode-DATASET.json)."),
+) -> None:
+    """Documents/s, tokens/s, peak memory and nDCG@10: plain SentenceTransformer.encode against this project's encoder per backend."""
+    from eval.bench_encode import VARIANTS, run_encode_benchmark
+
+    chosen = tuple(v.strip() for v in variants.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown or not chosen or chosen[0] != "baseline":
+        raise ValueError(f"--variants must start with baseline and name only {', '.join(VARIANTS)} (got {variants!r}).")
+    report = run_encode_benchmark(dataset, model=model, variants=chosen, limit=limit)
+    target = out_path or Path("eval/results") / f"bench-encode-{Path(dataset).name}.json"
+    _write_report(target, report)
+    base = report["results"][0]
+    table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents ({model}, {report['machine']})", title_justify="left")
+    for column in ("variant", "docs/s", "vs baseline", "tokens/s", "peak RSS MiB", "nDCG@10", "vs baseline "):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for r in report["results"]:
+        table.add_row(r["variant"], f"{r['docs_per_second']:.1f}", f"{r['docs_per_second'] / base['docs_per_second']:.2f}x",
+                      f"{r['tokens_per_second']:,.0f}", f"{r['peak_rss_mib']:.0f}", f"{r['metrics']['ndcg@10']:.4f}",
+                      f"{r['metrics']['ndcg@10'] / base['metrics']['ndcg@10']:.3f}x")
+    out.print(table)
+    out.print(f"Results written to {target}")
+
+
+@bench_app.command("long")
+@friendly_errors
+def bench_long(
+    dataset: Path = typer.Argument(..., help="BEIR folder of long documents, e.g. ../shared/data/qmsum-long."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-long-DATASET.json)."),
+) -> None:
+    """nDCG@10 and build time with long documents truncated to the model's input or chunked, for minilm and minilm-colbert."""
+    from eval.bench_long import run_long_benchmark
+
+    report = run_long_benchmark(dataset)
+    target = out_path or Path("eval/results") / f"bench-long-{Path(dataset).name}.json"
+    _write_report(target, report)
+    table = Table(title=f"{Path(dataset).name}: {report['queries']:,} queries", title_justify="left")
+    for column in ("model", "long docs", "chunks", "build s", "nDCG@10", "Recall@100", "chunk - truncate"):
+        table.add_column(column, justify="left" if column in ("model", "long docs") else "right")
+    truncated = {r["model"]: r["metrics"]["ndcg@10"] for r in report["results"] if r["long_docs"] == "truncate"}
+    for r in report["results"]:
+        gain = f"{r['metrics']['ndcg@10'] - truncated[r['model']]:+.4f}" if r["long_docs"] == "chunk" else ""
+        table.add_row(r["model"], r["long_docs"], f"{r.get('chunks', 0):,}", f"{r['build_seconds']:.0f}",
+                      f"{r['metrics']['ndcg@10']:.4f}", f"{r['metrics']['recall@100']:.4f}", gain)
+    out.print(table)
+    out.print(f"Results written to {target}")
+
+
+def _write_report(target: Path, report: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:

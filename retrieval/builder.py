@@ -315,7 +315,7 @@ def _load_encoders(config: BuildConfig, dense: DenseEncoder | None, multivector:
     """The encoders the mode needs, loaded before anything touches the disk."""
     encoders: dict[str, Any] = {}
     if config.builds_dense:
-        encoders["dense"] = dense or DenseEncoder.load(config.model, device=config.device)
+        encoders["dense"] = dense or DenseEncoder.load(config.model, device=config.device, backend=config.backend)
     if config.builds_multivector:
         spec = config.model if config.mode == "multivector" else config.multivector_model
         encoders["multivector"] = multivector or MultiVectorEncoder.load(spec, device=config.device)

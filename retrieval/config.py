@@ -73,6 +73,9 @@ class BuildConfig:
     batch_size: int = _setting(16, "Most texts per encoder forward pass (the token budget may allow fewer).")
     read_batch_size: int = _setting(1024, "Documents read and stored per step; bounds memory while reading.")
     device: str | None = _setting(None, "Torch device for encoding (default: cuda if available, else cpu).")
+    backend: str = _setting(
+        "torch", "Dense encoder runtime: torch, onnx (ONNX Runtime, exported once and cached) or onnx-int8 (int8 weights)."
+    )
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -83,6 +86,8 @@ class BuildConfig:
             raise ValueError(f"on_duplicate must be error, first or last, got {self.on_duplicate!r}")
         if self.encoding_errors not in ("strict", "replace"):
             raise ValueError(f"encoding_errors must be strict or replace, got {self.encoding_errors!r}")
+        if self.backend not in ("torch", "onnx", "onnx-int8"):
+            raise ValueError(f"backend must be torch, onnx or onnx-int8, got {self.backend!r}")
         if self.long_docs not in LONG_DOCS:
             raise ValueError(f"long_docs must be chunk or truncate, got {self.long_docs!r}")
         for name in ("batch_size", "read_batch_size", "token_budget"):

@@ -17,30 +17,42 @@ class DenseEncoder:
     model with prompts (``query: ``, ``document: ``) gets the right one for each.
     """
 
-    def __init__(self, model: Any, resolved: ResolvedModel) -> None:
+    def __init__(self, model: Any, resolved: ResolvedModel, backend: str = "torch") -> None:
         self.model = model
         self.resolved = resolved
+        self.backend = backend
+        self._onnx: Any = None
+        if backend != "torch":
+            from retrieval.onnx_backend import OnnxTransformer
+
+            key = f"{_model_name(resolved).replace('/', '--')}-{(_revision(resolved) or 'unknown').replace(':', '-')}"
+            self._onnx = OnnxTransformer.load(model, key, quantized=backend == "onnx-int8")
 
     @classmethod
-    def load(cls, spec: str | None = None, *, device: str | None = None) -> "DenseEncoder":
+    def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = "torch") -> "DenseEncoder":
         """Load the model a spec names (alias, folder or hub id); ``None`` means the default with fallback."""
         resolved = resolve_model(spec)
-        return cls.from_resolved(resolved, device=device)
+        return cls.from_resolved(resolved, device=device, backend=backend)
 
     @classmethod
-    def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None) -> "DenseEncoder":
-        """Load an already resolved model."""
+    def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None, backend: str = "torch") -> "DenseEncoder":
+        """Load an already resolved model; ``backend`` onnx or onnx-int8 runs it with ONNX Runtime on the CPU."""
         from sentence_transformers import SentenceTransformer
 
+        from retrieval.onnx_backend import BACKENDS
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         quiet_transformers()
+        device = device or _default_device()
         try:
-            model = SentenceTransformer(resolved.name_or_path, device=device or _default_device())
+            model = SentenceTransformer(resolved.name_or_path, device=device, model_kwargs=accelerated_kwargs(device))
         except OSError as err:
             raise ModelUnavailableError(
                 f"Could not load model {resolved.spec!r} from {resolved.name_or_path}: {err}"
             ) from err
         model.eval()
-        return cls(model, resolved)
+        return cls(model, resolved, backend)
 
     @property
     def dimension(self) -> int:
@@ -69,14 +81,21 @@ class DenseEncoder:
             "similarity": "cosine",
             "normalized": True,
             "prompts": {k: v for k, v in (self.model.prompts or {}).items() if v},
+            "backend": self.backend,
         }
 
     def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embed queries: ``(n_queries, dim)`` float32, unit norm."""
+        if self._onnx is not None:
+            return self._onnx.embed(self._prompted(queries, "query"), batch_size)
         vectors = self.model.encode_query(
             list(queries), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _prompted(self, texts: Sequence[str], kind: str) -> list[str]:
+        prompt = (self.model.prompts or {}).get(kind) or ""
+        return [prompt + t for t in texts]
 
     @property
     def tokenizer(self) -> Any:
@@ -98,6 +117,8 @@ class DenseEncoder:
         texts = list(texts)
 
         def encode(part: list[str], size: int) -> np.ndarray:
+            if self._onnx is not None:
+                return self._onnx.embed(self._prompted(part, "document"), size)
             vectors = self.model.encode_document(part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True)
             return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(part), self.dimension)
 
@@ -127,6 +148,21 @@ def quiet_transformers() -> None:
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+
+
+def accelerated_kwargs(device: str) -> dict[str, Any]:
+    """Model loading options for the hardware: on a GPU, bfloat16 weights and flash attention (which also
+    unpads ModernBERT's batches) when the flash-attn package is installed; on a CPU, transformers' default (sdpa)."""
+    if not device.startswith("cuda"):
+        return {}
+    import importlib.util
+
+    import torch
+
+    options: dict[str, Any] = {"dtype": torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16}
+    if importlib.util.find_spec("flash_attn") is not None:
+        options["attn_implementation"] = "flash_attention_2"
+    return options
 
 
 def _default_device() -> str:
@@ -169,7 +205,7 @@ def load_manifest_encoder(model_info: dict[str, Any], *, device: str | None = No
     """Load exactly the model an index manifest names (never the default)."""
     spec = model_info.get("spec") or model_info.get("name")
     resolved = resolve_model(spec)
-    return DenseEncoder.from_resolved(resolved, device=device)
+    return DenseEncoder.from_resolved(resolved, device=device, backend=model_info.get("backend", "torch"))
 
 
 __all__ = ["DenseEncoder", "load_manifest_encoder"]

@@ -40,7 +40,11 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
         tips = {m.span: f"{m.query_token} → {m.document_token} ({m.similarity:.2f})" for m in words}
     else:
         spans, tips = term_spans(hit.text, terms), {}
-    start, end = best_window(hit.text, spans)
+    if hit.passage is not None:  # a long document indexed in chunks: show the chunk that matched, its terms marked
+        start, end = best_window(hit.text, [s for s in spans if hit.passage[0] <= s[0] < hit.passage[1]] or [hit.passage])
+        start, end = max(start, hit.passage[0]), min(end, hit.passage[1])
+    else:
+        start, end = best_window(hit.text, spans)
     snippet = highlighted_html(hit.text, spans, start, end, tips)
     prefix = "… " if start > 0 else ""
     suffix = " …" if end < len(hit.text) else ""
@@ -49,7 +53,7 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
         st.markdown(
             f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
             f"<span class='ms-title'>{highlighted_html(title, term_spans(title, terms))}</span></div>"
-            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}{_stage_scores(hit)}</div>"
+            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}{_stage_scores(hit)}{_passage_note(hit)}</div>"
             f"<div class='ms-snippet'>{prefix}{snippet}{suffix}</div>",
             unsafe_allow_html=True,
         )
@@ -62,6 +66,13 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
                 )
         with st.expander("Full text"):
             st.markdown(f"<div class='ms-full'>{highlighted_html(hit.text, spans, tips=tips)}</div>", unsafe_allow_html=True)
+
+
+def _passage_note(hit: Hit) -> str:
+    """Where in a long document the best chunk lies."""
+    if hit.passage is None:
+        return ""
+    return f" · best passage: characters {hit.passage[0]:,}-{hit.passage[1]:,} of {len(hit.text):,}"
 
 
 def _stage_scores(hit: Hit) -> str:
