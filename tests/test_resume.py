@@ -37,11 +37,11 @@ class StopsAfter:
     def __getattr__(self, name):
         return getattr(self._encoder, name)
 
-    def encode_documents(self, texts, batch_size: int = 32):
+    def encode_documents(self, texts, batch_size: int = 32, **options):
         if self._left == 0:
             raise KeyboardInterrupt
         self._left -= 1
-        return self._encoder.encode_documents(texts, batch_size=batch_size)
+        return self._encoder.encode_documents(texts, batch_size=batch_size, **options)
 
 
 def test_an_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, dbpedia_small, minilm):
