@@ -538,12 +538,13 @@ def bench_encode(
 @friendly_errors
 def bench_long(
     dataset: Path = typer.Argument(..., help="BEIR folder of long documents, e.g. ../shared/data/qmsum-long."),
+    queries: int = typer.Option(200, help="Evaluate on this many judged queries (a seeded sample; 0 = all)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-long-DATASET.json)."),
 ) -> None:
     """nDCG@10 and build time with long documents truncated to the model's input or chunked, for minilm and minilm-colbert."""
     from eval.bench_long import run_long_benchmark
 
-    report = run_long_benchmark(dataset)
+    report = run_long_benchmark(dataset, queries=queries or None)
     target = out_path or Path("eval/results") / f"bench-long-{Path(dataset).name}.json"
     _write_report(target, report)
     table = Table(title=f"{Path(dataset).name}: {report['queries']:,} queries", title_justify="left")

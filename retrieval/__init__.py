@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from retrieval.builder import BuildSummary, build_index
-    from retrieval.config import BuildConfig
+    from retrieval.compaction import compact_index
+    from retrieval.config import BuildConfig, SearchConfig
     from retrieval.searcher import Hit, SearchResult, Searcher
+    from retrieval.updater import add_documents, delete_documents
 
 _EXPORTS = {
     "Searcher": "retrieval.searcher",
@@ -19,6 +21,10 @@ _EXPORTS = {
     "build_index": "retrieval.builder",
     "BuildSummary": "retrieval.builder",
     "BuildConfig": "retrieval.config",
+    "SearchConfig": "retrieval.config",
+    "add_documents": "retrieval.updater",
+    "delete_documents": "retrieval.updater",
+    "compact_index": "retrieval.compaction",
 }
 
 __all__ = list(_EXPORTS)
