@@ -63,7 +63,7 @@ def _measure(variant: str, dataset_dir: str, model: str, limit: int | None) -> d
     query_ids = list(dataset.judged_queries)
     query_vectors = encoder.encode_queries([dataset.queries[q] for q in query_ids])
     scores, found = index.search(query_vectors, 100)
-    run = {q: {str(records[j]["_id"]): float(s) for s, j in zip(row_scores, row_found) if j >= 0}
+    run = {q: {records[j]["id"]: float(s) for s, j in zip(row_scores, row_found) if j >= 0}
            for q, row_scores, row_found in zip(query_ids, scores, found)}
     metrics, _ = evaluate_run(run, dataset.qrels)
     return {
