@@ -127,7 +127,7 @@ class DenseIndex:
         except RuntimeError:
             import faiss
 
-            stored = faiss.vector_to_array(self._index.id_map)
+            stored = self.ids()
             vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
             keep = ~np.isin(stored, ids)
             rebuilt = DenseIndex.create(self.dimension, self.factory)

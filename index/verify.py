@@ -95,8 +95,9 @@ def _dense(folder: Path, manifest: dict[str, Any], rows: np.ndarray) -> str:
     _same_ids(str(path), np.unique(parents), rows)
     if index.d != manifest["dense"]["dimension"]:
         raise IndexFormatError(f"{path} has {index.d} dimensions, the manifest records {manifest['dense']['dimension']}")
-    per_document = np.bincount(np.searchsorted(np.sort(rows), parents), minlength=len(rows))
-    if np.any(chunks >= per_document[np.searchsorted(np.sort(rows), parents)]):
+    position = np.searchsorted(np.sort(rows), parents)
+    per_document = np.bincount(position, minlength=len(rows))
+    if np.any(chunks >= per_document[position]):
         raise IndexFormatError(f"{path}: chunk numbers must run 0..n-1 within each document")
     return f"{index.ntotal:,} vectors of {index.d} dimensions for {len(rows):,} documents ({int(np.sum(per_document > 1)):,} in chunks)"
 
