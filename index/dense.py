@@ -125,8 +125,6 @@ class DenseIndex:
             self._index.remove_ids(ids)
             return self
         except RuntimeError:
-            import faiss
-
             stored = self.ids()
             vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
             keep = ~np.isin(stored, ids)
