@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from eval.beir import evaluate_run, load_beir, read_corpus_records
+from retrieval.config import BACKENDS
 
-VARIANTS = ("baseline", "torch", "onnx", "onnx-int8")
+VARIANTS = ("baseline", *BACKENDS)
 
 
 def run_encode_benchmark(dataset_dir: Path | str, model: str = "minilm", variants: tuple[str, ...] = VARIANTS,

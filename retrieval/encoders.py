@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +23,7 @@ class DenseEncoder:
         self.resolved = resolved
         self.backend = backend
         self._onnx: Any = None
-        if backend != "torch":
+        if backend.startswith("onnx"):
             from retrieval.onnx_backend import OnnxTransformer
 
             key = f"{_model_name(resolved).replace('/', '--')}-{(_revision(resolved) or 'unknown').replace(':', '-')}"
@@ -36,10 +37,11 @@ class DenseEncoder:
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None, backend: str = "torch") -> "DenseEncoder":
-        """Load an already resolved model; ``backend`` onnx or onnx-int8 runs it with ONNX Runtime on the CPU."""
+        """Load an already resolved model; ``backend`` onnx or onnx-int8 runs it with ONNX Runtime on the CPU,
+        torch-bf16 runs PyTorch under bfloat16 autocast."""
         from sentence_transformers import SentenceTransformer
 
-        from retrieval.onnx_backend import BACKENDS
+        from retrieval.config import BACKENDS
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -88,10 +90,19 @@ class DenseEncoder:
         """Embed queries: ``(n_queries, dim)`` float32, unit norm."""
         if self._onnx is not None:
             return self._onnx.embed(self._prompted(queries, "query"), batch_size)
-        vectors = self.model.encode_query(
-            list(queries), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
-        )
+        with self._precision():
+            vectors = self.model.encode_query(
+                list(queries), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _precision(self) -> Any:
+        """bfloat16 autocast for the torch-bf16 backend (matrix products on AMX / AVX512-BF16 units; norms stay float32)."""
+        if self.backend != "torch-bf16":
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
 
     def _prompted(self, texts: Sequence[str], kind: str) -> list[str]:
         prompt = (self.model.prompts or {}).get(kind) or ""
@@ -119,7 +130,8 @@ class DenseEncoder:
         def encode(part: list[str], size: int) -> np.ndarray:
             if self._onnx is not None:
                 return self._onnx.embed(self._prompted(part, "document"), size)
-            vectors = self.model.encode_document(part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True)
+            with self._precision():
+                vectors = self.model.encode_document(part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True)
             return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(part), self.dimension)
 
         if token_budget is None or len(texts) <= 1:
