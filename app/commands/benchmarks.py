@@ -1,0 +1,105 @@
+"""`modernsearch bench`: speed, size and quality against the baselines each issue names, in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from app.commands.console import friendly_errors, out, write_report
+from retrieval.config import BACKENDS
+
+bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
+
+
+@bench_app.command("multivector")
+@friendly_errors
+def bench_multivector(
+    dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
+    model: str = typer.Option("minilm-colbert", help="ColBERT model whose token vectors every system shares."),
+    scale: Optional[int] = typer.Option(None, help="Grow the collection to N documents with seeded distractors."),
+    systems: str = typer.Option("exact,modernsearch,plaid,voyager", help="Comma-separated systems to run."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-multivector-DATASET-N.json)."),
+) -> None:
+    """Exact MaxSim vs this project's index vs PyLate PLAID and Voyager on the same token vectors."""
+    from eval.bench_multivector import SYSTEMS, run_benchmark
+
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"Unknown systems {unknown}; choose from {', '.join(SYSTEMS)}.")
+    report = run_benchmark(dataset, model=model, scale=scale, systems=chosen)
+    target = out_path or Path("eval/results") / f"bench-multivector-{Path(dataset).name}-{report['documents']}.json"
+    write_report(target, report)
+    exact = next((r for r in report["results"] if r["system"] == "exact"), None)
+    table = Table(
+        title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, {report['queries']} queries ({model})",
+        title_justify="left",
+    )
+    for column in ("system", "nDCG@10", "vs exact", "Recall@100", "build s", "bytes/token", "p50 ms", "p95 ms", "peak RSS MiB"):
+        table.add_column(column, justify="left" if column == "system" else "right")
+    for r in report["results"]:
+        ratio = f"{r['metrics']['ndcg@10'] / exact['metrics']['ndcg@10']:.3f}" if exact and exact["metrics"]["ndcg@10"] else "-"
+        table.add_row(r["system"], f"{r['metrics']['ndcg@10']:.4f}", ratio, f"{r['metrics']['recall@100']:.4f}",
+                      f"{r['build_seconds']:.1f}", f"{r['bytes_per_token']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+                      f"{r['peak_rss_mib']:.0f}")
+    out.print(table)
+    out.print(f"Results written to {target}")
+
+
+@bench_app.command("encode")
+@friendly_errors
+def bench_encode(
+    dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
+    model: str = typer.Option("minilm", help="Dense model every variant runs."),
+    variants: str = typer.Option(",".join(("baseline", *BACKENDS)), help="Comma-separated: baseline (plain SentenceTransformer.encode) and backends."),
+    limit: Optional[int] = typer.Option(None, help="Encode only the first N documents."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-encode-DATASET.json)."),
+) -> None:
+    """Documents/s, tokens/s, peak memory and nDCG@10: plain SentenceTransformer.encode against this project's encoder per backend."""
+    from eval.bench_encode import VARIANTS, run_encode_benchmark
+
+    chosen = tuple(v.strip() for v in variants.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown or not chosen or chosen[0] != "baseline":
+        raise ValueError(f"--variants must start with baseline and name only {', '.join(VARIANTS)} (got {variants!r}).")
+    report = run_encode_benchmark(dataset, model=model, variants=chosen, limit=limit)
+    target = out_path or Path("eval/results") / f"bench-encode-{Path(dataset).name}.json"
+    write_report(target, report)
+    base = report["results"][0]
+    table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents ({model}, {report['machine']})", title_justify="left")
+    for column in ("variant", "docs/s", "vs baseline", "tokens/s", "peak RSS MiB", "nDCG@10", "vs baseline "):
+        table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=column == "variant")
+    for r in report["results"]:
+        table.add_row(r["variant"], f"{r['docs_per_second']:.1f}", f"{r['docs_per_second'] / base['docs_per_second']:.2f}x",
+                      f"{r['tokens_per_second']:,.0f}", f"{r['peak_rss_mib']:.0f}", f"{r['metrics']['ndcg@10']:.4f}",
+                      f"{r['metrics']['ndcg@10'] / base['metrics']['ndcg@10']:.3f}x")
+    out.print(table)
+    out.print(f"Results written to {target}")
+
+
+@bench_app.command("long")
+@friendly_errors
+def bench_long(
+    dataset: Path = typer.Argument(..., help="BEIR folder of long documents, e.g. ../shared/data/qmsum-long."),
+    queries: int = typer.Option(200, help="Evaluate on this many judged queries (a seeded sample; 0 = all)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-long-DATASET.json)."),
+) -> None:
+    """nDCG@10 and build time with long documents truncated to the model's input or chunked, for minilm and minilm-colbert."""
+    from eval.bench_long import run_long_benchmark
+
+    report = run_long_benchmark(dataset, queries=queries or None)
+    target = out_path or Path("eval/results") / f"bench-long-{Path(dataset).name}.json"
+    write_report(target, report)
+    table = Table(title=f"{Path(dataset).name}: {report['queries']:,} queries", title_justify="left")
+    for column in ("model", "long docs", "chunks", "build s", "nDCG@10", "Recall@100", "chunk - truncate"):
+        table.add_column(column, justify="left" if column in ("model", "long docs") else "right")
+    truncated = {r["model"]: r["metrics"]["ndcg@10"] for r in report["results"] if r["long_docs"] == "truncate"}
+    for r in report["results"]:
+        gain = f"{r['metrics']['ndcg@10'] - truncated[r['model']]:+.4f}" if r["long_docs"] == "chunk" else ""
+        table.add_row(r["model"], r["long_docs"], f"{r.get('chunks', 0):,}", f"{r['build_seconds']:.0f}",
+                      f"{r['metrics']['ndcg@10']:.4f}", f"{r['metrics']['recall@100']:.4f}", gain)
+    out.print(table)
+    out.print(f"Results written to {target}")

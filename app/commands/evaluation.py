@@ -1,0 +1,123 @@
+"""`modernsearch eval`: BEIR metrics, MTEB runs, reports with plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from app.commands.console import err, friendly_errors, out
+from app.commands.searching import (
+    AlphaOption, CandidatesOption, ChunkAggregateOption, FusionOption, RerankDepthOption, RrfKOption,
+)
+from retrieval.config import SearchConfig, help_for
+
+eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
+
+
+@eval_app.command("beir")
+@friendly_errors
+def eval_beir(
+    dataset: Path = typer.Argument(..., help="BEIR folder with corpus.jsonl, queries.jsonl, qrels/test.tsv."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
+    model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
+    multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
+    index_type: str = typer.Option("flat", help=help_for("index_type")),
+    mode: list[str] = typer.Option(
+        [], help="Configuration to evaluate, repeatable: dense, multivector, bm25, hybrid, each optionally +rerank "
+        "(MaxSim). Default: the index's default mode (with --model, dense).",
+    ),
+    fusion: FusionOption = "rrf",
+    rrf_k: RrfKOption = 60,
+    alpha: AlphaOption = 0.5,
+    candidates: CandidatesOption = 100,
+    rerank_depth: RerankDepthOption = 100,
+    chunk_aggregate: ChunkAggregateOption = "max",
+    split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one JSON report per configuration into this folder."),
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset (pytrec_eval), one row per configuration."""
+    from eval.runner import run_beir
+
+    if (index is None) == (model is None):
+        raise ValueError("Give either --index DIR (an existing index) or --model SPEC (build a temporary one).")
+    if out_path and len(mode) > 1:
+        raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank_depth=rerank_depth,
+                          chunk_aggregate=chunk_aggregate)
+    reports = run_beir(
+        dataset, index=index, model=model, multivector_model=multivector_model, index_type=index_type,
+        configurations=mode, search_config=config, split=split,
+    )
+    first = reports[0]
+    table = Table(title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left")
+    table.add_column("configuration")
+    for column in (*first.metrics, "ms/query"):
+        table.add_column(column, justify="right")
+    for report in reports:
+        table.add_row(report.mode, *(f"{v:.4f}" for v in report.metrics.values()), f"{report.latency_ms['mean_per_query_batched']:.1f}")
+    table.caption = "\n".join(f"{r.mode}: {r.model} on {r.factory}" for r in reports)
+    out.print(table)
+    if out_path:
+        first.write(out_path)
+        out.print(f"Report written to {out_path}")
+    if out_dir:
+        for report in reports:
+            target = out_dir / f"{Path(dataset).name}-{report.mode}.json"
+            report.write(target)
+        out.print(f"{len(reports)} reports written to {out_dir}")
+
+
+@eval_app.command("mteb")
+@friendly_errors
+def eval_mteb(
+    model: str = typer.Option("minilm", help="Model: alias (minilm, minilm-colbert, modernbert, modernbert-colbert), folder or hub id."),
+    tasks: Optional[str] = typer.Option(None, help="Comma-separated mteb retrieval tasks, e.g. SciFact,NFCorpus (data from the hub)."),
+    local: Optional[Path] = typer.Option(None, help="A local BEIR folder to evaluate as an mteb task, fully offline."),
+    name: Optional[str] = typer.Option(None, help="Task name for --local (default: the folder's name)."),
+    mode: Optional[str] = typer.Option(None, help="dense or multivector (default: multivector for ColBERT models, else dense)."),
+    use_index: bool = typer.Option(False, "--use-index", help="Search through this project's FAISS index instead of mteb's exact search."),
+    index_type: str = typer.Option("flat", help=help_for("index_type") + " (with --use-index, dense)"),
+    multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec") + " (with --use-index, multivector)"),
+    long_docs: str = typer.Option("chunk", help=help_for("long_docs") + " (with --use-index; mteb's exact search truncates)"),
+    results: Path = typer.Option(Path("eval/results"), help="Results folder: mteb's JSON and this project's summaries."),
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 from mteb with the project's encoders (and, with --use-index, its indexes)."""
+    from eval.mteb_runner import MtebSetup, default_mode, run_mteb
+
+    task_names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
+    setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_type,
+                      multivector_codec=multivector_codec, long_docs=long_docs)
+    if setup.mode not in ("dense", "multivector"):
+        raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
+    summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results)
+    table = Table(title=f"MTEB: {model} ({setup.mode}, {setup.configuration})", title_justify="left")
+    for column in ("task", "ndcg@10", "recall@100", "mrr@10", "search ms/query", "seconds"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for summary in summaries:
+        metrics, latency = summary["metrics"], summary["latency_ms"].get("mean_per_query_batched")
+        table.add_row(summary["dataset"], *(f"{metrics[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")),
+                      f"{latency:.1f}" if latency is not None else "-", f"{summary['evaluation_seconds']:.0f}")
+    out.print(table)
+    for summary in summaries:
+        out.print(f"Written: {summary['file']} and {summary['mteb_result']}")
+
+
+@eval_app.command("report")
+@friendly_errors
+def eval_report(
+    results: Path = typer.Argument(Path("eval/results"), help="Results folder with eval beir / eval mteb JSON reports."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write report.md and the PNG plots (default: RESULTS)."),
+) -> None:
+    """A Markdown table and PNG plots (nDCG@10 per dataset and configuration; quality vs latency vs size)."""
+    from eval.reports import render_report
+
+    written = render_report(results, out_dir or results)
+    out.print(written.markdown.read_text(encoding="utf-8"), markup=False, highlight=False)
+    for path in (written.markdown, *written.plots):
+        out.print(f"Written: {path}")
+    for problem in written.problems:
+        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)

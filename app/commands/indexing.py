@@ -1,0 +1,201 @@
+"""Commands that write or check an index: build, info, add, delete, compact, verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from app.commands.console import err, friendly_errors, out
+from index.format import human_bytes
+from retrieval.config import BuildConfig, help_for
+
+
+@friendly_errors
+def build(
+    corpus: Optional[Path] = typer.Argument(None, help="BEIR folder, .jsonl/.csv/.tsv/.parquet file, or folder of .txt/.md files."),
+    index: Path = typer.Option(..., "--index", help="Index folder to write (replaced atomically when the build succeeds)."),
+    hf_dataset: Optional[str] = typer.Option(None, "--hf-dataset", help="Hugging Face dataset name, or a folder saved with save_to_disk."),
+    model: Optional[str] = typer.Option(None, help=help_for("model")),
+    mode: str = typer.Option("dense", help=help_for("mode")),
+    multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
+    multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec")),
+    index_type: str = typer.Option("flat", help=help_for("index_type")),
+    bm25_k1: float = typer.Option(1.5, help=help_for("bm25_k1")),
+    bm25_b: float = typer.Option(0.75, help=help_for("bm25_b")),
+    id_field: Optional[str] = typer.Option(None, help=help_for("id_field")),
+    text_field: str = typer.Option("text", help=help_for("text_field")),
+    title_field: str = typer.Option("title", help=help_for("title_field")),
+    split: str = typer.Option("train", help=help_for("split")),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help=help_for("skip_invalid")),
+    on_duplicate: str = typer.Option("error", help=help_for("on_duplicate")),
+    encoding_errors: str = typer.Option("strict", help=help_for("encoding_errors")),
+    long_docs: str = typer.Option("chunk", help=help_for("long_docs")),
+    chunk_tokens: Optional[int] = typer.Option(None, help=help_for("chunk_tokens")),
+    chunk_overlap: Optional[int] = typer.Option(None, help=help_for("chunk_overlap")),
+    max_tokens: Optional[int] = typer.Option(None, help=help_for("max_tokens")),
+    token_budget: int = typer.Option(16384, help=help_for("token_budget")),
+    batch_size: int = typer.Option(16, help=help_for("batch_size")),
+    read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
+    device: Optional[str] = typer.Option(None, help=help_for("device")),
+    backend: str = typer.Option("torch", help=help_for("backend")),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted build of the same corpus and settings from its last encoded batch (--no-resume starts over)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
+) -> None:
+    """Encode a corpus and write an index folder."""
+    from retrieval.builder import build_index
+
+    if (corpus is None) == (hf_dataset is None):
+        raise ValueError("Give either a CORPUS path or --hf-dataset NAME (not both).")
+    config = BuildConfig(
+        model=model, mode=mode, multivector_model=multivector_model, multivector_codec=multivector_codec,
+        index_type=index_type, bm25_k1=bm25_k1, bm25_b=bm25_b, id_field=id_field, text_field=text_field,
+        title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
+        encoding_errors=encoding_errors, long_docs=long_docs, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+        max_tokens=max_tokens, token_budget=token_budget, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
+        backend=backend,
+    )
+    summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None, resume=resume)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print_build_summary(summary)
+
+
+def print_build_summary(summary: Any) -> None:
+    """The table printed at the end of every build."""
+    table = Table(title=f"Built {summary.index_dir}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("model", summary.model)
+    table.add_row("FAISS factory", summary.factory)
+    table.add_row("documents indexed", f"{summary.documents:,}")
+    table.add_row("skipped", f"{summary.skipped_empty:,} empty, {summary.skipped_invalid:,} invalid, {summary.duplicates:,} duplicate ids")
+    if summary.replaced_encoding:
+        table.add_row("encoding", f"{summary.replaced_encoding:,} lines with invalid UTF-8 replaced")
+    table.add_row("time", f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding ({summary.docs_per_second:.1f} docs/s)")
+    table.add_row("index size", human_bytes(summary.index_bytes))
+    for kind, counts in summary.long_documents.items():
+        if counts.get("chunked") or counts.get("truncated"):
+            table.add_row(f"long documents ({kind})", f"{counts['chunked']:,} chunked into {counts['chunks']:,} chunks in all, "
+                          f"{counts['truncated']:,} truncated")
+    if summary.resumed_from:
+        table.add_row("resumed", f"from an interrupted build with {summary.resumed_from:,} documents already encoded")
+    out.print(table)
+    for problem in summary.problems:
+        err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+
+
+@friendly_errors
+def info(
+    index: Path = typer.Argument(..., help="Index folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+) -> None:
+    """Print an index's manifest: model, dimensions, mode, FAISS factory, counts, sizes, version, time."""
+    from index.format import manifest_summary, read_manifest
+
+    manifest = read_manifest(index)
+    if as_json:
+        print(json.dumps(manifest, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=str(index), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for row in manifest_summary(manifest):
+        table.add_row(*row)
+    out.print(table)
+
+
+@friendly_errors
+def add(
+    index: Path = typer.Argument(..., help="Index folder to update."),
+    corpus: Path = typer.Argument(..., help="Documents to add, in any format `build` reads (read with the index's field settings)."),
+    upsert: bool = typer.Option(False, "--upsert", help="Replace documents whose ids the index already holds (else that is an error)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
+) -> None:
+    """Add documents to an index (dense, multi-vector and BM25 parts) without rebuilding it."""
+    from retrieval.updater import add_documents
+
+    print_update(add_documents(index, corpus, upsert=upsert), as_json)
+
+
+@friendly_errors
+def delete(
+    index: Path = typer.Argument(..., help="Index folder to update."),
+    ids: str = typer.Option(..., "--ids", help="Document ids: a file with one id per line, or a comma-separated list (for ids without commas)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
+) -> None:
+    """Delete documents by id from every part of an index; they never appear in results again."""
+    from retrieval.updater import delete_documents
+
+    id_file = _id_file(ids)
+    listed = id_file.read_text(encoding="utf-8").splitlines() if id_file else ids.split(",")
+    wanted = [i.strip() for i in listed if i.strip()]
+    if not wanted:
+        raise ValueError("--ids names no documents.")
+    print_update(delete_documents(index, wanted), as_json)
+
+
+@friendly_errors
+def compact(
+    index: Path = typer.Argument(..., help="Index folder to compact."),
+    retrain: str = typer.Option("auto", help="Retrain centroids: auto (when drift exceeds --drift-threshold), always, or never."),
+    drift_threshold: float = typer.Option(1.2, help="Drift ratio (now / right after training) above which auto retrains."),
+    as_json: bool = typer.Option(False, "--json", help="Print the compaction summary as JSON."),
+) -> None:
+    """Rewrite an index as a new version: reclaim the space updates left, retrain centroids if the data drifted."""
+    from retrieval.compaction import compact_index
+
+    summary = compact_index(index, retrain=retrain, threshold=drift_threshold)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    drift = ", ".join(f"{kind} {value:.2f}" for kind, value in summary.drift.items()) or "nothing trained to drift"
+    action = "retrained from the stored documents" if summary.retrained else "rewritten (no retraining needed)"
+    out.print(
+        f"Compacted {summary.index_dir}: {action}; drift {drift} (threshold {summary.threshold}); "
+        f"{human_bytes(summary.bytes_before)} -> {human_bytes(summary.bytes_after)}, "
+        f"{summary.documents:,} documents ({summary.seconds:.1f} s)."
+    )
+
+
+def _id_file(value: str) -> Path | None:
+    try:
+        return Path(value) if Path(value).is_file() else None
+    except OSError:  # a long id list is not a file name
+        return None
+
+
+def print_update(summary: Any, as_json: bool) -> None:
+    """One line (or JSON) saying what an update changed."""
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    out.print(
+        f"Updated {summary.index_dir}: {summary.added:,} added, {summary.replaced:,} replaced, {summary.deleted:,} deleted; "
+        f"{summary.documents:,} documents now ({summary.seconds:.1f} s)."
+    )
+    if summary.not_found:
+        err.print(f"[yellow]Not in the index:[/] {', '.join(summary.not_found[:10])}" + (" …" if len(summary.not_found) > 10 else ""))
+
+
+@friendly_errors
+def verify(index: Path = typer.Argument(..., help="Index folder.")) -> None:
+    """Check an index: manifest, every file's size and SHA-256, SQLite integrity, and that every part
+    (FAISS ids, token offsets, BM25 rows) refers to exactly the stored documents."""
+    from index.verify import verify_index
+
+    checks = verify_index(index)
+    table = Table(title=f"verify {index}", title_justify="left")
+    for column in ("check", "", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[bold red]FAILED[/]", check.detail)
+    out.print(table)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        err.print(f"[bold red]Error:[/] {len(failed)} check(s) failed ({', '.join(failed)}). Rebuild the index from its corpus.")
+        raise typer.Exit(1)

@@ -1,0 +1,70 @@
+"""The search command and the results table (also printed by the demo)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from app.commands.console import err, friendly_errors, out, snippet
+from retrieval.config import SearchConfig, help_for
+
+# Search settings shared by `search` and `eval beir`, each mapping onto one SearchConfig field.
+FusionOption = Annotated[str, typer.Option(help=help_for("fusion"))]
+RrfKOption = Annotated[int, typer.Option(help=help_for("rrf_k"))]
+AlphaOption = Annotated[float, typer.Option(help=help_for("alpha"))]
+CandidatesOption = Annotated[int, typer.Option(help=help_for("candidates"))]
+RerankOption = Annotated[str, typer.Option(help=help_for("rerank"))]
+RerankDepthOption = Annotated[int, typer.Option(help=help_for("rerank_depth"))]
+ChunkAggregateOption = Annotated[str, typer.Option(help=help_for("chunk_aggregate"))]
+
+
+@friendly_errors
+def search(
+    index: Path = typer.Argument(..., help="Index folder."),
+    query: str = typer.Argument(..., help="What to search for."),
+    k: int = typer.Option(10, "-k", "--k", help="Number of results."),
+    mode: Optional[str] = typer.Option(None, help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index holds)."),
+    fusion: FusionOption = "rrf",
+    rrf_k: RrfKOption = 60,
+    alpha: AlphaOption = 0.5,
+    candidates: CandidatesOption = 100,
+    rerank: RerankOption = "none",
+    rerank_depth: RerankDepthOption = 100,
+    chunk_aggregate: ChunkAggregateOption = "max",
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> None:
+    """Search an index and print the top documents."""
+    from retrieval.searcher import Searcher
+
+    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank=rerank,
+                          rerank_depth=rerank_depth, chunk_aggregate=chunk_aggregate)
+    result = Searcher.load(index).search(query, k=k, mode=mode, config=config)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    print_results(result)
+
+
+def print_results(result: Any) -> None:
+    """A readable results table: rank, id, score (and each stage's score when several ran), title, snippet."""
+    timings = ", ".join(f"{stage} {ms:.0f}" for stage, ms in result.timings_ms.items())
+    table = Table(title=f"{result.query!r}  ({result.mode}; ms: {timings})", title_justify="left")
+    stages = sorted({name for hit in result.hits for name in hit.components}, key=["bm25", "dense", "fused", "maxsim"].index)
+    stages = stages if len(stages) > 1 else []
+    table.add_column("#", justify="right")
+    table.add_column("id", overflow="fold", max_width=28)
+    table.add_column("score", justify="right")
+    for stage in stages:
+        table.add_column(stage, justify="right", style="dim")
+    table.add_column("title", overflow="fold", max_width=32)
+    table.add_column("snippet", overflow="fold")
+    for hit in result.hits:
+        parts = [f"{hit.components[s]:.3f}" if s in hit.components else "-" for s in stages]
+        table.add_row(str(hit.rank), hit.id, f"{hit.score:.3f}", *parts, hit.title, snippet(hit.text))
+    if not result.hits:
+        err.print("[yellow]No results.[/] In bm25 mode a query of stopwords only matches nothing; try hybrid or dense.")
+    out.print(table)
