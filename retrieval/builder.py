@@ -31,20 +31,25 @@ from index.format import (
     staged_folder,
     write_json_atomic,
 )
+from retrieval.build_progress import (
+    PROGRESS_NAME,
+    SCRATCH_EMBEDDINGS,
+    SCRATCH_FILES,
+    SCRATCH_LENGTHS,
+    SCRATCH_SPANS,
+    SCRATCH_TOKENS,
+    SCRATCH_VECTOR_IDS,
+    BuildProgress,
+    reopened_scratch,
+    resume_key,
+)
 from retrieval.config import BuildConfig
-from retrieval.corpus.readers import CorpusError, ReadStats, corpus_identity, read_corpus
+from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
 from retrieval.document_encoding import chunk_policy, chunk_spans, encode_dense, encode_multivector
 from retrieval.encoders import DenseEncoder
 from retrieval.lexical import ANALYSER, analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
 
-SCRATCH_EMBEDDINGS = ".embeddings.f32"  # dense vectors, one per chunk, appended step by step
-SCRATCH_VECTOR_IDS = ".vector-ids.i64"  # their ids (row id and chunk number packed)
-SCRATCH_SPANS = ".chunk-spans.i64"  # (row id, chunk number, start, end) of every chunk of a chunked document
-SCRATCH_TOKENS = ".tokens.f32"
-SCRATCH_LENGTHS = ".token-lengths.i64"
-SCRATCH_FILES = (SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS, SCRATCH_TOKENS, SCRATCH_LENGTHS)
-PROGRESS_NAME = "progress.json"
 MAX_TRAINING_VECTORS = 100_000
 
 
@@ -126,10 +131,10 @@ def build_index_locked(
     encoders = _load_encoders(config, encoder, multivector_encoder)
     from_path = isinstance(corpus, (str, Path))
     corpus_label = corpus_label or (str(corpus) if from_path else "<documents>")
-    resume_key = _resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
+    key = resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
     if from_path and not resume:
         shutil.rmtree(partial_folder(index_dir), ignore_errors=True)  # starting over: drop an interrupted build's work
-    with staged_folder(index_dir, resume_key=resume_key) as staging:
+    with staged_folder(index_dir, resume_key=key) as staging:
         work = BuildProgress.load(staging)
         if work.phase == "reading":
             stats = ReadStats()
@@ -150,50 +155,6 @@ def build_index_locked(
         for scratch in (*SCRATCH_FILES, PROGRESS_NAME):
             (staging / scratch).unlink(missing_ok=True)
     return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
-
-
-@dataclass
-class BuildProgress:
-    """How far a build got, persisted in its staging folder after every committed step so a rerun can resume."""
-
-    phase: str = "reading"  # reading -> encoding -> complete
-    documents: int = 0
-    encoded: int = 0
-    scratch_bytes: dict[str, int] = field(default_factory=dict)  # committed size of each scratch file
-    long_documents: dict[str, dict[str, int]] = field(default_factory=dict)  # per index: chunked, truncated, chunks
-    encode_seconds: float = 0.0
-    resumed_from: int = 0
-    duplicates: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, folder: Path) -> "BuildProgress":
-        """The progress recorded in ``folder``; a fresh record where there is none or it is unreadable."""
-        import json
-
-        try:
-            return cls(**json.loads((folder / PROGRESS_NAME).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            return cls()
-
-    def save(self, folder: Path) -> None:
-        """Commit this record atomically."""
-        write_json_atomic(folder / PROGRESS_NAME, dataclasses.asdict(self))
-
-
-def _resume_key(corpus: Path | str, config: BuildConfig, encoders: dict[str, Any], hf_dataset: bool) -> str:
-    """A digest of everything the staged work depends on: the corpus files as they are now, the settings, the models."""
-    import hashlib
-    import json
-
-    identity = {
-        "corpus": corpus_identity(corpus, hf_dataset=hf_dataset),
-        "config": dataclasses.asdict(config),
-        "models": {kind: e.describe() for kind, e in encoders.items()},
-        "format": FORMAT_VERSION,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _read_into_store(
@@ -347,7 +308,7 @@ def _encode_into_indexes(
     work.resumed_from = work.encoded
     names = [SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS] if dense_encoder else []
     names += [SCRATCH_TOKENS, SCRATCH_LENGTHS] if mv_encoder else []
-    files = {name: _reopened(staging / name, work.scratch_bytes.get(name, 0)) for name in names}
+    files = {name: reopened_scratch(staging / name, work.scratch_bytes.get(name, 0)) for name in names}
     counts = {kind: dict(work.long_documents.get(kind, {"chunked": 0, "truncated": 0, "chunks": 0})) for kind in encoders}
     step = config.batch_size * 8  # small steps keep the bar's rate and ETA live, and little work is lost to a kill
     after = int(row_ids[work.encoded - 1]) if work.encoded else 0
@@ -406,14 +367,6 @@ def _count(counts: dict[str, int], encoded: Any) -> None:
     counts["chunked"] += encoded.chunked
     counts["truncated"] += encoded.truncated
     counts["chunks"] += len(encoded.chunks)
-
-
-def _reopened(path: Path, committed_bytes: int) -> Any:
-    """An append handle on a scratch file, cut back to the bytes the last recorded step committed."""
-    handle = open(path, "r+b" if path.exists() else "w+b")
-    handle.truncate(committed_bytes)
-    handle.seek(committed_bytes)
-    return handle
 
 
 def _build_dense(vectors: np.ndarray, row_ids: np.ndarray, config: BuildConfig) -> DenseIndex:

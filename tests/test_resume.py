@@ -16,7 +16,8 @@ import pytest
 
 from index.format import partial_folder, read_manifest
 from index.verify import verify_index
-from retrieval.builder import PROGRESS_NAME, build_index
+from retrieval.build_progress import PROGRESS_NAME
+from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.searcher import Searcher
 
