@@ -14,7 +14,7 @@ import pytest
 from conftest import shared_dataset, write_beir_slice
 from eval.beir import DatasetError, evaluate_searcher, load_beir
 from eval.mteb_runner import MtebSetup, run_mteb
-from eval.reports import load_reports, render_report
+from eval.reports import load_reports
 from eval.runner import run_beir
 from retrieval import Searcher
 from retrieval.builder import build_index
@@ -77,17 +77,13 @@ def test_mteb_multivector_exact_maxsim_agrees_with_the_exact_index(dbpedia_small
 
 
 @pytest.mark.slow
-def test_full_scifact_minilm_is_0645_in_both_evaluators(tmp_path, minilm):
+def test_full_scifact_minilm_is_0645_in_mteb(tmp_path, minilm):
     """0.645 +- 0.003 was measured independently (sentence-transformers + faiss.IndexFlatIP + pytrec_eval) and
-    matches MTEB's public all-MiniLM-L6-v2 SciFact score."""
-    scifact = shared_dataset("scifact")
-    mteb_summary = run_mteb(MtebSetup("minilm"), local=scifact, results_dir=tmp_path, encoder=minilm, progress=False)[0]
-    build_index(scifact, tmp_path / "index", BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
-    beir = evaluate_searcher(Searcher.load(tmp_path / "index", encoder=minilm), load_beir(scifact))
-    assert mteb_summary["n_queries"] == beir.n_queries == 300
-    assert mteb_summary["metrics"]["ndcg@10"] == pytest.approx(0.645, abs=0.003)
-    assert beir.metrics["ndcg@10"] == pytest.approx(0.645, abs=0.003)
-    assert mteb_summary["metrics"]["ndcg@10"] == pytest.approx(beir.metrics["ndcg@10"], abs=0.002)
+    matches MTEB's public all-MiniLM-L6-v2 SciFact score. That eval beir agrees with MTEB is tested on the slice
+    above (encoding scifact's 5,183 abstracts a second time here would cost CI three and a half minutes)."""
+    summary = run_mteb(MtebSetup("minilm"), local=shared_dataset("scifact"), results_dir=tmp_path, encoder=minilm, progress=False)[0]
+    assert summary["n_queries"] == 300
+    assert summary["metrics"]["ndcg@10"] == pytest.approx(0.645, abs=0.003)
 
 
 # Bad dataset folders: the message names the file and the problem, before any model loads.
