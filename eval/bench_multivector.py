@@ -23,12 +23,12 @@ import numpy as np
 
 from eval.beir import evaluate_run, load_beir
 from index.maxsim import maxsim_segments
-from index.multivector import DEFAULT_SEARCH, MultiVectorIndex
+from index.multivector import MultiVectorIndex, search_defaults
 from retrieval.config import home_dir
 
 SYSTEMS = ("exact", "modernsearch", "plaid", "voyager")
 DEPTH = 100
-CANDIDATE_SWEEP = (1024, 4096)  # search-time knob measured on the same index beside the default
+SEARCH_SWEEP = ({"candidates": 256, "shortlist": 256}, {"candidates": 2048, "shortlist": 8192})  # beside the defaults, same index
 
 
 @dataclass
@@ -220,18 +220,21 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> list[Sy
         index.save(folder)
         return MultiVectorIndex.load(folder)
 
-    def searcher(candidates: int) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
+    def searcher(**knobs: int) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
         def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:
-            scores, positions = index.search(query, DEPTH, candidates=candidates)
+            scores, positions = index.search(query, DEPTH, **knobs)
             return [(collection.doc_ids[int(p)], s) for p, s in zip(positions, scores)]
 
         return search
 
-    default = DEFAULT_SEARCH["candidates"]
-    variants = {"modernsearch": searcher(default)}
-    variants.update({f"modernsearch candidates={c}": searcher(c) for c in CANDIDATE_SWEEP if c > default and c < len(collection.doc_ids)})
-    return _run_system("modernsearch", collection, qrels, build, variants, scratch,
-                       f"nprobe {DEFAULT_SEARCH['nprobe']}; candidates {default} unless named")
+    defaults = search_defaults(len(collection.doc_ids))
+    variants = {"modernsearch": searcher()}
+    for knobs in SEARCH_SWEEP:
+        if knobs != {k: defaults[k] for k in knobs} and max(knobs.values()) < len(collection.doc_ids):
+            label = ", ".join(f"{name}={value}" for name, value in knobs.items())
+            variants[f"modernsearch {label}"] = searcher(**knobs)
+    described = ", ".join(f"{name} {value}" for name, value in defaults.items())
+    return _run_system("modernsearch", collection, qrels, build, variants, scratch, f"{described} unless named")
 
 
 def _plaid(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:

@@ -83,6 +83,30 @@ def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
     assert np.mean(recalls) >= 0.9, recalls
 
 
+def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top_10(slice_tokens):
+    """The middle stage scores a document as MaxSim with each token replaced by its centroid; with 60 candidates
+    of 640 documents it finds more of exact MaxSim's top 10 than the posting-list scores alone."""
+    doc_vectors, tokens, offsets, query_vectors = slice_tokens
+    ids = np.arange(len(doc_vectors))
+    index = MultiVectorIndex.build(tokens, offsets, ids)
+    docs = np.array([0, 3, len(doc_vectors) - 1])
+    interaction = index._centroid_interaction(query_vectors[0] @ index.centroids.T, docs)
+    replaced = [index.centroids[index.token_centroid[offsets[d] : offsets[d + 1]]] for d in docs]
+    np.testing.assert_allclose(interaction, [maxsim(query_vectors[0], r) for r in replaced], atol=1e-5)
+
+    exact = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
+    assert len(ids) > 240, "the stages only narrow a collection larger than the shortlist"
+    recalls = {"posting lists only": [], "with centroid interaction": []}
+    for query in query_vectors:
+        _, truth = exact.search(query, k=10, nprobe=len(exact.centroids), candidates=len(ids))
+        for label, shortlist in (("posting lists only", 60), ("with centroid interaction", 240)):
+            _, got = index.search(query, k=10, shortlist=shortlist, candidates=60)
+            recalls[label].append(len(set(truth) & set(got)) / 10)
+    mean = {label: float(np.mean(values)) for label, values in recalls.items()}
+    assert mean["with centroid interaction"] >= 0.9, mean  # measured 0.925 (posting lists alone: 0.8625)
+    assert mean["with centroid interaction"] > mean["posting lists only"], mean
+
+
 def test_save_load_round_trip(tmp_path, slice_tokens):
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)) + 7)

@@ -39,7 +39,7 @@ def bench_multivector(
         title_justify="left",
     )
     for column in ("system", "nDCG@10", "vs exact", "Recall@100", "build s", "bytes/token", "p50 ms", "p95 ms", "peak RSS MiB"):
-        table.add_column(column, justify="left" if column == "system" else "right")
+        table.add_column(column, justify="left" if column == "system" else "right", no_wrap=column == "system")
     for r in report["results"]:
         ratio = f"{r['metrics']['ndcg@10'] / exact['metrics']['ndcg@10']:.3f}" if exact and exact["metrics"]["ndcg@10"] else "-"
         table.add_row(r["system"], f"{r['metrics']['ndcg@10']:.4f}", ratio, f"{r['metrics']['recall@100']:.4f}",
