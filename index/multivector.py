@@ -52,15 +52,14 @@ def search_defaults(n_docs: int) -> dict[str, int]:
 
     Candidates (documents decoded for exact MaxSim) grow with the collection, one per 200 documents
     rounded to a power of two between 256 and 1,024; the centroid-interaction shortlist is 4x that.
-    At 200,000 documents with 39 near-duplicates of each real one, 256 candidates kept 0.77x exact MaxSim's
-    nDCG@10 and 1,024 (shortlist 4,096) 0.95x, at 66 ms of search; at 5,000 and 50,000, 256 match exact.
+    At 200,000 documents with 39 near-duplicates of each real one, 256 candidates kept 0.75x exact MaxSim's
+    nDCG@10 and 1,024 (shortlist 4,096) 0.977x; at 5,000 documents 256 match exact.
 
     >>> search_defaults(5_000), search_defaults(200_000)["candidates"]
     ({'nprobe': 4, 'shortlist': 1024, 'candidates': 256}, 1024)
     """
     candidates = int(min(1024, max(256, 2 ** round(math.log2(max(1, n_docs / 200))))))
     return {"nprobe": DEFAULT_NPROBE, "shortlist": 4 * candidates, "candidates": candidates}
-
 
 
 def centroid_count(n_tokens: int) -> int:
@@ -78,8 +77,8 @@ def centroid_count(n_tokens: int) -> int:
 
 EXACT_ASSIGNMENT_MAX_CENTROIDS = 4096
 # Training effort, measured against nDCG@10 (minilm-colbert): 6 k-means iterations on 32 tokens per centroid
-# and 10 PQ iterations keep scifact at 1.002x and dbpedia-5k at 0.998x exact MaxSim, and build scifact's
-# 815k tokens in 39 s where 10 iterations on 64 tokens per centroid and FAISS's 25 PQ iterations took 77-122 s.
+# and 10 PQ iterations keep scifact at 1.002x and dbpedia-5k at 0.998x exact MaxSim; on a busy machine they
+# built scifact's 815k tokens in 39 s where 10 iterations on 64 tokens and FAISS's 25 PQ iterations took 77-122 s.
 KMEANS_ITERATIONS = 6
 KMEANS_POINTS_PER_CENTROID = 32
 PQ_ITERATIONS = 10
@@ -153,7 +152,7 @@ class MultiVectorIndex:
         clustering = faiss.Clustering(dim, k)
         clustering.niter, clustering.seed, clustering.spherical = KMEANS_ITERATIONS, seed, True
         clustering.max_points_per_centroid = KMEANS_POINTS_PER_CENTROID
-        clustering.min_points_per_centroid = KMEANS_POINTS_PER_CENTROID // 2  # only sets when FAISS warns: 32 is chosen
+        clustering.min_points_per_centroid = KMEANS_POINTS_PER_CENTROID // 2  # FAISS warns below this; 32 is measured
         clustering.train(np.ascontiguousarray(tokens[sample], dtype=np.float32), centroid_search(dim, k))
         centroids = faiss.vector_to_array(clustering.centroids).reshape(k, dim).astype(np.float32)
         assigner = centroid_search(dim, k)
