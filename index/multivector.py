@@ -256,7 +256,7 @@ class MultiVectorIndex:
     def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, shortlist: int | None = None,
                candidates: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first."""
-        params = {**search_defaults(len(self)), **(self.search_params or {})}
+        params = self.search_params or search_defaults(len(self))  # build and load always record them
         nprobe = min(nprobe or params["nprobe"], len(self.centroids))
         n_candidates = candidates or params["candidates"]
         n_shortlist = max(shortlist or params["shortlist"], n_candidates)
