@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,10 @@ from retrieval.multivector_encoder import MultiVectorEncoder
 
 
 CHUNK_OVERFETCH = 4  # dense chunk hits fetched per wanted document (multiplied again while too few documents)
+# Opening is serialised: numpy reads every .npy header with ast.literal_eval, and CPython 3.11's AST
+# conversion is not thread-safe (gh-106905: "AST constructor recursion depth mismatch" when threads
+# open indexes at once, as Streamlit sessions or API callers do). Searching stays concurrent.
+_OPEN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,8 @@ class Searcher:
             wait_while_swapping(index_dir)  # a writer between its two renames: wait for the new version
             version = _version(index_dir)
             try:
-                searcher = cls._open(index_dir, verify, encoder, multivector_encoder, device)
+                with _OPEN_LOCK:
+                    searcher = cls._open(index_dir, verify, encoder, multivector_encoder, device)
             except (IndexFormatError, OSError):
                 if _version(index_dir) != version:
                     continue  # a commit replaced the files under us: read the new version
