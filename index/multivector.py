@@ -82,6 +82,7 @@ EXACT_ASSIGNMENT_MAX_CENTROIDS = 4096
 KMEANS_ITERATIONS = 6
 KMEANS_POINTS_PER_CENTROID = 32
 PQ_ITERATIONS = 10
+PQ_TRAINING_TOKENS = 256 * 64  # 64 residuals per PQ code word
 
 
 def centroid_search(dim: int, k: int) -> Any:
@@ -160,7 +161,7 @@ class MultiVectorIndex:
 
         pq = faiss.ProductQuantizer(dim, pq_subquantizers, 8)
         pq.cp.niter = PQ_ITERATIONS
-        pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, 256 * 64), replace=False))
+        pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, PQ_TRAINING_TOKENS), replace=False))
         sample_vectors = np.ascontiguousarray(tokens[pq_sample], dtype=np.float32)
         _, sample_assign = assigner.search(sample_vectors, 1)
         pq.train(np.ascontiguousarray(sample_vectors - centroids[sample_assign[:, 0]]))

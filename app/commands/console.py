@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import warnings
 from functools import wraps
 from pathlib import Path
@@ -12,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-out = Console()
+# Piped into a log or file, rich would squeeze tables into 80 columns and elide every number; give them room.
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
 
 
