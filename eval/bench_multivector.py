@@ -13,6 +13,8 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -61,6 +63,7 @@ class SystemResult:
     peak_rss_mib: float
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    search_rss_mib: float | None = None  # a fresh process that only opens the index and searches
 
 
 def encode_collection(dataset_dir: Path, model: str, progress: bool = True) -> Collection:
@@ -234,7 +237,18 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> list[Sy
             label = ", ".join(f"{name}={value}" for name, value in knobs.items())
             variants[f"modernsearch {label}"] = searcher(**knobs)
     described = ", ".join(f"{name} {value}" for name, value in defaults.items())
-    return _run_system("modernsearch", collection, qrels, build, variants, scratch, f"{described} unless named")
+    results = _run_system("modernsearch", collection, qrels, build, variants, scratch, f"{described} unless named")
+    results[0].search_rss_mib = _search_process_rss(scratch / "modernsearch", collection.queries)
+    return results
+
+
+def _search_process_rss(index_dir: Path, queries: list[np.ndarray]) -> float:
+    """Peak RSS of a fresh process that opens the saved index and answers every query (``eval.search_memory``)."""
+    queries_file = index_dir.parent / "search-memory-queries.npz"
+    np.savez(queries_file, *queries)
+    done = subprocess.run([sys.executable, "-m", "eval.search_memory", str(index_dir), str(queries_file)],
+                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"])
 
 
 def _plaid(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:

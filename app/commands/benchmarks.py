@@ -38,13 +38,14 @@ def bench_multivector(
         title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, {report['queries']} queries ({model})",
         title_justify="left",
     )
-    for column in ("system", "nDCG@10", "vs exact", "Recall@100", "build s", "bytes/token", "p50 ms", "p95 ms", "peak RSS MiB"):
+    for column in ("system", "nDCG@10", "vs exact", "Recall@100", "build s", "bytes/token", "p50 ms", "p95 ms", "peak RSS MiB",
+                   "search RSS MiB"):
         table.add_column(column, justify="left" if column == "system" else "right", no_wrap=column == "system")
     for r in report["results"]:
         ratio = f"{r['metrics']['ndcg@10'] / exact['metrics']['ndcg@10']:.3f}" if exact and exact["metrics"]["ndcg@10"] else "-"
         table.add_row(r["system"], f"{r['metrics']['ndcg@10']:.4f}", ratio, f"{r['metrics']['recall@100']:.4f}",
                       f"{r['build_seconds']:.1f}", f"{r['bytes_per_token']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-                      f"{r['peak_rss_mib']:.0f}")
+                      f"{r['peak_rss_mib']:.0f}", f"{r['search_rss_mib']:.0f}" if r.get("search_rss_mib") else "-")
     out.print(table)
     out.print(f"Results written to {target}")
 

@@ -1,0 +1,34 @@
+"""Peak memory of search alone: a fresh process opens a multi-vector index folder and answers the queries.
+
+Run by ``bench multivector`` so the figure is not the benchmark process's high-water mark (which includes
+building, and exact MaxSim's pass over every token): ``python -m eval.search_memory INDEX_DIR QUERIES.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from index.multivector import MultiVectorIndex
+
+
+def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], k: int = 100) -> float:
+    """Open the index (token store memory-mapped), answer every query with the recorded knobs, return peak RSS."""
+    index = MultiVectorIndex.load(index_dir)
+    for query in queries:
+        index.search(query, k)
+    # VmHWM belongs to this process image; getrusage's ru_maxrss would carry the parent's peak over fork and exec.
+    status = Path("/proc/self/status")
+    if status.exists():
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.MULTILINE).group(1)) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the best the OS offers
+
+
+if __name__ == "__main__":
+    stored = np.load(sys.argv[2])
+    print(json.dumps({"peak_rss_mib": round(search_peak_rss_mib(Path(sys.argv[1]), [stored[key] for key in stored.files]), 1)}))
