@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from eval.beir import evaluate_run, load_beir, read_corpus_records
+from eval.process_memory import peak_rss_mib
 from retrieval.config import BACKENDS
 
 VARIANTS = ("baseline", *BACKENDS)
@@ -71,7 +71,7 @@ def _measure(variant: str, dataset_dir: str, model: str, limit: int | None) -> d
         "variant": variant, "backend": backend, "documents": len(texts), "tokens": tokens,
         "seconds": round(seconds, 2), "docs_per_second": round(len(texts) / seconds, 2),
         "tokens_per_second": round(tokens / seconds, 1),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
         "metrics": {k: round(v, 4) for k, v in metrics.items()},
         "settings": "SentenceTransformer.encode defaults (batch 32)" if variant == "baseline"
         else f"token budget {config.token_budget}, at most {config.batch_size} texts per batch",

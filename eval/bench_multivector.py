@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from eval.beir import evaluate_run, load_beir
+from eval.process_memory import peak_rss_mib
 from index.maxsim import maxsim_segments
 from index.multivector import MultiVectorIndex, search_defaults
 from retrieval.config import home_dir
@@ -127,10 +127,6 @@ def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: in
     return Collection(ids, tokens, offsets, collection.query_ids, collection.queries, collection.query_encode_ms, collection.n_real)
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _run_system(
     name: str, collection: Collection, qrels: dict, build: Callable[[Path], Any],
     search: Callable[[Any, np.ndarray], list[tuple[str, float]]] | dict[str, Callable[[Any, np.ndarray], list[tuple[str, float]]]],
@@ -156,7 +152,7 @@ def _run_system(
         metrics, _ = evaluate_run(run, qrels)
         results.append(SystemResult(
             label, metrics, round(build_seconds, 2), index_bytes, round(index_bytes / n_tokens, 2),
-            round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(_peak_rss_mib(), 1), notes,
+            round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(peak_rss_mib(), 1), notes,
         ))
     return results
 

@@ -7,13 +7,12 @@ building, and exact MaxSim's pass over every token): ``python -m eval.search_mem
 from __future__ import annotations
 
 import json
-import re
-import resource
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from eval.process_memory import peak_rss_mib
 from index.multivector import MultiVectorIndex
 
 
@@ -22,11 +21,7 @@ def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], k: int = 100
     index = MultiVectorIndex.load(index_dir)
     for query in queries:
         index.search(query, k)
-    # VmHWM belongs to this process image; getrusage's ru_maxrss would carry the parent's peak over fork and exec.
-    status = Path("/proc/self/status")
-    if status.exists():
-        return int(re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.MULTILINE).group(1)) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the best the OS offers
+    return peak_rss_mib()
 
 
 if __name__ == "__main__":
