@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from eval.beir import evaluate_run, load_beir
+from eval.paired import ratio_interval, top_k_agreement
 from eval.process_memory import peak_rss_mib
 from index.maxsim import maxsim_segments
 from index.multivector import MultiVectorIndex, search_defaults
@@ -64,17 +65,21 @@ class SystemResult:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     search_rss_mib: float | None = None  # a fresh process that only opens the index and searches
+    per_query_ndcg: dict[str, float] = field(default_factory=dict)
+    top10: dict[str, list[str]] = field(default_factory=dict)
+    vs_exact: dict[str, Any] = field(default_factory=dict)  # nDCG@10 ratio with its paired bootstrap interval, top-10 agreement
 
 
-def encode_collection(dataset_dir: Path, model: str, progress: bool = True) -> Collection:
-    """Encode (or load from the cache) the corpus and judged queries of a BEIR folder with a ColBERT model."""
+def encode_collection(dataset_dir: Path, model: str, progress: bool = True, encoder: Any = None) -> Collection:
+    """Encode (or load from the cache) the corpus and judged queries of a BEIR folder with a ColBERT model
+    (``encoder``, a loaded :class:`MultiVectorEncoder` of ``model``, saves loading it again)."""
     from tqdm.auto import tqdm
 
     from retrieval.multivector_encoder import MultiVectorEncoder
 
     dataset = load_beir(dataset_dir)
     cache = home_dir() / "bench-cache" / f"{Path(dataset_dir).resolve().name}-{model}.npz"
-    encoder = MultiVectorEncoder.load(model)
+    encoder = encoder or MultiVectorEncoder.load(model)
     query_ids = list(dataset.judged_queries)
     query_vectors, query_ms = [], []
     for qid in query_ids:
@@ -149,21 +154,23 @@ def _run_system(
             hits = variant(index, query)
             latencies.append(encode_ms + (time.perf_counter() - started) * 1000)
             run[qid] = {doc_id: float(score) for doc_id, score in hits}
-        metrics, _ = evaluate_run(run, qrels)
+        metrics, per_query = evaluate_run(run, qrels)
         results.append(SystemResult(
             label, metrics, round(build_seconds, 2), index_bytes, round(index_bytes / n_tokens, 2),
             round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(peak_rss_mib(), 1), notes,
+            per_query_ndcg={q: m["ndcg@10"] for q, m in per_query.items()},
+            top10={q: sorted(docs, key=lambda d: (-docs[d], d))[:10] for q, docs in run.items()},
         ))
     return results
 
 
 def run_benchmark(
     dataset_dir: Path | str, model: str = "minilm-colbert", scale: int | None = None,
-    systems: tuple[str, ...] = SYSTEMS, progress: bool = True,
+    systems: tuple[str, ...] = SYSTEMS, progress: bool = True, encoder: Any = None,
 ) -> dict[str, Any]:
     """Run every requested system on the same token vectors; returns a JSON-ready report."""
     dataset = load_beir(dataset_dir)
-    collection = encode_collection(Path(dataset_dir), model, progress)
+    collection = encode_collection(Path(dataset_dir), model, progress, encoder)
     scratch = Path(tempfile.mkdtemp(prefix="modernsearch-bench-"))
     results: list[SystemResult] = []
     try:
@@ -178,6 +185,7 @@ def run_benchmark(
                 print(f"{r.system}: nDCG@10 {r.metrics['ndcg@10']:.4f}, p50 {r.p50_ms} ms, build {r.build_seconds} s", flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    _compare_with_exact(results)
     return {
         "kind": "bench-multivector",
         "dataset": str(dataset_dir),
@@ -188,6 +196,18 @@ def run_benchmark(
         "queries": len(collection.query_ids),
         "results": [r.__dict__ for r in results],
     }
+
+
+def _compare_with_exact(results: list[SystemResult]) -> None:
+    """Fill each result's ``vs_exact``: nDCG@10 ratio to exact MaxSim with a 95% paired bootstrap interval, and
+    the share of exact MaxSim's top 10 it returns (needs no judgments, so it sees ranking changes nDCG cannot)."""
+    exact = next((r for r in results if r.system == "exact"), None)
+    if exact is None:
+        return
+    for r in results:
+        ratio, low, high = ratio_interval(r.per_query_ndcg, exact.per_query_ndcg)
+        r.vs_exact = {"ndcg@10_ratio": round(ratio, 4), "ndcg@10_ratio_ci95": [round(low, 4), round(high, 4)],
+                      "top10_agreement": round(top_k_agreement(r.top10, exact.top10), 4)}
 
 
 def _exact(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
@@ -230,10 +250,10 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> list[Sy
     variants = {"modernsearch": searcher()}
     for knobs in SEARCH_SWEEP:
         if knobs != {k: defaults[k] for k in knobs} and max(knobs.values()) < len(collection.doc_ids):
-            label = ", ".join(f"{name}={value}" for name, value in knobs.items())
-            variants[f"modernsearch {label}"] = searcher(**knobs)
+            variants[f"modernsearch {knobs['candidates']}/{knobs['shortlist']}"] = searcher(**knobs)
     described = ", ".join(f"{name} {value}" for name, value in defaults.items())
-    results = _run_system("modernsearch", collection, qrels, build, variants, scratch, f"{described} unless named")
+    results = _run_system("modernsearch", collection, qrels, build, variants, scratch,
+                          f"{described}; 'modernsearch C/S': the same index searched with C candidates from a shortlist of S")
     results[0].search_rss_mib = _search_process_rss(scratch / "modernsearch", collection.queries)
     return results
 

@@ -194,3 +194,23 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path):
     source = min(range(20), key=lambda i: np.abs(real.doc_vectors(i)[: len(first)] - first).sum() if lengths[i] == len(first) else np.inf)
     residual = first - real.doc_vectors(source)
     assert 0.01 < np.abs(residual).mean() < 0.2, "noisy copies: close to their source, not identical"
+
+
+def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_small, minilm_colbert):
+    """bench multivector on a real slice: the nDCG@10 ratio to exact MaxSim comes with a paired interval and
+    the share of exact MaxSim's top 10 each system returns."""
+    from eval.beir import evaluate_run, load_beir
+    from eval.bench_multivector import run_benchmark
+
+    report = run_benchmark(dbpedia_small, systems=("exact", "modernsearch"), progress=False, encoder=minilm_colbert)
+    json.dumps(report, allow_nan=False)
+    exact, ours = report["results"][:2]
+    assert exact["vs_exact"] == {"ndcg@10_ratio": 1.0, "ndcg@10_ratio_ci95": [1.0, 1.0], "top10_agreement": 1.0}
+    ratio, (low, high) = ours["vs_exact"]["ndcg@10_ratio"], ours["vs_exact"]["ndcg@10_ratio_ci95"]
+    assert ratio == pytest.approx(ours["metrics"]["ndcg@10"] / exact["metrics"]["ndcg@10"], abs=1e-4)
+    assert low <= ratio <= high
+    assert 0.9 <= ours["vs_exact"]["top10_agreement"] <= 1.0  # a few hundred documents: all are decoded
+    assert sorted(ours["per_query_ndcg"]) == sorted(exact["per_query_ndcg"]) and len(exact["per_query_ndcg"]) == report["queries"]
+    _, per_query = evaluate_run({q: {d: 10.0 - i for i, d in enumerate(ids)} for q, ids in exact["top10"].items()},
+                                load_beir(dbpedia_small).qrels)
+    assert {q: m["ndcg@10"] for q, m in per_query.items()} == pytest.approx(exact["per_query_ndcg"])
