@@ -172,7 +172,8 @@ def test_query_longer_than_the_query_length_is_truncated(small_index, minilm, mi
     assert len(searcher.search(long_query, k=3, mode="multivector").hits) == 3
 
 
-def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path):
+@pytest.mark.parametrize("distractors", ["noise", "mix"])
+def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distractors):
     from eval.bench_multivector import Collection, scale_collection
 
     rng = np.random.default_rng(1)
@@ -182,8 +183,8 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path):
     tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
     real = Collection([f"d{i}" for i in range(20)], tokens, offsets, ["q"], [tokens[:4]], [1.0], 20)
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    grown = scale_collection(real, 200, tmp_path / "a")
-    again = scale_collection(real, 200, tmp_path / "b")
+    grown = scale_collection(real, 200, tmp_path / "a", distractors=distractors)
+    again = scale_collection(real, 200, tmp_path / "b", distractors=distractors)
     assert isinstance(grown.tokens, np.memmap) and len(grown.doc_ids) == 200 and grown.n_real == 20
     np.testing.assert_array_equal(grown.tokens[: offsets[-1]], tokens), "real documents come first, unchanged"
     np.testing.assert_array_equal(grown.tokens, again.tokens), "the same seed gives the same distractors"
@@ -194,6 +195,7 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path):
     source = min(range(20), key=lambda i: np.abs(real.doc_vectors(i)[: len(first)] - first).sum() if lengths[i] == len(first) else np.inf)
     residual = first - real.doc_vectors(source)
     assert 0.01 < np.abs(residual).mean() < 0.2, "noisy copies: close to their source, not identical"
+    assert 0.75 < np.mean(np.sum(first * real.doc_vectors(source), axis=1)) < 0.99  # cosine with the source
 
 
 def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_small, minilm_colbert):

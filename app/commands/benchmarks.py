@@ -20,21 +20,28 @@ def bench_multivector(
     dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
     model: str = typer.Option("minilm-colbert", help="ColBERT model whose token vectors every system shares."),
     scale: Optional[int] = typer.Option(None, help="Grow the collection to N documents with seeded distractors."),
-    systems: str = typer.Option("exact,modernsearch,plaid,voyager", help="Comma-separated systems to run."),
+    distractors: str = typer.Option("noise", help="How --scale perturbs copied tokens: noise (Gaussian, sigma 0.05) or mix "
+                                                  "(moved towards random real tokens)."),
+    systems: str = typer.Option("exact,modernsearch,plaid,voyager", help="Comma-separated systems to run (also: plaid-2bit, "
+                                                                          "PLAID at the 2 bits per dimension this index uses)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-multivector-DATASET-N.json)."),
 ) -> None:
     """Exact MaxSim vs this project's index vs PyLate PLAID and Voyager on the same token vectors."""
-    from eval.bench_multivector import SYSTEMS, run_benchmark
+    from eval.bench_multivector import DISTRACTORS, SYSTEMS, run_benchmark
 
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     unknown = [s for s in chosen if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"Unknown systems {unknown}; choose from {', '.join(SYSTEMS)}.")
-    report = run_benchmark(dataset, model=model, scale=scale, systems=chosen)
-    target = out_path or Path("eval/results") / f"bench-multivector-{Path(dataset).name}-{report['documents']}.json"
+    if distractors not in DISTRACTORS:
+        raise ValueError(f"Unknown --distractors {distractors!r}; choose from {', '.join(DISTRACTORS)}.")
+    report = run_benchmark(dataset, model=model, scale=scale, systems=chosen, distractors=distractors)
+    suffix = "-mix" if scale and distractors == "mix" else ""
+    target = out_path or Path("eval/results") / f"bench-multivector-{Path(dataset).name}-{report['documents']}{suffix}.json"
     write_report(target, report)
     table = Table(
-        title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, {report['queries']} queries ({model})",
+        title=f"{Path(dataset).name}: {report['documents']:,} documents"
+              f"{f' ({distractors} distractors)' if scale else ''}, {report['tokens']:,} tokens, {report['queries']} queries ({model})",
         title_justify="left", caption_justify="left",
         caption="vs exact: nDCG@10 / exact MaxSim's, 95% CI by a paired bootstrap over queries; top-10 = exact: share of exact "
                 "MaxSim's top 10 returned in the top 10; modernsearch C/S: the same index with C candidates from a shortlist of S.",
