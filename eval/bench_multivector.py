@@ -64,7 +64,6 @@ class SystemResult:
     p95_ms: float
     peak_rss_mib: float
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
     search_rss_mib: float | None = None  # a fresh process that only opens the index and searches
     per_query_ndcg: dict[str, float] = field(default_factory=dict)
     top10: dict[str, list[str]] = field(default_factory=dict)
@@ -121,8 +120,7 @@ def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: in
     The tokens are written to a memory-mapped ``.npy`` in ``folder`` (14 million tokens are 7 GB),
     so memory holds one block of distractors at a time.
     """
-    if distractors not in DISTRACTORS:
-        raise ValueError(f"distractors must be one of {', '.join(DISTRACTORS)}, got {distractors!r}")
+    _check_choices("distractors", [distractors], DISTRACTORS)
     extra = n_docs - len(collection.doc_ids)
     if extra <= 0:
         return collection
@@ -147,6 +145,13 @@ def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: in
     tokens.flush()
     ids = collection.doc_ids + [f"distractor-{i}" for i in range(extra)]
     return Collection(ids, tokens, offsets, collection.query_ids, collection.queries, collection.query_encode_ms, collection.n_real)
+
+
+def _check_choices(what: str, given: Any, allowed: tuple[str, ...]) -> None:
+    """Raise a clear error naming the allowed values when any of ``given`` is not one of them."""
+    unknown = [value for value in given if value not in allowed]
+    if unknown:
+        raise ValueError(f"Unknown {what} {unknown}; choose from {', '.join(allowed)}.")
 
 
 def _run_system(
@@ -186,6 +191,8 @@ def run_benchmark(
     systems: tuple[str, ...] = SYSTEMS, progress: bool = True, encoder: Any = None, distractors: str = "noise",
 ) -> dict[str, Any]:
     """Run every requested system on the same token vectors; returns a JSON-ready report."""
+    _check_choices("systems", systems, SYSTEMS)
+    _check_choices("distractors", [distractors], DISTRACTORS)  # before encoding, which can take minutes
     dataset = load_beir(dataset_dir)
     collection = encode_collection(Path(dataset_dir), model, progress, encoder)
     scratch = Path(tempfile.mkdtemp(prefix="modernsearch-bench-"))
