@@ -1,11 +1,15 @@
-"""Start the Streamlit UI as a child process, pointed at the given index folders."""
+"""Run the Streamlit UI, pointed at the given index folders.
+
+The command's process becomes Streamlit (``exec``): a signal sent to ``modernsearch app`` reaches the
+server itself, so stopping it always frees the port and leaves no orphan behind.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from app.ui.settings import INDEXES_ENV, RESULTS_ENV
 
@@ -19,6 +23,7 @@ def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal", "--theme.base", "light",
+        "--client.showErrorDetails", "none",  # no stack trace or source path ever reaches the browser
     ]
 
 
@@ -31,10 +36,9 @@ def ui_environment(indexes: list[Path], results: Path | None) -> dict[str, str]:
     return env
 
 
-def serve(indexes: list[Path], port: int = 8501, results: Path | None = None, host: str = "127.0.0.1") -> int:
-    """Run the UI until interrupted; returns Streamlit's exit code."""
+def serve(indexes: list[Path], port: int = 8501, results: Path | None = None, host: str = "127.0.0.1") -> NoReturn:
+    """Replace this process by the Streamlit server; it runs until stopped (Ctrl-C, SIGTERM)."""
     print(f"modernsearch UI: http://{'localhost' if host in ('127.0.0.1', 'localhost') else host}:{port}  (Ctrl-C to stop)", flush=True)
-    try:
-        return subprocess.call(streamlit_command(port, host), env=ui_environment(indexes, results))
-    except KeyboardInterrupt:
-        return 0
+    sys.stderr.flush()
+    command = streamlit_command(port, host)
+    os.execve(command[0], command, ui_environment(indexes, results))

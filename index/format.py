@@ -25,6 +25,8 @@ from typing import Any, Iterator
 from contextlib import contextmanager
 
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
+from index.manifest_schema import validate_manifest
+from index.ownership import UnsafeTargetError, permissions_for, resolve_index_path
 
 FORMAT_VERSION = 2  # 2: dense vector ids are chunk ids (index/chunks.py)
 MANIFEST_NAME = "manifest.json"
@@ -62,6 +64,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, permissions_for("file"))  # mkstemp makes it private; published files follow the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -72,16 +75,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """Read and sanity-check the manifest of an index folder."""
     folder = Path(folder)
     if not folder.exists():
-        raise IndexNotFoundError(
-            f"No index at {folder}. Build one with: modernsearch build CORPUS --index {folder}"
-        )
+        raise IndexNotFoundError(f"No index at {folder}. Build one with: modernsearch build CORPUS --index {folder}")
     if not folder.is_dir():
         raise IndexNotFoundError(f"{folder} is a file, not an index folder.")
     path = folder / MANIFEST_NAME
     if not path.exists():
         raise IndexFormatError(
-            f"{folder} has no {MANIFEST_NAME}: it is not an index or its build did not finish. "
-            f"Rebuild it with: modernsearch build CORPUS --index {folder}"
+            f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index. Build one into a new folder "
+            "with: modernsearch build CORPUS --index NEW_FOLDER"
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -93,6 +94,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             f"{path} has format_version {version!r}; this modernsearch reads version "
             f"{FORMAT_VERSION}. Rebuild the index with this version."
         )
+    validate_manifest(manifest, path)
     return manifest
 
 
@@ -124,16 +126,17 @@ def staged_folder(target: Path, *, resume_key: str | None = None) -> Iterator[Pa
     it is ``partial_folder(target)`` and survives failures and kills: the next call with the
     same key gets it back as it was left (to resume), a different key starts it afresh.
     """
-    target = Path(target).absolute()
+    target = resolve_index_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_swap(target)
     remove_abandoned_staging(target)
     if resume_key is None:
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.building-"))
-        (staging / OWNER_NAME).write_text(str(os.getpid()))
     else:
         staging = _partial_for(target, resume_key)
     try:
+        if resume_key is None:
+            (staging / OWNER_NAME).write_text(str(os.getpid()))
         yield staging
         (staging / RESUME_KEY_NAME).unlink(missing_ok=True)
         _swap_into_place(staging, target)
@@ -145,8 +148,18 @@ def staged_folder(target: Path, *, resume_key: str | None = None) -> Iterator[Pa
 
 def partial_folder(target: Path) -> Path:
     """Where a resumable build of ``target`` keeps its work until it completes."""
-    target = Path(target).absolute()
+    target = resolve_index_path(target)
     return target.with_name(f".{target.name}.partial")
+
+
+def discard_partial(target: Path) -> None:
+    """Delete an interrupted build's partial folder, if there is one and this project wrote it."""
+    staging = partial_folder(target)
+    if not staging.exists():
+        return
+    if not (staging / RESUME_KEY_NAME).exists() and any(staging.iterdir()):
+        raise UnsafeTargetError(staging, "it was not written by a modernsearch build (no resume key), so it is left alone")
+    shutil.rmtree(staging)
 
 
 def _partial_for(target: Path, resume_key: str) -> Path:
@@ -154,7 +167,7 @@ def _partial_for(target: Path, resume_key: str) -> Path:
     staging = partial_folder(target)
     key_file = staging / RESUME_KEY_NAME
     if staging.exists() and not (key_file.exists() and key_file.read_text() == resume_key):
-        shutil.rmtree(staging)
+        discard_partial(target)
     staging.mkdir(exist_ok=True)
     write_text_atomic(key_file, resume_key)
     return staging
@@ -168,13 +181,14 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def remove_abandoned_staging(target: Path) -> None:
-    """Delete staging folders of builds whose process is gone (killed or crashed)."""
+    """Delete staging folders of builds whose process is gone (killed or crashed); only folders that
+    carry this project's owner file are touched."""
     for staging in target.parent.glob(f".{target.name}.building-*"):
         try:
             pid = int((staging / OWNER_NAME).read_text())
         except (OSError, ValueError):
-            pid = None
-        if pid is None or not _process_alive(pid):
+            continue
+        if not _process_alive(pid):
             shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -191,6 +205,7 @@ def _process_alive(pid: int) -> bool:
 def _swap_into_place(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with two renames; the old folder is kept until the end."""
     (staging / OWNER_NAME).unlink(missing_ok=True)
+    os.chmod(staging, permissions_for("folder"))  # mkdtemp makes it private; the published index follows the umask
     _fsync_dir(staging)
     if target.exists():
         old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
@@ -205,13 +220,13 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 def swap_in_progress(target: Path) -> bool:
     """The folder is missing and an old copy waits beside it: a writer is between its two renames (or died there)."""
-    target = Path(target).absolute()
+    target = resolve_index_path(target)
     return not target.exists() and any(target.parent.glob(f".{target.name}.old-*"))
 
 
 def recover_interrupted_swap(target: Path) -> None:
     """If a crash happened between the two renames of a swap, put the old index back."""
-    target = Path(target).absolute()
+    target = resolve_index_path(target)
     if target.exists() or not target.parent.exists():
         return
     olds = sorted(target.parent.glob(f".{target.name}.old-*"))

@@ -30,6 +30,7 @@ class BuildProgress:
     phase: str = "reading"  # reading -> encoding -> complete
     documents: int = 0
     encoded: int = 0
+    partial: dict[str, Any] = field(default_factory=dict)  # a long document part-encoded: row, kind, chunks, tokens
     scratch_bytes: dict[str, int] = field(default_factory=dict)  # committed size of each scratch file
     long_documents: dict[str, dict[str, int]] = field(default_factory=dict)  # per index: chunked, truncated, chunks
     encode_seconds: float = 0.0

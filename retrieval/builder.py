@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 import shutil
 import sys
@@ -16,10 +15,10 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from index.bm25 import BM25Index
-from index.chunks import pack_ids
 from index.dense import DenseIndex, factory_for
 from index.docstore import Document, DocumentStore, Duplicate
 from index.lock import writer_lock
+from index.ownership import check_build_target, resolve_index_path
 from index.multivector import MultiVectorIndex
 from index.format import (
     DENSE_NAME,
@@ -27,10 +26,11 @@ from index.format import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     describe_files,
-    partial_folder,
+    discard_partial,
     staged_folder,
     write_json_atomic,
 )
+from retrieval.build_encoding import encode_into_scratch
 from retrieval.build_progress import (
     PROGRESS_NAME,
     SCRATCH_EMBEDDINGS,
@@ -40,12 +40,11 @@ from retrieval.build_progress import (
     SCRATCH_TOKENS,
     SCRATCH_VECTOR_IDS,
     BuildProgress,
-    reopened_scratch,
     resume_key,
 )
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
-from retrieval.document_encoding import chunk_policy, chunk_spans, encode_dense, encode_multivector
+from retrieval.document_encoding import chunk_policy
 from retrieval.encoders import DenseEncoder
 from retrieval.lexical import ANALYSER, analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
@@ -102,10 +101,14 @@ def build_index(
     A build from a path keeps its progress (``resume``): run again after a crash or
     kill with the same corpus and settings, it continues from its last encoded batch.
     """
-    index_dir = Path(index_dir)
-    if isinstance(corpus, (str, Path)) and not hf_dataset and not Path(corpus).exists():
+    index_dir = resolve_index_path(index_dir)
+    from_path = isinstance(corpus, (str, Path))
+    if from_path and not hf_dataset and not Path(corpus).exists():
         raise CorpusError(f"Corpus {corpus} does not exist.")  # before the model loads: fail in a second
+    sources = [Path(corpus)] if from_path and Path(corpus).exists() else []
+    check_build_target(index_dir, sources)  # before any lock or staging folder exists beside it
     with writer_lock(index_dir):  # before the model loads: a second writer fails at once
+        check_build_target(index_dir, sources)  # what another writer committed meanwhile is checked too
         return build_index_locked(corpus, index_dir, config, hf_dataset=hf_dataset, encoder=encoder,
                                   multivector_encoder=multivector_encoder, progress=progress, resume=resume)
 
@@ -133,7 +136,7 @@ def build_index_locked(
     corpus_label = corpus_label or (str(corpus) if from_path else "<documents>")
     key = resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
     if from_path and not resume:
-        shutil.rmtree(partial_folder(index_dir), ignore_errors=True)  # starting over: drop an interrupted build's work
+        discard_partial(index_dir)  # starting over: drop an interrupted build's work
     with staged_folder(index_dir, resume_key=key) as staging:
         work = BuildProgress.load(staging)
         if work.phase == "reading":
@@ -141,8 +144,9 @@ def build_index_locked(
             documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
             work = _read_into_store(staging, documents, stats, config, corpus_label, progress)
         elif progress and work.phase == "encoding":
-            print(f"Resuming the interrupted build in {staging}: {work.encoded:,} of {work.documents:,} documents already encoded.",
-                  file=sys.stderr)
+            within = f", and {work.partial['chunks']:,} chunks of the next, long one" if work.partial else ""
+            print(f"Resuming the interrupted build in {staging}: {work.encoded:,} of {work.documents:,} documents already "
+                  f"encoded{within}.", file=sys.stderr)
         if work.phase == "encoding":
             store = DocumentStore.open(staging / DOCUMENTS_NAME)
             try:
@@ -254,8 +258,8 @@ def _store_documents(store: DocumentStore, documents: Iterable[Document], config
         if found and config.on_duplicate == "error":
             listed = "; ".join(f"{d.doc_id!r} ({d.first_source} and {d.again_source})" for d in duplicates[:5])
             raise CorpusError(
-                f"Duplicate document ids: {listed}. Make ids unique, or pass --on-duplicate first "
-                "or --on-duplicate last to keep one copy."
+                f"Duplicate document ids: {listed}",
+                "Make ids unique, or pass --on-duplicate first or --on-duplicate last to keep one copy.", ("--on-duplicate",),
             )
         bar.update(len(batch))
         batch.clear()
@@ -295,54 +299,11 @@ def _structure(kind: str, index: Any) -> str:
 def _encode_into_indexes(
     store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path, progress: bool
 ) -> dict[str, Any]:
-    """Encode every stored document once per encoder into append-only scratch files, then build each index from them.
-
-    Each step of ``batch_size * 8`` documents is flushed, fsynced and recorded in ``work`` before the next
-    one, so a killed build resumes after its last recorded step with the same batches (and the same vectors).
-    """
-    from tqdm.auto import tqdm
-
+    """Encode every stored document once per encoder into append-only scratch files (checkpointed, see
+    :mod:`retrieval.build_encoding`), then build each index from them."""
+    encode_into_scratch(store, encoders, config, work, staging, progress)
     dense_encoder, mv_encoder = encoders.get("dense"), encoders.get("multivector")
-    policies = {kind: chunk_policy(config, encoder) for kind, encoder in encoders.items()}
     row_ids = store.row_ids()
-    work.resumed_from = work.encoded
-    names = [SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS] if dense_encoder else []
-    names += [SCRATCH_TOKENS, SCRATCH_LENGTHS] if mv_encoder else []
-    files = {name: reopened_scratch(staging / name, work.scratch_bytes.get(name, 0)) for name in names}
-    counts = {kind: dict(work.long_documents.get(kind, {"chunked": 0, "truncated": 0, "chunks": 0})) for kind in encoders}
-    step = config.batch_size * 8  # small steps keep the bar's rate and ETA live, and little work is lost to a kill
-    after = int(row_ids[work.encoded - 1]) if work.encoded else 0
-    try:
-        with tqdm(total=work.documents, initial=work.encoded, desc="Encoding", unit=" doc", disable=not progress, smoothing=0.1) as bar:
-            for ids, texts in store.iter_texts(step, after_row_id=after):
-                step_started = time.perf_counter()
-                rows = np.asarray(ids, dtype=np.int64)
-                if dense_encoder is not None:
-                    encoded = encode_dense(dense_encoder, texts, policies["dense"], config.batch_size, config.token_budget)
-                    numbers = np.array([c.number for c in encoded.chunks], dtype=np.int64)
-                    files[SCRATCH_EMBEDDINGS].write(np.ascontiguousarray(encoded.vectors, dtype=np.float32).tobytes())
-                    files[SCRATCH_VECTOR_IDS].write(pack_ids(rows[encoded.documents], numbers).tobytes())
-                    files[SCRATCH_SPANS].write(chunk_spans(rows, encoded).tobytes())
-                    _count(counts["dense"], encoded)
-                if mv_encoder is not None:
-                    encoded = encode_multivector(mv_encoder, texts, policies["multivector"], config.batch_size, config.token_budget)
-                    for doc_tokens in encoded.vectors:
-                        files[SCRATCH_TOKENS].write(np.ascontiguousarray(doc_tokens, dtype=np.float32).tobytes())
-                    files[SCRATCH_LENGTHS].write(np.array([len(t) for t in encoded.vectors], dtype=np.int64).tobytes())
-                    _count(counts["multivector"], encoded)
-                for handle in files.values():
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                work.scratch_bytes = {name: handle.tell() for name, handle in files.items()}
-                work.long_documents = counts
-                work.encoded += len(ids)
-                work.encode_seconds += time.perf_counter() - step_started
-                work.save(staging)
-                bar.update(len(ids))
-    finally:
-        for handle in files.values():
-            handle.close()
-
     built: dict[str, Any] = {}
     if dense_encoder is not None:
         vector_ids = np.fromfile(staging / SCRATCH_VECTOR_IDS, dtype=np.int64)
@@ -361,12 +322,6 @@ def _encode_into_indexes(
             lexical.extend(analyse(texts))
         built["bm25"] = BM25Index.build(lexical, row_ids, {"k1": config.bm25_k1, "b": config.bm25_b})
     return built
-
-
-def _count(counts: dict[str, int], encoded: Any) -> None:
-    counts["chunked"] += encoded.chunked
-    counts["truncated"] += encoded.truncated
-    counts["chunks"] += len(encoded.chunks)
 
 
 def _build_dense(vectors: np.ndarray, row_ids: np.ndarray, config: BuildConfig) -> DenseIndex:

@@ -27,12 +27,11 @@ from typing import Any, Literal
 from index.dense import DenseIndex
 from index.docstore import DocumentStore
 from index.format import DENSE_NAME, DOCUMENTS_NAME, MANIFEST_NAME, describe_files, staged_folder, write_json_atomic
-from index.lock import writer_lock
 from index.multivector import MultiVectorIndex
 from retrieval.builder import build_index_locked
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.multivector_encoder import MultiVectorEncoder
-from retrieval.updater import committed_manifest, copy_payload, recorded_config
+from retrieval.updater import committed_manifest, copy_payload, locked_index, recorded_config
 
 DRIFT_THRESHOLD = 1.2
 Retrain = Literal["auto", "always", "never"]
@@ -84,10 +83,8 @@ def compact_index(
     ``retrain`` is ``always``, or ``auto`` and the drift of any trained index exceeds ``threshold``."""
     if retrain not in ("auto", "always", "never"):
         raise ValueError(f"retrain must be auto, always or never, got {retrain!r}")
-    index_dir = Path(index_dir)
     started = time.perf_counter()
-    with writer_lock(index_dir):
-        manifest = committed_manifest(index_dir)
+    with locked_index(index_dir) as (index_dir, manifest):
         before = sum(meta["bytes"] for meta in manifest["files"].values())
         drift = measure_drift(index_dir, manifest)
         retrained = retrain == "always" or (retrain == "auto" and any(value > threshold for value in drift.values()))

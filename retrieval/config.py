@@ -73,6 +73,9 @@ class BuildConfig:
     )
     batch_size: int = _setting(16, "Most texts per encoder forward pass (the token budget may allow fewer).")
     read_batch_size: int = _setting(1024, "Documents read and stored per step; bounds memory while reading.")
+    max_doc_bytes: int = _setting(
+        20_000_000, "Largest document accepted, in bytes of UTF-8 title + text; a larger record is an invalid record."
+    )
     device: str | None = _setting(None, "Torch device for encoding (default: cuda if available, else cpu).")
     backend: str = _setting(
         "torch",
@@ -93,7 +96,7 @@ class BuildConfig:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.long_docs not in LONG_DOCS:
             raise ValueError(f"long_docs must be chunk or truncate, got {self.long_docs!r}")
-        for name in ("batch_size", "read_batch_size", "token_budget"):
+        for name in ("batch_size", "read_batch_size", "token_budget", "max_doc_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -28,11 +28,23 @@ class EncodedDocuments:
     truncated: int
 
 
-def _plan(texts: Sequence[str], encoder: Any, policy: ChunkPolicy) -> tuple[list[list[Chunk]], int, int]:
-    plans = [split_text(text, encoder.tokenizer, policy) for text in texts]
+def plan_chunks(texts: Sequence[str], encoder: Any, policy: ChunkPolicy) -> list[list[Chunk]]:
+    """The chunks each text is encoded as (one, the whole text, when it fits)."""
+    return [split_text(text, encoder.tokenizer, policy) for text in texts]
+
+
+def long_document_counts(texts: Sequence[str], plans: Sequence[Sequence[Chunk]]) -> tuple[int, int]:
+    """How many of the texts were split in chunks, and how many were cut short."""
     chunked = sum(len(plan) > 1 for plan in plans)
     truncated = sum(len(plan) == 1 and plan[0].end < len(text.rstrip()) for plan, text in zip(plans, texts))
-    return plans, chunked, truncated
+    return chunked, truncated
+
+
+def _plan(
+    texts: Sequence[str], encoder: Any, policy: ChunkPolicy, plans: list[list[Chunk]] | None
+) -> tuple[list[list[Chunk]], int, int]:
+    plans = plans if plans is not None else plan_chunks(texts, encoder, policy)
+    return (plans, *long_document_counts(texts, plans))
 
 
 def _pieces(texts: Sequence[str], plans: list[list[Chunk]]) -> tuple[np.ndarray, list[Chunk], list[str]]:
@@ -42,17 +54,24 @@ def _pieces(texts: Sequence[str], plans: list[list[Chunk]]) -> tuple[np.ndarray,
     return documents, chunks, pieces
 
 
-def encode_dense(encoder: Any, texts: Sequence[str], policy: ChunkPolicy, batch_size: int, token_budget: int) -> EncodedDocuments:
-    """One unit vector per chunk (a document that fits is one chunk: its whole text)."""
-    plans, chunked, truncated = _plan(texts, encoder, policy)
+def encode_dense(
+    encoder: Any, texts: Sequence[str], policy: ChunkPolicy, batch_size: int, token_budget: int,
+    plans: list[list[Chunk]] | None = None,
+) -> EncodedDocuments:
+    """One unit vector per chunk (a document that fits is one chunk: its whole text); ``plans`` are the
+    texts' chunks when the caller has already split them."""
+    plans, chunked, truncated = _plan(texts, encoder, policy, plans)
     documents, chunks, pieces = _pieces(texts, plans)
     vectors = encoder.encode_documents(pieces, batch_size=batch_size, token_budget=token_budget, lengths=[c.tokens for c in chunks])
     return EncodedDocuments(documents, chunks, vectors, chunked, truncated)
 
 
-def encode_multivector(encoder: Any, texts: Sequence[str], policy: ChunkPolicy, batch_size: int, token_budget: int) -> EncodedDocuments:
+def encode_multivector(
+    encoder: Any, texts: Sequence[str], policy: ChunkPolicy, batch_size: int, token_budget: int,
+    plans: list[list[Chunk]] | None = None,
+) -> EncodedDocuments:
     """One token matrix per document: the token vectors of its chunks, concatenated, so MaxSim sees the whole document."""
-    plans, chunked, truncated = _plan(texts, encoder, policy)
+    plans, chunked, truncated = _plan(texts, encoder, policy, plans)
     documents, chunks, pieces = _pieces(texts, plans)
     per_chunk = encoder.encode_documents(pieces, batch_size=batch_size, token_budget=token_budget, lengths=[c.tokens for c in chunks])
     per_document: list[list[np.ndarray]] = [[] for _ in texts]

@@ -26,6 +26,7 @@ from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
 from retrieval.lexical import analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
+from retrieval.query_text import EmptyQueryError, has_visible_text
 
 
 CHUNK_OVERFETCH = 4  # dense chunk hits fetched per wanted document (multiplied again while too few documents)
@@ -321,8 +322,8 @@ class Searcher:
         if config.rerank == "multivector" and self._multivector is None:
             raise ValueError("--rerank multivector needs a multi-vector index (build with --mode hybrid, both or multivector).")
         for q in queries:
-            if not isinstance(q, str) or not q.strip():
-                raise ValueError("Queries must be non-empty text.")
+            if not has_visible_text(q):
+                raise EmptyQueryError(q)
 
     def _hybrid(
         self, dense_vectors: np.ndarray, lexical: list[list[str]], depth: int, config: SearchConfig

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from index.dense import DenseIndex
 from index.docstore import Document, DocumentStore
 from index.format import DENSE_NAME, DOCUMENTS_NAME, MANIFEST_NAME, describe_files, read_manifest, staged_folder, verify_files, write_json_atomic
 from index.lock import writer_lock
+from index.ownership import check_owned_index, resolve_index_path
 from index.multivector import MultiVectorIndex
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
@@ -63,10 +65,8 @@ def add_documents(
 
     Ids already in the index are an error unless ``upsert``, which replaces those documents.
     """
-    index_dir = Path(index_dir)
     started = time.perf_counter()
-    with writer_lock(index_dir):
-        manifest = committed_manifest(index_dir)
+    with locked_index(index_dir) as (index_dir, manifest):
         config = recorded_config(manifest)
         documents = list(read_corpus(corpus, config, ReadStats()) if isinstance(corpus, (str, Path)) else corpus)
         if not documents:
@@ -84,8 +84,8 @@ def add_documents(
                 existing = [i for i in ids if store.row_id(i) is not None]
                 if existing and not upsert:
                     raise CorpusError(
-                        f"{len(existing)} documents are already in {index_dir} (for example {existing[:3]}). "
-                        "Pass --upsert to replace them, or give them new ids."
+                        f"{len(existing)} documents are already in {index_dir} (for example {existing[:3]})",
+                        "Pass --upsert to replace them, or give them new ids.", ("--upsert",),
                     )
                 replaced_rows = list(store.delete(existing).values())
                 new_rows = np.array(store.insert(documents), dtype=np.int64)
@@ -102,10 +102,8 @@ def add_documents(
 
 def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSummary:
     """Delete documents by id from every part of the index; ids it does not hold are reported, not an error."""
-    index_dir = Path(index_dir)
     started = time.perf_counter()
-    with writer_lock(index_dir):
-        manifest = committed_manifest(index_dir)
+    with locked_index(index_dir) as (index_dir, manifest):
         with staged_folder(index_dir) as staging:
             copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
@@ -123,9 +121,24 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
     return summary
 
 
+@contextmanager
+def locked_index(index_dir: Path | str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Hold the writer lock of an existing index: yields its real path and committed manifest.
+
+    The path is resolved once (a symlink locks and updates the folder it points at), and a folder that is
+    not an index fails before any lock file is created beside it.
+    """
+    index_dir = resolve_index_path(index_dir)
+    read_manifest(index_dir)
+    with writer_lock(index_dir):
+        yield index_dir, committed_manifest(index_dir)
+
+
 def committed_manifest(index_dir: Path) -> dict[str, Any]:
-    """The committed manifest, after checking the files it describes (never update a corrupt index)."""
+    """The committed manifest, after checking the files it describes (never update a corrupt index) and that
+    the folder holds nothing else (a new version replaces the whole folder)."""
     manifest = read_manifest(index_dir)
+    check_owned_index(index_dir, manifest)
     verify_files(index_dir, manifest)
     return manifest
 

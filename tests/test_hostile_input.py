@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -99,14 +100,22 @@ def searcher(small_index, minilm, minilm_colbert):
     return Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
 
 
+BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"  # letters and symbols that render as empty space
+
+
+def visible(query: str) -> bool:
+    """A character a person can see: a letter, number, punctuation, symbol or mark that is not a blank filler."""
+    return any(unicodedata.category(c)[0] in "LNPSM" and c not in BLANK_LETTERS for c in query)
+
+
 def check_query(searcher, query: str, mode: str) -> None:
     started = time.monotonic()
     try:
         result = searcher.search(query, k=5, mode=mode)
     except ValueError as err:
-        assert not query.strip() and "non-empty" in str(err), f"{query!r}: {err}"
+        assert not visible(query) and "no visible characters" in str(err), f"{query!r}: {err}"
         return
-    assert query.strip(), "an empty query must be refused, not answered"
+    assert visible(query), "a query without visible characters must be refused, not answered"
     assert len(result.hits) <= 5 and len({h.id for h in result.hits}) == len(result.hits)
     assert all(math.isfinite(h.score) for h in result.hits)
     assert time.monotonic() - started < 60, f"{mode} search of a {len(query):,}-character query took too long"
@@ -119,6 +128,7 @@ def check_query(searcher, query: str, mode: str) -> None:
 @example(query="\x00\x01\x1b[31m\x7f", mode="bm25")
 @example(query="Москва 東京 القاهرة मुंबई 🚀 e\u0301", mode="multivector")
 @example(query="\ud7ff\ufffd\U0010ffff", mode="hybrid")
+@example(query="\x00\x00\u200b\u200d\ufeff\u2060\u3164", mode="dense")
 def test_any_query_gives_results_or_a_clear_error(searcher, query, mode):
     check_query(searcher, query, mode)
 

@@ -94,7 +94,7 @@ def test_hf_dataset_saved_to_disk_reads_offline(tmp_path):
     datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(saved))
     docs, _ = read(str(saved), hf_dataset=True, split="train")
     assert_rows(docs)
-    with pytest.raises(CorpusError, match=r"splits \['train'\]; choose one with --split"):
+    with pytest.raises(CorpusError, match=r"splits \['train'\]. Choose one with --split"):
         read(str(saved), hf_dataset=True, split="test")
 
 

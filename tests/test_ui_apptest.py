@@ -120,7 +120,7 @@ def test_empty_query_gets_a_friendly_warning(monkeypatch, tmp_path, small_index)
     at = start(monkeypatch, tmp_path, [small_index])
     search(at, "   ")
     assert not at.exception
-    assert "search box is empty" in at.warning[0].value
+    assert "no visible characters" in at.warning[0].value
 
 
 def test_very_long_query_is_truncated_with_a_notice(monkeypatch, tmp_path, small_index):

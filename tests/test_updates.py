@@ -181,7 +181,7 @@ def test_readers_see_the_old_or_the_new_state_while_a_writer_commits(tmp_path, g
     for t in threads:
         t.start()
     (tmp_path / "gone.txt").write_text("\n".join(gone) + "\n")
-    writer = subprocess.run([sys.executable, "-m", "app.cli", "delete", str(target), "--ids", str(tmp_path / "gone.txt")],
+    writer = subprocess.run([sys.executable, "-m", "app.cli", "delete", str(target), "--ids-file", str(tmp_path / "gone.txt")],
                             capture_output=True, text=True, env=ENV, timeout=300)
     time.sleep(0.5)
     stop.set()

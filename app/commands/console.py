@@ -1,9 +1,17 @@
-"""Terminal output shared by the commands: the two consoles, one-line errors, JSON reports."""
+"""Terminal output shared by the commands: the two consoles, one-line errors, JSON reports.
+
+Both consoles print every string literally: markup and emoji codes are off, so ids, titles, queries,
+paths and error messages from data or users can never change (or break) what is printed. Styling is
+applied explicitly with :func:`styled`.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import sqlite3
 import sys
 import warnings
 from functools import wraps
@@ -13,10 +21,28 @@ from typing import Any, Callable
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
+logger = logging.getLogger(__name__)
+_LITERAL = {"markup": False, "emoji": False, "highlight": False}
 # Piped into a log or file, rich would squeeze tables into 80 columns and elide every number; give them room.
-out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160, **_LITERAL)
+err = Console(stderr=True, **_LITERAL)
+
+
+def styled(label: str, style: str, rest: str = "") -> Text:
+    """``label`` in ``style`` followed by ``rest`` as plain text (never parsed as markup)."""
+    return Text.assemble((label, style), rest)
+
+
+def error_line(message: str) -> None:
+    """The one line a failed command prints on stderr."""
+    err.print(styled("Error: ", "bold red", message), soft_wrap=True)
+
+
+def warning_line(message: str, label: str = "Warning: ") -> None:
+    """A warning on stderr."""
+    err.print(styled(label, "yellow", message), soft_wrap=True)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,21 +57,53 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
         def show_warning(message, category, *rest, **kw):  # noqa: ANN001 - warnings API
             if issubclass(category, FallbackWarning):
-                err.print(Panel(str(message), title="Using the offline model", border_style="yellow"))
+                err.print(Panel(Text(str(message)), title="Using the offline model", border_style="yellow"))
             else:
-                err.print(f"[yellow]Warning:[/] {message}")
+                warning_line(str(message))
 
         warnings.showwarning = show_warning
         try:
             return command(*args, **kwargs)
-        except (CorpusError, IndexFormatError, ModelUnavailableError, DatasetError, ValueError, FileNotFoundError) as error:
-            err.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
+        except (CorpusError, IndexFormatError, ModelUnavailableError, DatasetError, ValueError) as error:
+            error_line(str(error))
+            raise typer.Exit(1) from None
+        except OSError as error:
+            error_line(describe_os_error(error))
+            raise typer.Exit(1) from None
+        except sqlite3.OperationalError as error:
+            error_line(f"the document store failed: {error}. Any earlier index is unchanged.")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("[yellow]Interrupted.[/] Any earlier index is unchanged.")
+            warning_line("Any earlier index is unchanged.", "Interrupted. ")
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or choose another location; any earlier index is unchanged",
+    errno.EDQUOT: "free some space or choose another location; any earlier index is unchanged",
+    errno.EROFS: "the location is on a read-only file system; choose a writable folder",
+    errno.EACCES: "you may not write or read there; choose another folder or fix its permissions",
+    errno.EPERM: "you may not write or read there; choose another folder or fix its permissions",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a failed file operation: what failed, on which path, and what to do."""
+    what = error.strerror or str(error)
+    where = f": {error.filename}" if error.filename else ""
+    hint = _OS_HINTS.get(error.errno or 0)
+    return f"{what}{where}" + (f" ({hint})." if hint else ".")
+
+
+def after_commit(report: Callable[..., Any], *args: Any) -> None:
+    """Print what a committed change did; a failure to print is logged, never turned into a failed command
+    (the change has happened, so a script must see exit code 0)."""
+    try:
+        report(*args)
+    except Exception:  # noqa: BLE001 - the change is committed whatever the terminal does
+        logger.warning("The change was committed, but its summary could not be printed.", exc_info=True)
 
 
 def snippet(text: str, width: int = 100) -> str:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from app.commands.console import err, friendly_errors, out
+from app.commands.console import friendly_errors, out, warning_line
 from app.commands.searching import (
     AlphaOption, CandidatesOption, ChunkAggregateOption, FusionOption, RerankDepthOption, RrfKOption,
 )
@@ -120,4 +120,4 @@ def eval_report(
     for path in (written.markdown, *written.plots):
         out.print(f"Written: {path}")
     for problem in written.problems:
-        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+        warning_line(problem, "Skipped: ")

@@ -8,8 +8,9 @@ from typing import Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from app.commands.console import err, friendly_errors, out
+from app.commands.console import after_commit, error_line, friendly_errors, out, warning_line
 from index.format import human_bytes
 from retrieval.config import BuildConfig, help_for
 
@@ -40,6 +41,7 @@ def build(
     token_budget: int = typer.Option(16384, help=help_for("token_budget")),
     batch_size: int = typer.Option(16, help=help_for("batch_size")),
     read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
+    max_doc_bytes: int = typer.Option(20_000_000, help=help_for("max_doc_bytes")),
     device: Optional[str] = typer.Option(None, help=help_for("device")),
     backend: str = typer.Option("torch", help=help_for("backend")),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted build of the same corpus and settings from its last encoded batch (--no-resume starts over)."),
@@ -55,10 +57,16 @@ def build(
         index_type=index_type, bm25_k1=bm25_k1, bm25_b=bm25_b, id_field=id_field, text_field=text_field,
         title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
         encoding_errors=encoding_errors, long_docs=long_docs, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-        max_tokens=max_tokens, token_budget=token_budget, batch_size=batch_size, read_batch_size=read_batch_size, device=device,
+        max_tokens=max_tokens, token_budget=token_budget, batch_size=batch_size, read_batch_size=read_batch_size,
+        max_doc_bytes=max_doc_bytes, device=device,
         backend=backend,
     )
     summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None, resume=resume)
+    after_commit(print_build, summary, as_json)
+
+
+def print_build(summary: Any, as_json: bool) -> None:
+    """The build summary as a table, or JSON."""
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -86,7 +94,7 @@ def print_build_summary(summary: Any) -> None:
         table.add_row("resumed", f"from an interrupted build with {summary.resumed_from:,} documents already encoded")
     out.print(table)
     for problem in summary.problems:
-        err.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+        warning_line(problem, "skipped: ")
 
 
 @friendly_errors
@@ -109,6 +117,9 @@ def info(
     out.print(table)
 
 
+ADD_FLAGS = {"--upsert", "--json"}
+
+
 @friendly_errors
 def add(
     index: Path = typer.Argument(..., help="Index folder to update."),
@@ -117,26 +128,46 @@ def add(
     as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
 ) -> None:
     """Add documents to an index (dense, multi-vector and BM25 parts) without rebuilding it."""
+    from retrieval.corpus.readers import CorpusError
     from retrieval.updater import add_documents
 
-    print_update(add_documents(index, corpus, upsert=upsert), as_json)
+    try:
+        summary = add_documents(index, corpus, upsert=upsert)
+    except CorpusError as error:
+        if set(error.flags) <= ADD_FLAGS:
+            raise
+        raise CorpusError(error.problem, "Fix these documents: the index reads them with the field and encoding "
+                          "settings it was built with (modernsearch info shows them).") from None
+    after_commit(print_update, summary, as_json)
 
 
 @friendly_errors
 def delete(
     index: Path = typer.Argument(..., help="Index folder to update."),
-    ids: str = typer.Option(..., "--ids", help="Document ids: a file with one id per line, or a comma-separated list (for ids without commas)."),
+    ids: Optional[str] = typer.Option(None, "--ids", help="Comma-separated document ids, exactly as stored (never read as a file name)."),
+    ids_file: Optional[Path] = typer.Option(None, "--ids-file", help="A file of document ids, one per line, exactly as stored."),
     as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
 ) -> None:
     """Delete documents by id from every part of an index; they never appear in results again."""
     from retrieval.updater import delete_documents
 
-    id_file = _id_file(ids)
-    listed = id_file.read_text(encoding="utf-8").splitlines() if id_file else ids.split(",")
-    wanted = [i.strip() for i in listed if i.strip()]
+    if (ids is None) == (ids_file is None):
+        raise ValueError("Give the ids to delete with either --ids ID,ID,... or --ids-file PATH (not both).")
+    wanted = ids.split(",") if ids is not None else read_id_file(ids_file)
+    wanted = [i for i in wanted if i]
     if not wanted:
-        raise ValueError("--ids names no documents.")
-    print_update(delete_documents(index, wanted), as_json)
+        raise ValueError("No document ids given: --ids or --ids-file names no documents.")
+    summary = delete_documents(index, wanted)
+    after_commit(print_update, summary, as_json)
+
+
+def read_id_file(path: Path) -> list[str]:
+    """One id per line, exact: only the line ending is removed (ids may carry spaces)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte offset {error.start}); write one id per line in UTF-8.") from None
+    return [line.rstrip("\r\n") for line in text.splitlines()]
 
 
 @friendly_errors
@@ -150,6 +181,11 @@ def compact(
     from retrieval.compaction import compact_index
 
     summary = compact_index(index, retrain=retrain, threshold=drift_threshold)
+    after_commit(print_compaction, summary, as_json)
+
+
+def print_compaction(summary: Any, as_json: bool) -> None:
+    """One line (or JSON) saying what compaction did."""
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
         return
@@ -162,13 +198,6 @@ def compact(
     )
 
 
-def _id_file(value: str) -> Path | None:
-    try:
-        return Path(value) if Path(value).is_file() else None
-    except OSError:  # a long id list is not a file name
-        return None
-
-
 def print_update(summary: Any, as_json: bool) -> None:
     """One line (or JSON) saying what an update changed."""
     if as_json:
@@ -179,7 +208,8 @@ def print_update(summary: Any, as_json: bool) -> None:
         f"{summary.documents:,} documents now ({summary.seconds:.1f} s)."
     )
     if summary.not_found:
-        err.print(f"[yellow]Not in the index:[/] {', '.join(summary.not_found[:10])}" + (" …" if len(summary.not_found) > 10 else ""))
+        shown = ", ".join(repr(i) for i in summary.not_found[:10]) + (" …" if len(summary.not_found) > 10 else "")
+        warning_line(shown, "Not in the index: ")
 
 
 @friendly_errors
@@ -193,9 +223,9 @@ def verify(index: Path = typer.Argument(..., help="Index folder.")) -> None:
     for column in ("check", "", "detail"):
         table.add_column(column, overflow="fold")
     for check in checks:
-        table.add_row(check.name, "[green]ok[/]" if check.ok else "[bold red]FAILED[/]", check.detail)
+        table.add_row(check.name, Text("ok", style="green") if check.ok else Text("FAILED", style="bold red"), check.detail)
     out.print(table)
     failed = [c.name for c in checks if not c.ok]
     if failed:
-        err.print(f"[bold red]Error:[/] {len(failed)} check(s) failed ({', '.join(failed)}). Rebuild the index from its corpus.")
+        error_line(f"{len(failed)} check(s) failed ({', '.join(failed)}). Rebuild the index from its corpus.")
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from app.commands.console import err, friendly_errors, out, snippet
+from app.commands.console import friendly_errors, out, snippet, warning_line
 from retrieval.config import SearchConfig, help_for
 
 # Search settings shared by `search` and `eval beir`, each mapping onto one SearchConfig field.
@@ -52,7 +52,7 @@ def search(
 def print_results(result: Any) -> None:
     """A readable results table: rank, id, score (and each stage's score when several ran), title, snippet."""
     timings = ", ".join(f"{stage} {ms:.0f}" for stage, ms in result.timings_ms.items())
-    table = Table(title=f"{result.query!r}  ({result.mode}; ms: {timings})", title_justify="left")
+    table = Table(title=f"'{result.query}'  ({result.mode}; ms: {timings})", title_justify="left")
     stages = sorted({name for hit in result.hits for name in hit.components}, key=["bm25", "dense", "fused", "maxsim"].index)
     stages = stages if len(stages) > 1 else []
     table.add_column("#", justify="right")
@@ -66,5 +66,5 @@ def print_results(result: Any) -> None:
         parts = [f"{hit.components[s]:.3f}" if s in hit.components else "-" for s in stages]
         table.add_row(str(hit.rank), hit.id, f"{hit.score:.3f}", *parts, hit.title, snippet(hit.text))
     if not result.hits:
-        err.print("[yellow]No results.[/] In bm25 mode a query of stopwords only matches nothing; try hybrid or dense.")
+        warning_line("In bm25 mode a query of stopwords only matches nothing; try hybrid or dense.", "No results. ")
     out.print(table)

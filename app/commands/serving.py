@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from app.commands.console import err, friendly_errors, out
+from app.commands.console import friendly_errors, out, warning_line
 from app.commands.indexing import print_build_summary
 from app.commands.searching import print_results
 
@@ -35,7 +35,7 @@ def demo(
     if serve_ui:
         from app.serve import serve
 
-        raise typer.Exit(serve([index_dir], port=port))
+        serve([index_dir], port=port)
 
 
 @friendly_errors
@@ -49,5 +49,5 @@ def app_command(
 
     for folder in index:
         if not (folder / "manifest.json").exists():
-            err.print(f"[yellow]Warning:[/] {folder} has no manifest.json; the UI will explain how to build it.")
-    raise typer.Exit(serve(list(index), port=port, results=results))
+            warning_line(f"{folder} has no manifest.json; the UI will explain how to build it.")
+    serve(list(index), port=port, results=results)

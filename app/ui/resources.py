@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -13,6 +14,7 @@ from retrieval.models import ModelUnavailableError
 from retrieval.multivector_encoder import MultiVectorEncoder
 from retrieval.searcher import Searcher
 
+logger = logging.getLogger(__name__)
 BUILD_HINT = "Build one with `modernsearch build CORPUS --index DIR`, then start `modernsearch app --index DIR` (or run `modernsearch demo`)."
 
 
@@ -52,4 +54,7 @@ def open_searcher(path: Path) -> Searcher | None:
             f"The index at `{path}` was built with a model that cannot be loaded on this machine. {err} "
             "Connect once to download it, or rebuild the index with the offline model (`--model minilm`)."
         )
+    except Exception:  # noqa: BLE001 - the page shows a message; the details go to the server's log
+        logger.exception("Opening the index at %s failed", path)
+        st.error(f"The index at `{path}` could not be opened; the server's log has the details.")
     return None

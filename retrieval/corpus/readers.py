@@ -22,7 +22,15 @@ TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 
 
 class CorpusError(ValueError):
-    """The corpus cannot be read as given; the message says where and what to do."""
+    """The corpus cannot be read as given; the message says where and what to do.
+
+    ``problem`` is what went wrong and where; ``remedy`` what to do, which may name the command-line
+    ``flags`` that fix it, so a command that does not take those flags can leave the remedy out.
+    """
+
+    def __init__(self, problem: str, remedy: str = "", flags: tuple[str, ...] = ()) -> None:
+        self.problem, self.remedy, self.flags = problem, remedy, flags
+        super().__init__(f"{problem}. {remedy}" if remedy else problem)
 
 
 @dataclass
@@ -112,8 +120,8 @@ def _decoded_lines(path: Path, config: BuildConfig, stats: ReadStats) -> Iterato
                 position = offset + err.start
                 if config.encoding_errors != "replace":
                     raise CorpusError(
-                        f"{path}: line {number}: invalid UTF-8 byte 0x{raw[err.start]:02x} at byte offset "
-                        f"{position}. Re-encode the file as UTF-8, or pass --encoding-errors replace."
+                        f"{path}: line {number}: invalid UTF-8 byte 0x{raw[err.start]:02x} at byte offset {position}",
+                        "Re-encode the file as UTF-8, or pass --encoding-errors replace.", ("--encoding-errors",),
                     ) from err
                 stats.replaced_encoding += 1
                 stats.note(f"{path}:{number}: invalid UTF-8 at byte offset {position} replaced")
@@ -201,7 +209,7 @@ def _hf_records(name: str, split: str) -> Iterator[tuple[str, Any]]:
             raise CorpusError(f"{name} is not a folder written by Dataset.save_to_disk: {err}") from err
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
-                raise CorpusError(f"{name} has splits {sorted(loaded)}; choose one with --split.")
+                raise CorpusError(f"{name} has splits {sorted(loaded)}", "Choose one with --split.", ("--split",))
             loaded = loaded[split]
         rows: Iterable[Any] = loaded
     else:
@@ -227,20 +235,39 @@ def _to_document(record: Any, names: FieldNames, where: str, config: BuildConfig
         hint = "--id-field" if id_field is None else "--text-field"
         _invalid(
             f"{where}: missing field {missing[0]!r} (fields found: {found})",
-            config, stats, f"name the right field with {hint}",
+            config, stats, f"name the right field with {hint}", (hint,),
         )
         return None
     doc_id, text, title = record[id_field], record[names.text], record.get(names.title) or ""
-    if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()) or isinstance(doc_id, (dict, list)):
-        _invalid(f"{where}: empty or non-scalar id in field {id_field!r}", config, stats, "give every document an id")
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        _invalid(f"{where}: the id in field {id_field!r} is {_json_kind(doc_id)}; ids must be strings or integers",
+                 config, stats, "give every document a string or integer id")
+        return None
+    if isinstance(doc_id, str) and not doc_id.strip():
+        _invalid(f"{where}: empty id in field {id_field!r}", config, stats, "give every document an id")
         return None
     if text is None:
         text = ""
     if not isinstance(text, str) or not isinstance(title, str):
         _invalid(f"{where}: text and title must be strings", config, stats, "fix the record")
         return None
+    size = _utf8_size(title) + _utf8_size(text)
+    if size > config.max_doc_bytes:
+        _invalid(f"{where}: document {doc_id!r} has {size:,} bytes, over the limit of {config.max_doc_bytes:,}", config, stats,
+                 "split it into smaller documents or raise --max-doc-bytes", ("--max-doc-bytes",))
+        return None
     metadata = {k: v for k, v in record.items() if k not in (id_field, names.text, names.title)}
     return Document(str(doc_id), text.replace("\x00", ""), title.replace("\x00", ""), _jsonable(metadata), where)
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (encoded only when the character count leaves any doubt)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", errors="replace"))
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "a boolean", float: "a number with a fraction", type(None): "null", dict: "an object", list: "a list"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -252,8 +279,8 @@ def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
         return {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in metadata.items()}
 
 
-def _invalid(message: str, config: BuildConfig, stats: ReadStats, fix: str) -> None:
+def _invalid(message: str, config: BuildConfig, stats: ReadStats, fix: str, flags: tuple[str, ...] = ()) -> None:
     if not config.skip_invalid:
-        raise CorpusError(f"{message}. To continue, {fix}, or pass --skip-invalid to skip such records.")
+        raise CorpusError(message, f"To continue, {fix}, or pass --skip-invalid to skip such records.", (*flags, "--skip-invalid"))
     stats.skipped_invalid += 1
     stats.note(message)

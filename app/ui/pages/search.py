@@ -9,6 +9,7 @@ from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
 from retrieval.config import SearchConfig, help_for
 from retrieval.highlight import query_terms
+from retrieval.query_text import has_visible_text
 
 settings = ui_settings()
 st.markdown(CARD_CSS, unsafe_allow_html=True)
@@ -48,8 +49,8 @@ with st.form("search", border=False):
 if not submitted and not query:
     st.caption(f"{len(searcher):,} documents · modes {', '.join(searcher.modes)}")
     st.stop()
-if not query.strip():
-    st.warning("Type a query first: the search box is empty.")
+if not has_visible_text(query):
+    st.warning("Type a query first: the search box holds no visible characters.")
     st.stop()
 
 if len(query) > MAX_QUERY_CHARS:

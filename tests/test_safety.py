@@ -1,0 +1,464 @@
+"""Safety: the project writes only where it owns the folder, prints data literally, and fails with one
+clean line; each test here reproduces a defect a hostile but fair user found."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.docstore import DocumentStore
+from index.errors import IndexFormatError
+from index.format import partial_folder, read_manifest
+from index.lock import lock_path, writer_lock
+from index.verify import verify_index
+from retrieval.build_progress import PROGRESS_NAME
+from retrieval.builder import build_index
+from retrieval.config import BuildConfig
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+DOCS = [
+    {"_id": "d1", "title": "Cats", "text": "cats purr and sleep in the sun"},
+    {"_id": "d2", "title": "Dogs", "text": "dogs bark at the mail carrier"},
+    {"_id": "d3", "title": "Birds", "text": "birds sing at dawn in the trees"},
+]
+
+
+PROGRESS = re.compile(r"^(Reading|Encoding):")  # tqdm's bars, which stay on stderr while a build reads
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env or {**ENV, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}, timeout=600)
+
+
+def one_clean_line(process: subprocess.CompletedProcess) -> str:
+    """A failed command: exit 1 and one 'Error:' line on stderr, no traceback."""
+    assert process.returncode == 1, (process.stdout, process.stderr)
+    assert "Traceback" not in process.stderr, process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip() and not PROGRESS.match(line)]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), process.stderr
+    return lines[0]
+
+
+def write_corpus(path: Path, docs: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    return path
+
+
+def holds(index: Path, doc_id: str) -> bool:
+    store = DocumentStore.open(Path(index) / "documents.sqlite")
+    try:
+        return store.row_id(doc_id) is not None
+    finally:
+        store.close()
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory, minilm) -> Path:
+    folder = tmp_path_factory.mktemp("safety") / "idx"
+    build_index(write_corpus(folder.parent / "c.jsonl", DOCS), folder, BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    return folder
+
+
+@pytest.fixture
+def index_copy(tmp_path, tiny_index) -> Path:
+    target = tmp_path / "idx"
+    shutil.copytree(tiny_index, target)
+    return target
+
+
+# ---- write only where the project owns the folder ---------------------------------------------------------
+
+def test_a_folder_that_is_not_an_index_is_never_replaced(tmp_path):
+    corpus = write_corpus(tmp_path / "c" / "base.jsonl", DOCS)
+    user = tmp_path / "userdir"
+    (user / "sub").mkdir(parents=True)
+    (user / "important.txt").write_text("keep me")
+    (user / "sub" / "k.txt").write_text("and me")
+    before = tree(user)
+    line = one_clean_line(cli("build", str(corpus), "--index", str(user), "--model", "minilm"))
+    assert "not a modernsearch index" in line and "Choose a new folder" in line
+    assert tree(user) == before
+    assert sorted(os.listdir(tmp_path)) == ["c", "userdir"], "no lock, staging or partial folder left beside it"
+
+
+def test_the_current_folder_holding_the_corpus_is_refused(tmp_path):
+    corpus = write_corpus(tmp_path / "mycorpus.jsonl", DOCS)
+    before = tree(tmp_path)
+    line = one_clean_line(cli("build", "mycorpus.jsonl", "--index", ".", "--model", "minilm", cwd=tmp_path))
+    assert "current folder" in line
+    assert tree(tmp_path) == before and corpus.exists()
+
+
+@pytest.mark.parametrize("where", ["corpus folder", "ancestor", "file"])
+def test_corpus_folders_their_ancestors_and_files_are_refused(tmp_path, where):
+    corpus_dir = tmp_path / "data" / "docs"
+    (corpus_dir / "a.txt").parent.mkdir(parents=True)
+    (corpus_dir / "a.txt").write_text("cats purr")
+    (tmp_path / "notes.txt").write_text("a regular file")
+    target = {"corpus folder": corpus_dir, "ancestor": tmp_path / "data", "file": tmp_path / "notes.txt"}[where]
+    before = tree(tmp_path)
+    line = one_clean_line(cli("build", str(corpus_dir), "--index", str(target), "--model", "minilm"))
+    assert ("contains the corpus" if where != "file" else "is a file") in line
+    assert tree(tmp_path) == before
+    assert not list(tmp_path.rglob(".*")), "no hidden lock, staging or backup files"
+
+
+def test_an_index_with_foreign_files_is_not_swapped_away(index_copy, tmp_path):
+    (index_copy / "my-notes.txt").write_text("mine")
+    line = one_clean_line(cli("delete", str(index_copy), "--ids", "d1"))
+    assert "my-notes.txt" in line and "move them out first" in line
+    assert (index_copy / "my-notes.txt").read_text() == "mine"
+    assert holds(index_copy, "d1")
+
+
+def test_search_on_a_plain_folder_suggests_a_new_folder(tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "x.txt").write_text("x")
+    line = one_clean_line(cli("search", str(tmp_path / "plain"), "cats"))
+    assert "--index NEW_FOLDER" in line and f"--index {tmp_path / 'plain'}" not in line
+
+
+def test_a_symlinked_index_is_locked_and_swapped_at_its_real_folder(index_copy, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(index_copy)
+    with writer_lock(index_copy):
+        line = one_clean_line(cli("delete", str(link), "--ids", "d1"))
+        assert "being written" in line
+    process = cli("delete", str(link), "--ids", "d1")
+    assert process.returncode == 0, process.stderr
+    assert link.is_symlink() and link.resolve() == index_copy.resolve()
+    assert not holds(index_copy, "d1"), "the change reached the real folder"
+    assert all(check.ok for check in verify_index(index_copy))
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")], "no stray .old, staging or lock files"
+
+
+def test_permissions_follow_the_umask(tmp_path, minilm):
+    corpus = write_corpus(tmp_path / "c.jsonl", DOCS)
+    old = os.umask(0o002)
+    try:
+        build_index(corpus, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
+        from retrieval.updater import delete_documents
+
+        delete_documents(tmp_path / "idx", ["d2"])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "idx").stat().st_mode & 0o777 == 0o775
+    assert (tmp_path / "idx" / "manifest.json").stat().st_mode & 0o777 == 0o664
+
+
+def test_failed_and_refused_builds_leave_no_lock_file(tmp_path, minilm):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"_id": "a", "text": "fine"}\n{not json\n')
+    with pytest.raises(ValueError):
+        build_index(bad, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    assert not lock_path(tmp_path / "idx").exists()
+    assert not (tmp_path / "idx").exists() and not partial_folder(tmp_path / "idx").exists()
+
+
+# ---- everything printed literally ----------------------------------------------------------------------------
+
+MARKUP = st.text(alphabet="[]/:\\abi_-", min_size=1, max_size=12)
+
+
+@pytest.fixture
+def fast_models(monkeypatch, minilm):
+    """The session's offline model wherever the CLI would load one (this module tests output, not loading)."""
+    monkeypatch.setattr("retrieval.encoders.DenseEncoder.load", classmethod(lambda cls, *a, **k: minilm))
+    monkeypatch.setattr("retrieval.searcher.load_manifest_encoder", lambda *a, **k: minilm)
+    monkeypatch.setattr("retrieval.updater.load_manifest_encoder", lambda *a, **k: minilm)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc_id=MARKUP, title=MARKUP, text=MARKUP, query=MARKUP)
+def test_markup_in_data_and_queries_is_printed_literally(tmp_path_factory, fast_models, doc_id, title, text, query):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    runner = CliRunner()
+    work = tmp_path_factory.mktemp("markup")
+    ids = [doc_id, doc_id + "x"]
+    corpus = write_corpus(work / "c.jsonl", [{"_id": i, "title": title, "text": f"{text} cats {n}"} for n, i in enumerate(ids)])
+    index = work / "idx"
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.output
+
+    ok("build", str(corpus), "--index", str(index), "--model", "minilm")
+    table = ok("search", "--", str(index), f"{query} cats")  # "--": a query may start with "-"
+    for literal in (doc_id, title, f"{query} cats"):
+        assert literal in table, (literal, table)
+    assert {h["id"] for h in json.loads(ok("search", "--json", "--", str(index), query + " cats"))["results"]} == set(ids)
+    assert str(index) in ok("info", str(index))
+    added = write_corpus(work / "more.jsonl", [{"_id": doc_id + "y", "title": title, "text": text}])
+    ok("add", str(index), str(added))
+    (work / "ids.txt").write_text(doc_id + "y\n" + doc_id + "\n")
+    ok("delete", str(index), "--ids-file", str(work / "ids.txt"))
+    missing = runner.invoke(app, ["search", "--", str(work / f"{query}-missing"), query], env={"COLUMNS": "200"})
+    assert missing.exit_code == 1 and f"{query}-missing" in missing.output and "Traceback" not in missing.output
+
+
+def test_markup_ids_titles_and_queries_from_the_shell(tmp_path):
+    corpus = write_corpus(tmp_path / "c.jsonl", [
+        {"_id": "[/i]", "title": "[/b] closing", "text": "cats :smile: [bold red]purr"},
+        {"_id": "d1", "title": "t", "text": "cats sleep"},
+    ])
+    assert cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm").returncode == 0
+    found = cli("search", str(tmp_path / "idx"), "[/x] cats :smile:", "-k", "2")
+    assert found.returncode == 0, found.stderr
+    for literal in ("[/i]", "[/b] closing", ":smile: [bold red]purr", "[/x] cats :smile:"):
+        assert literal in found.stdout
+    line = one_clean_line(cli("build", str(tmp_path / "c" / "[/x].jsonl"), "--index", str(tmp_path / "new")))
+    assert "[/x].jsonl" in line
+
+
+def test_delete_with_a_markup_id_reports_success(index_copy):
+    process = cli("delete", str(index_copy), "--ids", "[/bogus],d1")
+    assert process.returncode == 0, process.stderr
+    assert "1 deleted" in process.stdout and "'[/bogus]'" in process.stderr
+    assert not holds(index_copy, "d1")
+
+
+def test_output_failing_after_a_commit_still_exits_zero(index_copy, monkeypatch, fast_models):
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from app.commands import indexing
+
+    monkeypatch.setattr(indexing, "print_update", lambda *a: 1 / 0)
+    result = CliRunner().invoke(app, ["delete", str(index_copy), "--ids", "d1"])
+    assert result.exit_code == 0
+    assert not holds(index_copy, "d1")
+
+
+# ---- ids ----------------------------------------------------------------------------------------------------
+
+def test_ids_is_a_list_and_never_reads_a_file(index_copy, tmp_path):
+    id_file = tmp_path / "list.txt"
+    id_file.write_text("d1\n")
+    process = cli("delete", str(index_copy), "--ids", str(id_file))
+    assert process.returncode == 0 and "0 deleted" in process.stdout
+    assert repr(str(id_file)) in process.stderr and "d1" not in process.stderr.replace(str(id_file), "")
+    process = cli("delete", str(index_copy), "--ids-file", str(id_file))
+    assert process.returncode == 0 and "1 deleted" in process.stdout
+
+
+def test_ids_with_spaces_are_kept_exact_at_build_and_delete(tmp_path, minilm):
+    corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": " spaced ", "text": "cats"}, {"_id": "plain", "text": "dogs"}])
+    build_index(corpus, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    (tmp_path / "ids.txt").write_text(" spaced \n")
+    process = cli("delete", str(tmp_path / "idx"), "--ids-file", str(tmp_path / "ids.txt"))
+    assert process.returncode == 0 and "1 deleted" in process.stdout, process.stderr
+    assert holds(tmp_path / "idx", "plain")
+
+
+@pytest.mark.parametrize("bad_id", ["true", "1.5", "null", "[1]"])
+def test_ids_that_are_not_strings_or_integers_are_errors_naming_the_line(tmp_path, bad_id):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"_id": 7, "text": "an integer id is fine"}\n{"_id": %s, "text": "cats"}\n' % bad_id)
+    line = one_clean_line(cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm"))
+    assert "c.jsonl:2" in line and "ids must be strings or integers" in line
+
+
+def test_add_hints_name_only_flags_add_accepts(index_copy, tmp_path):
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"_id": "n1", "body": "no text field"}\n')
+    line = one_clean_line(cli("add", str(index_copy), str(more)))
+    assert "missing field 'text'" in line
+    assert "--" not in line.split("missing field", 1)[1], line
+
+
+# ---- one clean error for every failure class ------------------------------------------------------------
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs mounted for the test (root only); skipped where mounting is not allowed."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); the monkeypatched disk-full test covers the code path")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_read_only_location_gives_one_line(small_tmpfs, tiny_index, tmp_path):
+    corpus = write_corpus(tmp_path / "c.jsonl", DOCS)
+    shutil.copytree(tiny_index, small_tmpfs / "idx")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    line = one_clean_line(cli("build", str(corpus), "--index", str(small_tmpfs / "new"), "--model", "minilm"))
+    assert "Read-only file system" in line
+    line = one_clean_line(cli("delete", str(small_tmpfs / "idx"), "--ids", "d1"))
+    assert "Read-only file system" in line
+
+
+def test_a_full_disk_gives_one_line_and_keeps_the_earlier_index(small_tmpfs, tiny_index, tmp_path):
+    shutil.copytree(tiny_index, small_tmpfs / "idx")
+    before = tree(small_tmpfs / "idx")
+    (small_tmpfs / "filler").write_bytes(b"\0" * (1024 * 1024 - 3 * 4096 - len(b"".join(before.values()))))
+    big = write_corpus(tmp_path / "big.jsonl", [{"_id": f"n{i}", "text": "cats " * 2000} for i in range(40)])
+    line = one_clean_line(cli("add", str(small_tmpfs / "idx"), str(big)))
+    assert "No space left on device" in line or "disk is full" in line
+    assert tree(small_tmpfs / "idx") == before
+    assert sorted(os.listdir(small_tmpfs)) == ["filler", "idx"], "no staging folder or lock left behind"
+
+
+def test_a_failing_write_is_one_line_where_no_tmpfs_can_be_mounted(index_copy, monkeypatch, fast_models):
+    import errno
+
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(index_copy))
+
+    monkeypatch.setattr("retrieval.updater.copy_payload", full)
+    result = CliRunner().invoke(app, ["delete", str(index_copy), "--ids", "d1"])
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert "No space left on device" in result.output and "free some space" in result.output
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda m: m.update(model="oops"), "model"),
+    (lambda m: m.update(dense="x"), "dense"),
+    (lambda m: m.update(files=[]), "files"),
+    (lambda m: m["documents"].update(count="3"), "documents.count"),
+    (lambda m: m.pop("build"), "build"),
+    (lambda m: m["files"].update({"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}), "files['../../etc/passwd']"),
+])
+def test_wrong_typed_manifests_are_reported_as_corrupt(index_copy, edit, field):
+    path = index_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match=f"corrupt manifest .*: {re.escape(field)}"):
+        read_manifest(index_copy)
+    assert f"corrupt manifest {path}: {field}" in one_clean_line(cli("search", str(index_copy), "cats"))
+    process = cli("verify", str(index_copy))
+    assert process.returncode == 1 and "corrupt manifest" in process.stdout and "Traceback" not in process.stderr
+
+
+def test_the_ui_shows_a_corrupt_index_as_a_message(index_copy, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    path = index_copy / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "model": "oops"}))
+    monkeypatch.setenv("MODERNSEARCH_INDEXES", str(index_copy))
+    monkeypatch.setenv("MODERNSEARCH_HOME", str(tmp_path / "home"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert "corrupt manifest" in at.error[0].value
+
+
+def test_queries_without_visible_characters_are_refused(tiny_index):
+    for query in ("\x01\x1f", "\u200b\u2060\ufeff", " \t\u3000"):  # argv cannot carry NUL; the API test covers it
+        assert "no visible characters" in one_clean_line(cli("search", str(tiny_index), query))
+
+
+# ---- the UI server owns its child ------------------------------------------------------------------------
+
+def test_sigterm_of_the_app_frees_its_port(tiny_index, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**ENV, "MODERNSEARCH_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "app", "--index", str(tiny_index), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not _listening(port):
+            assert process.poll() is None and time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        while _listening(port) and time.monotonic() - stopped < 10:
+            time.sleep(0.2)
+        assert not _listening(port), "the port is still served 10 s after SIGTERM"
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+# ---- huge documents -------------------------------------------------------------------------------------------
+
+def long_text(n_bytes: int) -> str:
+    """Prose-like text of ``n_bytes``: a few words, then a 120-letter token the tokenizer maps to one piece."""
+    import random
+
+    rng = random.Random(3)
+    words = "river mountain city music science history language engine ocean forest".split()
+    parts, size = [], 0
+    while size < n_bytes:
+        part = " ".join(rng.choice(words) for _ in range(3)) + " " + "".join(rng.choice("abcdefghij") for _ in range(120)) + "\n"
+        parts.append(part)
+        size += len(part)
+    return "".join(parts)
+
+
+@pytest.mark.slow
+def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
+    corpus = write_corpus(tmp_path / "long.jsonl", [{"_id": "big", "title": "Big", "text": long_text(2_000_000)},
+                                                    {"_id": "small", "text": "a short river document"}])
+    args = ["build", str(corpus), "--model", "minilm", "--batch-size", "4"]
+    reference = cli(*args, "--index", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+    assert "chunk" in reference.stderr, "progress shows chunks of the long document"
+
+    target = tmp_path / "idx"
+    progress_file = partial_folder(target) / PROGRESS_NAME
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", *args, "--index", str(target)], env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while True:  # kill once a checkpoint inside the long document is committed
+        try:
+            partial = json.loads(progress_file.read_text()).get("partial", {})
+        except (OSError, ValueError):
+            partial = {}
+        if partial.get("chunks", 0) >= 8 or process.poll() is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(progress_file.read_text())
+    assert killed_at["encoded"] == 0 and killed_at["partial"]["row"] >= 1, killed_at
+
+    resumed = cli(*args, "--index", str(target))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming the interrupted build" in resumed.stderr
+    checksums = {name: meta["sha256"] for name, meta in read_manifest(target)["files"].items()}
+    assert checksums == {name: meta["sha256"] for name, meta in read_manifest(tmp_path / "reference")["files"].items()}
+    assert all(check.ok for check in verify_index(target))
+
+
+def test_documents_over_the_byte_limit_are_rejected_clearly(tmp_path):
+    corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": "a", "text": "fine"}, {"_id": "huge", "text": "x" * 5000}])
+    line = one_clean_line(cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm", "--max-doc-bytes", "4096"))
+    assert "c.jsonl:2" in line and "5,000 bytes" in line and "--max-doc-bytes" in line
