@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import platform
 import shutil
 import sys
@@ -48,7 +49,9 @@ from retrieval.document_encoding import chunk_policy
 from retrieval.encoders import DenseEncoder
 from retrieval.lexical import ANALYSER, analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
+from retrieval.query_runtime import prepare_light_encoder
 
+logger = logging.getLogger(__name__)
 MAX_TRAINING_VECTORS = 100_000
 
 
@@ -158,6 +161,8 @@ def build_index_locked(
             work.save(staging)
         for scratch in (*SCRATCH_FILES, PROGRESS_NAME):
             (staging / scratch).unlink(missing_ok=True)
+    if "dense" in encoders:
+        _prepare_query_runtime(encoders["dense"])
     return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
 
 
@@ -184,6 +189,14 @@ def _read_into_store(
     work = BuildProgress(phase="encoding", documents=count, duplicates=len(duplicates), stats=dataclasses.asdict(stats))
     work.save(staging)
     return work
+
+
+def _prepare_query_runtime(encoder: DenseEncoder) -> None:
+    """Leave a checked light query encoder for this model so searches start fast (a failure only costs speed)."""
+    try:
+        prepare_light_encoder(encoder)
+    except Exception:  # noqa: BLE001 - the index is committed; searches fall back to the full model
+        logger.warning("Could not prepare the fast query encoder; searches will load the full model.", exc_info=True)
 
 
 def _fell_back_from(encoders: dict[str, Any]) -> str | None:

@@ -24,9 +24,9 @@ class DenseEncoder:
         self.backend = backend
         self._onnx: Any = None
         if backend.startswith("onnx"):
-            from retrieval.onnx_backend import OnnxTransformer
+            from retrieval.onnx_backend import OnnxTransformer, cache_key
 
-            key = f"{_model_name(resolved).replace('/', '--')}-{(_revision(resolved) or 'unknown').replace(':', '-')}"
+            key = cache_key(_model_name(resolved), _revision(resolved))
             self._onnx = OnnxTransformer.load(model, key, quantized=backend == "onnx-int8")
 
     @classmethod

@@ -39,14 +39,20 @@ class OnnxTransformer:
         """Open the cached export of ``model`` (exporting it first if this is the first use)."""
         import onnxruntime
 
-        pooling = model[1].get_pooling_mode_str() if len(model) > 1 else "mean"
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"The ONNX backend supports mean or CLS pooling; this model pools with {pooling!r}. Use --backend torch.")
+        pooling = cls.pooling_of(model)
         path = exported(model, cache_key, quantized=quantized)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return cls(session, model.tokenizer, pooling, int(model.max_seq_length))
+
+    @staticmethod
+    def pooling_of(model: Any) -> str:
+        """The model's pooling (mean or cls), as its Pooling module says; others are not supported here."""
+        pooling = model[1].get_pooling_mode_str() if len(model) > 1 else "mean"
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"The ONNX backend supports mean or CLS pooling; this model pools with {pooling!r}. Use --backend torch.")
+        return pooling
 
     def embed(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         """Unit-norm embeddings ``(len(texts), dim)``, ``batch_size`` texts per run, truncated to the model's length."""
@@ -63,6 +69,11 @@ class OnnxTransformer:
                 pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
             parts.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+
+def cache_key(name: str, revision: str | None) -> str:
+    """Folder name of a model's exports: its name and revision, safe as a path component."""
+    return f"{name.replace('/', '--')}-{(revision or 'unknown').replace(':', '-')}"
 
 
 def exported(model: Any, cache_key: str, *, quantized: bool) -> Path:

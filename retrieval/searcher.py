@@ -26,6 +26,7 @@ from retrieval.encoders import DenseEncoder, load_manifest_encoder
 from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
 from retrieval.lexical import analyse
 from retrieval.multivector_encoder import MultiVectorEncoder
+from retrieval.query_runtime import LightQueryEncoder
 from retrieval.query_text import EmptyQueryError, has_visible_text
 
 
@@ -232,10 +233,12 @@ class Searcher:
         return available
 
     @property
-    def encoder(self) -> DenseEncoder:
-        """The manifest's dense model, loaded on first use."""
+    def encoder(self) -> DenseEncoder | LightQueryEncoder:
+        """The manifest's dense model, loaded on first use: its checked ONNX export where a build left one
+        (see :mod:`retrieval.query_runtime`: no PyTorch import), else the model itself."""
         if self._encoder is None:
-            self._encoder = load_manifest_encoder(self.manifest["model"], device=self._device)
+            light = LightQueryEncoder.open(self.manifest["model"]) if self._device in (None, "cpu") else None
+            self._encoder = light or load_manifest_encoder(self.manifest["model"], device=self._device)
         return self._encoder
 
     @property

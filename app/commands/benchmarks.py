@@ -111,3 +111,28 @@ def bench_long(
                       f"{r['metrics']['ndcg@10']:.4f}", f"{r['metrics']['recall@100']:.4f}", gain)
     out.print(table)
     out.print(f"Results written to {target}")
+
+
+@bench_app.command("cold-start")
+@friendly_errors
+def bench_cold_start(
+    index: Path = typer.Argument(..., help="A dense or hybrid index folder."),
+    query: str = typer.Option("parse command line arguments", help="The query every run searches for."),
+    runs: int = typer.Option(5, min=1, help="Timed runs per variant (after one warm-up each)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-cold-start-INDEX.json)."),
+) -> None:
+    """Seconds for a whole `modernsearch search` process: the light query encoder against loading the full model."""
+    from eval.bench_cold_start import run_cold_start_benchmark
+
+    report = run_cold_start_benchmark(index, query=query, runs=runs)
+    target = out_path or Path("eval/results") / f"bench-cold-start-{Path(index).name}.json"
+    write_report(target, report)
+    table = Table(title=f"modernsearch search {Path(index).name}: {runs} runs each ({report['model']}, {report['machine']})",
+                  title_justify="left")
+    for column in ("query encoder", "median s", "min s", "max s", "peak RSS MiB"):
+        table.add_column(column, justify="left" if column == "query encoder" else "right")
+    for r in report["results"]:
+        table.add_row(r["variant"], f"{r['median_seconds']:.2f}", f"{r['min_seconds']:.2f}", f"{r['max_seconds']:.2f}",
+                      f"{r['peak_rss_mib']:.0f}")
+    out.print(table)
+    out.print(f"{report['speedup']:.1f}x faster; results written to {target}")
