@@ -5,6 +5,7 @@ The commands live in ``app/commands/``, one module per kind of work; this module
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -28,7 +29,13 @@ app.add_typer(benchmarks.bench_app, name="bench")
 
 def main() -> None:
     """Entry point of the ``modernsearch`` script."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """``kill`` ends a command like an error does: cleanup runs (lock file, staging folders), then exit 143."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

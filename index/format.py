@@ -26,10 +26,9 @@ from contextlib import contextmanager
 
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
 from index.manifest_schema import validate_manifest
-from index.ownership import UnsafeTargetError, permissions_for, resolve_index_path
+from index.ownership import MANIFEST_NAME, UnsafeTargetError, permissions_for, resolve_index_path
 
 FORMAT_VERSION = 2  # 2: dense vector ids are chunk ids (index/chunks.py)
-MANIFEST_NAME = "manifest.json"
 DOCUMENTS_NAME = "documents.sqlite"
 DENSE_NAME = "dense.faiss"
 OWNER_NAME = ".owner-pid"

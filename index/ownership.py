@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from index.errors import IndexFormatError
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = "manifest.json"  # the file that makes a folder an index (index.format re-exports it)
 
 
 class UnsafeTargetError(IndexFormatError):

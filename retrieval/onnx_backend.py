@@ -61,14 +61,26 @@ class OnnxTransformer:
             encoded = self.tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
                                      max_length=self.max_length, return_tensors="np")
             feeds = {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items() if name in self._inputs}
-            hidden = self.session.run(None, feeds)[0]
-            if self.pooling == "cls":
-                pooled = hidden[:, 0]
-            else:
-                mask = encoded["attention_mask"][..., None].astype(np.float32)
-                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            parts.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+            parts.append(pooled_unit_vectors(self.session.run(None, feeds)[0], encoded["attention_mask"], self.pooling))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+
+def pooled_unit_vectors(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str) -> np.ndarray:
+    """Sentence embeddings from token states ``(batch, tokens, dim)``: the mean over unmasked tokens (or the
+    first token, ``cls``), L2-normalised to ``(batch, dim)``.
+
+    >>> hidden = np.array([[[3.0, 0.0], [1.0, 4.0], [9.0, 9.0]]])
+    >>> pooled_unit_vectors(hidden, np.array([[1, 1, 0]]), "mean")  # the padded third token is ignored
+    array([[0.70710678, 0.70710678]])
+    >>> pooled_unit_vectors(hidden, np.array([[1, 1, 0]]), "cls")
+    array([[1., 0.]])
+    """
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        mask = attention_mask[..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
 def cache_key(name: str, revision: str | None) -> str:

@@ -88,6 +88,8 @@ class LightQueryEncoder:
 
     def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embed queries: ``(n_queries, dim)`` float32, unit norm."""
+        from retrieval.onnx_backend import pooled_unit_vectors
+
         prompt = self.record.get("prompt") or ""
         parts = []
         for start in range(0, len(queries), batch_size):
@@ -98,12 +100,7 @@ class LightQueryEncoder:
                 "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
             }
             hidden = self.session.run(None, {name: value for name, value in arrays.items() if name in self._inputs})[0]
-            if self.record["pooling"] == "cls":
-                pooled = hidden[:, 0]
-            else:
-                mask = arrays["attention_mask"][..., None].astype(np.float32)
-                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            parts.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+            parts.append(pooled_unit_vectors(hidden, arrays["attention_mask"], self.record["pooling"]))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
 
 

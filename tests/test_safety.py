@@ -462,3 +462,23 @@ def test_documents_over_the_byte_limit_are_rejected_clearly(tmp_path):
     corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": "a", "text": "fine"}, {"_id": "huge", "text": "x" * 5000}])
     line = one_clean_line(cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm", "--max-doc-bytes", "4096"))
     assert "c.jsonl:2" in line and "5,000 bytes" in line and "--max-doc-bytes" in line
+
+
+def test_sigterm_of_a_build_cleans_up_and_keeps_its_progress(tmp_path):
+    corpus = write_corpus(tmp_path / "long.jsonl", [{"_id": "big", "text": long_text(500_000)}])
+    target = tmp_path / "idx"
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "build", str(corpus), "--index", str(target), "--model", "minilm",
+                                "--batch-size", "2"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress_file = partial_folder(target) / PROGRESS_NAME
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if json.loads(progress_file.read_text()).get("partial"):
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not lock_path(target).exists(), "the lock file is removed on the way out"
+    assert json.loads(progress_file.read_text())["partial"], "the committed work stays for a resume"
