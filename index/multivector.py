@@ -164,7 +164,10 @@ class MultiVectorIndex:
         pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, PQ_TRAINING_TOKENS), replace=False))
         sample_vectors = np.ascontiguousarray(tokens[pq_sample], dtype=np.float32)
         _, sample_assign = assigner.search(sample_vectors, 1)
-        pq.train(np.ascontiguousarray(sample_vectors - centroids[sample_assign[:, 0]]))
+        residuals = sample_vectors - centroids[sample_assign[:, 0]]
+        if len(residuals) < pq.ksub:  # a tiny collection: repeat its residuals so each code book can train
+            residuals = np.tile(residuals, (-(-pq.ksub // len(residuals)), 1))
+        pq.train(np.ascontiguousarray(residuals))
 
         token_centroid, token_codes = _encode_tokens(tokens, centroids, assigner, pq)
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, np.asarray(doc_offsets), k)

@@ -216,3 +216,14 @@ def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_smal
     _, per_query = evaluate_run({q: {d: 10.0 - i for i, d in enumerate(ids)} for q, ids in exact["top10"].items()},
                                 load_beir(dbpedia_small).qrels)
     assert {q: m["ndcg@10"] for q, m in per_query.items()} == pytest.approx(exact["per_query_ndcg"])
+
+
+def test_a_collection_smaller_than_a_code_book_still_builds_and_ranks_exactly():
+    rng = np.random.default_rng(5)
+    docs = [rng.standard_normal((n, 128)).astype(np.float32) for n in (7, 11, 5)]  # 23 tokens < 256 PQ code words
+    docs = [d / np.linalg.norm(d, axis=1, keepdims=True) for d in docs]
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])])
+    index = MultiVectorIndex.build(np.vstack(docs), offsets, np.array([1, 2, 3]), codec="none")
+    query = docs[1][:4]
+    scores, rows = index.search(query, k=3)
+    assert list(rows) == sorted([1, 2, 3], key=lambda r: -maxsim(query, docs[r - 1]))
