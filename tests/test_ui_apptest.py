@@ -33,7 +33,7 @@ def search(at: AppTest, query: str) -> AppTest:
 
 
 def page_text(at: AppTest) -> str:
-    return "\n".join(str(m.value) for m in at.markdown) + "\n".join(str(c.value) for c in at.caption)
+    return "\n".join(str(m.value) for m in [*at.markdown, *at.html, *at.caption])
 
 
 @pytest.fixture(scope="module")

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from browser import ARTIFACTS, assert_no_streamlit_exception, chromium_page, full_page_screenshot, needs_chromium, running_app
 from eval.beir import evaluate_searcher, load_beir
 from retrieval.searcher import Searcher
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
-ARTIFACTS = Path(os.environ.get("MODERNSEARCH_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium (make test does this)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -39,56 +18,14 @@ def served_app(tmp_path_factory, small_index, minilm, dbpedia_small):
     """`modernsearch app` running against the small real index, with one evaluation report to show."""
     results = tmp_path_factory.mktemp("results")
     evaluate_searcher(Searcher.load(small_index, encoder=minilm), load_beir(dbpedia_small)).write(results / "small.json")
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MODERNSEARCH_HOME": str(tmp_path_factory.mktemp("home"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "app", "--index", str(small_index), "--port", str(port), "--results", str(results)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the app did not start: {process.stdout.read()}")
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_app([small_index], tmp_path_factory.mktemp("home"), results) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+    with chromium_page() as page:
         yield page
-        browser.close()
-
-
-def assert_no_streamlit_exception(page) -> None:
-    exceptions = page.locator('[data-testid="stException"]')
-    assert exceptions.count() == 0, exceptions.first.inner_text()
-
-
-def full_page_screenshot(page, name: str) -> None:
-    """Streamlit scrolls inside its main block, so grow the window to the content before the shot."""
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1280, "height": max(800, int(height))})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
 
 
 def test_search_mode_and_pages_in_a_real_browser(served_app, browser_page, small_index, minilm, dbpedia_small):

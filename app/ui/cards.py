@@ -1,4 +1,8 @@
-"""Result cards: title, id, score, a highlighted snippet and the expandable full text."""
+"""Result cards: title, id, score, a highlighted snippet and the expandable full text.
+
+Document text reaches the page only through :mod:`app.ui.document_html` and ``st.html``: escaped, with
+``<mark>`` highlights, never interpreted as Markdown.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,9 @@ import html
 
 import streamlit as st
 
+from app.ui.document_html import code_html, heading_for, highlighted, is_code, line_window
 from retrieval.highlight import best_window, term_spans
 from retrieval.searcher import Hit, TokenMatch
-
-
-def highlighted_html(
-    text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None, tips: dict | None = None
-) -> str:
-    """Escape ``text[start:end]`` for HTML and wrap the given spans in ``<mark>`` (with a hover tip if given)."""
-    end = len(text) if end is None else end
-    parts, cursor = [], start
-    for s, e in spans:
-        if e <= start or s >= end:
-            continue
-        tip = (tips or {}).get((s, e))
-        s, e = max(s, start, cursor), min(e, end)
-        if s >= e:
-            continue
-        parts.append(html.escape(text[cursor:s]))
-        title = f" title='{html.escape(tip, quote=True)}'" if tip else ""
-        parts.append(f"<mark{title}>{html.escape(text[s:e])}</mark>")
-        cursor = e
-    parts.append(html.escape(text[cursor:end]))
-    return "".join(parts)
 
 
 def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = None) -> None:
@@ -45,17 +29,14 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
         start, end = max(start, hit.passage[0]), min(end, hit.passage[1])
     else:
         start, end = best_window(hit.text, spans)
-    snippet = highlighted_html(hit.text, spans, start, end, tips)
-    prefix = "… " if start > 0 else ""
-    suffix = " …" if end < len(hit.text) else ""
-    title = hit.title or hit.id
+    code = is_code(hit.text, hit.metadata)
+    title = hit.title or heading_for(hit.text, code) or hit.id
     with st.container(border=True):
-        st.markdown(
+        st.html(
             f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
-            f"<span class='ms-title'>{highlighted_html(title, term_spans(title, terms))}</span></div>"
+            f"<span class='ms-title'>{highlighted(title, term_spans(title, terms))}</span></div>"
             f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}{_stage_scores(hit)}{_passage_note(hit)}</div>"
-            f"<div class='ms-snippet'>{prefix}{snippet}{suffix}</div>",
-            unsafe_allow_html=True,
+            + _snippet(hit.text, spans, start, end, tips, code)
         )
         if matches is not None:
             with st.expander("Token matches (MaxSim)"):
@@ -65,7 +46,17 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
                     hide_index=True, width="stretch",
                 )
         with st.expander("Full text"):
-            st.markdown(f"<div class='ms-full'>{highlighted_html(hit.text, spans, tips=tips)}</div>", unsafe_allow_html=True)
+            body = code_html(hit.text, spans, tips=tips) if code else f"<div class='ms-full'>{highlighted(hit.text, spans, tips=tips)}</div>"
+            st.html(body)
+
+
+def _snippet(text: str, spans: list[tuple[int, int]], start: int, end: int, tips: dict, code: bool) -> str:
+    """The card's window of the text: whole numbered lines for code, a wrapped passage with ellipses for prose."""
+    if code:
+        return code_html(text, spans, *line_window(text, start, end), tips)
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if end < len(text) else ""
+    return f"<div class='ms-snippet'>{prefix}{highlighted(text, spans, start, end, tips)}{suffix}</div>"
 
 
 def _passage_note(hit: Hit) -> str:
@@ -89,7 +80,13 @@ CARD_CSS = """
            background: #eef2ff; color: #3730a3; font-weight: 600; text-align: center; }
 .ms-title { font-weight: 600; }
 .ms-meta { color: #6b7280; font-size: 0.85rem; margin-bottom: 0.35rem; }
-.ms-snippet, .ms-full { line-height: 1.5; white-space: pre-wrap; }
+.ms-snippet, .ms-full { line-height: 1.5; white-space: pre-wrap; overflow-wrap: anywhere; }
+.ms-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85rem; line-height: 1.45;
+           background: #f8fafc; border: 1px solid #e5e7eb; border-radius: 0.4rem; padding: 0.4rem 0.6rem; overflow-x: auto;
+           max-height: 28rem; overflow-y: auto; }
+.ms-line { white-space: pre; min-height: 1.45em; tab-size: 4; }
+.ms-line::before { content: attr(data-ln); display: inline-block; width: 2.6rem; margin-right: 0.8rem; padding-right: 0.4rem;
+                   color: #9ca3af; text-align: right; border-right: 1px solid #e5e7eb; user-select: none; }
 mark { background: #fde68a; padding: 0 0.1rem; border-radius: 0.2rem; }
 </style>
 """

@@ -27,7 +27,7 @@ rows = manifest_summary(searcher.manifest)
 half = (len(rows) + 1) // 2
 for column, part in zip(st.columns(2), (rows[:half], rows[half:])):
     column.table(pd.DataFrame(part, columns=["", "value"]).set_index(""))
-st.caption(f"Folder: `{searcher.index_dir}`")
+st.text(f"Folder: {searcher.index_dir}")  # a path is data: shown as text, not Markdown
 
 st.subheader("Sample documents")
 sample = searcher.documents_sample(25)
