@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make demo` runs the main job, `make test` runs the test suite.
-# Both create .venv and install the project with its pinned dependencies first;
+# Both create .venv and install the project with the exact tested dependency versions (constraints.txt) first;
 # `make test` also installs Debian's Chromium for the browser test if it is missing.
 PYTHON ?= python3
 VENV := .venv
@@ -7,13 +7,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test browser clean
+.PHONY: install demo test browser clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve them afresh and record the versions installed.
+constraints:
+	rm -rf $(VENV).constraints && $(PYTHON) -m venv $(VENV).constraints
+	$(VENV).constraints/bin/python -m pip install --quiet --upgrade pip
+	$(VENV).constraints/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo "# Exact versions CI and \`make\` install (pip install -c constraints.txt): the tested set of every dependency."; \
+	  echo "# Regenerate after changing pyproject.toml: make constraints"; \
+	  $(VENV).constraints/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf $(VENV).constraints
 
 install: $(STAMP)
 
