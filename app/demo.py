@@ -18,6 +18,12 @@ EXAMPLE_QUERIES = (
 )
 
 
+def published_results() -> Path | None:
+    """The evaluation results published with modernsearch (its ``eval/results``), which the demo's UI shows."""
+    folder = Path(__file__).resolve().parent.parent / "eval" / "results"
+    return folder if folder.is_dir() else None
+
+
 def demo_index_dir() -> Path:
     """Folder of the demo index."""
     return home_dir() / "demo-index"

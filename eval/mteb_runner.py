@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from eval.beir import DatasetError
 from eval.mteb_models import IndexSearch, ProjectEncoder
 from eval.mteb_tasks import hub_tasks, local_task
-from retrieval.config import BuildConfig
+from retrieval.config import BuildConfig, results_dir as default_results_dir
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
 
@@ -59,7 +59,7 @@ def run_mteb(
     tasks: Sequence[str] = (),
     local: Path | str | None = None,
     name: str | None = None,
-    results_dir: Path | str = Path("eval/results"),
+    results_dir: Path | str | None = None,
     encoder: DenseEncoder | MultiVectorEncoder | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
@@ -78,7 +78,7 @@ def run_mteb(
         model: Any = IndexSearch(encoder, config, configuration=setup.configuration, progress=progress)
     else:
         model = ProjectEncoder(encoder, configuration=setup.configuration)
-    results_dir = Path(results_dir)
+    results_dir = Path(results_dir) if results_dir is not None else default_results_dir()
     summaries = []
     try:
         for task in chosen:

@@ -165,3 +165,9 @@ def help_for(name: str) -> str:
 def home_dir() -> Path:
     """Where modernsearch keeps its own files (demo index, cached models): $MODERNSEARCH_HOME, else ~/.cache/modernsearch."""
     return Path(os.environ.get("MODERNSEARCH_HOME") or Path.home() / ".cache" / "modernsearch")
+
+
+def results_dir() -> Path:
+    """Where evaluation reports and benchmark results go unless a folder is named: ``home_dir()/results``,
+    never the current directory (the repository's committed results are written with an explicit folder)."""
+    return home_dir() / "results"

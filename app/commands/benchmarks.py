@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from app.commands.console import friendly_errors, out, write_report
-from retrieval.config import BACKENDS
+from retrieval.config import BACKENDS, results_dir
 
 bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def bench_multivector(
                                                   "(moved towards random real tokens)."),
     systems: str = typer.Option("exact,modernsearch,plaid,voyager", help="Comma-separated systems to run (also: plaid-2bit, "
                                                                           "PLAID at the 2 bits per dimension this index uses)."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-multivector-DATASET-N[-mix].json)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-multivector-DATASET-N[-mix].json)."),
 ) -> None:
     """Exact MaxSim vs this project's index vs PyLate PLAID and Voyager on the same token vectors."""
     from eval.bench_multivector import run_benchmark
@@ -32,7 +32,7 @@ def bench_multivector(
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     report = run_benchmark(dataset, model=model, scale=scale, systems=chosen, distractors=distractors)
     suffix = "-mix" if scale and distractors == "mix" else ""
-    target = out_path or Path("eval/results") / f"bench-multivector-{Path(dataset).name}-{report['documents']}{suffix}.json"
+    target = out_path or results_dir() / f"bench-multivector-{Path(dataset).name}-{report['documents']}{suffix}.json"
     write_report(target, report)
     table = Table(
         title=f"{Path(dataset).name}: {report['documents']:,} documents"
@@ -64,7 +64,7 @@ def bench_encode(
     model: str = typer.Option("minilm", help="Dense model every variant runs."),
     variants: str = typer.Option(",".join(("baseline", *BACKENDS)), help="Comma-separated: baseline (plain SentenceTransformer.encode) and backends."),
     limit: Optional[int] = typer.Option(None, help="Encode only the first N documents."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-encode-DATASET.json)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-encode-DATASET.json)."),
 ) -> None:
     """Documents/s, tokens/s, peak memory and nDCG@10: plain SentenceTransformer.encode against this project's encoder per backend."""
     from eval.bench_encode import VARIANTS, run_encode_benchmark
@@ -74,7 +74,7 @@ def bench_encode(
     if unknown or not chosen or chosen[0] != "baseline":
         raise ValueError(f"--variants must start with baseline and name only {', '.join(VARIANTS)} (got {variants!r}).")
     report = run_encode_benchmark(dataset, model=model, variants=chosen, limit=limit)
-    target = out_path or Path("eval/results") / f"bench-encode-{Path(dataset).name}.json"
+    target = out_path or results_dir() / f"bench-encode-{Path(dataset).name}.json"
     write_report(target, report)
     base = report["results"][0]
     table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents ({model}, {report['machine']})", title_justify="left")
@@ -93,13 +93,13 @@ def bench_encode(
 def bench_long(
     dataset: Path = typer.Argument(..., help="BEIR folder of long documents, e.g. ../shared/data/qmsum-long."),
     queries: int = typer.Option(200, help="Evaluate on this many judged queries (a seeded sample; 0 = all)."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-long-DATASET.json)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-long-DATASET.json)."),
 ) -> None:
     """nDCG@10 and build time with long documents truncated to the model's input or chunked, for minilm and minilm-colbert."""
     from eval.bench_long import run_long_benchmark
 
     report = run_long_benchmark(dataset, queries=queries or None)
-    target = out_path or Path("eval/results") / f"bench-long-{Path(dataset).name}.json"
+    target = out_path or results_dir() / f"bench-long-{Path(dataset).name}.json"
     write_report(target, report)
     table = Table(title=f"{Path(dataset).name}: {report['queries']:,} queries", title_justify="left")
     for column in ("model", "long docs", "chunks", "build s", "nDCG@10", "Recall@100", "chunk - truncate"):
@@ -119,13 +119,13 @@ def bench_cold_start(
     index: Path = typer.Argument(..., help="A dense or hybrid index folder."),
     query: str = typer.Option("parse command line arguments", help="The query every run searches for."),
     runs: int = typer.Option(5, min=1, help="Timed runs per variant (after one warm-up each)."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: eval/results/bench-cold-start-INDEX.json)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-cold-start-INDEX.json)."),
 ) -> None:
     """Seconds for a whole `modernsearch search` process: the light query encoder against loading the full model."""
     from eval.bench_cold_start import run_cold_start_benchmark
 
     report = run_cold_start_benchmark(index, query=query, runs=runs)
-    target = out_path or Path("eval/results") / f"bench-cold-start-{Path(index).name}.json"
+    target = out_path or results_dir() / f"bench-cold-start-{Path(index).name}.json"
     write_report(target, report)
     table = Table(title=f"modernsearch search {Path(index).name}: {runs} runs each ({report['model']}, {report['machine']})",
                   title_justify="left")

@@ -12,7 +12,7 @@ from app.commands.console import friendly_errors, out, warning_line
 from app.commands.searching import (
     AlphaOption, CandidatesOption, ChunkAggregateOption, FusionOption, RerankDepthOption, RrfKOption,
 )
-from retrieval.config import SearchConfig, help_for
+from retrieval.config import SearchConfig, help_for, results_dir
 
 eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 
@@ -83,7 +83,7 @@ def eval_mteb(
     index_type: str = typer.Option("flat", help=help_for("index_type") + " (with --use-index, dense)"),
     multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec") + " (with --use-index, multivector)"),
     long_docs: str = typer.Option("chunk", help=help_for("long_docs") + " (with --use-index; mteb's exact search truncates)"),
-    results: Path = typer.Option(Path("eval/results"), help="Results folder: mteb's JSON and this project's summaries."),
+    results: Optional[Path] = typer.Option(None, help="Results folder: mteb's JSON and this project's summaries (default: $MODERNSEARCH_HOME/results)."),
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 from mteb with the project's encoders (and, with --use-index, its indexes)."""
     from eval.mteb_runner import MtebSetup, default_mode, run_mteb
@@ -93,7 +93,7 @@ def eval_mteb(
                       multivector_codec=multivector_codec, long_docs=long_docs)
     if setup.mode not in ("dense", "multivector"):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
-    summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results)
+    summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results or results_dir())
     table = Table(title=f"MTEB: {model} ({setup.mode}, {setup.configuration})", title_justify="left")
     for column in ("task", "ndcg@10", "recall@100", "mrr@10", "search ms/query", "seconds"):
         table.add_column(column, justify="left" if column == "task" else "right")
@@ -109,12 +109,13 @@ def eval_mteb(
 @eval_app.command("report")
 @friendly_errors
 def eval_report(
-    results: Path = typer.Argument(Path("eval/results"), help="Results folder with eval beir / eval mteb JSON reports."),
+    results: Optional[Path] = typer.Argument(None, help="Results folder with eval beir / eval mteb JSON reports (default: $MODERNSEARCH_HOME/results)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write report.md and the PNG plots (default: RESULTS)."),
 ) -> None:
     """A Markdown table and PNG plots (nDCG@10 per dataset and configuration; quality vs latency vs size)."""
     from eval.reports import render_report
 
+    results = results or results_dir()
     written = render_report(results, out_dir or results)
     out.print(written.markdown.read_text(encoding="utf-8"), markup=False, highlight=False)
     for path in (written.markdown, *written.plots):

@@ -20,7 +20,7 @@ def demo(
     port: int = typer.Option(8501, help="Port of the UI."),
 ) -> None:
     """Index the Python standard library's documentation (built once, then reused), search it, serve the UI."""
-    from app.demo import EXAMPLE_QUERIES, ensure_demo_index
+    from app.demo import EXAMPLE_QUERIES, ensure_demo_index, published_results
     from retrieval.searcher import Searcher
 
     index_dir, summary = ensure_demo_index(model=model, rebuild=rebuild)
@@ -35,14 +35,14 @@ def demo(
     if serve_ui:
         from app.serve import serve
 
-        serve([index_dir], port=port)
+        serve([index_dir], port=port, results=published_results())
 
 
 @friendly_errors
 def app_command(
     index: list[Path] = typer.Option([], "--index", help="Index folder to serve (repeat for several). Default: the demo index."),
     port: int = typer.Option(8501, help="Port to listen on (localhost)."),
-    results: Optional[Path] = typer.Option(None, help="Folder of evaluation reports for the Evaluation page (default: eval/results)."),
+    results: Optional[Path] = typer.Option(None, help="Folder of evaluation reports for the Evaluation page (default: $MODERNSEARCH_HOME/results; the demo shows the results published with modernsearch)."),
 ) -> None:
     """Start the Streamlit search UI on localhost."""
     from app.serve import serve

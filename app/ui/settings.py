@@ -8,7 +8,6 @@ from pathlib import Path
 
 INDEXES_ENV = "MODERNSEARCH_INDEXES"
 RESULTS_ENV = "MODERNSEARCH_RESULTS"
-DEFAULT_RESULTS = Path("eval") / "results"
 MAX_QUERY_CHARS = 5_000
 
 
@@ -26,11 +25,12 @@ def ui_settings() -> UiSettings:
     With no index named, the demo index is offered if it has been built.
     """
     from app.demo import demo_index_dir
+    from retrieval.config import results_dir
 
     named = [Path(p) for p in os.environ.get(INDEXES_ENV, "").split(os.pathsep) if p.strip()]
     if not named and (demo_index_dir() / "manifest.json").exists():
         named = [demo_index_dir()]
-    results = Path(os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS)
+    results = Path(os.environ.get(RESULTS_ENV) or results_dir())
     return UiSettings(tuple(named), results)
 
 
