@@ -54,15 +54,32 @@ def run_cold_start_benchmark(index_dir: Path | str, query: str = "parse command 
     }
 
 
+# The command as the `modernsearch` script runs it, reporting its own peak RSS (VmHWM) on the way out: the
+# rusage of a child includes the memory of the parent it was forked from (see eval/process_memory.py).
+_PROBE = """
+import sys
+from eval.process_memory import peak_rss_mib
+target = sys.argv.pop(1)
+sys.argv[0] = "modernsearch"
+try:
+    from app.cli import main
+    main()
+finally:
+    with open(target, "w") as handle:
+        handle.write(str(peak_rss_mib()))
+"""
+
+
 def _timed_search(index_dir: Path, query: str, home: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one `modernsearch search` process."""
     env = {**os.environ, "MODERNSEARCH_HOME": home, "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "search", str(index_dir), query, "--json"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"search failed: {process.stderr.read().decode(errors='replace')}")
-    return seconds, usage.ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as scratch:
+        rss_file, errors_file = Path(scratch) / "rss", Path(scratch) / "stderr"
+        with open(errors_file, "wb") as errors:  # a file, not a pipe: a chatty process can never block on it
+            started = time.perf_counter()
+            returncode = subprocess.call([sys.executable, "-c", _PROBE, str(rss_file), "search", str(index_dir), query, "--json"],
+                                         stdout=subprocess.DEVNULL, stderr=errors, env=env)
+            seconds = time.perf_counter() - started
+        if returncode:
+            raise RuntimeError(f"search failed: {errors_file.read_text(errors='replace')}")
+        return seconds, float(rss_file.read_text())

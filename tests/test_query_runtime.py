@@ -69,3 +69,13 @@ def test_a_command_line_search_imports_no_training_stack(light, small_index):
     assert process.returncode == 0, process.stderr
     assert json.loads(process.stdout[: process.stdout.rindex("HEAVY")])["results"], "the search answered"
     assert process.stdout.strip().endswith("HEAVY []"), process.stdout[-300:]
+
+
+def test_the_cold_start_benchmark_times_both_query_encoders(light, small_index):
+    from eval.bench_cold_start import run_cold_start_benchmark
+
+    report = run_cold_start_benchmark(small_index, query="american politician", runs=1)
+    full, fast = report["results"]
+    assert (full["variant"], fast["variant"]) == ("full model", "light encoder")
+    assert fast["median_seconds"] < full["median_seconds"] and report["speedup"] > 1
+    assert fast["peak_rss_mib"] < full["peak_rss_mib"]

@@ -117,3 +117,19 @@ def code_html(text: str, spans: list[tuple[int, int]], start: int = 0, end: int 
         number += 1
         cursor = stop + 1
     return "<div class='ms-code'>" + "".join(rows) + "</div>"
+
+
+def code_span(text: object) -> str:
+    """``text`` as a Markdown code span, for messages that put a path or an error into Markdown: inside a code
+    span nothing is interpreted (no emphasis, links, HTML, emoji codes or LaTeX), whatever backticks it holds.
+
+    >>> code_span("a*b* :smile:")
+    '`a*b* :smile:`'
+    >>> code_span("has `ticks`")
+    '`` has `ticks` ``'
+    """
+    value = str(text).replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    padded = f" {value} " if longest else value
+    return f"{fence}{padded}{fence}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.ui.document_html import code_span
 from index.errors import IndexFormatError, IndexNotFoundError
 from index.format import read_manifest
 from retrieval.encoders import DenseEncoder, load_manifest_encoder
@@ -46,15 +47,15 @@ def open_searcher(path: Path) -> Searcher | None:
         stamp = (Path(path) / "manifest.json").stat().st_mtime_ns if (Path(path) / "manifest.json").exists() else 0
         return cached_searcher(str(path), stamp)
     except IndexNotFoundError:
-        st.error(f"No index found at `{path}`. {BUILD_HINT}")
+        st.error(f"No index found at {code_span(path)}. {BUILD_HINT}")
     except IndexFormatError as err:
-        st.error(f"The index at `{path}` cannot be used: {err}")
+        st.error(f"The index at {code_span(path)} cannot be used: {code_span(err)}")
     except ModelUnavailableError as err:
         st.error(
-            f"The index at `{path}` was built with a model that cannot be loaded on this machine. {err} "
+            f"The index at {code_span(path)} was built with a model that cannot be loaded on this machine. {code_span(err)} "
             "Connect once to download it, or rebuild the index with the offline model (`--model minilm`)."
         )
     except Exception:  # noqa: BLE001 - the page shows a message; the details go to the server's log
         logger.exception("Opening the index at %s failed", path)
-        st.error(f"The index at `{path}` could not be opened; the server's log has the details.")
+        st.error(f"The index at {code_span(path)} could not be opened; the server's log has the details.")
     return None

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui.settings import ui_settings
+from app.ui.document_html import code_span
 from eval.reports import COLUMNS, load_reports
 
 settings = ui_settings()
@@ -15,17 +16,17 @@ st.title("Evaluation")
 folder = settings.results_dir
 rows, problems = load_reports(folder) if folder.exists() else ([], [])
 for problem in problems:
-    st.warning(f"Skipped a report: {problem}")
+    st.warning(f"Skipped a report: {code_span(problem)}")
 if not rows:
     st.info(
-        f"No evaluation reports in `{folder}`. Create one with "
-        f"`modernsearch eval beir DATASET_DIR --index DIR --out {folder}/NAME.json`, "
+        f"No evaluation reports in {code_span(folder)}. Create one with "
+        f"{code_span(f'modernsearch eval beir DATASET_DIR --index DIR --out {folder}/NAME.json')}, "
         "or start the app with `--results FOLDER`."
     )
     st.stop()
 
 table = pd.DataFrame(rows, columns=list(COLUMNS))
-st.caption(f"{len(table)} reports from `{folder}`")
+st.caption(f"{len(table)} reports from {code_span(folder)}")
 st.dataframe(
     table.drop(columns=["file"]), hide_index=True, width="stretch",
     column_config={m: st.column_config.NumberColumn(format="%.4f") for m in ("ndcg@10", "recall@100", "mrr@10")},
