@@ -80,7 +80,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST_NAME
     if not path.exists():
         raise IndexFormatError(
-            f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index. Build one into a new folder "
+            f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index, or its build did not finish. Build one into a new folder "
             "with: modernsearch build CORPUS --index NEW_FOLDER"
         )
     try:

@@ -47,11 +47,12 @@ def runtime_folder(model_info: dict[str, Any]) -> Path | None:
 class LightQueryEncoder:
     """Query embeddings from the exported transformer: unit vectors ``(n_queries, dim)``, as the model gives them."""
 
-    def __init__(self, folder: Path, record: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, record: dict[str, Any], model_info: dict[str, Any] | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         self.record = record
+        self.model_info = dict(model_info or {})
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_NAME))
         self.tokenizer.enable_truncation(int(record["max_length"]))
         self.tokenizer.enable_padding(pad_id=int(record["pad_id"]), pad_token=record["pad_token"])
@@ -73,10 +74,14 @@ class LightQueryEncoder:
             record = json.loads((folder / RECORD_NAME).read_text(encoding="utf-8"))
             if not record.get("verified") or record.get("dimension") != model_info.get("dimension"):
                 return None
-            return cls(folder, record)
+            return cls(folder, record, model_info)
         except Exception:  # noqa: BLE001 - any problem with the cache means: load the full model
             logger.warning("The cached query encoder in %s cannot be used; loading the full model.", folder, exc_info=True)
             return None
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's facts of the model this export stands for (as :meth:`DenseEncoder.describe` gives them)."""
+        return dict(self.model_info)
 
     @property
     def dimension(self) -> int:

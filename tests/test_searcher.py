@@ -53,7 +53,7 @@ def test_k_larger_than_the_corpus_returns_every_document(small_index, minilm):
 
 def test_bad_queries_and_modes_are_clear_errors(small_index, minilm):
     searcher = Searcher.load(small_index, encoder=minilm)
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="no visible characters"):
         searcher.search("   ")
     with pytest.raises(ValueError, match=r"supports modes \['hybrid', 'dense', 'multivector', 'bm25'\], not 'sparse'"):
         searcher.search("q", mode="sparse")
