@@ -186,3 +186,30 @@ def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_
     np.testing.assert_allclose(tokens, colbert.encode_documents([long_text])[0], atol=1e-5)
     assert searcher.search(long_text[:200], k=1, mode="multivector").ids == ["long"]
     assert read_manifest(tmp_path / "idx")["dense"]["chunking"]["chunk_tokens"] == 8190
+
+
+def _byte_level_bpe():
+    """A byte-level BPE tokenizer (the ModernBERT/GPT family's kind: words carry their leading space), trained here."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["rivers flow through europe to the sea, carrying sediment and boats"] * 50, vocab_size=300,
+                            min_frequency=1, show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer)
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "byte-level bpe"])
+def test_segmented_tokenisation_of_a_long_text_equals_tokenising_it_whole(monkeypatch, minilm, kind):
+    import retrieval.chunking as chunking
+
+    tokenizer = minilm.tokenizer if kind == "wordpiece" else _byte_level_bpe()
+    words = "Rivers flow, through Europe; to the sea:\ncarrying   sediment and boats. Straße café 東京 🚀".split(" ")
+    text = " ".join(words[i * 7 % len(words)] for i in range(6_000))
+    policy = ChunkPolicy.for_model(64)
+    whole_offsets, whole_starts = chunking.token_layout(text, tokenizer)
+    whole = split_text(text, tokenizer, policy)
+    monkeypatch.setattr(chunking, "SEGMENT_CHARS", 997)  # dozens of segments
+    offsets, starts = chunking.token_layout(text, tokenizer)
+    assert np.array_equal(offsets, whole_offsets) and np.array_equal(starts, whole_starts)
+    assert split_text(text, tokenizer, policy) == whole and len(whole) > 10
