@@ -115,8 +115,8 @@ def token_layout(text: str, tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
         encoding = tokenizer(text[start:end], add_special_tokens=False, return_offsets_mapping=True, truncation=False,
                              return_attention_mask=False, return_token_type_ids=False, verbose=False)
         offsets.append(np.asarray(encoding["offset_mapping"], dtype=np.int64).reshape(-1, 2) + start)
-        words = encoding.word_ids()
-        starts.append(np.array([i == 0 or words[i] is None or words[i] != words[i - 1] for i in range(len(words))], dtype=bool))
+        words = np.array(encoding.word_ids(), dtype=float)  # None (a special token) becomes NaN, unequal to all
+        starts.append(np.concatenate([[True], words[1:] != words[:-1]])[: len(words)])
     return np.concatenate(offsets), np.concatenate(starts)
 
 

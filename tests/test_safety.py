@@ -264,11 +264,12 @@ def test_ids_is_a_list_and_never_reads_a_file(index_copy, tmp_path):
 
 
 def test_ids_with_spaces_are_kept_exact_at_build_and_delete(tmp_path, minilm):
-    corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": " spaced ", "text": "cats"}, {"_id": "plain", "text": "dogs"}])
+    corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": " spaced ", "text": "cats"}, {"_id": "form\x0cfeed\u2028", "text": "birds"},
+                                                 {"_id": "plain", "text": "dogs"}])
     build_index(corpus, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
-    (tmp_path / "ids.txt").write_text(" spaced \n")
+    (tmp_path / "ids.txt").write_bytes(" spaced \r\nform\x0cfeed\u2028\n".encode())
     process = cli("delete", str(tmp_path / "idx"), "--ids-file", str(tmp_path / "ids.txt"))
-    assert process.returncode == 0 and "1 deleted" in process.stdout, process.stderr
+    assert process.returncode == 0 and "2 deleted" in process.stdout, process.stderr
     assert holds(tmp_path / "idx", "plain")
 
 

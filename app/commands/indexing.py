@@ -164,10 +164,10 @@ def delete(
 def read_id_file(path: Path) -> list[str]:
     """One id per line, exact: only the line ending is removed (ids may carry spaces)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # bytes: text mode would turn a lone \r inside an id into a newline
     except UnicodeDecodeError as error:
         raise ValueError(f"{path} is not UTF-8 text (byte offset {error.start}); write one id per line in UTF-8.") from None
-    return [line.rstrip("\r\n") for line in text.splitlines()]
+    return [line.removesuffix("\r") for line in text.split("\n")]  # not splitlines: ids may hold \x0c or U+2028
 
 
 @friendly_errors
