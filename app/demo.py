@@ -35,7 +35,7 @@ def ensure_demo_index(model: str = "minilm", rebuild: bool = False) -> tuple[Pat
     if not rebuild:
         try:
             manifest = read_manifest(folder)
-            if manifest["model"]["spec"] == model:
+            if manifest.build.config.get("model") == model:
                 return folder, None
         except (IndexFormatError, KeyError):
             pass

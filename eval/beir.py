@@ -14,6 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from index.component import component_type
+from index.manifest import Manifest
+from retrieval.pipeline import HYBRID, stage_components
+
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
@@ -234,33 +238,36 @@ def evaluate_searcher(
         metrics=mean,
         per_query=per_query,
         latency_ms={"mean_per_query_batched": round(elapsed * 1000 / max(1, len(ids)), 2)},
-        index_bytes=sum(f["bytes"] for f in manifest.get("files", {}).values()),
+        index_bytes=manifest.payload_bytes,
     )
 
 
-def describe_configuration(manifest: dict[str, Any], mode: str, config: Any = None) -> tuple[str, str, str]:
-    """``(mode label, model specs, index structure)`` of one search configuration, for reports.
+def describe_configuration(manifest: Manifest, mode: str, config: Any = None) -> tuple[str, str, str]:
+    """``(mode label, model specs, index structure)`` of one search configuration, for reports: the parts of the
+    components its first stage uses, then ``> reranker``.
 
-    >>> manifest = {"model": {"spec": "minilm"}, "dense": {"factory": "IDMap2,Flat"}, "bm25": {"k1": 1.5, "b": 0.75},
-    ...             "multivector": {"model": {"spec": "minilm-colbert"}, "centroids": 512, "codec": "pq"}}
     >>> from types import SimpleNamespace
+    >>> from index.components.bm25 import BM25Section
+    >>> from index.components.dense import DenseSection
+    >>> from index.components.multivector import MultiVectorSection
+    >>> manifest = SimpleNamespace(components={
+    ...     "dense": DenseSection({"spec": "minilm"}, "IDMap2,Flat", 384, 10),
+    ...     "multivector": MultiVectorSection({"spec": "minilm-colbert"}, "pq", 512, 128, 10, 900),
+    ...     "bm25": BM25Section(1.5, 0.75, "lucene", 10, 99)})
     >>> describe_configuration(manifest, "hybrid", SimpleNamespace(fusion="rrf", rerank="multivector"))
-    ('hybrid-rrf+rerank', 'BM25 + minilm > minilm-colbert', 'BM25(k1=1.5,b=0.75) + IDMap2,Flat > MV512,PQ')
+    ('hybrid-rrf+rerank', 'minilm + BM25 > minilm-colbert', 'IDMap2,Flat + BM25(k1=1.5,b=0.75) > MV512,PQ')
     """
-    parts: dict[str, tuple[str, str]] = {}
-    if "dense" in manifest:
-        parts["dense"] = (manifest["model"]["spec"], manifest["dense"]["factory"])
-    if "multivector" in manifest:
-        mv = manifest["multivector"]
-        parts["multivector"] = (mv["model"]["spec"], f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}")
-    if "bm25" in manifest:
-        parts["bm25"] = ("BM25", f"BM25(k1={manifest['bm25']['k1']},b={manifest['bm25']['b']})")
-    used = ["bm25", "dense"] if mode == "hybrid" else [mode]
-    label = f"hybrid-{config.fusion if config else 'rrf'}" if mode == "hybrid" else mode
-    model = " + ".join(parts[u][0] for u in used)
-    structure = " + ".join(parts[u][1] for u in used)
-    if config is not None and config.rerank == "multivector" and mode != "multivector":
-        label += "+rerank"
-        model += f" > {parts['multivector'][0]}"
-        structure += f" > {parts['multivector'][1]}"
+
+    def part(name: str) -> tuple[str, str]:
+        section = manifest.components[name]
+        model = getattr(section, "model", None)
+        return (model.get("spec") if model else name.upper()), component_type(name).label(section)
+
+    used = [part(name) for name in stage_components(mode)]
+    label = f"hybrid-{config.fusion if config else 'rrf'}" if mode == HYBRID else mode
+    model = " + ".join(u[0] for u in used)
+    structure = " + ".join(u[1] for u in used)
+    if config is not None and config.rerank != "none" and config.rerank not in stage_components(mode):
+        reranker = part(config.rerank)
+        label, model, structure = f"{label}+rerank", f"{model} > {reranker[0]}", f"{structure} > {reranker[1]}"
     return label, model, structure

@@ -24,7 +24,7 @@ VARIANTS = ("full model", "light encoder")
 def run_cold_start_benchmark(index_dir: Path | str, query: str = "parse command line arguments", runs: int = 5) -> dict[str, Any]:
     """Time ``runs`` searches per variant, alternating them so both see the same machine load (one warm-up each)."""
     index_dir = Path(index_dir)
-    model = read_manifest(index_dir)["model"]
+    model = read_manifest(index_dir).components["dense"].model
     if LightQueryEncoder.open(model) is None and not prepare_light_encoder(load_manifest_encoder(model)):
         raise ValueError(f"The ONNX export of {model['name']} does not match the model within tolerance; nothing to compare.")
     with tempfile.TemporaryDirectory(prefix="modernsearch-cold-") as empty_home:

@@ -15,6 +15,7 @@ import numpy as np
 
 from eval.beir import evaluate_run, load_beir, read_corpus_records
 from eval.process_memory import peak_rss_mib
+from index.docstore import embedded_text
 from retrieval.config import BACKENDS
 
 VARIANTS = ("baseline", *BACKENDS)
@@ -44,7 +45,7 @@ def _measure(variant: str, dataset_dir: str, model: str, limit: int | None) -> d
 
     dataset = load_beir(dataset_dir)
     records = list(read_corpus_records(dataset.corpus_path))[:limit]
-    texts = [f"{r.get('title') or ''} {r['text']}".strip() for r in records]
+    texts = [embedded_text(r.get("title") or "", r["text"]) for r in records]
     backend = "torch" if variant == "baseline" else variant
     encoder = DenseEncoder.load(model, device="cpu", backend=backend)  # exports and caches ONNX files on first use
     lengths = [len(ids) for ids in encoder.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]

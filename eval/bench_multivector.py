@@ -26,6 +26,7 @@ import numpy as np
 from eval.beir import evaluate_run, load_beir
 from eval.paired import ratio_interval, top_k_agreement
 from eval.process_memory import peak_rss_mib
+from index.docstore import embedded_text
 from index.maxsim import maxsim_segments
 from index.multivector import MultiVectorIndex, search_defaults
 from retrieval.config import home_dir
@@ -91,7 +92,7 @@ def encode_collection(dataset_dir: Path, model: str, progress: bool = True, enco
         doc_ids = [str(x) for x in stored["doc_ids"]]
         return Collection(doc_ids, stored["tokens"], stored["offsets"], query_ids, query_vectors, query_ms, len(doc_ids))
     docs = [json.loads(line) for line in dataset.corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [f"{d.get('title', '')} {d['text']}".strip() for d in docs]
+    texts = [embedded_text(d.get("title") or "", d["text"]) for d in docs]
     vectors: list[np.ndarray] = []
     for start in tqdm(range(0, len(texts), 128), desc="Encoding documents", unit=" batch", disable=not progress):
         vectors += encoder.encode_documents(texts[start : start + 128])

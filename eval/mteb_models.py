@@ -110,7 +110,7 @@ class IndexSearch:
         encoders = {"multivector_encoder": self.encoder} if self.mode == "multivector" else {"encoder": self.encoder}
         build_index(_documents(corpus), folder, self.config.with_changes(mode=self.mode), progress=self.progress, **encoders)
         self.searcher = Searcher.load(folder, **encoders)
-        self.index_bytes = sum(f["bytes"] for f in self.searcher.manifest["files"].values())
+        self.index_bytes = self.searcher.manifest.payload_bytes
 
     def search(self, queries: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: Any = None, top_ranked: Any = None, num_proc: int | None = None, **kwargs: Any) -> dict[str, dict[str, float]]:
         """Top ``top_k`` documents per query from the index: ``{query_id: {doc_id: score}}``."""

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from eval.beir import DatasetError
+from eval.beir import DatasetError, describe_configuration
 from eval.mteb_models import IndexSearch, ProjectEncoder
 from eval.mteb_tasks import hub_tasks, local_task
 from retrieval.config import BuildConfig, results_dir as default_results_dir
@@ -141,11 +141,7 @@ def _write(task_result: Any, task: Any, setup: MtebSetup, model: Any, encoder: A
 
 def _structure(setup: MtebSetup, model: Any) -> str:
     if isinstance(model, IndexSearch) and model.searcher is not None:
-        manifest = model.searcher.manifest
-        if setup.mode == "multivector":
-            mv = manifest["multivector"]
-            return f"MV{mv['centroids']},{'PQ' if mv['codec'] == 'pq' else 'exact'}"
-        return manifest["dense"]["factory"]
+        return describe_configuration(model.searcher.manifest, setup.mode)[2]
     return "mteb exact search (MaxSim)" if setup.mode == "multivector" else "mteb exact search (cosine)"
 
 

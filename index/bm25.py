@@ -72,10 +72,13 @@ class BM25Index:
             return np.zeros(len(self), dtype=np.float32)
         return np.asarray(self.model.get_scores(known), dtype=np.float32)
 
-    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, row ids)`` with a positive score, best first (ties by row id)."""
+    def search(self, tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, row ids)`` with a positive score, best first (ties by row id); with ``allowed``
+        (row ids), among those documents only."""
         scores = self.scores(tokens)
         matched = np.flatnonzero(scores > 0)
+        if allowed is not None:
+            matched = matched[np.isin(self.row_ids[matched], allowed)]
         if len(matched) > k:
             matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
         order = matched[np.lexsort((self.row_ids[matched], -scores[matched]))]

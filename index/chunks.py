@@ -7,10 +7,14 @@ chunk has chunk number 0. Up to 65,536 chunks per document and 2**47 documents.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from typing import Sequence
+
 import numpy as np
 
 CHUNK_BITS = 16
 MAX_CHUNKS = 1 << CHUNK_BITS
+AGGREGATES = ("max", "sum", "mean")  # how chunk scores become a document score
 
 
 def pack_ids(row_ids: np.ndarray, chunk_numbers: np.ndarray) -> np.ndarray:
@@ -36,3 +40,32 @@ def unpack_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.where(missing, -1, ids >> CHUNK_BITS)
     chunks = np.where(missing, -1, ids & (MAX_CHUNKS - 1))
     return rows, chunks
+
+
+def aggregate_chunks(
+    scores: Sequence[float], rows: Sequence[int], chunks: Sequence[int], how: str = "max"
+) -> list[tuple[int, float, int]]:
+    """Document scores from the chunk hits of one query: ``(row, score, best chunk)``, best first, ties by row.
+    Negative rows (FAISS padding) are skipped.
+
+    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "max")
+    [(1, 0.5, 0), (2, 0.375, 0), (3, 0.125, 1)]
+    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "sum")
+    [(1, 0.75, 0), (2, 0.375, 0), (3, 0.125, 1)]
+    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "mean")
+    [(1, 0.375, 0), (2, 0.375, 0), (3, 0.125, 1)]
+    """
+    if how not in AGGREGATES:
+        raise ValueError(f"chunk aggregation must be one of {', '.join(AGGREGATES)}, got {how!r}")
+    found: dict[int, list[float]] = defaultdict(list)
+    best: dict[int, tuple[float, int]] = {}
+    for score, row, chunk in zip(scores, rows, chunks):
+        row, score = int(row), float(score)
+        if row < 0:
+            continue
+        found[row].append(score)
+        if row not in best or score > best[row][0]:
+            best[row] = (score, int(chunk))
+    combine = {"max": max, "sum": sum, "mean": lambda s: sum(s) / len(s)}[how]
+    ranked = [(row, float(combine(s)), best[row][1]) for row, s in found.items()]
+    return sorted(ranked, key=lambda r: (-r[1], r[0]))

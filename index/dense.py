@@ -101,13 +101,28 @@ class DenseIndex:
             raise ValueError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
         self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, ids)``, each ``(n_queries, k)``; missing slots have id -1."""
+    def search(self, queries: np.ndarray, k: int, selected: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)``, each ``(n_queries, k)``; missing slots have id -1. With ``selected``
+        (vector ids), only those vectors are candidates (FAISS filters while it searches)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim == 1:
             queries = queries[None, :]
         k = max(1, min(k, len(self))) if len(self) else 1
-        return self._index.search(queries, k)
+        if selected is None:
+            return self._index.search(queries, k)
+        return self._index.search(queries, k, params=self._selecting(np.ascontiguousarray(selected, dtype=np.int64)))
+
+    def _selecting(self, ids: np.ndarray) -> Any:
+        """Search parameters that keep this index's knobs (efSearch, nprobe) and admit only ``ids``."""
+        import faiss
+
+        selector = faiss.IDSelectorBatch(ids)
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
+        if isinstance(inner, faiss.IndexIVF):
+            return faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+        return faiss.SearchParameters(sel=selector)
 
     def ids(self) -> np.ndarray:
         """Every stored vector id, in storage order."""

@@ -44,8 +44,27 @@ class Document:
 
     @property
     def full_text(self) -> str:
-        """Title and text joined, the string that gets embedded."""
-        return f"{self.title} {self.text}" if self.title else self.text
+        """Title and text joined, the string that gets embedded (:func:`embedded_text`)."""
+        return embedded_text(self.title, self.text)
+
+
+def embedded_text(title: str, text: str) -> str:
+    """The one definition of what gets encoded for a document: its title and text joined by a space, or the text
+    alone when there is no title. Chunk spans and token spans are offsets into this string.
+
+    >>> embedded_text("Rome", "Capital of Italy."), embedded_text("", "No title.")
+    ('Rome Capital of Italy.', 'No title.')
+    """
+    return f"{title} {text}" if title else text
+
+
+def text_offset(title: str) -> int:
+    """Where the text starts in :func:`embedded_text`: subtract it from a span there to get a span in the text.
+
+    >>> text_offset("Rome"), text_offset("")
+    (5, 0)
+    """
+    return len(title) + 1 if title else 0
 
 
 @dataclass(frozen=True)
@@ -204,7 +223,7 @@ class DocumentStore:
                 ).fetchall()
             if not rows:
                 return
-            yield [r[0] for r in rows], [Document("", r[2], r[1]).full_text for r in rows]
+            yield [r[0] for r in rows], [embedded_text(r[1], r[2]) for r in rows]
             last = rows[-1][0]
 
     def iter_documents(self, batch_size: int = 1024) -> Iterator[Document]:

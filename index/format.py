@@ -3,9 +3,9 @@
 An index folder looks like::
 
     DIR/
-      manifest.json       format version, mode, model, FAISS factory, counts, checksums
+      manifest.json       format version, one typed section per component, counts, checksums (index/manifest.py)
       documents.sqlite    documents (id, title, text, metadata) keyed by integer row id
-      dense.faiss         FAISS index whose ids are the document row ids
+      ...                 each component's files (index/components/), keyed by the same row ids
 
 The manifest is plain JSON so any tool can read it without this code.
 Folders are written next to their final place and renamed into it, so a reader
@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any, Iterator
 from contextlib import contextmanager
 
+from index.component import component_type
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
-from index.manifest_schema import validate_manifest
+from index.manifest import FileEntry, Manifest
 from index.ownership import MANIFEST_NAME, UnsafeTargetError, permissions_for, resolve_index_path
 
-FORMAT_VERSION = 2  # 2: dense vector ids are chunk ids (index/chunks.py)
 DOCUMENTS_NAME = "documents.sqlite"
-DENSE_NAME = "dense.faiss"
 OWNER_NAME = ".owner-pid"
 RESUME_KEY_NAME = ".resume-key"
 
@@ -46,12 +45,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_files(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+def describe_files(folder: Path, names: list[str]) -> dict[str, FileEntry]:
     """Size and checksum of each payload file, as stored in the manifest."""
-    return {
-        name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
-        for name in names
-    }
+    return {name: FileEntry((folder / name).stat().st_size, file_sha256(folder / name)) for name in names}
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -70,8 +66,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """Read and sanity-check the manifest of an index folder."""
+def read_manifest(folder: Path) -> Manifest:
+    """Read and check the manifest of an index folder (a version-2 manifest is returned upgraded)."""
     folder = Path(folder)
     if not folder.exists():
         raise IndexNotFoundError(f"No index at {folder}. Build one with: modernsearch build CORPUS --index {folder}")
@@ -84,32 +80,30 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             "with: modernsearch build CORPUS --index NEW_FOLDER"
         )
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise IndexFormatError(f"{path} is not valid JSON ({err}); the index is corrupt.") from err
-    version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if version != FORMAT_VERSION:
-        raise IndexFormatError(
-            f"{path} has format_version {version!r}; this modernsearch reads version "
-            f"{FORMAT_VERSION}. Rebuild the index with this version."
-        )
-    validate_manifest(manifest, path)
-    return manifest
+    return Manifest.parse(data, path)
 
 
-def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Write ``manifest`` (in the current format) atomically into ``folder``."""
+    write_json_atomic(Path(folder) / MANIFEST_NAME, manifest.to_json())
+
+
+def verify_files(folder: Path, manifest: Manifest) -> None:
     """Check that every payload file exists with the size and checksum the manifest records."""
-    for name, expected in manifest.get("files", {}).items():
+    for name, expected in manifest.files.items():
         path = Path(folder) / name
         if not path.exists():
             raise IndexFormatError(f"{path} is missing; the index is incomplete. Rebuild it.")
         size = path.stat().st_size
-        if size != expected["bytes"]:
+        if size != expected.bytes:
             raise ChecksumMismatchError(
-                f"{path} has {size} bytes but the manifest records {expected['bytes']}: "
+                f"{path} has {size} bytes but the manifest records {expected.bytes}: "
                 "the file was truncated or modified. Rebuild the index."
             )
-        if file_sha256(path) != expected["sha256"]:
+        if file_sha256(path) != expected.sha256:
             raise ChecksumMismatchError(
                 f"{path} does not match its checksum in {MANIFEST_NAME}: the file is corrupt. "
                 "Rebuild the index."
@@ -255,41 +249,16 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def manifest_summary(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+def manifest_summary(manifest: Manifest) -> list[tuple[str, str]]:
     """The manifest as ``(label, value)`` rows for people: what ``info`` and the UI's index page show."""
-    files = manifest.get("files", {})
     rows = [
-        ("format version", str(manifest["format_version"])),
-        ("created", manifest["created_at"]),
-        ("mode", manifest["mode"]),
+        ("format version", str(manifest.format_version)),
+        ("created", manifest.created_at),
+        ("mode", manifest.mode),
     ]
-    if "dense" in manifest:
-        model, dense = manifest["model"], manifest["dense"]
-        rows += [
-            ("model", model["name"]),
-            ("model spec / revision", f"{model['spec']} / {model.get('revision') or 'unknown'}"),
-            ("dimensions", str(dense["dimension"])),
-            ("similarity", f"{model['similarity']} (normalized: {model['normalized']})"),
-            ("max tokens", str(model["max_tokens"])),
-            ("FAISS factory", dense["factory"]),
-            ("search params", json.dumps(dense.get("search_params", {}))),
-        ]
-    if "multivector" in manifest:
-        mv = manifest["multivector"]
-        rows += [
-            ("multi-vector model", f"{mv['model']['name']} (spec {mv['model']['spec']})"),
-            ("token dimensions", str(mv["dimension"])),
-            ("token index", f"{mv['centroids']:,} k-means centroids, {mv['pq'] if mv['codec'] == 'pq' else 'exact float32 vectors'}"),
-            ("tokens", f"{mv['tokens']:,} ({mv['bytes_per_token']} bytes each in the token store)"),
-            ("multi-vector search params", json.dumps(mv.get("search_params", {}))),
-        ]
-    if "bm25" in manifest:
-        bm25 = manifest["bm25"]
-        rows += [
-            ("BM25", f"bm25s {bm25['method']}, k1={bm25['k1']}, b={bm25['b']}, {bm25['vocabulary']:,} terms"),
-            ("BM25 analyser", ", ".join(f"{k}={v}" for k, v in bm25["analyser"].items() if k != "token_pattern")),
-        ]
-    rows.append(("documents", f"{manifest['documents']['count']:,}"))
-    rows += [(f"file {name}", human_bytes(meta["bytes"])) for name, meta in files.items()]
-    rows.append(("total size", human_bytes(sum(m["bytes"] for m in files.values()))))
+    for name, section in manifest.components.items():
+        rows += component_type(name).summary(section)
+    rows.append(("documents", f"{manifest.documents.count:,}"))
+    rows += [(f"file {name}", human_bytes(entry.bytes)) for name, entry in manifest.files.items()]
+    rows.append(("total size", human_bytes(manifest.payload_bytes)))
     return rows

@@ -258,19 +258,23 @@ class MultiVectorIndex:
         }
 
     def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, shortlist: int | None = None,
-               candidates: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first."""
+               candidates: int | None = None, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first; with
+        ``allowed`` (row ids), among those documents only."""
         params = self.search_params or search_defaults(len(self))  # build and load always record them
         nprobe = min(nprobe or params["nprobe"], len(self.centroids))
         n_candidates = candidates or params["candidates"]
         n_shortlist = max(shortlist or params["shortlist"], n_candidates)
         centroid_scores = query @ self.centroids.T  # (n_q, K)
+        admitted = None if allowed is None else np.flatnonzero(np.isin(np.asarray(self.doc_ids), allowed))
 
-        if nprobe >= len(self.centroids) or len(self) <= n_candidates:
-            docs = np.arange(len(self), dtype=np.int64)
+        if nprobe >= len(self.centroids) or len(self) <= n_candidates or (admitted is not None and len(admitted) <= n_candidates):
+            docs = np.arange(len(self), dtype=np.int64) if admitted is None else admitted.astype(np.int64)
         else:
             probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe]
             approx = self._posting_scores(centroid_scores, probed)
+            if admitted is not None:
+                approx[np.setdiff1d(np.arange(len(self)), admitted)] = 0
             hit = np.flatnonzero(approx > 0)  # documents with a token in some probed centroid
             hit = hit[_best(approx[hit], n_shortlist)]
             if len(hit) > n_candidates:

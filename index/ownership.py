@@ -63,12 +63,13 @@ def check_build_target(target: Path, sources: Iterable[Path | str] = ()) -> None
         raise UnsafeTargetError(
             target, f"it is a folder that is not a modernsearch index (no {MANIFEST_NAME}) and holds {len(entries)} entries ({shown})"
         )
-    check_owned_index(target, _manifest_or_refuse(target))
+    check_owned_index(target, _manifest_or_refuse(target).get("files", {}))
 
 
-def check_owned_index(target: Path, manifest: dict[str, Any]) -> None:
-    """Refuse an index folder that holds entries its manifest does not list: replacing the folder would delete them."""
-    listed = {MANIFEST_NAME} | {name.split("/", 1)[0] for name in manifest.get("files", {}) if isinstance(name, str)}
+def check_owned_index(target: Path, payload: Iterable[str]) -> None:
+    """Refuse an index folder that holds entries other than its manifest and the payload files it lists: replacing the
+    folder would delete them."""
+    listed = {MANIFEST_NAME} | {name.split("/", 1)[0] for name in payload if isinstance(name, str)}
     foreign = sorted(set(os.listdir(target)) - listed)
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")

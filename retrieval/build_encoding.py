@@ -19,27 +19,12 @@ from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
-from index.chunks import pack_ids
 from index.docstore import DocumentStore
-from retrieval.build_progress import (
-    SCRATCH_EMBEDDINGS,
-    SCRATCH_LENGTHS,
-    SCRATCH_SPANS,
-    SCRATCH_TOKENS,
-    SCRATCH_VECTOR_IDS,
-    BuildProgress,
-    reopened_scratch,
-)
+from retrieval.build_progress import BuildProgress, reopened_scratch
 from retrieval.chunking import Chunk, ChunkPolicy
+from retrieval.components import recipe_for
 from retrieval.config import BuildConfig
-from retrieval.document_encoding import (
-    chunk_policy,
-    chunk_spans,
-    encode_dense,
-    encode_multivector,
-    long_document_counts,
-    plan_chunks,
-)
+from retrieval.document_encoding import chunk_policy, long_document_counts, plan_chunks
 
 
 @dataclass(frozen=True)
@@ -76,9 +61,7 @@ def plan_units(chunk_counts: Sequence[int], group: int) -> list[Unit]:
 class ScratchWriter:
     """The append-only scratch files of one build, committed together with the progress record."""
 
-    def __init__(self, staging: Path, encoders: dict[str, Any], work: BuildProgress) -> None:
-        names = [SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS] if "dense" in encoders else []
-        names += [SCRATCH_TOKENS, SCRATCH_LENGTHS] if "multivector" in encoders else []
+    def __init__(self, staging: Path, names: Sequence[str], work: BuildProgress) -> None:
         self.staging, self.work = staging, work
         self.files: dict[str, BinaryIO] = {name: reopened_scratch(staging / name, work.scratch_bytes.get(name, 0)) for name in names}
 
@@ -99,13 +82,17 @@ class ScratchWriter:
 
 
 class EncodingPass:
-    """Encodes the stored documents into the scratch files, resuming from ``work``'s last checkpoint."""
+    """Encodes the stored documents into the scratch files, resuming from ``work``'s last checkpoint.
+
+    ``encoders`` holds the components that have one (by name); each component's recipe writes its encoder's
+    outputs for a run of chunks (:meth:`ComponentRecipe.write_chunks`)."""
 
     def __init__(self, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, scratch: ScratchWriter) -> None:
         self.encoders, self.config, self.work, self.scratch = encoders, config, work, scratch
-        self.policies: dict[str, ChunkPolicy] = {kind: chunk_policy(config, e) for kind, e in encoders.items()}
+        self.recipes = {name: recipe_for(name) for name in encoders}
+        self.policies: dict[str, ChunkPolicy] = {name: chunk_policy(config, e) for name, e in encoders.items()}
         self.step = config.batch_size * 8  # documents per step; also chunks per group of a long document
-        self.counts = {kind: dict(work.long_documents.get(kind, {"chunked": 0, "truncated": 0, "chunks": 0})) for kind in encoders}
+        self.counts = {name: dict(work.long_documents.get(name, {"chunked": 0, "truncated": 0, "chunks": 0})) for name in encoders}
         self.bar: Any = None
 
     def run(self, store: DocumentStore, progress: bool) -> None:
@@ -123,13 +110,13 @@ class EncodingPass:
                 position += len(ids)
 
     def _encode_step(self, rows: np.ndarray, texts: list[str], position: int) -> None:
-        plans = {kind: plan_chunks(texts, encoder, self.policies[kind]) for kind, encoder in self.encoders.items()}
-        chunk_counts = [max(len(plans[kind][i]) for kind in plans) for i in range(len(texts))]
+        plans = {name: plan_chunks(texts, encoder, self.policies[name]) for name, encoder in self.encoders.items()}
+        chunk_counts = [max(len(plans[name][i]) for name in plans) for i in range(len(texts))]
         for unit in plan_units(chunk_counts, self.step):
             if position + unit.end <= self.work.encoded:
                 continue  # committed before an interruption
             started = time.perf_counter()
-            part = {kind: plan[unit.start : unit.end] for kind, plan in plans.items()}
+            part = {name: plan[unit.start : unit.end] for name, plan in plans.items()}
             if unit.long:
                 self._encode_long(int(rows[unit.start]), texts[unit.start], {k: p[0] for k, p in part.items()})
             else:
@@ -142,61 +129,43 @@ class EncodingPass:
             self.bar.update(unit.end - unit.start)
 
     def _encode_unit(self, rows: np.ndarray, texts: list[str], plans: dict[str, list[list[Chunk]]]) -> None:
-        config = self.config
-        if "dense" in self.encoders:
-            encoded = encode_dense(self.encoders["dense"], texts, self.policies["dense"], config.batch_size, config.token_budget,
-                                   plans=plans["dense"])
-            numbers = np.array([c.number for c in encoded.chunks], dtype=np.int64)
-            self.scratch.write(SCRATCH_EMBEDDINGS, np.asarray(encoded.vectors, dtype=np.float32))
-            self.scratch.write(SCRATCH_VECTOR_IDS, pack_ids(rows[encoded.documents], numbers))
-            self.scratch.write(SCRATCH_SPANS, chunk_spans(rows, encoded))
-            self._count("dense", texts, plans["dense"])
-        if "multivector" in self.encoders:
-            encoded = encode_multivector(self.encoders["multivector"], texts, self.policies["multivector"], config.batch_size,
-                                         config.token_budget, plans=plans["multivector"])
-            for doc_tokens in encoded.vectors:
-                self.scratch.write(SCRATCH_TOKENS, np.asarray(doc_tokens, dtype=np.float32))
-            self.scratch.write(SCRATCH_LENGTHS, np.array([len(t) for t in encoded.vectors], dtype=np.int64))
-            self._count("multivector", texts, plans["multivector"])
+        for name, encoder in self.encoders.items():
+            chunk_rows = np.array([row for row, plan in zip(rows, plans[name]) for _ in plan], dtype=np.int64)
+            chunks = [chunk for plan in plans[name] for chunk in plan]
+            self._encode_chunks(name, chunk_rows, texts, [i for i, plan in enumerate(plans[name]) for _ in plan], chunks)
+            self._count(name, texts, plans[name])
+
+    def _encode_chunks(self, name: str, rows: np.ndarray, texts: Sequence[str], text_of: Sequence[int], chunks: Sequence[Chunk]) -> None:
+        """Encode chunks (chunk ``i`` cut from ``texts[text_of[i]]``) and hand the outputs to the component's recipe."""
+        pieces = [texts[t][c.start : c.end] for t, c in zip(text_of, chunks)]
+        outputs = self.encoders[name].encode_documents(pieces, batch_size=self.config.batch_size,
+                                                       token_budget=self.config.token_budget, lengths=[c.tokens for c in chunks])
+        self.recipes[name].write_chunks(self.scratch, rows, chunks, outputs)
 
     def _encode_long(self, row: int, text: str, plans: dict[str, list[Chunk]]) -> None:
         """One long document, ``self.step`` chunks at a time per encoder, with a checkpoint after each group."""
         resumed = self.work.partial if self.work.partial.get("row") == row else {}
-        kinds = list(self.encoders)
-        tokens_written = int(resumed.get("tokens", 0))
-        for kind in kinds:
-            chunks = plans[kind]
+        names = list(self.encoders)
+        for name in names:
+            chunks = plans[name]
             done = 0
             if resumed:
-                order, resumed_order = kinds.index(kind), kinds.index(resumed["kind"])
+                order, resumed_order = names.index(name), names.index(resumed["kind"])
                 done = len(chunks) if order < resumed_order else int(resumed["chunks"]) if order == resumed_order else 0
             for first in range(done, len(chunks), self.step):
                 group = chunks[first : first + self.step]
-                pieces = [text[c.start : c.end] for c in group]
-                vectors = self.encoders[kind].encode_documents(pieces, batch_size=self.config.batch_size,
-                                                               token_budget=self.config.token_budget, lengths=[c.tokens for c in group])
-                if kind == "dense":
-                    numbers = np.array([c.number for c in group], dtype=np.int64)
-                    self.scratch.write(SCRATCH_EMBEDDINGS, np.asarray(vectors, dtype=np.float32))
-                    self.scratch.write(SCRATCH_VECTOR_IDS, pack_ids(np.full(len(group), row, dtype=np.int64), numbers))
-                    self.scratch.write(SCRATCH_SPANS, np.array([[row, c.number, c.start, c.end] for c in group], dtype=np.int64))
-                else:
-                    for piece_tokens in vectors:
-                        self.scratch.write(SCRATCH_TOKENS, np.asarray(piece_tokens, dtype=np.float32))
-                        tokens_written += len(piece_tokens)
-                self.work.partial = {"row": row, "kind": kind, "chunks": first + len(group), "tokens": tokens_written}
+                self._encode_chunks(name, np.full(len(group), row, dtype=np.int64), [text], [0] * len(group), group)
+                self.work.partial = {"row": row, "kind": name, "chunks": first + len(group)}
                 self.scratch.commit()
-                self.bar.set_postfix_str(f"long document: {kind} chunk {first + len(group):,}/{len(chunks):,}", refresh=True)
-            self._count(kind, [text], [chunks])
-        if "multivector" in self.encoders:
-            self.scratch.write(SCRATCH_LENGTHS, np.array([tokens_written], dtype=np.int64))
+                self.bar.set_postfix_str(f"long document: {name} chunk {first + len(group):,}/{len(chunks):,}", refresh=True)
+            self._count(name, [text], [chunks])
         self.bar.set_postfix_str("")
 
-    def _count(self, kind: str, texts: Sequence[str], plans: Sequence[Sequence[Chunk]]) -> None:
+    def _count(self, name: str, texts: Sequence[str], plans: Sequence[Sequence[Chunk]]) -> None:
         chunked, truncated = long_document_counts(texts, plans)
-        self.counts[kind]["chunked"] += chunked
-        self.counts[kind]["truncated"] += truncated
-        self.counts[kind]["chunks"] += sum(len(plan) for plan in plans)
+        self.counts[name]["chunked"] += chunked
+        self.counts[name]["truncated"] += truncated
+        self.counts[name]["chunks"] += sum(len(plan) for plan in plans)
 
 
 def encode_into_scratch(
@@ -204,7 +173,7 @@ def encode_into_scratch(
 ) -> None:
     """Encode every stored document not yet committed in ``work`` into the staging folder's scratch files."""
     work.resumed_from = work.encoded
-    scratch = ScratchWriter(staging, encoders, work)
+    scratch = ScratchWriter(staging, [name for kind in encoders for name in recipe_for(kind).scratch_files], work)
     try:
         EncodingPass(encoders, config, work, scratch).run(store, progress)
     finally:

@@ -10,16 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.format import FORMAT_VERSION, write_json_atomic
+from index.format import write_json_atomic
+from index.manifest import FORMAT_VERSION
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import corpus_identity
 
-SCRATCH_EMBEDDINGS = ".embeddings.f32"  # dense vectors, one per chunk, appended step by step
-SCRATCH_VECTOR_IDS = ".vector-ids.i64"  # their ids (row id and chunk number packed)
-SCRATCH_SPANS = ".chunk-spans.i64"  # (row id, chunk number, start, end) of every chunk of a chunked document
-SCRATCH_TOKENS = ".tokens.f32"
-SCRATCH_LENGTHS = ".token-lengths.i64"
-SCRATCH_FILES = (SCRATCH_EMBEDDINGS, SCRATCH_VECTOR_IDS, SCRATCH_SPANS, SCRATCH_TOKENS, SCRATCH_LENGTHS)
 PROGRESS_NAME = "progress.json"
 
 
@@ -30,7 +25,7 @@ class BuildProgress:
     phase: str = "reading"  # reading -> encoding -> complete
     documents: int = 0
     encoded: int = 0
-    partial: dict[str, Any] = field(default_factory=dict)  # a long document part-encoded: row, kind, chunks, tokens
+    partial: dict[str, Any] = field(default_factory=dict)  # a long document part-encoded: row, kind (component), chunks
     scratch_bytes: dict[str, int] = field(default_factory=dict)  # committed size of each scratch file
     long_documents: dict[str, dict[str, int]] = field(default_factory=dict)  # per index: chunked, truncated, chunks
     encode_seconds: float = 0.0
@@ -57,7 +52,7 @@ def resume_key(corpus: Path | str, config: BuildConfig, encoders: dict[str, Any]
     identity = {
         "corpus": corpus_identity(corpus, hf_dataset=hf_dataset),
         "config": dataclasses.asdict(config),
-        "models": {kind: e.describe() for kind, e in encoders.items()},
+        "models": {name: e.describe() for name, e in encoders.items() if e is not None},
         "format": FORMAT_VERSION,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,18 +1,13 @@
-"""Long documents: token-based chunks with overlap (character spans into the original text), and the
-aggregation of chunk scores back into document scores at search time."""
+"""Long documents: token-based chunks with overlap (character spans into the original text)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from retrieval.config import CHUNK_AGGREGATES as AGGREGATES
-
 LongDocs = Literal["chunk", "truncate"]
-Aggregate = Literal["max", "sum", "mean"]
 
 
 @dataclass(frozen=True)
@@ -134,32 +129,3 @@ def _segments(text: str, size: int) -> list[tuple[int, int]]:
         start = cut
     bounds.append((start, len(text)))
     return bounds
-
-
-def aggregate_chunks(
-    scores: Sequence[float], rows: Sequence[int], chunks: Sequence[int], how: Aggregate = "max"
-) -> list[tuple[int, float, int]]:
-    """Document scores from the chunk hits of one query: ``(row, score, best chunk)``, best first, ties by row.
-    Negative rows (FAISS padding) are skipped.
-
-    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "max")
-    [(1, 0.5, 0), (2, 0.375, 0), (3, 0.125, 1)]
-    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "sum")
-    [(1, 0.75, 0), (2, 0.375, 0), (3, 0.125, 1)]
-    >>> aggregate_chunks([0.5, 0.375, 0.25, 0.125], [1, 2, 1, 3], [0, 0, 4, 1], "mean")
-    [(1, 0.375, 0), (2, 0.375, 0), (3, 0.125, 1)]
-    """
-    if how not in AGGREGATES:
-        raise ValueError(f"chunk aggregation must be one of {', '.join(AGGREGATES)}, got {how!r}")
-    found: dict[int, list[float]] = defaultdict(list)
-    best: dict[int, tuple[float, int]] = {}
-    for score, row, chunk in zip(scores, rows, chunks):
-        row, score = int(row), float(score)
-        if row < 0:
-            continue
-        found[row].append(score)
-        if row not in best or score > best[row][0]:
-            best[row] = (score, int(chunk))
-    combine = {"max": max, "sum": sum, "mean": lambda s: sum(s) / len(s)}[how]
-    ranked = [(row, float(combine(s)), best[row][1]) for row, s in found.items()]
-    return sorted(ranked, key=lambda r: (-r[1], r[0]))

@@ -22,14 +22,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
-from index.dense import DenseIndex
+from index.component import component_type
 from index.docstore import DocumentStore
-from index.format import DENSE_NAME, DOCUMENTS_NAME, MANIFEST_NAME, describe_files, staged_folder, write_json_atomic
-from index.multivector import MultiVectorIndex
+from index.format import DOCUMENTS_NAME, describe_files, staged_folder, write_manifest
+from index.manifest import Manifest
 from retrieval.builder import build_index_locked
-from retrieval.encoders import DenseEncoder, load_manifest_encoder
+from retrieval.components import given_encoders, stored_encoders
+from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
 from retrieval.updater import committed_manifest, copy_payload, locked_index, recorded_config
 
@@ -55,18 +56,17 @@ class CompactSummary:
         return dataclasses.asdict(self)
 
 
-def measure_drift(index_dir: Path | str, manifest: dict[str, Any] | None = None) -> dict[str, float]:
-    """Per trained index, its drift figure now over the one recorded right after training (see the module docstring)."""
+def measure_drift(index_dir: Path | str, manifest: Manifest | None = None) -> dict[str, float]:
+    """Per component with trained structures, its drift figure now over the one recorded right after training (see
+    the module docstring)."""
     index_dir = Path(index_dir)
     manifest = manifest or committed_manifest(index_dir)
     drift: dict[str, float] = {}
-    trained = manifest.get("dense", {}).get("trained")
-    if trained:
-        dense = DenseIndex.load(index_dir / DENSE_NAME, manifest["dense"]["factory"], manifest["dense"].get("search_params"))
-        drift["dense"] = round(dense.cell_imbalance() / trained["cell_imbalance"], 4)
-    trained = manifest.get("multivector", {}).get("trained")
-    if trained:
-        drift["multivector"] = round(MultiVectorIndex.load(index_dir).residual_energy() / trained["residual_energy"], 4)
+    for name, section in manifest.components.items():
+        if getattr(section, "trained", None):
+            value = component_type(name).load(index_dir, section).drift(section)
+            if value is not None:
+                drift[name] = value
     return drift
 
 
@@ -77,6 +77,7 @@ def compact_index(
     threshold: float = DRIFT_THRESHOLD,
     encoder: DenseEncoder | None = None,
     multivector_encoder: MultiVectorEncoder | None = None,
+    encoders: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> CompactSummary:
     """Rewrite the index as a new version: vacuumed document store, and retrained centroids when
@@ -85,22 +86,23 @@ def compact_index(
         raise ValueError(f"retrain must be auto, always or never, got {retrain!r}")
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
-        before = sum(meta["bytes"] for meta in manifest["files"].values())
+        before = manifest.payload_bytes
         drift = measure_drift(index_dir, manifest)
         retrained = retrain == "always" or (retrain == "auto" and any(value > threshold for value in drift.values()))
-        history = list(manifest.get("updates", []))
+        history = list(manifest.updates)
         entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "compacted": True,
                  "drift": drift, "threshold": threshold, "retrained": retrained}
         if retrained:
-            _rebuild_from_store(index_dir, manifest, history + [entry], encoder, multivector_encoder, progress)
+            given = given_encoders(encoder, multivector_encoder, encoders)
+            _rebuild_from_store(index_dir, manifest, history + [entry], given, progress)
         else:
             _vacuum(index_dir, manifest, history + [entry])
         after_manifest = committed_manifest(index_dir)
     return CompactSummary(
         index_dir=str(index_dir),
-        documents=after_manifest["documents"]["count"],
+        documents=after_manifest.documents.count,
         bytes_before=before,
-        bytes_after=sum(meta["bytes"] for meta in after_manifest["files"].values()),
+        bytes_after=after_manifest.payload_bytes,
         drift=drift,
         threshold=threshold,
         retrained=retrained,
@@ -108,7 +110,7 @@ def compact_index(
     )
 
 
-def _vacuum(index_dir: Path, manifest: dict[str, Any], history: list[dict[str, Any]]) -> None:
+def _vacuum(index_dir: Path, manifest: Manifest, history: list[dict[str, Any]]) -> None:
     """A new version with the same vectors and a VACUUMed document store (free pages returned)."""
     with staged_folder(index_dir) as staging:
         copy_payload(index_dir, staging, manifest)
@@ -117,25 +119,19 @@ def _vacuum(index_dir: Path, manifest: dict[str, Any], history: list[dict[str, A
             connection.execute("VACUUM")
         finally:
             connection.close()
-        updated = {**manifest, "files": describe_files(staging, list(manifest["files"])), "updates": history}
-        write_json_atomic(staging / MANIFEST_NAME, updated)
+        write_manifest(staging, dataclasses.replace(manifest, files=describe_files(staging, list(manifest.files)), updates=history))
 
 
 def _rebuild_from_store(
-    index_dir: Path, manifest: dict[str, Any], history: list[dict[str, Any]],
-    encoder: DenseEncoder | None, multivector_encoder: MultiVectorEncoder | None, progress: bool,
+    index_dir: Path, manifest: Manifest, history: list[dict[str, Any]], given: Mapping[str, Any], progress: bool,
 ) -> None:
     """Re-encode the stored documents with the recorded models and settings into a new version (fresh training)."""
-    if "dense" in manifest:
-        encoder = encoder or load_manifest_encoder(manifest["model"])
-    if "multivector" in manifest:
-        multivector_encoder = multivector_encoder or MultiVectorEncoder.load(manifest["multivector"]["model"]["spec"])
+    encoders = stored_encoders(manifest, given)
     store = DocumentStore.open(index_dir / DOCUMENTS_NAME)
     try:
         build_index_locked(
-            store.iter_documents(), index_dir, recorded_config(manifest), encoder=encoder,
-            multivector_encoder=multivector_encoder, progress=progress,
-            corpus_label=manifest["build"]["corpus"], history=history,
+            store.iter_documents(), index_dir, recorded_config(manifest), encoders=encoders, progress=progress,
+            corpus_label=manifest.build.corpus, history=history,
         )
     finally:
         store.close()

@@ -7,17 +7,20 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from index.chunks import AGGREGATES as CHUNK_AGGREGATES
+
 Mode = Literal["dense", "multivector", "both", "hybrid"]
 OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
 
 MODES = ("dense", "multivector", "both", "hybrid")
+MODE_COMPONENTS = {"dense": ("dense",), "multivector": ("multivector",), "both": ("dense", "multivector"),
+                   "hybrid": ("dense", "multivector", "bm25")}
 SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
 FUSIONS = ("rrf", "linear")
 RERANKERS = ("none", "multivector")
 LONG_DOCS = ("chunk", "truncate")
 BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
-CHUNK_AGGREGATES = ("max", "sum", "mean")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -101,19 +104,9 @@ class BuildConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @property
-    def builds_dense(self) -> bool:
-        """Whether this build writes a dense index."""
-        return self.mode in ("dense", "both", "hybrid")
-
-    @property
-    def builds_multivector(self) -> bool:
-        """Whether this build writes a multi-vector index."""
-        return self.mode in ("multivector", "both", "hybrid")
-
-    @property
-    def builds_bm25(self) -> bool:
-        """Whether this build writes a BM25 index."""
-        return self.mode == "hybrid"
+    def components(self) -> tuple[str, ...]:
+        """The index components a build with this mode writes."""
+        return MODE_COMPONENTS[self.mode]
 
     def with_changes(self, **changes: Any) -> "BuildConfig":
         """A copy with some settings changed (the original is never mutated)."""

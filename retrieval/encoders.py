@@ -71,6 +71,10 @@ class DenseEncoder:
         """Longest query in tokens (the model's input limit)."""
         return self.max_tokens
 
+    def query_token_count(self, query: str) -> int:
+        """How many tokens the model sees for ``query`` (special tokens included), before truncation."""
+        return len(self.tokenizer(query, add_special_tokens=True)["input_ids"])
+
     def describe(self) -> dict[str, Any]:
         """Model facts for the index manifest."""
         return {

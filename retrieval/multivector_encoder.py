@@ -79,6 +79,10 @@ class MultiVectorEncoder:
         """Longest query in tokens; longer queries are truncated as the model defines."""
         return int(self.model.query_length)
 
+    def query_token_count(self, query: str) -> int:
+        """How many tokens the model sees for ``query`` (special tokens included), before truncation."""
+        return len(self.tokenizer(query, add_special_tokens=True)["input_ids"])
+
     def describe(self) -> dict[str, Any]:
         """Model facts for the index manifest."""
         name = {OFFLINE_MULTIVECTOR_MODEL: "all-MiniLM-L6-v2 + seeded ColBERT projection (seed 0)"}.get(

@@ -91,6 +91,14 @@ class LightQueryEncoder:
     def max_query_tokens(self) -> int:
         return int(self.record["max_length"])
 
+    def query_token_count(self, query: str) -> int:
+        """How many tokens the model sees for ``query`` (special tokens included), before truncation."""
+        self.tokenizer.no_truncation()
+        try:
+            return len(self.tokenizer.encode(query).ids)
+        finally:
+            self.tokenizer.enable_truncation(int(self.record["max_length"]))
+
     def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embed queries: ``(n_queries, dim)`` float32, unit norm."""
         from retrieval.onnx_backend import pooled_unit_vectors

@@ -48,7 +48,7 @@ def test_the_export_is_cached_and_reused(onnx_encoders):
 def test_an_onnx_index_records_its_backend_and_searches_with_it(tmp_path, dbpedia_small, minilm, onnx_encoders):
     build_index(dbpedia_small, tmp_path / "torch", BuildConfig(model="minilm"), encoder=minilm, progress=False)
     build_index(dbpedia_small, tmp_path / "onnx", BuildConfig(model="minilm", backend="onnx"), progress=False)
-    assert read_manifest(tmp_path / "onnx")["model"]["backend"] == "onnx"
+    assert read_manifest(tmp_path / "onnx").components["dense"].model["backend"] == "onnx"
     onnx_searcher = Searcher.load(tmp_path / "onnx")
     assert onnx_searcher.encoder.backend == "onnx", "queries are encoded by the backend that built the index"
     torch_searcher = Searcher.load(tmp_path / "torch", encoder=minilm)

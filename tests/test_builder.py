@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from index.chunks import pack_ids
-from index.format import FORMAT_VERSION, file_sha256, read_manifest
+from index.format import file_sha256, read_manifest
+from index.manifest import FORMAT_VERSION
 from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
@@ -41,15 +42,16 @@ def test_build_writes_manifest_and_answers_queries(tmp_path, minilm):
     assert summary.index_bytes > 0 and summary.docs_per_second > 0
 
     manifest = read_manifest(tmp_path / "idx")
-    assert manifest["format_version"] == FORMAT_VERSION == 2
-    assert manifest["mode"] == "dense"
-    assert manifest["model"]["spec"] == "minilm"
-    assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert manifest["model"]["dimension"] == 384
-    assert manifest["dense"]["factory"] == "IDMap2,Flat"
-    assert manifest["documents"]["count"] == 5
-    for name, meta in manifest["files"].items():
-        assert file_sha256(tmp_path / "idx" / name) == meta["sha256"]
+    assert manifest.format_version == FORMAT_VERSION == 3
+    assert manifest.mode == "dense" and list(manifest.components) == ["dense"]
+    dense = manifest.components["dense"]
+    assert dense.model["spec"] == "minilm"
+    assert dense.model["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert dense.model["dimension"] == 384
+    assert dense.factory == "IDMap2,Flat"
+    assert manifest.documents.count == 5
+    for name, entry in manifest.files.items():
+        assert file_sha256(tmp_path / "idx" / name) == entry.sha256
     assert not [p for p in tmp_path.glob(".idx.*") if p.name != ".idx.lock"], "no staging folder may be left behind"
 
     searcher = Searcher.load(tmp_path / "idx", encoder=minilm)
@@ -62,7 +64,7 @@ def test_embeddings_match_plain_sentence_transformers(tmp_path, minilm):
     corpus = write_corpus(tmp_path / "c.jsonl", TOPICS)
     build_index(corpus, tmp_path / "idx", BuildConfig(read_batch_size=2, batch_size=3), encoder=minilm, progress=False)
     searcher = Searcher.load(tmp_path / "idx", encoder=minilm)
-    stored = searcher._dense.reconstruct(pack_ids(np.arange(1, 6), np.zeros(5)))  # one chunk each
+    stored = searcher.component("dense").index.reconstruct(pack_ids(np.arange(1, 6), np.zeros(5)))  # one chunk each
     expected = minilm.model.encode([f"{t} {x}" for _, t, x in TOPICS], normalize_embeddings=True)
     np.testing.assert_allclose(stored, expected, atol=1e-5)
 

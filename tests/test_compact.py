@@ -36,7 +36,7 @@ def corpus_lines(dataset: str, start: int, stop: int, target: Path) -> Path:
 
 
 def payload_checksums(folder: Path, skip: str = "documents.sqlite") -> dict[str, str]:
-    return {name: meta["sha256"] for name, meta in read_manifest(folder)["files"].items() if name != skip}
+    return {name: entry.sha256 for name, entry in read_manifest(folder).files.items() if name != skip}
 
 
 def test_compact_reclaims_the_space_deletes_left_and_keeps_every_answer(tmp_path, dbpedia_small, minilm):
@@ -56,7 +56,7 @@ def test_compact_reclaims_the_space_deletes_left_and_keeps_every_answer(tmp_path
     searcher = Searcher.load(folder, encoder=minilm)
     assert [searcher.search(q, k=20).to_dict()["results"] for q in ("river", "american actor", "rock band")] == before
     assert all(check.ok for check in verify_index(folder))
-    assert read_manifest(folder)["updates"][-1]["compacted"] is True
+    assert read_manifest(folder).updates[-1]["compacted"] is True
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp
     assert measure_drift(tmp_path / "other") == {"multivector": 1.0}
     # Retraining re-encodes the stored documents in their order: the same files as building them at once.
     assert payload_checksums(tmp_path / "other") == payload_checksums(drifted / "fresh")
-    history = read_manifest(tmp_path / "other")["updates"]
+    history = read_manifest(tmp_path / "other").updates
     assert [("added" in h, h.get("compacted", False)) for h in history] == [(True, False), (False, True)]
     assert all(check.ok for check in verify_index(tmp_path / "other"))
 

@@ -15,7 +15,7 @@ IVFPQ_RECALL_AT_10 = 0.75  # stated threshold: 4-bit PQ codes, 2 dims each (96 b
 def dbpedia_vectors(dbpedia_index, minilm):
     """The vectors of the Flat dbpedia index (one per chunk), renumbered 1..n, and 200 query-like probes."""
     searcher = Searcher.load(dbpedia_index, encoder=minilm)
-    vectors = searcher._dense.reconstruct(searcher._dense.ids())
+    vectors = searcher.component("dense").index.reconstruct(searcher.component("dense").index.ids())
     ids = np.arange(1, len(vectors) + 1)
     rng = np.random.default_rng(0)
     probes = vectors[rng.choice(len(vectors), 200, replace=False)] + rng.normal(0, 0.03, (200, vectors.shape[1]))

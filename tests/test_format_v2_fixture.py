@@ -32,7 +32,7 @@ def v2_index(tmp_path) -> Path:
 
 
 def test_the_version_2_fixture_opens_verifies_and_answers_as_when_it_was_written(v2_index, minilm, minilm_colbert):
-    assert read_manifest(v2_index)["format_version"] == 2
+    assert read_manifest(v2_index).read_from_version == 2
     assert all(check.ok for check in verify_index(v2_index))
     searcher = Searcher.load(v2_index, encoder=minilm, multivector_encoder=minilm_colbert)
     for key, expected in EXPECTED.items():
@@ -48,5 +48,8 @@ def test_the_version_2_fixture_takes_updates(v2_index, minilm, minilm_colbert, t
     more.write_text(json.dumps({"_id": "danube", "title": "Danube", "text": "The Danube flows from Germany to the Black Sea."}) + "\n")
     add_documents(v2_index, more, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
     assert all(check.ok for check in verify_index(v2_index))
+    written = json.loads((v2_index / "manifest.json").read_text())
+    assert written["format_version"] == 3 and set(written["components"]) == {"dense", "multivector", "bm25"} and "model" not in written
+    assert written["components"]["dense"]["model"]["spec"] == "minilm", "the version-2 top-level model moved into the dense section"
     searcher = Searcher.load(v2_index, encoder=minilm, multivector_encoder=minilm_colbert)
     assert searcher.search("danube black sea", k=1, mode="hybrid").ids == ["danube"]

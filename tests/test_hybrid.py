@@ -138,15 +138,16 @@ def test_rerank_without_a_multivector_index_is_a_clear_error(dbpedia_small, tmp_
 
     build_index(dbpedia_small, tmp_path / "dense", BuildConfig(model="minilm"), encoder=minilm, progress=False)
     dense_only = Searcher.load(tmp_path / "dense", encoder=minilm)
-    with pytest.raises(ValueError, match="--rerank multivector needs a multi-vector index"):
+    with pytest.raises(ValueError, match="rerank='multivector' needs a multivector component"):
         dense_only.search("film", config=SearchConfig(rerank="multivector"))
 
 
 def test_bm25_parameters_and_analyser_are_in_the_manifest(small_index):
     manifest = json.loads((small_index / "manifest.json").read_text())
-    assert manifest["bm25"]["k1"] == 1.5 and manifest["bm25"]["b"] == 0.75
-    assert manifest["bm25"]["analyser"]["stemmer"] == "snowball-english"
-    assert manifest["bm25"]["documents"] == manifest["documents"]["count"]
+    bm25 = manifest["components"]["bm25"]
+    assert bm25["k1"] == 1.5 and bm25["b"] == 0.75
+    assert bm25["analyser"]["stemmer"] == "snowball-english"
+    assert bm25["documents"] == manifest["documents"]["count"]
     assert any(name.startswith("bm25/") for name in manifest["files"])
 
 

@@ -13,7 +13,8 @@ from index.chunks import pack_ids
 from index.format import read_manifest
 from index.verify import verify_index
 from retrieval.builder import build_index
-from retrieval.chunking import ChunkPolicy, aggregate_chunks, split_text
+from index.chunks import aggregate_chunks
+from retrieval.chunking import ChunkPolicy, split_text
 from retrieval.config import BuildConfig
 from retrieval.searcher import Searcher
 
@@ -179,13 +180,13 @@ def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_
                                       "multivector": {"chunked": 0, "truncated": 0, "chunks": 7}}
 
     searcher = Searcher.load(tmp_path / "idx", encoder=dense, multivector_encoder=colbert)
-    stored = searcher._dense.reconstruct(pack_ids(np.array([1]), np.array([0])))[0]  # row 1 is the long document
+    stored = searcher.component("dense").index.reconstruct(pack_ids(np.array([1]), np.array([0])))[0]  # row 1 is the long document
     np.testing.assert_allclose(stored, dense.encode_documents([long_text])[0], atol=1e-5)
-    tokens = searcher._multivector.document_vectors(searcher._multivector.position_of(1))
+    tokens = searcher.component("multivector").index.document_vectors(searcher.component("multivector").index.position_of(1))
     assert len(tokens) == 8190 + 3  # [CLS], [D], 8,190 text tokens, [SEP]: nothing truncated
     np.testing.assert_allclose(tokens, colbert.encode_documents([long_text])[0], atol=1e-5)
     assert searcher.search(long_text[:200], k=1, mode="multivector").ids == ["long"]
-    assert read_manifest(tmp_path / "idx")["dense"]["chunking"]["chunk_tokens"] == 8190
+    assert read_manifest(tmp_path / "idx").components["dense"].chunking["chunk_tokens"] == 8190
 
 
 def _byte_level_bpe():

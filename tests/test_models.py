@@ -54,6 +54,6 @@ def test_index_records_the_model_actually_used_and_search_loads_it(tmp_path, mon
         summary = build_index(corpus, tmp_path / "idx", progress=False)
     assert summary.fell_back_from == "modernbert"
     searcher = Searcher.load(tmp_path / "idx")
-    assert searcher.manifest["model"]["spec"] == "minilm"
+    assert searcher.manifest.components["dense"].model["spec"] == "minilm"
     assert searcher.search("kitten", k=1).ids == ["a"]
     assert searcher.encoder.describe()["spec"] == "minilm"  # the model itself or its checked export

@@ -123,10 +123,10 @@ def test_hybrid_mode_builds_dense_multivector_and_bm25_in_one_folder(small_index
     searcher = Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
     assert searcher.modes == ["hybrid", "dense", "multivector", "bm25"]
     manifest = searcher.manifest
-    assert manifest["mode"] == "hybrid"
-    assert manifest["multivector"]["model"]["spec"] == "minilm-colbert"
-    assert manifest["multivector"]["bytes_per_token"] == 36
-    assert {"mv_token_codes.npy", "dense.faiss"} <= set(manifest["files"])
+    assert manifest.mode == "hybrid"
+    assert manifest.components["multivector"].model["spec"] == "minilm-colbert"
+    assert manifest.components["multivector"].bytes_per_token == 36
+    assert {"mv_token_codes.npy", "dense.faiss"} <= set(manifest.files)
     dense = searcher.search("guitar chord tuning", k=5, mode="dense")
     multi = searcher.search("guitar chord tuning", k=5, mode="multivector")
     assert dense.mode == "dense" and multi.mode == "multivector"

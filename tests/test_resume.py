@@ -26,7 +26,7 @@ HYBRID = ["--mode", "hybrid", "--model", "minilm", "--multivector-model", "minil
 
 
 def payload_checksums(folder: Path) -> dict[str, str]:
-    return {name: meta["sha256"] for name, meta in read_manifest(folder)["files"].items()}
+    return {name: entry.sha256 for name, entry in read_manifest(folder).files.items()}
 
 
 class StopsAfter:

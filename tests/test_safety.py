@@ -182,8 +182,7 @@ MARKUP = st.text(alphabet="[]/:\\abi_-", min_size=1, max_size=12)
 def fast_models(monkeypatch, minilm):
     """The session's offline model wherever the CLI would load one (this module tests output, not loading)."""
     monkeypatch.setattr("retrieval.encoders.DenseEncoder.load", classmethod(lambda cls, *a, **k: minilm))
-    monkeypatch.setattr("retrieval.searcher.load_manifest_encoder", lambda *a, **k: minilm)
-    monkeypatch.setattr("retrieval.updater.load_manifest_encoder", lambda *a, **k: minilm)
+    monkeypatch.setattr("retrieval.encoders.load_manifest_encoder", lambda *a, **k: minilm)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -342,8 +341,10 @@ def test_a_failing_write_is_one_line_where_no_tmpfs_can_be_mounted(index_copy, m
 
 
 @pytest.mark.parametrize("edit, field", [
-    (lambda m: m.update(model="oops"), "model"),
-    (lambda m: m.update(dense="x"), "dense"),
+    (lambda m: m["components"]["dense"].update(model="oops"), "components.dense.model"),
+    (lambda m: m["components"].update(dense="x"), "components.dense"),
+    (lambda m: m["components"].update(sparse={}), "components['sparse']"),
+    (lambda m: m.update(components={}), "components"),
     (lambda m: m.update(files=[]), "files"),
     (lambda m: m["documents"].update(count="3"), "documents.count"),
     (lambda m: m.pop("build"), "build"),
@@ -365,7 +366,9 @@ def test_the_ui_shows_a_corrupt_index_as_a_message(index_copy, monkeypatch, tmp_
     from streamlit.testing.v1 import AppTest
 
     path = index_copy / "manifest.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "model": "oops"}))
+    manifest = json.loads(path.read_text())
+    manifest["components"]["dense"]["model"] = "oops"
+    path.write_text(json.dumps(manifest))
     monkeypatch.setenv("MODERNSEARCH_INDEXES", str(index_copy))
     monkeypatch.setenv("MODERNSEARCH_HOME", str(tmp_path / "home"))
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py"), default_timeout=120)
@@ -456,8 +459,8 @@ def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
     resumed = cli(*args, "--index", str(target))
     assert resumed.returncode == 0, resumed.stderr
     assert "Resuming the interrupted build" in resumed.stderr
-    checksums = {name: meta["sha256"] for name, meta in read_manifest(target)["files"].items()}
-    assert checksums == {name: meta["sha256"] for name, meta in read_manifest(tmp_path / "reference")["files"].items()}
+    checksums = {name: entry.sha256 for name, entry in read_manifest(target).files.items()}
+    assert checksums == {name: entry.sha256 for name, entry in read_manifest(tmp_path / "reference").files.items()}
     assert all(check.ok for check in verify_index(target))
 
 

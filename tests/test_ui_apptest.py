@@ -160,7 +160,7 @@ def test_model_that_cannot_be_loaded_offline(monkeypatch, tmp_path, small_index)
     other = tmp_path / "other-model"
     shutil.copytree(small_index, other)
     manifest = json.loads((other / "manifest.json").read_text())
-    manifest["model"]["spec"] = "example-org/uncached-embedder"
+    manifest["components"]["dense"]["model"]["spec"] = "example-org/uncached-embedder"
     (other / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     at = start(monkeypatch, tmp_path, [other])

@@ -63,7 +63,8 @@ def test_adding_documents_equals_building_them_in(grown, minilm, minilm_colbert)
     assert answers(folder / "grown", minilm, minilm_colbert) == answers(folder / "whole", minilm, minilm_colbert)
     assert all(c.ok for c in verify_index(folder / "grown"))
     manifest = json.loads((folder / "grown" / "manifest.json").read_text())
-    assert manifest["documents"]["count"] == manifest["dense"]["count"] == manifest["bm25"]["documents"] == 120
+    components = manifest["components"]
+    assert manifest["documents"]["count"] == components["dense"]["count"] == components["bm25"]["documents"] == 120
     assert manifest["updates"][-1]["added"] == 40
 
 
@@ -106,7 +107,7 @@ def test_delete_from_an_hnsw_index(tmp_path, records, minilm):
     delete_documents(tmp_path / "hnsw", [records[3]["_id"]])
     searcher = Searcher.load(tmp_path / "hnsw", encoder=minilm)
     assert records[3]["_id"] not in searcher.search(records[3]["title"], k=49).ids and len(searcher) == 49
-    assert searcher.manifest["dense"]["factory"] == "IDMap2,HNSW32"
+    assert searcher.manifest.components["dense"].factory == "IDMap2,HNSW32"
 
 
 def test_a_second_writer_fails_fast_with_a_lock_message(tmp_path, grown):

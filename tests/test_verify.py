@@ -25,13 +25,13 @@ def copy_of_index(tmp_path, small_index):
 def rewrite_checksums(folder):
     """What a buggy writer would leave: payload changed and the manifest re-signed, so only cross-references can tell."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"] = describe_files(folder, list(manifest["files"]))
+    manifest["files"] = {name: entry.to_json() for name, entry in describe_files(folder, list(manifest["files"])).items()}
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_a_fresh_hybrid_index_passes_every_check(small_index):
     checks = verify_index(small_index)
-    assert [c.name for c in checks] == ["manifest", "checksums", "documents", "dense ids", "token offsets and ids", "bm25 ids"]
+    assert [c.name for c in checks] == ["manifest", "checksums", "documents", "dense ids", "multivector ids", "bm25 ids"]
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     count = json.loads((small_index / "manifest.json").read_text())["documents"]["count"]
     assert f"{count:,} documents" in checks[2].detail
@@ -80,7 +80,7 @@ def test_token_offsets_that_overrun_the_token_store_are_found(copy_of_index):
     np.save(path, offsets)
     rewrite_checksums(copy_of_index)
     failed = [c for c in verify_index(copy_of_index) if not c.ok]
-    assert [c.name for c in failed] == ["token offsets and ids"] and "offsets must rise from 0" in failed[0].detail
+    assert [c.name for c in failed] == ["multivector ids"] and "offsets must rise from 0" in failed[0].detail
 
 
 def test_cli_verify_exit_codes(copy_of_index):

@@ -107,7 +107,7 @@ def info(
 
     manifest = read_manifest(index)
     if as_json:
-        print(json.dumps(manifest, indent=2, ensure_ascii=False))
+        print(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
         return
     table = Table(title=str(index), show_header=False, title_justify="left")
     table.add_column(style="bold")

@@ -53,7 +53,7 @@ def print_results(result: Any) -> None:
     """A readable results table: rank, id, score (and each stage's score when several ran), title, snippet."""
     timings = ", ".join(f"{stage} {ms:.0f}" for stage, ms in result.timings_ms.items())
     table = Table(title=f"'{result.query}'  ({result.mode}; ms: {timings})", title_justify="left")
-    stages = sorted({name for hit in result.hits for name in hit.components}, key=["bm25", "dense", "fused", "maxsim"].index)
+    stages = list(dict.fromkeys(name for hit in result.hits for name in hit.components))  # first stage, fused, reranker
     stages = stages if len(stages) > 1 else []
     table.add_column("#", justify="right")
     table.add_column("id", overflow="fold", max_width=28)

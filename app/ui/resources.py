@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from app.ui.document_html import code_span
 from index.errors import IndexFormatError, IndexNotFoundError
 from index.format import read_manifest
-from retrieval.encoders import DenseEncoder, load_manifest_encoder
+from retrieval.components import recipe_for
 from retrieval.models import ModelUnavailableError
-from retrieval.multivector_encoder import MultiVectorEncoder
 from retrieval.searcher import Searcher
 
 logger = logging.getLogger(__name__)
@@ -20,25 +21,18 @@ BUILD_HINT = "Build one with `modernsearch build CORPUS --index DIR`, then start
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def cached_encoder(spec: str) -> DenseEncoder:
-    """One encoder per model spec, shared by every index and session of this process."""
-    return load_manifest_encoder({"spec": spec})
-
-
-@st.cache_resource(show_spinner="Loading the ColBERT model…")
-def cached_multivector_encoder(spec: str) -> MultiVectorEncoder:
-    """One ColBERT encoder per model spec, shared by every index and session of this process."""
-    return MultiVectorEncoder.load(spec)
+def cached_query_encoder(component: str, model_json: str) -> Any:
+    """One query encoder per component and model record, shared by every index and session of this process."""
+    return recipe_for(component).stored_encoder(json.loads(model_json), None, queries_only=True)
 
 
 @st.cache_resource(show_spinner="Opening the index…")
 def cached_searcher(path: str, mtime_ns: int) -> Searcher:
     """One searcher per index folder version (the manifest's mtime invalidates the cache after a rebuild)."""
-    manifest = read_manifest(path)
-    encoder = cached_encoder(manifest["model"]["spec"]) if "model" in manifest else None
-    multivector = manifest.get("multivector")
-    multivector_encoder = cached_multivector_encoder(multivector["model"]["spec"]) if multivector else None
-    return Searcher.load(path, verify=True, encoder=encoder, multivector_encoder=multivector_encoder)
+    manifest = read_manifest(Path(path))
+    models = {name: getattr(section, "model", None) for name, section in manifest.components.items()}
+    encoders = {name: cached_query_encoder(name, json.dumps(model, sort_keys=True)) for name, model in models.items() if model}
+    return Searcher.load(path, verify=True, encoders=encoders)
 
 
 def open_searcher(path: Path) -> Searcher | None:

@@ -9,6 +9,7 @@ from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
 from retrieval.config import SearchConfig, help_for
 from retrieval.highlight import query_terms
+from retrieval.pipeline import HYBRID
 from retrieval.query_text import has_visible_text
 
 settings = ui_settings()
@@ -32,15 +33,16 @@ mode = controls[1].radio(
 k = controls[2].slider("Results", min_value=1, max_value=50, value=10)
 
 config = SearchConfig()
-if mode == "hybrid" or ("multivector" in searcher.modes and mode != "multivector"):
+rerankers = searcher.rerankers(mode)
+if mode == HYBRID or rerankers:
     tuning = st.columns([2, 2, 3])
-    if mode == "hybrid":
+    if mode == HYBRID:
         fusion = tuning[0].radio("Fusion", ["rrf", "linear"], horizontal=True, help=help_for("fusion"))
         config = config.with_changes(fusion=fusion)
         if fusion == "linear":
             config = config.with_changes(alpha=tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, 0.5, 0.05, help=help_for("alpha")))
-    if "multivector" in searcher.modes and tuning[2].toggle("Rerank with MaxSim", help=help_for("rerank")):
-        config = config.with_changes(rerank="multivector")
+    if rerankers and tuning[2].toggle("Rerank with MaxSim", help=help_for("rerank")):
+        config = config.with_changes(rerank=rerankers[0])
 
 with st.form("search", border=False):
     query = st.text_input("Query", placeholder="Ask anything about the indexed documents…", max_chars=None)
@@ -57,8 +59,8 @@ if len(query) > MAX_QUERY_CHARS:
     st.info(f"Your query has {len(query):,} characters; only the first {MAX_QUERY_CHARS:,} are used.")
     query = query[:MAX_QUERY_CHARS]
 query_encoder = searcher.query_encoder(mode)
-tokens = len(query_encoder.model.tokenizer(query, add_special_tokens=True)["input_ids"])
-if tokens > query_encoder.max_query_tokens:
+tokens = query_encoder.query_token_count(query) if query_encoder is not None else 0
+if query_encoder is not None and tokens > query_encoder.max_query_tokens:
     st.info(
         f"Your query is {tokens:,} tokens long; the model reads only its first {query_encoder.max_query_tokens} tokens, "
         "so the rest does not affect the results."
@@ -69,8 +71,7 @@ st.caption(f"{len(result.hits)} results · " + " · ".join(f"{stage} {ms:.0f} ms
 if not result.hits:
     st.info("Nothing matched. BM25 ignores stopwords, so a query of only such words finds nothing; try hybrid or dense.")
 terms = query_terms(query)
-explained = mode == "multivector" or config.rerank == "multivector"
-explanations = searcher.explain_hits(query, result.ids) if explained else {}
+explanations = searcher.explain_hits(query, result.ids) if searcher.explains(mode, config) else {}
 if explanations:
     st.caption("Highlights show the document tokens the query tokens matched best (MaxSim); hover one for its score.")
 for hit in result.hits:

@@ -1,0 +1,65 @@
+"""Recipe of the BM25 component: no model, the analyser of :mod:`retrieval.lexical` for documents and queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from index.components.bm25 import BM25Component, TermRows
+from index.docstore import DocumentStore
+from retrieval.chunking import Chunk
+from retrieval.components import register
+from retrieval.components.recipe import Scratch
+from retrieval.config import BuildConfig
+from retrieval.lexical import ANALYSER, analyse
+
+TEXT_BATCH = 4096
+
+
+class LexicalRecipe:
+    """Term lists of the stored texts; rebuilt from every stored document on each change (BM25 is not incremental)."""
+
+    name = "bm25"
+    component = BM25Component
+    score_name = "bm25"
+    scratch_files: tuple[str, ...] = ()
+
+    def wanted(self, config: BuildConfig) -> bool:
+        return self.name in config.components
+
+    def load_encoder(self, config: BuildConfig, device: str | None) -> None:
+        return None
+
+    def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> None:
+        return None
+
+    def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
+        return {"analyser": ANALYSER}
+
+    def write_chunks(self, scratch: Scratch, rows: np.ndarray, chunks: Sequence[Chunk], outputs: Any) -> None:
+        raise TypeError("the BM25 recipe has no encoder, so the encoding pass never gives it chunks")
+
+    def rows_for_build(self, staging: Path, store: DocumentStore, encoder: Any, config: BuildConfig) -> TermRows:
+        row_ids: list[int] = []
+        terms: list[list[str]] = []
+        for ids, texts in store.iter_texts(TEXT_BATCH):
+            row_ids += ids
+            terms += analyse(texts)
+        return TermRows(terms, np.array(row_ids, dtype=np.int64))
+
+    def encode_rows(self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig) -> TermRows:
+        return TermRows(analyse(texts), np.asarray(rows, dtype=np.int64))
+
+    def build_settings(self, config: BuildConfig) -> dict[str, Any]:
+        return {"k1": config.bm25_k1, "b": config.bm25_b}
+
+    def encode_queries(self, encoder: Any, queries: Sequence[str]) -> Sequence[Any]:
+        return analyse(queries)
+
+    def prepare_queries(self, encoder: Any) -> None:
+        return None
+
+
+register(LexicalRecipe())

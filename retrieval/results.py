@@ -1,0 +1,70 @@
+"""What a search returns: ranked hits with each stage's score, and the candidates passed between stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved document."""
+
+    rank: int
+    id: str
+    score: float
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, float] = field(default_factory=dict)
+    """Score of each stage that saw this document: bm25, dense, fused, maxsim (absent where a stage did not retrieve it)."""
+    passage: tuple[int, int] | None = None
+    """For a document indexed in chunks: ``[start, end)`` in ``text`` of the chunk that matched best (dense stage)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form used by ``search --json``."""
+        found = {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "components": self.components}
+        return {**found, "passage": list(self.passage)} if self.passage else found
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The answer to one query: ranked hits, the mode used, and where the time went (milliseconds)."""
+
+    query: str
+    hits: list[Hit]
+    mode: str
+    timings_ms: dict[str, float]
+
+    @property
+    def ids(self) -> list[str]:
+        """Document ids in rank order."""
+        return [h.id for h in self.hits]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "components"}], "timings_ms"}``."""
+        return {
+            "query": self.query,
+            "results": [h.to_dict() for h in self.hits],
+            "timings_ms": self.timings_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A document between stages: row id, current score, and the score of each stage so far."""
+
+    row_id: int
+    score: float
+    components: dict[str, float]
+    chunk: int = -1  # best-matching chunk of a document stored in chunks, -1 where unknown
+
+
+@dataclass(frozen=True)
+class TokenMatch:
+    """One query token of a multi-vector match: the document token it matched best, and how well."""
+
+    query_token: str
+    document_token: str
+    span: tuple[int, int] | None
+    similarity: float
