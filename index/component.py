@@ -130,7 +130,9 @@ def unregister(name: str) -> None:
 def registered() -> dict[str, type[IndexComponent]]:
     """Every registered component by name, built-in ones first, in registration order."""
     _load_builtin()
-    return dict(sorted(_REGISTRY.items(), key=lambda item: item[1].__module__ not in _BUILTIN_MODULES))  # stable: built-ins first
+    order = {module: position for position, module in enumerate(_BUILTIN_MODULES)}
+    # built-ins first in a fixed order, whatever imported them first; others follow as registered
+    return dict(sorted(_REGISTRY.items(), key=lambda item: order.get(item[1].__module__, len(order))))
 
 
 def component_type(name: str) -> type[IndexComponent]:

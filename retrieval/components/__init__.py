@@ -36,7 +36,12 @@ def recipes() -> dict[str, ComponentRecipe]:
 
     for module in _BUILTIN:
         importlib.import_module(module)
-    return dict(sorted(_RECIPES.items(), key=lambda item: type(item[1]).__module__ not in _BUILTIN))  # stable: built-ins first
+    return dict(sorted(_RECIPES.items(), key=lambda item: _builtin_position(type(item[1]).__module__)))
+
+
+def _builtin_position(module: str) -> int:
+    """Built-in components come first in a fixed order, whatever imported them first; others follow as registered."""
+    return _BUILTIN.index(module) if module in _BUILTIN else len(_BUILTIN)
 
 
 def recipe_for(name: str) -> ComponentRecipe:
@@ -56,7 +61,7 @@ def stored_encoders(manifest: Any, given: Mapping[str, Any] | None = None, devic
 
 
 def given_encoders(dense: Any = None, multivector: Any = None, others: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Encoders passed to the public API (``encoder=``, ``multivector_encoder=``, ``encoders=``), by component name."""
+    """Encoders passed to the public API (``encoder=``, ``multivector_encoder=``, ``encoders=``) by component name."""
     named = {"dense": dense, "multivector": multivector, **(others or {})}
     return {name: encoder for name, encoder in named.items() if encoder is not None}
 
