@@ -5,12 +5,16 @@ The commands live in ``app/commands/``, one module per kind of work; this module
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 
 import typer
 
 from app.commands import benchmarks, evaluation, indexing, searching, serving
+
+OWN_PACKAGES = ("app", "eval", "index", "retrieval")
+CLI_HANDLER = "modernsearch-cli"
 
 app = typer.Typer(
     name="modernsearch",
@@ -26,6 +30,34 @@ app.command()(serving.demo)
 app.command("app")(serving.app_command)
 app.add_typer(benchmarks.bench_app, name="bench")
 
+
+@app.callback()
+def configure(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log details (debug messages) of what the library does."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
+) -> None:
+    """Build, search and evaluate long-context dense retrieval indexes."""
+    configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
+def configure_logging(level: int) -> None:
+    """Library messages (``logging``) go to stderr at ``level``: through rich on a terminal, as plain lines in a pipe
+    or log file. Only this project's loggers are configured; other libraries keep their own settings."""
+    from rich.logging import RichHandler
+
+    from app.commands.console import err
+
+    if err.is_terminal:
+        handler: logging.Handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.set_name(CLI_HANDLER)
+    for package in OWN_PACKAGES:
+        log = logging.getLogger(package)
+        log.setLevel(level)
+        log.handlers = [h for h in log.handlers if h.get_name() != CLI_HANDLER] + [handler]
+        log.propagate = False  # printed once, here, whatever the root logger does
 
 def main() -> None:
     """Entry point of the ``modernsearch`` script."""

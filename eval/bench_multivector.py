@@ -9,6 +9,7 @@ systems) plus the system's search time.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -30,6 +31,8 @@ from index.docstore import embedded_text
 from index.maxsim import maxsim_segments
 from index.multivector import MultiVectorIndex, search_defaults
 from retrieval.config import home_dir
+
+logger = logging.getLogger(__name__)
 
 SYSTEMS = ("exact", "modernsearch", "plaid", "voyager", "plaid-2bit")
 DEPTH = 100
@@ -207,7 +210,7 @@ def run_benchmark(
             results.extend(measured)
             shutil.rmtree(scratch / name, ignore_errors=True)
             for r in measured if progress else []:
-                print(f"{r.system}: nDCG@10 {r.metrics['ndcg@10']:.4f}, p50 {r.p50_ms} ms, build {r.build_seconds} s", flush=True)
+                logger.info("%s: nDCG@10 %.4f, p50 %s ms, build %s s", r.system, r.metrics["ndcg@10"], r.p50_ms, r.build_seconds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _compare_with_exact(results)

@@ -42,9 +42,7 @@ def run_beir(
     dataset_dir: Path | str,
     *,
     index: Path | str | None = None,
-    model: str | None = None,
-    multivector_model: str | None = None,
-    index_type: str = "flat",
+    build: BuildConfig | None = None,
     configurations: Sequence[str] = (),
     search_config: SearchConfig = SearchConfig(),
     split: str = "test",
@@ -52,7 +50,10 @@ def run_beir(
     progress: bool = True,
 ) -> list[EvalReport]:
     """Evaluate each configuration (``dense``, ``hybrid+rerank``, ...; default: the index's default mode) on one
-    index: an existing one, or a temporary one built from the dataset's corpus with ``model``."""
+    index: an existing one, or a temporary one built from the dataset's corpus with the ``build`` settings (their
+    mode is chosen to serve the configurations)."""
+    if (index is None) == (build is None):
+        raise ValueError("Evaluate either an existing index or a temporary one built with the given settings, not both.")
     for spec in configurations:
         parse_configuration(spec)  # a typo fails now, not after a long build
     dataset = load_beir(dataset_dir, split=split)
@@ -66,10 +67,8 @@ def run_beir(
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
         folder = Path(scratch) / "index"
         mode = build_mode_for(configurations or ["dense"])
-        config = BuildConfig(
-            model=model if mode != "multivector" else (multivector_model or model),
-            multivector_model=multivector_model, mode=mode, index_type=index_type,
-        )
+        model = build.model if mode != "multivector" else (build.multivector_model or build.model)
+        config = build.with_changes(mode=mode, model=model)
         build_index(dataset.corpus_path, folder, config, progress=progress)
         searcher = Searcher.load(folder)
         try:
@@ -77,7 +76,7 @@ def run_beir(
         finally:
             searcher.close()
         for report in reports:
-            report.index = f"temporary ({index_type}, built from {dataset.corpus_path})"
+            report.index = f"temporary ({config.index_type}, built from {dataset.corpus_path})"
         return reports
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import IndexFormatError
+from index.errors import IndexFormatError, SettingError
 
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
 MIN_POINTS_PER_CENTROID = 39
@@ -20,8 +20,8 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
 
     IVF cell counts follow ~4*sqrt(n) but keep at least 39 training points per
     centroid, so small corpora still train. IVF-PQ uses 4-bit fast-scan codes of
-    two dimensions each (16x smaller than float32), which train in about a second
-    where 8-bit PQ takes minutes on two cores:
+    two dimensions each (a sixteenth of float32), whose small code books train far
+    faster than 8-bit PQ's (README, "Design choices"):
 
     >>> factory_for("flat", 1000, 384)
     'Flat'
@@ -37,9 +37,9 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
         return "HNSW32"
     if kind == "ivfpq":
         if n_vectors < 16 * MIN_POINTS_PER_CENTROID:
-            raise ValueError(
-                f"IVF-PQ needs at least {16 * MIN_POINTS_PER_CENTROID} documents to train "
-                f"(this corpus has {n_vectors}); use --index-type flat or hnsw."
+            raise SettingError(
+                "index_type", index_type, f"must be flat or hnsw for {n_vectors} vectors: IVF-PQ needs at least "
+                f"{16 * MIN_POINTS_PER_CENTROID} to train",
             )
         nlist = max(1, min(round(4 * math.sqrt(n_vectors)), n_vectors // MIN_POINTS_PER_CENTROID))
         m = dim // 2 if dim % 2 == 0 else dim

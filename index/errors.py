@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 
+class SettingError(ValueError):
+    """A setting has a value it cannot take. ``setting`` is the parameter's name (the CLI shows its flag instead),
+    ``value`` what was given and ``requirement`` what it must be."""
+
+    def __init__(self, setting: str, value: object, requirement: str) -> None:
+        self.setting, self.value, self.requirement = setting, value, requirement
+        super().__init__(f"{setting} {requirement}, got {value!r}")
+
+
 class IndexFormatError(Exception):
     """An index folder is missing, incomplete, corrupt or of an unknown format."""
 
 
 class IndexNotFoundError(IndexFormatError):
-    """No index exists at the given folder."""
+    """No index exists at the given folder (``folder``)."""
+
+    def __init__(self, message: str, folder: object = None) -> None:
+        self.folder = folder
+        super().__init__(message)
+
+
+class NotAnIndexError(IndexFormatError):
+    """A folder has no manifest: it is not an index, or its build did not finish (``folder``)."""
+
+    def __init__(self, message: str, folder: object = None) -> None:
+        self.folder = folder
+        super().__init__(message)
 
 
 class ChecksumMismatchError(IndexFormatError):

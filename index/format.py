@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from contextlib import contextmanager
 
 from index.component import component_type
-from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
+from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError, NotAnIndexError
 from index.manifest import FileEntry, Manifest
 from index.ownership import MANIFEST_NAME, UnsafeTargetError, permissions_for, resolve_index_path
 
@@ -70,15 +70,12 @@ def read_manifest(folder: Path) -> Manifest:
     """Read and check the manifest of an index folder (a version-2 manifest is returned upgraded)."""
     folder = Path(folder)
     if not folder.exists():
-        raise IndexNotFoundError(f"No index at {folder}. Build one with: modernsearch build CORPUS --index {folder}")
+        raise IndexNotFoundError(f"No index at {folder}.", folder)
     if not folder.is_dir():
         raise IndexNotFoundError(f"{folder} is a file, not an index folder.")
     path = folder / MANIFEST_NAME
     if not path.exists():
-        raise IndexFormatError(
-            f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index, or its build did not finish. Build one into a new folder "
-            "with: modernsearch build CORPUS --index NEW_FOLDER"
-        )
+        raise NotAnIndexError(f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index, or its build did not finish.", folder)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

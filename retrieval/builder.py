@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import platform
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -70,7 +69,6 @@ def build_index(
     hf_dataset: bool = False,
     encoder: DenseEncoder | None = None,
     multivector_encoder: MultiVectorEncoder | None = None,
-    encoders: Mapping[str, Any] | None = None,
     progress: bool = True,
     resume: bool = True,
 ) -> BuildSummary:
@@ -80,8 +78,8 @@ def build_index(
     complete, so a failed or interrupted build leaves any earlier index intact.
     A build from a path keeps its progress (``resume``): run again after a crash or
     kill with the same corpus and settings, it continues from its last encoded batch.
-    Already loaded encoders can be given by component name in ``encoders`` (``encoder`` and
-    ``multivector_encoder`` are the dense and multi-vector ones); the others are loaded as configured.
+    ``encoder`` and ``multivector_encoder`` are already loaded dense and multi-vector encoders to use;
+    the encoders not given are loaded as the settings say.
     """
     index_dir = resolve_index_path(index_dir)
     from_path = isinstance(corpus, (str, Path))
@@ -91,7 +89,7 @@ def build_index(
     check_build_target(index_dir, sources)  # before any lock or staging folder exists beside it
     with writer_lock(index_dir):  # before the model loads: a second writer fails at once
         check_build_target(index_dir, sources)  # what another writer committed meanwhile is checked too
-        given = given_encoders(encoder, multivector_encoder, encoders)
+        given = given_encoders(encoder, multivector_encoder)
         return build_index_locked(corpus, index_dir, config, hf_dataset=hf_dataset, encoders=given, progress=progress, resume=resume)
 
 
@@ -104,18 +102,19 @@ def build_index_locked(
     encoders: Mapping[str, Any] | None = None,
     progress: bool = True,
     resume: bool = True,
-    corpus_label: str | None = None,
-    history: list[dict[str, Any]] | None = None,
+    rebuild_of: Manifest | None = None,
 ) -> BuildSummary:
     """:func:`build_index` for a caller that already holds the index's writer lock (compaction rebuilds).
 
-    ``corpus_label`` and ``history`` (the manifest's update log) carry over what a rebuild should keep.
+    ``encoders`` are already loaded encoders by component name. A rebuild passes the manifest it replaces as
+    ``rebuild_of``: the new one keeps its corpus label and update history.
     """
-    started = time.perf_counter()
-    encoders = _load_encoders(config, encoders or {})
+    started = time.perf_counter()  # model loading counts in the build's time
     from_path = isinstance(corpus, (str, Path))
-    corpus_label = corpus_label or (str(corpus) if from_path else "<documents>")
-    key = resume_key(corpus, config, encoders, hf_dataset) if resume and from_path else None
+    label = rebuild_of.build.corpus if rebuild_of else str(corpus) if from_path else "<documents>"
+    history = list(rebuild_of.updates) if rebuild_of else []
+    job = _Job(index_dir, config, _load_encoders(config, encoders or {}), label, history, started)
+    key = resume_key(corpus, config, job.encoders, hf_dataset) if resume and from_path else None
     if from_path and not resume:
         discard_partial(index_dir)  # starting over: drop an interrupted build's work
     with staged_folder(index_dir, resume_key=key) as staging:
@@ -123,23 +122,23 @@ def build_index_locked(
         if work.phase == "reading":
             stats = ReadStats()
             documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
-            work = _read_into_store(staging, documents, stats, config, corpus_label, progress)
-        elif progress and work.phase == "encoding":
+            work = _read_into_store(staging, documents, stats, config, label, progress)
+        elif work.phase == "encoding":
             within = f", and {work.partial['chunks']:,} chunks of the next, long one" if work.partial else ""
-            print(f"Resuming the interrupted build in {staging}: {work.encoded:,} of {work.documents:,} documents already "
-                  f"encoded{within}.", file=sys.stderr)
+            logger.info("Resuming the interrupted build in %s: %s of %s documents already encoded%s.",
+                        staging, f"{work.encoded:,}", f"{work.documents:,}", within)
         if work.phase == "encoding":
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
             try:
-                built = _build_components(store, encoders, config, work, staging, progress)
+                built = _build_components(store, job, work, staging, progress)
             finally:
                 store.close()
-            summary = _finish(staging, index_dir, encoders, built, config, corpus_label, work, started, history)
+            summary = _finish(staging, job, built, work)
             work.phase, work.summary = "complete", summary.to_dict()
             work.save(staging)
         for scratch in (*(name for recipe in recipes().values() for name in recipe.scratch_files), PROGRESS_NAME):
             (staging / scratch).unlink(missing_ok=True)
-    for name, encoder in encoders.items():
+    for name, encoder in job.encoders.items():
         recipe_for(name).prepare_queries(encoder)
     return BuildSummary(**{k: v for k, v in work.summary.items() if k != "docs_per_second"})
 
@@ -174,11 +173,21 @@ def _fell_back_from(encoders: dict[str, Any]) -> str | None:
     return next((e.resolved.fell_back_from for e in encoders.values() if e is not None and e.resolved.fell_back_from), None)
 
 
-def _finish(
-    staging: Path, index_dir: Path, encoders: dict[str, Any], built: dict[str, IndexComponent], config: BuildConfig,
-    corpus_label: str, work: BuildProgress, started: float, history: list[dict[str, Any]] | None,
-) -> BuildSummary:
+@dataclass
+class _Job:
+    """One build: where it goes, its settings and encoders (by component), and what a rebuild carries over."""
+
+    index_dir: Path
+    config: BuildConfig
+    encoders: dict[str, Any]
+    corpus_label: str
+    history: list[dict[str, Any]]
+    started: float
+
+
+def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: BuildProgress) -> BuildSummary:
     """Save every component, then the manifest that describes and checksums them."""
+    encoders, config = job.encoders, job.config
     payload = [DOCUMENTS_NAME]
     sections = {}
     for name, component in built.items():
@@ -188,7 +197,7 @@ def _finish(
         sections[name] = section_for(recipe, {**encoding, **component.describe(), "trained": component.training_fit()})
     stats = work.stats
     summary = BuildSummary(
-        index_dir=str(index_dir),
+        index_dir=str(job.index_dir),
         model=" + ".join(e.describe()["name"] for e in encoders.values() if e is not None),
         factory=" + ".join(type(built[name]).label(section) for name, section in sections.items()),
         documents=work.documents,
@@ -197,7 +206,7 @@ def _finish(
         skipped_invalid=stats["skipped_invalid"],
         duplicates=work.duplicates,
         replaced_encoding=stats["replaced_encoding"],
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(time.perf_counter() - job.started, 3),
         encode_seconds=round(work.encode_seconds, 3),
         index_bytes=sum((staging / name).stat().st_size for name in payload),
         fell_back_from=_fell_back_from(encoders),
@@ -212,9 +221,9 @@ def _finish(
         documents=DocumentsSection(DOCUMENTS_NAME, summary.documents),
         components=sections,
         files=describe_files(staging, payload),
-        build=BuildRecord(corpus_label, dataclasses.asdict(config), summary.to_dict()),
+        build=BuildRecord(job.corpus_label, dataclasses.asdict(config), summary.to_dict()),
         versions=_versions(),
-        updates=list(history or []),
+        updates=job.history,
     )
     write_manifest(staging, manifest)
     return summary
@@ -244,7 +253,7 @@ def _store_documents(store: DocumentStore, documents: Iterable[Document], config
             listed = "; ".join(f"{d.doc_id!r} ({d.first_source} and {d.again_source})" for d in duplicates[:5])
             raise CorpusError(
                 f"Duplicate document ids: {listed}",
-                "Make ids unique, or pass --on-duplicate first or --on-duplicate last to keep one copy.", ("--on-duplicate",),
+                "Make ids unique, or pass {on_duplicate=first} or {on_duplicate=last} to keep one copy.", ("on_duplicate",),
             )
         bar.update(len(batch))
         batch.clear()
@@ -270,14 +279,13 @@ def _load_encoders(config: BuildConfig, given: Mapping[str, Any]) -> dict[str, A
     }
 
 
-def _build_components(
-    store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path, progress: bool
-) -> dict[str, IndexComponent]:
+def _build_components(store: DocumentStore, job: _Job, work: BuildProgress, staging: Path, progress: bool) -> dict[str, IndexComponent]:
     """Encode every stored document once per encoder into append-only scratch files (checkpointed, see
     :mod:`retrieval.build_encoding`), then build each component from its rows."""
-    encode_into_scratch(store, {name: e for name, e in encoders.items() if e is not None}, config, work, staging, progress)
+    config = job.config
+    encode_into_scratch(store, {name: e for name, e in job.encoders.items() if e is not None}, config, work, staging, progress)
     built = {}
-    for name, encoder in encoders.items():
+    for name, encoder in job.encoders.items():
         recipe = recipe_for(name)
         rows = recipe.rows_for_build(staging, store, encoder, config)
         built[name] = recipe.component.build(rows, recipe.build_settings(config))

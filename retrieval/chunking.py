@@ -7,6 +7,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from index.errors import SettingError
+
 LongDocs = Literal["chunk", "truncate"]
 
 
@@ -27,13 +29,13 @@ class ChunkPolicy:
         """Defaults derived from the model: chunks as long as one model input, an eighth of that as overlap.
         A chunk size above the model's limit is lowered to it (so one setting serves both models of a hybrid build)."""
         if chunk_tokens is not None and chunk_tokens < 1:
-            raise ValueError(f"--chunk-tokens must be at least 1, got {chunk_tokens}.")
+            raise SettingError("chunk_tokens", chunk_tokens, "must be at least 1")
         size = min(chunk_tokens or model_limit, model_limit)  # never longer than the model reads at once
         shared = size // 8 if overlap is None else min(overlap, size - 1)
         if shared < 0:
-            raise ValueError(f"--chunk-overlap must be at least 0, got {overlap}.")
+            raise SettingError("chunk_overlap", overlap, "must be at least 0")
         if max_tokens is not None and max_tokens < 1:
-            raise ValueError(f"--max-tokens must be at least 1, got {max_tokens}.")
+            raise SettingError("max_tokens", max_tokens, "must be at least 1")
         return cls(long_docs, size, shared, max_tokens)
 
     def describe(self) -> dict[str, Any]:

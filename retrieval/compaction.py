@@ -94,7 +94,7 @@ def compact_index(
                  "drift": drift, "threshold": threshold, "retrained": retrained}
         if retrained:
             given = given_encoders(encoder, multivector_encoder, encoders)
-            _rebuild_from_store(index_dir, manifest, history + [entry], given, progress)
+            _rebuild_from_store(index_dir, dataclasses.replace(manifest, updates=history + [entry]), given, progress)
         else:
             _vacuum(index_dir, manifest, history + [entry])
         after_manifest = committed_manifest(index_dir)
@@ -122,16 +122,13 @@ def _vacuum(index_dir: Path, manifest: Manifest, history: list[dict[str, Any]]) 
         write_manifest(staging, dataclasses.replace(manifest, files=describe_files(staging, list(manifest.files)), updates=history))
 
 
-def _rebuild_from_store(
-    index_dir: Path, manifest: Manifest, history: list[dict[str, Any]], given: Mapping[str, Any], progress: bool,
-) -> None:
+def _rebuild_from_store(index_dir: Path, manifest: Manifest, given: Mapping[str, Any], progress: bool) -> None:
     """Re-encode the stored documents with the recorded models and settings into a new version (fresh training)."""
     encoders = stored_encoders(manifest, given)
     store = DocumentStore.open(index_dir / DOCUMENTS_NAME)
     try:
         build_index_locked(
-            store.iter_documents(), index_dir, recorded_config(manifest), encoders=encoders, progress=progress,
-            corpus_label=manifest.build.corpus, history=history,
+            store.iter_documents(), index_dir, recorded_config(manifest), encoders=encoders, progress=progress, rebuild_of=manifest,
         )
     finally:
         store.close()

@@ -5,22 +5,39 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_type_hints
 
 from index.chunks import AGGREGATES as CHUNK_AGGREGATES
+from index.errors import SettingError
 
 Mode = Literal["dense", "multivector", "both", "hybrid"]
 OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
+Codec = Literal["pq", "none"]
+LongDocs = Literal["chunk", "truncate"]
+Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
+Fusion = Literal["rrf", "linear"]
+Reranker = Literal["none", "multivector"]
+ChunkAggregate = Literal[CHUNK_AGGREGATES]
 
-MODES = ("dense", "multivector", "both", "hybrid")
+MODES = get_args(Mode)
 MODE_COMPONENTS = {"dense": ("dense",), "multivector": ("multivector",), "both": ("dense", "multivector"),
                    "hybrid": ("dense", "multivector", "bm25")}
 SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
-FUSIONS = ("rrf", "linear")
-RERANKERS = ("none", "multivector")
-LONG_DOCS = ("chunk", "truncate")
-BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
+FUSIONS = get_args(Fusion)
+RERANKERS = get_args(Reranker)
+LONG_DOCS = get_args(LongDocs)
+BACKENDS = get_args(Backend)
+
+
+def check_choices(settings: Any) -> None:
+    """Raise :class:`SettingError` for the first field whose ``Literal`` type does not allow its value."""
+    hints = get_type_hints(type(settings))
+    for f in fields(settings):
+        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
+        value = getattr(settings, f.name)
+        if choices and value not in choices:
+            raise SettingError(f.name, value, f"must be one of {', '.join(choices)}")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -43,10 +60,10 @@ class BuildConfig:
     )
     multivector_model: str | None = _setting(
         None,
-        "ColBERT model for --mode both or hybrid (with --mode multivector, --model names it): alias (minilm-colbert, "
+        "ColBERT model for mode both or hybrid (with mode multivector, model names it): alias (minilm-colbert, "
         "modernbert-colbert), folder or hub id. Default: modernbert-colbert, falling back to the offline minilm-colbert.",
     )
-    multivector_codec: str = _setting(
+    multivector_codec: Codec = _setting(
         "pq", "Token vector storage: pq (centroid id + PQ-coded residual, 36 bytes per token) or none (exact float32)."
     )
     index_type: str = _setting(
@@ -57,13 +74,13 @@ class BuildConfig:
     id_field: str | None = _setting(None, "Field holding the document id (default: _id, else id).")
     text_field: str = _setting("text", "Field holding the document text.")
     title_field: str = _setting("title", "Field holding the title (optional in the data).")
-    split: str = _setting("train", "Split to read from a Hugging Face dataset (with --hf-dataset).")
+    split: str = _setting("train", "Split to read from a Hugging Face dataset.")
     skip_invalid: bool = _setting(False, "Skip malformed records and report how many, instead of failing.")
     on_duplicate: OnDuplicate = _setting("error", "Repeated document ids: error, keep the first, or keep the last.")
     encoding_errors: EncodingErrors = _setting(
         "strict", "Invalid UTF-8: strict fails with the byte offset, replace substitutes U+FFFD and warns."
     )
-    long_docs: str = _setting(
+    long_docs: LongDocs = _setting(
         "chunk",
         "Documents longer than the model reads at once: chunk (split into overlapping token chunks, each "
         "indexed; search scores a document by its chunks) or truncate (keep the first model input).",
@@ -80,28 +97,17 @@ class BuildConfig:
         20_000_000, "Largest document accepted, in bytes of UTF-8 title + text; a larger record is an invalid record."
     )
     device: str | None = _setting(None, "Torch device for encoding (default: cuda if available, else cpu).")
-    backend: str = _setting(
+    backend: Backend = _setting(
         "torch",
-        "Dense encoder runtime: torch, torch-bf16 (bfloat16 autocast: about 2x on CPUs with AMX or AVX512-BF16), "
+        "Dense encoder runtime: torch, torch-bf16 (bfloat16 autocast, for CPUs with AMX or AVX512-BF16), "
         "onnx (ONNX Runtime, exported once and cached) or onnx-int8 (int8 MatMul weights, per channel).",
     )
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.multivector_codec not in ("pq", "none"):
-            raise ValueError(f"multivector_codec must be pq or none, got {self.multivector_codec!r}")
-        if self.on_duplicate not in ("error", "first", "last"):
-            raise ValueError(f"on_duplicate must be error, first or last, got {self.on_duplicate!r}")
-        if self.encoding_errors not in ("strict", "replace"):
-            raise ValueError(f"encoding_errors must be strict or replace, got {self.encoding_errors!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.long_docs not in LONG_DOCS:
-            raise ValueError(f"long_docs must be chunk or truncate, got {self.long_docs!r}")
+        check_choices(self)
         for name in ("batch_size", "read_batch_size", "token_budget", "max_doc_bytes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise SettingError(name, getattr(self, name), "must be at least 1")
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -117,30 +123,25 @@ class BuildConfig:
 class SearchConfig:
     """How a query is answered beyond mode and k: fusion of BM25 and dense candidates, and MaxSim reranking."""
 
-    fusion: str = _setting("rrf", "Hybrid fusion: rrf (reciprocal rank fusion) or linear (weighted min-max normalised scores).")
+    fusion: Fusion = _setting("rrf", "Hybrid fusion: rrf (reciprocal rank fusion) or linear (weighted min-max normalised scores).")
     rrf_k: int = _setting(60, "RRF constant k: each list adds 1/(k + rank).")
     alpha: float = _setting(0.5, "Linear fusion weight of the dense score (BM25 gets 1 - alpha).")
     candidates: int = _setting(100, "Candidates each component (BM25, dense) contributes before fusion.")
-    rerank: str = _setting("none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).")
+    rerank: Reranker = _setting("none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).")
     rerank_depth: int = _setting(100, "How many first-stage results the reranker rescores (at least k).")
-    chunk_aggregate: str = _setting(
+    chunk_aggregate: ChunkAggregate = _setting(
         "max", "How a chunked document's score comes from its retrieved chunks' scores: max, sum or mean."
     )
 
     def __post_init__(self) -> None:
-        if self.chunk_aggregate not in CHUNK_AGGREGATES:
-            raise ValueError(f"chunk_aggregate must be one of {', '.join(CHUNK_AGGREGATES)}, got {self.chunk_aggregate!r}")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
-        if self.rerank not in RERANKERS:
-            raise ValueError(f"rerank must be one of {', '.join(RERANKERS)}, got {self.rerank!r}")
+        check_choices(self)
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+            raise SettingError("alpha", self.alpha, "must be between 0 and 1")
         if self.rrf_k < 0:
-            raise ValueError(f"rrf_k must be at least 0, got {self.rrf_k}")
+            raise SettingError("rrf_k", self.rrf_k, "must be at least 0")
         for name in ("candidates", "rerank_depth"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise SettingError(name, getattr(self, name), "must be at least 1")
 
     def with_changes(self, **changes: Any) -> "SearchConfig":
         """A copy with some settings changed."""

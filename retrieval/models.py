@@ -101,13 +101,13 @@ def resolve_model(spec: str | None, *, default: str = DEFAULT_DENSE_MODEL, fallb
     if explicit:
         raise ModelUnavailableError(
             f"Model {spec!r} ({target}) is not in the local Hugging Face cache and the hub is not "
-            "reachable. Connect to the internet once to download it, point --model at a local "
-            f"sentence-transformers folder, or use the offline model with --model {fallback}."
+            "reachable. Connect to the internet once to download it, name a local "
+            f"sentence-transformers folder as the model, or use the offline model {fallback!r}."
         )
     message = (
         f"The default model {spec!r} ({target}) is not cached and the Hugging Face hub is not "
         f"reachable, so the offline model {fallback!r} is used instead. To use {target}, "
-        f"run once with internet access (it is then cached), or pass --model {fallback} to silence this warning."
+        f"run once with internet access (it is then cached), or choose the model {fallback!r} to silence this warning."
     )
     warnings.warn(message, FallbackWarning, stacklevel=2)
     return ResolvedModel(fallback, expand_alias(fallback), fell_back_from=spec)

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from index.errors import SettingError
 from retrieval.config import home_dir
 
 OPSET = 17
@@ -51,7 +52,7 @@ class OnnxTransformer:
         """The model's pooling (mean or cls), as its Pooling module says; others are not supported here."""
         pooling = model[1].get_pooling_mode_str() if len(model) > 1 else "mean"
         if pooling not in ("mean", "cls"):
-            raise ValueError(f"The ONNX backend supports mean or CLS pooling; this model pools with {pooling!r}. Use --backend torch.")
+            raise SettingError("backend", "onnx", f"must be torch for a model that pools with {pooling!r} (the ONNX backend supports mean or CLS pooling)")
         return pooling
 
     def embed(self, texts: Sequence[str], batch_size: int) -> np.ndarray:

@@ -83,7 +83,7 @@ def add_documents(
                 if existing and not upsert:
                     raise CorpusError(
                         f"{len(existing)} documents are already in {index_dir} (for example {existing[:3]})",
-                        "Pass --upsert to replace them, or give them new ids.", ("--upsert",),
+                        "Pass {upsert} to replace them, or give them new ids.", ("upsert",),
                     )
                 replaced_rows = list(store.delete(existing).values())
                 new_rows = np.array(store.insert(documents), dtype=np.int64)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import kill_when, progress_reached, start_cli
 from index.chunks import pack_ids
 from index.format import file_sha256, read_manifest
 from index.manifest import FORMAT_VERSION
+from retrieval.build_progress import PROGRESS_NAME
 from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
@@ -76,7 +74,7 @@ def test_duplicate_ids_fail_with_the_first_duplicates_listed(tmp_path, minilm):
     message = str(info.value)
     assert "Duplicate document ids: 'py'" in message and "'jazz'" in message
     assert f"{corpus}:1 and {corpus}:6" in message
-    assert "--on-duplicate" in message
+    assert "on_duplicate='first'" in message and "--" not in message.split(". ", 1)[1]
     assert not (tmp_path / "idx").exists()
 
 
@@ -123,18 +121,9 @@ def test_killed_build_leaves_the_earlier_index_readable(tmp_path, minilm, dbpedi
     build_index(write_corpus(tmp_path / "small.jsonl", TOPICS), tmp_path / "idx", encoder=minilm, progress=False)
     before = Searcher.load(tmp_path / "idx", encoder=minilm).search("whales", k=5).to_dict()["results"]
 
-    command = [sys.executable, "-m", "app.cli", "build", str(dbpedia_small), "--index", str(tmp_path / "idx"),
-               "--model", "minilm", "--read-batch-size", "32"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 180
-    while not (tmp_path / ".idx.partial" / ".embeddings.f32").exists():
-        assert process.poll() is None, "the build ended before it could be interrupted"
-        assert time.monotonic() < deadline, "the build never started encoding"
-        time.sleep(0.05)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = start_cli("build", str(dbpedia_small), "--index", str(tmp_path / "idx"), "--model", "minilm", "--read-batch-size", "32")
+    encoding = progress_reached(lambda: [tmp_path / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
+    assert kill_when(process, encoding), "the build ended before it could be interrupted"
 
     assert (tmp_path / ".idx.partial").exists(), "the killed build's work should be kept for a resume"
     after = Searcher.load(tmp_path / "idx", encoder=minilm).search("whales", k=5).to_dict()["results"]

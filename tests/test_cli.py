@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}
+ENV = {**os.environ, "COLUMNS": "160"}
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -81,7 +81,26 @@ def test_info_prints_the_manifest(cli_index):
     output = run("info", str(folder)).stdout
     for expected in ("sentence-transformers/all-MiniLM-L6-v2", "384", "IDMap2,Flat", "dense", "format version", "created"):
         assert expected in output
-    assert json.loads(run("info", str(folder), "--json").stdout)["format_version"] == 2
+    assert json.loads(run("info", str(folder), "--json").stdout)["format_version"] == 3
+
+
+def test_verbose_and_quiet_set_how_much_the_library_logs(cli_index):
+    import logging
+
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    folder, _ = cli_index
+    levels = {}
+    for flags in ([], ["--quiet"], ["--verbose"]):
+        assert CliRunner().invoke(app, [*flags, "verify", str(folder)]).exit_code == 0
+        levels[" ".join(flags)] = logging.getLogger("retrieval").getEffectiveLevel()
+    assert levels == {"": logging.INFO, "--quiet": logging.WARNING, "--verbose": logging.DEBUG}
+    shown = subprocess.run([sys.executable, "-c", "import logging, app.cli as c; c.configure_logging(logging.WARNING); "
+                            "log = logging.getLogger('retrieval.builder'); log.info('hidden'); log.warning('shown')"],
+                           capture_output=True, text=True, env=ENV)
+    assert shown.stderr.strip() == "WARNING: shown"
 
 
 def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_small, tmp_path):

@@ -35,7 +35,6 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, minilm, no_network):
@@ -110,11 +109,11 @@ def test_bad_dataset_folder_is_a_clear_error_in_both_evaluators(case, tmp_path, 
     with pytest.raises(DatasetError, match=message):
         run_mteb(MtebSetup("minilm"), local=folder, results_dir=tmp_path / "results", progress=False)
     with pytest.raises(DatasetError, match=message):
-        run_beir(folder, model="minilm", progress=False)
+        run_beir(folder, build=BuildConfig(model="minilm"), progress=False)
 
 
 def test_cli_local_run_and_report_with_plots(dbpedia_small, tmp_path, small_index):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}
+    env = {**os.environ, "COLUMNS": "160"}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=900)

@@ -85,20 +85,13 @@ def test_huge_lines_and_deep_nesting_in_one_file(tmp_path):
     huge = json.dumps({"_id": "huge", "text": "word " * 2_000_000})  # a 10 MB line
     deep = '{"_id": "deep", "text": ' + "[" * 50_000 + "]" * 50_000 + "}"
     path.write_text("\n".join([huge, deep, json.dumps({"_id": "ok", "text": "fine"})]) + "\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"corpus.jsonl: line 2: .*--skip-invalid"):
+    with pytest.raises(CorpusError, match=r"corpus.jsonl: line 2: .*skip_invalid=True"):
         list(read_corpus(path, STRICT, ReadStats()))
     stats = ReadStats()
     assert [d.id for d in read_corpus(path, LENIENT, stats)] == ["huge", "ok"] and stats.skipped_invalid == 1
 
 
 # ---- queries ---------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def searcher(small_index, minilm, minilm_colbert):
-    from retrieval.searcher import Searcher
-
-    return Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
-
 
 BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"  # letters and symbols that render as empty space
 
@@ -108,10 +101,10 @@ def visible(query: str) -> bool:
     return any(unicodedata.category(c)[0] in "LNPSM" and c not in BLANK_LETTERS for c in query)
 
 
-def check_query(searcher, query: str, mode: str) -> None:
+def check_query(small_searcher, query: str, mode: str) -> None:
     started = time.monotonic()
     try:
-        result = searcher.search(query, k=5, mode=mode)
+        result = small_searcher.search(query, k=5, mode=mode)
     except ValueError as err:
         assert not visible(query) and "no visible characters" in str(err), f"{query!r}: {err}"
         return
@@ -129,10 +122,10 @@ def check_query(searcher, query: str, mode: str) -> None:
 @example(query="Москва 東京 القاهرة मुंबई 🚀 e\u0301", mode="multivector")
 @example(query="\ud7ff\ufffd\U0010ffff", mode="hybrid")
 @example(query="\x00\x00\u200b\u200d\ufeff\u2060\u3164", mode="dense")
-def test_any_query_gives_results_or_a_clear_error(searcher, query, mode):
-    check_query(searcher, query, mode)
+def test_any_query_gives_results_or_a_clear_error(small_searcher, query, mode):
+    check_query(small_searcher, query, mode)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "multivector", "bm25"])
-def test_a_one_megabyte_query_is_truncated_not_an_error(searcher, mode):
-    check_query(searcher, "river city music " * 62_500, mode)  # 1 MB of text
+def test_a_one_megabyte_query_is_truncated_not_an_error(small_searcher, mode):
+    check_query(small_searcher, "river city music " * 62_500, mode)  # 1 MB of text

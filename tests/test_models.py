@@ -24,7 +24,6 @@ def test_a_local_folder_is_used_as_is():
 
 
 def test_default_model_falls_back_offline_with_one_warning(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -38,8 +37,7 @@ def test_default_model_falls_back_offline_with_one_warning(monkeypatch):
 
 
 def test_an_explicitly_named_model_never_falls_back(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelUnavailableError, match=r"'modernbert'.*not in the local Hugging Face cache.*--model minilm"):
+    with pytest.raises(ModelUnavailableError, match=r"'modernbert'.*not in the local Hugging Face cache.*offline model 'minilm'"):
         resolve_model("modernbert")
     with pytest.raises(ModelUnavailableError, match="does not exist"):
         resolve_model("./no/such/folder")
@@ -47,7 +45,6 @@ def test_an_explicitly_named_model_never_falls_back(monkeypatch):
 
 def test_index_records_the_model_actually_used_and_search_loads_it(tmp_path, monkeypatch):
     """Built with the default model offline: the manifest says minilm, and the searcher loads minilm from it."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"_id": "a", "text": "a cat on a mat"}\n{"_id": "b", "text": "stock market news"}\n')
     with pytest.warns(FallbackWarning):

@@ -94,7 +94,7 @@ def test_hf_dataset_saved_to_disk_reads_offline(tmp_path):
     datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(saved))
     docs, _ = read(str(saved), hf_dataset=True, split="train")
     assert_rows(docs)
-    with pytest.raises(CorpusError, match=r"splits \['train'\]. Choose one with --split"):
+    with pytest.raises(CorpusError, match=r"splits \['train'\]. Choose one with split='NAME'"):
         read(str(saved), hf_dataset=True, split="test")
 
 
@@ -115,7 +115,7 @@ def test_malformed_json_names_file_and_line(tmp_path):
     with pytest.raises(CorpusError) as info:
         read(path)
     assert f"{path}: line 3: malformed JSON" in str(info.value)
-    assert "--skip-invalid" in str(info.value)
+    assert "skip_invalid=True" in str(info.value)
 
 
 def test_skip_invalid_counts_skipped_records(tmp_path):
@@ -128,10 +128,10 @@ def test_skip_invalid_counts_skipped_records(tmp_path):
 
 def test_missing_fields_name_the_field_and_what_was_found(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "body": "x", "heading": "h"}])
-    with pytest.raises(CorpusError, match=r"missing field 'text' \(fields found: _id, body, heading\).*--text-field"):
+    with pytest.raises(CorpusError, match=r"missing field 'text' \(fields found: _id, body, heading\).*text_field='FIELD'"):
         read(path)
     path = write_jsonl(tmp_path / "d.jsonl", [{"key": "a", "text": "x"}])
-    with pytest.raises(CorpusError, match=r"missing field '_id/id' \(fields found: key, text\).*--id-field"):
+    with pytest.raises(CorpusError, match=r"missing field '_id/id' \(fields found: key, text\).*id_field='FIELD'"):
         read(path)
 
 
@@ -151,7 +151,7 @@ def test_invalid_utf8_reports_byte_offset(tmp_path):
         read(path)
     offset = len(first) + bad.index(b"\xe9")
     assert f"line 2: invalid UTF-8 byte 0xe9 at byte offset {offset}" in str(info.value)
-    assert "--encoding-errors replace" in str(info.value)
+    assert "encoding_errors='replace'" in str(info.value)
 
 
 def test_invalid_utf8_replaced_with_warning_count(tmp_path):

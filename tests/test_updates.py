@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
+
+from conftest import kill_when, start_cli
 
 from index.lock import IndexLockedError, writer_lock
 from index.verify import verify_index
@@ -23,7 +23,6 @@ from retrieval.corpus.readers import CorpusError
 from retrieval.updater import add_documents, delete_documents
 
 QUERIES = ["american politician", "guitar tuning", "roman city in gaul", "a film directed by", "football club"]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def test_add_refuses_known_ids_unless_upsert(tmp_path, grown, records, minilm, m
     changed = dict(records[0], text="Zanzibar quokka telescope: a unique replacement text about marsupials.")
     update = write_jsonl(tmp_path / "changed.jsonl", [changed])
     kw = {"encoder": minilm, "multivector_encoder": minilm_colbert, "progress": False}
-    with pytest.raises(CorpusError, match=r"1 documents are already in .*Pass --upsert"):
+    with pytest.raises(CorpusError, match=r"1 documents are already in .*Pass upsert=True"):
         add_documents(target, update, **kw)
     summary = add_documents(target, update, upsert=True, **kw)
     assert (summary.added, summary.replaced, summary.documents) == (0, 1, 120)
@@ -117,7 +116,7 @@ def test_a_second_writer_fails_fast_with_a_lock_message(tmp_path, grown):
             delete_documents(folder / "grown", ["anything"])
         started = time.monotonic()
         process = subprocess.run([sys.executable, "-m", "app.cli", "delete", str(folder / "grown"), "--ids", "x"],
-                                 capture_output=True, text=True, env=ENV, timeout=120)
+                                 capture_output=True, text=True, timeout=120)
         assert process.returncode == 1 and "is being written by process" in process.stderr
         assert time.monotonic() - started < 30, "the second writer fails at once, it does not wait"
 
@@ -131,21 +130,20 @@ def test_sigkilled_adds_leave_the_last_committed_state(tmp_path, grown, records,
     extra = [dict(r, _id=f"new-{i}") for i, r in enumerate(records[:30])]
     corpus = write_jsonl(tmp_path / "extra.jsonl", extra)
     before = {h.id for h in Searcher.load(target, encoder=minilm).search("a", k=1000, mode="dense").hits}
-    rng = random.Random(7)
-    kill_points = [rng.uniform(2.0, 25.0) for _ in range(5)]
-    for delay in kill_points:
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "add", str(target), str(corpus)], env=ENV,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert all(c.ok for c in verify_index(target)), f"killed after {delay:.1f} s"
+    def staged(name: str):  # a point of the update's progress: its staging folder holds this file
+        return lambda: any(tmp_path.glob(f".idx.building-*/{name}"))
+
+    kill_points = {"copied the index": staged("documents.sqlite"), "wrote the new manifest": staged("manifest.json")}
+    for point, ready in kill_points.items():
+        process = start_cli("add", str(target), str(corpus))
+        kill_when(process, ready)
+        assert all(c.ok for c in verify_index(target)), f"killed once it {point}"
         ids = {h.id for h in Searcher.load(target, encoder=minilm).search("a", k=1000, mode="dense").hits}
-        assert ids in (before, before | {r["_id"] for r in extra}), f"killed after {delay:.1f} s: a mixed state"
+        assert ids in (before, before | {r["_id"] for r in extra}), f"killed once it {point}: a mixed state"
         if ids != before:
             break  # this kill came after the commit
     finished = subprocess.run([sys.executable, "-m", "app.cli", "add", str(target), str(corpus), "--upsert"],
-                              capture_output=True, text=True, env=ENV, timeout=600)
+                              capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr
     ids = {h.id for h in Searcher.load(target, encoder=minilm).search("a", k=1000, mode="dense").hits}
     assert ids == before | {r["_id"] for r in extra}
@@ -183,7 +181,7 @@ def test_readers_see_the_old_or_the_new_state_while_a_writer_commits(tmp_path, g
         t.start()
     (tmp_path / "gone.txt").write_text("\n".join(gone) + "\n")
     writer = subprocess.run([sys.executable, "-m", "app.cli", "delete", str(target), "--ids-file", str(tmp_path / "gone.txt")],
-                            capture_output=True, text=True, env=ENV, timeout=300)
+                            capture_output=True, text=True, timeout=300)
     time.sleep(0.5)
     stop.set()
     for t in threads:

@@ -50,10 +50,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from eval.beir import DatasetError
-        from index.errors import IndexFormatError
-        from retrieval.corpus.readers import CorpusError
-        from retrieval.models import FallbackWarning, ModelUnavailableError
+        from retrieval.models import FallbackWarning
 
         def show_warning(message, category, *rest, **kw):  # noqa: ANN001 - warnings API
             if issubclass(category, FallbackWarning):
@@ -64,20 +61,42 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         warnings.showwarning = show_warning
         try:
             return command(*args, **kwargs)
-        except (CorpusError, IndexFormatError, ModelUnavailableError, DatasetError, ValueError) as error:
-            error_line(str(error))
-            raise typer.Exit(1) from None
-        except OSError as error:
-            error_line(describe_os_error(error))
-            raise typer.Exit(1) from None
-        except sqlite3.OperationalError as error:
-            error_line(f"the document store failed: {error}. Any earlier index is unchanged.")
-            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             warning_line("Any earlier index is unchanged.", "Interrupted. ")
             raise typer.Exit(130) from None
+        except Exception as error:  # noqa: BLE001 - only the errors cli_message knows are caught
+            message = cli_message(error)
+            if message is None:
+                raise
+            error_line(message)
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def cli_message(error: BaseException) -> str | None:
+    """The one line the CLI prints for an error a user can cause (settings as flags, hints as commands);
+    ``None`` for a bug, which keeps its traceback."""
+    from eval.beir import DatasetError
+    from index.errors import IndexFormatError, IndexNotFoundError, NotAnIndexError, SettingError
+    from retrieval.corpus.readers import CorpusError
+    from retrieval.models import ModelUnavailableError
+
+    if isinstance(error, SettingError):
+        return f"{cli_spelling(error.setting, None)} {error.requirement}, got {error.value!r}"
+    if isinstance(error, CorpusError):
+        return error.message(cli_spelling)
+    if isinstance(error, IndexNotFoundError) and error.folder is not None:
+        return f"{error} Build one with: modernsearch build CORPUS --index {error.folder}"
+    if isinstance(error, NotAnIndexError):
+        return f"{error} Build one into a new folder with: modernsearch build CORPUS --index NEW_FOLDER"
+    if isinstance(error, (IndexFormatError, ModelUnavailableError, DatasetError, ValueError)):
+        return str(error)
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    if isinstance(error, sqlite3.OperationalError):
+        return f"the document store failed: {error}. Any earlier index is unchanged."
+    return None
 
 
 _OS_HINTS = {
@@ -87,6 +106,13 @@ _OS_HINTS = {
     errno.EACCES: "you may not write or read there; choose another folder or fix its permissions",
     errno.EPERM: "you may not write or read there; choose another folder or fix its permissions",
 }
+
+
+def cli_spelling(setting: str, value: str | None) -> str:
+    """A setting as the command line spells it: ``--skip-invalid``, ``--split test``."""
+    from app.commands.settings_options import flag
+
+    return flag(setting) if value is None else f"{flag(setting)} {value}"
 
 
 def describe_os_error(error: OSError) -> str:

@@ -9,35 +9,30 @@ import typer
 from rich.table import Table
 
 from app.commands.console import friendly_errors, out, warning_line
-from app.commands.searching import (
-    AlphaOption, CandidatesOption, ChunkAggregateOption, FusionOption, RerankDepthOption, RrfKOption,
-)
-from retrieval.config import SearchConfig, help_for, results_dir
+from app.commands.settings_options import settings_options
+from retrieval.config import BuildConfig, SearchConfig, help_for, results_dir
 
 eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 
 
 @eval_app.command("beir")
 @friendly_errors
+@settings_options(BuildConfig, only=("multivector_model", "index_type"), into="build_settings")
+@settings_options(SearchConfig, skip=("rerank",), into="search_settings")
 def eval_beir(
     dataset: Path = typer.Argument(..., help="BEIR folder with corpus.jsonl, queries.jsonl, qrels/test.tsv."),
     index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
     model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
-    multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
-    index_type: str = typer.Option("flat", help=help_for("index_type")),
     mode: list[str] = typer.Option(
         [], help="Configuration to evaluate, repeatable: dense, multivector, bm25, hybrid, each optionally +rerank "
         "(MaxSim). Default: the index's default mode (with --model, dense).",
     ),
-    fusion: FusionOption = "rrf",
-    rrf_k: RrfKOption = 60,
-    alpha: AlphaOption = 0.5,
-    candidates: CandidatesOption = 100,
-    rerank_depth: RerankDepthOption = 100,
-    chunk_aggregate: ChunkAggregateOption = "max",
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one JSON report per configuration into this folder."),
+    *,
+    build_settings: BuildConfig,
+    search_settings: SearchConfig,
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset (pytrec_eval), one row per configuration."""
     from eval.runner import run_beir
@@ -46,12 +41,8 @@ def eval_beir(
         raise ValueError("Give either --index DIR (an existing index) or --model SPEC (build a temporary one).")
     if out_path and len(mode) > 1:
         raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
-    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank_depth=rerank_depth,
-                          chunk_aggregate=chunk_aggregate)
-    reports = run_beir(
-        dataset, index=index, model=model, multivector_model=multivector_model, index_type=index_type,
-        configurations=mode, search_config=config, split=split,
-    )
+    build = build_settings.with_changes(model=model) if model else None
+    reports = run_beir(dataset, index=index, build=build, configurations=mode, search_config=search_settings, split=split)
     first = reports[0]
     table = Table(title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left")
     table.add_column("configuration")

@@ -12,56 +12,27 @@ from rich.text import Text
 
 from app.commands.console import after_commit, error_line, friendly_errors, out, warning_line
 from index.format import human_bytes
-from retrieval.config import BuildConfig, help_for
+from app.commands.settings_options import settings_options
+from retrieval.config import BuildConfig
 
 
 @friendly_errors
+@settings_options(BuildConfig)
 def build(
     corpus: Optional[Path] = typer.Argument(None, help="BEIR folder, .jsonl/.csv/.tsv/.parquet file, or folder of .txt/.md files."),
     index: Path = typer.Option(..., "--index", help="Index folder to write (replaced atomically when the build succeeds)."),
     hf_dataset: Optional[str] = typer.Option(None, "--hf-dataset", help="Hugging Face dataset name, or a folder saved with save_to_disk."),
-    model: Optional[str] = typer.Option(None, help=help_for("model")),
-    mode: str = typer.Option("dense", help=help_for("mode")),
-    multivector_model: Optional[str] = typer.Option(None, help=help_for("multivector_model")),
-    multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec")),
-    index_type: str = typer.Option("flat", help=help_for("index_type")),
-    bm25_k1: float = typer.Option(1.5, help=help_for("bm25_k1")),
-    bm25_b: float = typer.Option(0.75, help=help_for("bm25_b")),
-    id_field: Optional[str] = typer.Option(None, help=help_for("id_field")),
-    text_field: str = typer.Option("text", help=help_for("text_field")),
-    title_field: str = typer.Option("title", help=help_for("title_field")),
-    split: str = typer.Option("train", help=help_for("split")),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help=help_for("skip_invalid")),
-    on_duplicate: str = typer.Option("error", help=help_for("on_duplicate")),
-    encoding_errors: str = typer.Option("strict", help=help_for("encoding_errors")),
-    long_docs: str = typer.Option("chunk", help=help_for("long_docs")),
-    chunk_tokens: Optional[int] = typer.Option(None, help=help_for("chunk_tokens")),
-    chunk_overlap: Optional[int] = typer.Option(None, help=help_for("chunk_overlap")),
-    max_tokens: Optional[int] = typer.Option(None, help=help_for("max_tokens")),
-    token_budget: int = typer.Option(16384, help=help_for("token_budget")),
-    batch_size: int = typer.Option(16, help=help_for("batch_size")),
-    read_batch_size: int = typer.Option(1024, help=help_for("read_batch_size")),
-    max_doc_bytes: int = typer.Option(20_000_000, help=help_for("max_doc_bytes")),
-    device: Optional[str] = typer.Option(None, help=help_for("device")),
-    backend: str = typer.Option("torch", help=help_for("backend")),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted build of the same corpus and settings from its last encoded batch (--no-resume starts over)."),
     as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
+    *,
+    settings: BuildConfig,
 ) -> None:
     """Encode a corpus and write an index folder."""
     from retrieval.builder import build_index
 
     if (corpus is None) == (hf_dataset is None):
         raise ValueError("Give either a CORPUS path or --hf-dataset NAME (not both).")
-    config = BuildConfig(
-        model=model, mode=mode, multivector_model=multivector_model, multivector_codec=multivector_codec,
-        index_type=index_type, bm25_k1=bm25_k1, bm25_b=bm25_b, id_field=id_field, text_field=text_field,
-        title_field=title_field, split=split, skip_invalid=skip_invalid, on_duplicate=on_duplicate,
-        encoding_errors=encoding_errors, long_docs=long_docs, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-        max_tokens=max_tokens, token_budget=token_budget, batch_size=batch_size, read_batch_size=read_batch_size,
-        max_doc_bytes=max_doc_bytes, device=device,
-        backend=backend,
-    )
-    summary = build_index(hf_dataset or corpus, index, config, hf_dataset=hf_dataset is not None, resume=resume)
+    summary = build_index(hf_dataset or corpus, index, settings, hf_dataset=hf_dataset is not None, resume=resume)
     after_commit(print_build, summary, as_json)
 
 
@@ -117,7 +88,7 @@ def info(
     out.print(table)
 
 
-ADD_FLAGS = {"--upsert", "--json"}
+ADD_SETTINGS = {"upsert"}  # what `add` takes; other remedies name build settings the index records
 
 
 @friendly_errors
@@ -134,7 +105,7 @@ def add(
     try:
         summary = add_documents(index, corpus, upsert=upsert)
     except CorpusError as error:
-        if set(error.flags) <= ADD_FLAGS:
+        if set(error.settings) <= ADD_SETTINGS:
             raise
         raise CorpusError(error.problem, "Fix these documents: the index reads them with the field and encoding "
                           "settings it was built with (modernsearch info shows them).") from None

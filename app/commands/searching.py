@@ -4,45 +4,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
 from app.commands.console import friendly_errors, out, snippet, warning_line
-from retrieval.config import SearchConfig, help_for
-
-# Search settings shared by `search` and `eval beir`, each mapping onto one SearchConfig field.
-FusionOption = Annotated[str, typer.Option(help=help_for("fusion"))]
-RrfKOption = Annotated[int, typer.Option(help=help_for("rrf_k"))]
-AlphaOption = Annotated[float, typer.Option(help=help_for("alpha"))]
-CandidatesOption = Annotated[int, typer.Option(help=help_for("candidates"))]
-RerankOption = Annotated[str, typer.Option(help=help_for("rerank"))]
-RerankDepthOption = Annotated[int, typer.Option(help=help_for("rerank_depth"))]
-ChunkAggregateOption = Annotated[str, typer.Option(help=help_for("chunk_aggregate"))]
-
+from app.commands.settings_options import settings_options
+from retrieval.config import SearchConfig
 
 @friendly_errors
+@settings_options(SearchConfig)
 def search(
     index: Path = typer.Argument(..., help="Index folder."),
     query: str = typer.Argument(..., help="What to search for."),
     k: int = typer.Option(10, "-k", "--k", help="Number of results."),
     mode: Optional[str] = typer.Option(None, help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index holds)."),
-    fusion: FusionOption = "rrf",
-    rrf_k: RrfKOption = 60,
-    alpha: AlphaOption = 0.5,
-    candidates: CandidatesOption = 100,
-    rerank: RerankOption = "none",
-    rerank_depth: RerankDepthOption = 100,
-    chunk_aggregate: ChunkAggregateOption = "max",
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    *,
+    settings: SearchConfig,
 ) -> None:
     """Search an index and print the top documents."""
     from retrieval.searcher import Searcher
 
-    config = SearchConfig(fusion=fusion, rrf_k=rrf_k, alpha=alpha, candidates=candidates, rerank=rerank,
-                          rerank_depth=rerank_depth, chunk_aggregate=chunk_aggregate)
-    result = Searcher.load(index).search(query, k=k, mode=mode, config=config)
+    result = Searcher.load(index).search(query, k=k, mode=mode, config=settings)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

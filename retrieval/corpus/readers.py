@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from index.docstore import Document
 from retrieval.config import BuildConfig
@@ -24,13 +25,30 @@ TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 class CorpusError(ValueError):
     """The corpus cannot be read as given; the message says where and what to do.
 
-    ``problem`` is what went wrong and where; ``remedy`` what to do, which may name the command-line
-    ``flags`` that fix it, so a command that does not take those flags can leave the remedy out.
+    ``problem`` is what went wrong and where; ``remedy`` what to do, naming the settings that fix it as
+    ``{setting}`` or ``{setting=value}`` (listed in ``settings``). ``str()`` spells them as Python arguments
+    (``skip_invalid=True``); :meth:`message` takes another spelling (the CLI's flags), and a command that does
+    not take those settings can leave the remedy out.
     """
 
-    def __init__(self, problem: str, remedy: str = "", flags: tuple[str, ...] = ()) -> None:
-        self.problem, self.remedy, self.flags = problem, remedy, flags
-        super().__init__(f"{problem}. {remedy}" if remedy else problem)
+    def __init__(self, problem: str, remedy: str = "", settings: tuple[str, ...] = ()) -> None:
+        self.problem, self.remedy, self.settings = problem, remedy, settings
+        super().__init__(self.message(python_spelling))
+
+    def message(self, spell: Callable[[str, str | None], str]) -> str:
+        """The problem and the remedy, with each setting written by ``spell(name, value or None)``."""
+        if not self.remedy:
+            return self.problem
+        remedy = _SETTING.sub(lambda m: spell(m.group(1), m.group(2)), self.remedy)
+        return f"{self.problem}. {remedy}"
+
+
+_SETTING = re.compile(r"\{(\w+)(?:=([^}]*))?\}")
+
+
+def python_spelling(name: str, value: str | None) -> str:
+    """A setting as a Python keyword argument: ``skip_invalid=True``, ``split='test'``."""
+    return f"{name}=True" if value is None else f"{name}={value!r}"
 
 
 @dataclass
@@ -105,7 +123,7 @@ def _records(source: Path | str, config: BuildConfig, stats: ReadStats, hf_datas
         return _parquet_records(path, config)
     raise CorpusError(
         f"Cannot tell the format of {path}: use a BEIR folder (with corpus.jsonl), a .jsonl, .csv, .tsv "
-        "or .parquet file, a folder of .txt/.md files, or --hf-dataset for a Hugging Face dataset."
+        "or .parquet file, a folder of .txt/.md files, or a Hugging Face dataset name (with hf_dataset)."
     )
 
 
@@ -121,7 +139,7 @@ def _decoded_lines(path: Path, config: BuildConfig, stats: ReadStats) -> Iterato
                 if config.encoding_errors != "replace":
                     raise CorpusError(
                         f"{path}: line {number}: invalid UTF-8 byte 0x{raw[err.start]:02x} at byte offset {position}",
-                        "Re-encode the file as UTF-8, or pass --encoding-errors replace.", ("--encoding-errors",),
+                        "Re-encode the file as UTF-8, or pass {encoding_errors=replace}.", ("encoding_errors",),
                     ) from err
                 stats.replaced_encoding += 1
                 stats.note(f"{path}:{number}: invalid UTF-8 at byte offset {position} replaced")
@@ -209,7 +227,7 @@ def _hf_records(name: str, split: str) -> Iterator[tuple[str, Any]]:
             raise CorpusError(f"{name} is not a folder written by Dataset.save_to_disk: {err}") from err
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
-                raise CorpusError(f"{name} has splits {sorted(loaded)}", "Choose one with --split.", ("--split",))
+                raise CorpusError(f"{name} has splits {sorted(loaded)}", "Choose one with {split=NAME}.", ("split",))
             loaded = loaded[split]
         rows: Iterable[Any] = loaded
     else:
@@ -232,10 +250,10 @@ def _to_document(record: Any, names: FieldNames, where: str, config: BuildConfig
     missing = [f for f, ok in (("/".join(names.id_candidates()), id_field is not None), (names.text, names.text in record)) if not ok]
     if missing:
         found = ", ".join(sorted(map(str, record))) or "none"
-        hint = "--id-field" if id_field is None else "--text-field"
+        hint = "id_field" if id_field is None else "text_field"
         _invalid(
             f"{where}: missing field {missing[0]!r} (fields found: {found})",
-            config, stats, f"name the right field with {hint}", (hint,),
+            config, stats, f"name the right field with {{{hint}=FIELD}}", (hint,),
         )
         return None
     doc_id, text, title = record[id_field], record[names.text], record.get(names.title) or ""
@@ -254,7 +272,7 @@ def _to_document(record: Any, names: FieldNames, where: str, config: BuildConfig
     size = _utf8_size(title) + _utf8_size(text)
     if size > config.max_doc_bytes:
         _invalid(f"{where}: document {doc_id!r} has {size:,} bytes, over the limit of {config.max_doc_bytes:,}", config, stats,
-                 "split it into smaller documents or raise --max-doc-bytes", ("--max-doc-bytes",))
+                 "split it into smaller documents or raise {max_doc_bytes=BYTES}", ("max_doc_bytes",))
         return None
     metadata = {k: v for k, v in record.items() if k not in (id_field, names.text, names.title)}
     return Document(str(doc_id), text.replace("\x00", ""), title.replace("\x00", ""), _jsonable(metadata), where)
@@ -279,8 +297,8 @@ def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
         return {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in metadata.items()}
 
 
-def _invalid(message: str, config: BuildConfig, stats: ReadStats, fix: str, flags: tuple[str, ...] = ()) -> None:
+def _invalid(message: str, config: BuildConfig, stats: ReadStats, fix: str, settings: tuple[str, ...] = ()) -> None:
     if not config.skip_invalid:
-        raise CorpusError(message, f"To continue, {fix}, or pass --skip-invalid to skip such records.", (*flags, "--skip-invalid"))
+        raise CorpusError(message, f"To continue, {fix}, or pass {{skip_invalid}} to skip such records.", (*settings, "skip_invalid"))
     stats.skipped_invalid += 1
     stats.note(message)

@@ -1,0 +1,77 @@
+"""Command-line options generated from the settings dataclasses, so each setting is declared once.
+
+``@settings_options(BuildConfig)`` gives a command one ``--option`` per field of ``BuildConfig`` (name, type,
+default and help from the field; a ``Literal`` type's values are listed in the help) and calls it with the
+chosen values as one ``settings`` argument. Values are checked by the dataclass itself, so a bad choice is
+the same one-line error from the CLI as from the Python API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from typing import Any, Callable, Literal, Optional, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a setting: ``chunk_tokens`` -> ``--chunk-tokens``."""
+    return "--" + name.replace("_", "-")
+
+
+def choices_of(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal`` (or optional ``Literal``) type allows; empty for any other type."""
+    if typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
+
+
+def option_help(field: dataclasses.Field, annotation: Any) -> str:
+    """The help text of a generated option: the field's help, and its choices where it has some."""
+    choices = choices_of(annotation)
+    listed = f" Choices: {', '.join(map(str, choices))}." if choices else ""
+    return field.metadata["help"] + listed
+
+
+def cli_type(annotation: Any) -> Any:
+    """The type Typer parses the option as: choices arrive as strings (the dataclass checks them)."""
+    optional = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
+    base = str if choices_of(annotation) else next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+    return Optional[base] if optional else base
+
+
+def settings_options(
+    settings_type: type, *, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = (), into: str = "settings"
+) -> Callable[[F], F]:
+    """Decorate a command with a keyword-only parameter ``into``: it gets an option per field of ``settings_type``
+    (``only`` those, or all but ``skip``) and receives ``settings_type(**chosen values)`` there."""
+    hints = typing.get_type_hints(settings_type)
+    chosen = [f for f in dataclasses.fields(settings_type) if (only is None or f.name in only) and f.name not in skip]
+
+    def decorate(command: F) -> F:
+        signature = inspect.signature(command)
+        own = [p for p in signature.parameters.values() if p.name != into]
+        generated = [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type(hints[f.name]), default=_option(f, hints[f.name]))
+            for f in chosen
+        ]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {f.name: kwargs.pop(f.name) for f in chosen if f.name in kwargs}
+            return command(*args, **{into: settings_type(**values)}, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *generated])  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _option(field: dataclasses.Field, annotation: Any) -> Any:
+    declarations = [flag(field.name)] if annotation is bool else []  # a bool setting is a plain switch
+    return typer.Option(field.default, *declarations, help=option_help(field, annotation))
