@@ -35,7 +35,7 @@ def free_port() -> int:
 def running_app(indexes: list[Path], home: Path, results: Path | None = None) -> Iterator[str]:
     """`modernsearch app` serving ``indexes`` on a free loopback port until the block ends; yields its URL."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MODERNSEARCH_HOME": str(home)}
+    env = {**os.environ, "MODERNSEARCH_HOME": str(home)}
     command = [sys.executable, "-m", "app.cli", "app", "--port", str(port)]
     for index in indexes:
         command += ["--index", str(index)]

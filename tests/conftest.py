@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Tests never reach a model hub; models come from the installed offline package.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests never reach a model hub; models come from the installed offline package. Set here once: every
+# subprocess a test starts inherits it.
+os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Cached models (the seeded minilm-colbert) and demo indexes go to a folder of this test session only.
 os.environ.setdefault("MODERNSEARCH_HOME", tempfile.mkdtemp(prefix="modernsearch-home-"))
@@ -108,3 +115,65 @@ def dbpedia_index(tmp_path_factory, dbpedia_dir, minilm) -> Path:
     folder = tmp_path_factory.mktemp("indexes") / "dbpedia-5k"
     build_index(dbpedia_dir, folder, BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_searcher(small_index, minilm, minilm_colbert):
+    """A searcher on the hybrid :func:`small_index`, with the session's models."""
+    from retrieval.searcher import Searcher
+
+    return Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
+
+
+@pytest.fixture
+def copy_index(tmp_path) -> Callable[[Path], Path]:
+    """``copy_index(source)``: a copy of an index folder in this test's tmp_path (``idx``), to change or break freely."""
+
+    def copy(source: Path, name: str = "idx") -> Path:
+        target = tmp_path / name
+        shutil.copytree(source, target)
+        return target
+
+    return copy
+
+
+@pytest.fixture
+def copy_of_small_index(copy_index, small_index) -> Path:
+    """A private copy of :func:`small_index`."""
+    return copy_index(small_index)
+
+
+def start_cli(*args: str, **popen: Any) -> subprocess.Popen:
+    """``modernsearch ARGS`` in a subprocess, its output discarded unless ``popen`` says otherwise."""
+    options = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], **options)
+
+
+def kill_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300, sig: int = signal.SIGKILL) -> bool:
+    """Send ``sig`` to ``process`` as soon as ``ready()`` (a recorded point of its progress) holds, so the kill lands
+    mid-work however fast the machine is. Returns whether it was ready (false: the process ended first)."""
+    deadline = time.monotonic() + timeout
+    reached = False
+    while process.poll() is None and not reached:
+        assert time.monotonic() < deadline, "the process never reached the point to interrupt it at"
+        reached = ready()
+        if not reached:
+            time.sleep(0.02)
+    process.send_signal(sig)
+    process.wait()
+    return reached
+
+
+def progress_reached(files: Callable[[], list[Path]], accept: Callable[[dict[str, Any]], bool]) -> Callable[[], bool]:
+    """A ``ready`` test for :func:`kill_when`: one of the build progress files ``files()`` records a state ``accept`` takes."""
+
+    def ready() -> bool:
+        for path in files():
+            try:
+                if accept(json.loads(path.read_text())):
+                    return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+    return ready

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,9 +16,8 @@ from retrieval.config import BuildConfig
 from retrieval.searcher import Searcher
 from retrieval.updater import add_documents, delete_documents
 
-from conftest import shared_dataset
+from conftest import kill_when, progress_reached, shared_dataset, start_cli
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 MULTIVECTOR = BuildConfig(model="minilm-colbert", mode="multivector")
 
 
@@ -102,7 +96,7 @@ def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp
 
 
 def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted, minilm_colbert):
-    """Kill `modernsearch compact --retrain always` at seeded moments: the index always verifies and
+    """Kill `modernsearch compact --retrain always` at seeded points of its rebuild's progress: the index always verifies and
     answers as the old version or as the retrained one (which equals a fresh build), never anything else."""
     import shutil
 
@@ -113,12 +107,11 @@ def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted,
 
     old, new = answer(target), answer(drifted / "fresh")
     rng = random.Random(5)
-    kill_points = [rng.uniform(3.0, 30.0) for _ in range(3)]
-    for delay in kill_points:
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "compact", str(target), "--retrain", "always"],
-                                   env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert all(check.ok for check in verify_index(target)), f"killed after {delay:.1f} s"
-        assert answer(target) in (old, new), f"killed after {delay:.1f} s"
+    kill_points = [rng.uniform(0.1, 0.9) for _ in range(2)] + [1.0]  # share of documents re-encoded; 1.0: retraining
+    for share in kill_points:
+        process = start_cli("compact", str(target), "--retrain", "always")
+        rebuilding = progress_reached(lambda: list(tmp_path.glob(".idx.building-*/progress.json")),
+                                      lambda p, share=share: p["phase"] != "reading" and p["encoded"] >= share * p["documents"])
+        kill_when(process, rebuilding)
+        assert all(check.ok for check in verify_index(target)), f"killed at {share:.0%} re-encoded"
+        assert answer(target) in (old, new), f"killed at {share:.0%} re-encoded"

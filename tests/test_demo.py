@@ -23,7 +23,7 @@ def test_stdlib_corpus_has_thousands_of_real_documents():
 
 @pytest.mark.slow
 def test_demo_builds_once_then_reuses_and_answers(tmp_path):
-    env = {**os.environ, "MODERNSEARCH_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    env = {**os.environ, "MODERNSEARCH_HOME": str(tmp_path), "COLUMNS": "200"}
     command = [sys.executable, "-m", "app.cli", "demo", "--no-serve"]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert first.returncode == 0, first.stderr

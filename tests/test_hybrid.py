@@ -61,30 +61,25 @@ def test_search_config_refuses_bad_settings():
             SearchConfig(**bad)
 
 
-# The searcher on a real hybrid index (dbpedia slice, offline models).
-
-@pytest.fixture(scope="module")
-def searcher(small_index, minilm, minilm_colbert):
-    return Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
-
+# Searches on the real hybrid index of the dbpedia slice (offline models): the small_searcher fixture.
 
 QUERY = "roman emperor who built a wall in britain"
 
 
-def test_hybrid_rrf_equals_fusing_the_component_searches(searcher):
+def test_hybrid_rrf_equals_fusing_the_component_searches(small_searcher):
     depth = SearchConfig().candidates
-    bm25 = searcher.search(QUERY, k=depth, mode="bm25").ids
-    dense = searcher.search(QUERY, k=depth, mode="dense").ids
+    bm25 = small_searcher.search(QUERY, k=depth, mode="bm25").ids
+    dense = small_searcher.search(QUERY, k=depth, mode="dense").ids
     expected = reciprocal_rank_fusion([bm25, dense], k=60)[:10]
-    hybrid = searcher.search(QUERY, k=10, mode="hybrid")
+    hybrid = small_searcher.search(QUERY, k=10, mode="hybrid")
     assert hybrid.ids == [doc for doc, _ in expected]
     np.testing.assert_allclose([h.score for h in hybrid.hits], [s for _, s in expected], rtol=1e-6)
 
 
-def test_component_scores_are_those_of_each_stage(searcher):
-    dense = {h.id: h.score for h in searcher.search(QUERY, k=100, mode="dense").hits}
-    bm25 = {h.id: h.score for h in searcher.search(QUERY, k=100, mode="bm25").hits}
-    hits = searcher.search(QUERY, k=20, mode="hybrid").hits
+def test_component_scores_are_those_of_each_stage(small_searcher):
+    dense = {h.id: h.score for h in small_searcher.search(QUERY, k=100, mode="dense").hits}
+    bm25 = {h.id: h.score for h in small_searcher.search(QUERY, k=100, mode="bm25").hits}
+    hits = small_searcher.search(QUERY, k=20, mode="hybrid").hits
     for hit in hits:
         assert hit.components["fused"] == hit.score
         assert hit.components.get("dense") == (pytest.approx(dense[hit.id], abs=1e-6) if hit.id in dense else None)
@@ -92,19 +87,19 @@ def test_component_scores_are_those_of_each_stage(searcher):
     assert any("bm25" in h.components and "dense" in h.components for h in hits)
 
 
-def test_linear_fusion_alpha_extremes_reproduce_each_component(searcher):
-    dense = searcher.search(QUERY, k=5, mode="dense").ids
-    bm25 = searcher.search(QUERY, k=5, mode="bm25").ids
-    assert searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=1.0)).ids == dense
-    assert searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=0.0)).ids == bm25
+def test_linear_fusion_alpha_extremes_reproduce_each_component(small_searcher):
+    dense = small_searcher.search(QUERY, k=5, mode="dense").ids
+    bm25 = small_searcher.search(QUERY, k=5, mode="bm25").ids
+    assert small_searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=1.0)).ids == dense
+    assert small_searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=0.0)).ids == bm25
 
 
-def test_rerank_orders_by_the_multivector_index_maxsim(searcher):
+def test_rerank_orders_by_the_multivector_index_maxsim(small_searcher):
     config = SearchConfig(rerank="multivector", rerank_depth=30)
-    reranked = searcher.search(QUERY, k=10, mode="hybrid", config=config)
-    first_stage = searcher.search(QUERY, k=30, mode="hybrid").ids
+    reranked = small_searcher.search(QUERY, k=10, mode="hybrid", config=config)
+    first_stage = small_searcher.search(QUERY, k=30, mode="hybrid").ids
     assert set(reranked.ids) <= set(first_stage), "the reranker only reorders the first stage's top rerank_depth"
-    exact = {h.id: h.score for h in searcher.search(QUERY, k=len(searcher), mode="multivector").hits}
+    exact = {h.id: h.score for h in small_searcher.search(QUERY, k=len(small_searcher), mode="multivector").hits}
     for hit in reranked.hits:
         assert hit.components["maxsim"] == hit.score == pytest.approx(exact[hit.id], abs=1e-4)
     assert [h.score for h in reranked.hits] == sorted((h.score for h in reranked.hits), reverse=True)
@@ -112,24 +107,24 @@ def test_rerank_orders_by_the_multivector_index_maxsim(searcher):
     assert reranked.ids[0] == max((d for d in first_stage), key=lambda d: exact[d])
 
 
-def test_stopword_query_has_no_bm25_hits_and_hybrid_falls_back_on_dense(searcher):
+def test_stopword_query_has_no_bm25_hits_and_hybrid_falls_back_on_dense(small_searcher):
     assert analyse(["the of and to"]) == [[]]
-    assert searcher.search("the of and to", mode="bm25").hits == []
-    hybrid = searcher.search("the of and to", k=5, mode="hybrid")
-    dense = searcher.search("the of and to", k=5, mode="dense")
+    assert small_searcher.search("the of and to", mode="bm25").hits == []
+    hybrid = small_searcher.search("the of and to", k=5, mode="hybrid")
+    dense = small_searcher.search("the of and to", k=5, mode="dense")
     assert hybrid.ids == dense.ids and all("bm25" not in h.components for h in hybrid.hits)
 
 
-def test_unknown_words_are_not_an_error(searcher):
-    assert searcher.search("zzqxv wqpflk", mode="bm25").hits == []
+def test_unknown_words_are_not_an_error(small_searcher):
+    assert small_searcher.search("zzqxv wqpflk", mode="bm25").hits == []
 
 
-def test_k_larger_than_the_corpus_in_every_mode(searcher):
+def test_k_larger_than_the_corpus_in_every_mode(small_searcher):
     for mode in ("hybrid", "bm25"):
-        hits = searcher.search("film", k=100_000, mode=mode).hits
-        assert 0 < len(hits) <= len(searcher) and len({h.id for h in hits}) == len(hits)
-    reranked = searcher.search("film", k=100_000, mode="hybrid", config=SearchConfig(rerank="multivector"))
-    assert len(reranked.hits) == len(searcher.search("film", k=100_000, mode="hybrid").hits)
+        hits = small_searcher.search("film", k=100_000, mode=mode).hits
+        assert 0 < len(hits) <= len(small_searcher) and len({h.id for h in hits}) == len(hits)
+    reranked = small_searcher.search("film", k=100_000, mode="hybrid", config=SearchConfig(rerank="multivector"))
+    assert len(reranked.hits) == len(small_searcher.search("film", k=100_000, mode="hybrid").hits)
 
 
 def test_rerank_without_a_multivector_index_is_a_clear_error(dbpedia_small, tmp_path, minilm):

@@ -27,7 +27,7 @@ from retrieval.build_progress import PROGRESS_NAME
 from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+ENV = {**os.environ, "COLUMNS": "200"}
 DOCS = [
     {"_id": "d1", "title": "Cats", "text": "cats purr and sleep in the sun"},
     {"_id": "d2", "title": "Dogs", "text": "dogs bark at the mail carrier"},
@@ -78,10 +78,8 @@ def tiny_index(tmp_path_factory, minilm) -> Path:
 
 
 @pytest.fixture
-def index_copy(tmp_path, tiny_index) -> Path:
-    target = tmp_path / "idx"
-    shutil.copytree(tiny_index, target)
-    return target
+def index_copy(copy_index, tiny_index) -> Path:
+    return copy_index(tiny_index)
 
 
 # ---- write only where the project owns the folder ---------------------------------------------------------

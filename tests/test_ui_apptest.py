@@ -162,7 +162,6 @@ def test_model_that_cannot_be_loaded_offline(monkeypatch, tmp_path, small_index)
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["components"]["dense"]["model"]["spec"] = "example-org/uncached-embedder"
     (other / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     at = start(monkeypatch, tmp_path, [other])
     assert not at.exception
     message = at.error[0].value
