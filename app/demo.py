@@ -29,15 +29,21 @@ def demo_index_dir() -> Path:
     return home_dir() / "demo-index"
 
 
+def demo_config(model: str = "minilm", multivector_model: str = "minilm-colbert") -> BuildConfig:
+    """The demo's build: hybrid (BM25, dense and multi-vector), so every search mode, the fusion controls and the
+    MaxSim token highlights of the UI work on it."""
+    return BuildConfig(model=model, mode="hybrid", multivector_model=multivector_model, on_duplicate="first")
+
+
 def ensure_demo_index(model: str = "minilm", rebuild: bool = False) -> tuple[Path, BuildSummary | None]:
-    """Return the demo index folder, building it first if it is missing, unreadable or built with another model."""
+    """Return the demo index folder, building it first if it is missing, unreadable or built with other settings."""
     folder = demo_index_dir()
+    config = demo_config(model)
     if not rebuild:
         try:
-            manifest = read_manifest(folder)
-            if manifest.build.config.get("model") == model:
+            recorded = read_manifest(folder).build.config
+            if all(recorded.get(name) == getattr(config, name) for name in ("model", "mode", "multivector_model")):
                 return folder, None
-        except (IndexFormatError, KeyError):
+        except IndexFormatError:
             pass
-    config = BuildConfig(model=model, on_duplicate="first")
     return folder, build_index(stdlib_documents(), folder, config)

@@ -10,7 +10,7 @@ import numpy as np
 
 BM25_FOLDER = "bm25"
 ROW_IDS_FILE = "row_ids.npy"
-DEFAULT_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # bm25s defaults; best of (0.9, 0.4), (1.2, 0.75), (1.5, 0.75) on scifact and dbpedia-5k
+DEFAULT_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # bm25s's defaults (README, "Design choices")
 
 
 @dataclass

@@ -52,8 +52,8 @@ def search_defaults(n_docs: int) -> dict[str, int]:
 
     Candidates (documents decoded for exact MaxSim) grow with the collection, one per 200 documents
     rounded to a power of two between 256 and 1,024; the centroid-interaction shortlist is 4x that.
-    At 200,000 documents with 39 near-duplicates of each real one, 256 candidates kept 0.75x exact MaxSim's
-    nDCG@10 and 1,024 (shortlist 4,096) 0.977x; at 5,000 documents 256 match exact.
+    Larger collections hold more near-misses, so they need more candidates to keep exact MaxSim's
+    ranking (the quality at each size is measured by ``bench multivector``; see the README).
 
     >>> search_defaults(5_000), search_defaults(200_000)["candidates"]
     ({'nprobe': 4, 'shortlist': 1024, 'candidates': 256}, 1024)
@@ -65,8 +65,8 @@ def search_defaults(n_docs: int) -> dict[str, int]:
 def centroid_count(n_tokens: int) -> int:
     """Number of k-means centroids: a power of two near 4*sqrt(n_tokens), at most n_tokens/64.
 
-    On dbpedia-5k (350k tokens) 2,048 centroids keep nDCG@10 within 1% of exact
-    MaxSim across k-means seeds; 1,024 lost about 2% to coarser residuals.
+    Fewer centroids leave larger residuals for the 32-byte PQ codes to describe, which costs quality;
+    more cost training time and memory (README, "Design choices").
 
     >>> centroid_count(350_000), centroid_count(14_000_000), centroid_count(5_000)
     (2048, 16384, 64)
@@ -76,9 +76,8 @@ def centroid_count(n_tokens: int) -> int:
 
 
 EXACT_ASSIGNMENT_MAX_CENTROIDS = 4096
-# Training effort, measured against nDCG@10 (minilm-colbert): 6 k-means iterations on 32 tokens per centroid
-# and 10 PQ iterations keep scifact at 1.002x and dbpedia-5k at 0.998x exact MaxSim; on a busy machine they
-# built scifact's 815k tokens in 39 s where 10 iterations on 64 tokens and FAISS's 25 PQ iterations took 77-122 s.
+# Training effort: the fewest k-means and PQ iterations, on the smallest sample per centroid, that keep
+# nDCG@10 at exact MaxSim's level; more effort only lengthens builds (README, "Design choices").
 KMEANS_ITERATIONS = 6
 KMEANS_POINTS_PER_CENTROID = 32
 PQ_ITERATIONS = 10
