@@ -38,8 +38,8 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
     if kind == "ivfpq":
         if n_vectors < 16 * MIN_POINTS_PER_CENTROID:
             raise SettingError(
-                "index_type", index_type, f"must be flat or hnsw for {n_vectors} vectors: IVF-PQ needs at least "
-                f"{16 * MIN_POINTS_PER_CENTROID} to train",
+                "index_type", index_type, f"must be flat or hnsw for a corpus of {n_vectors} documents (IVF-PQ needs at least "
+                f"{16 * MIN_POINTS_PER_CENTROID} documents to train)",
             )
         nlist = max(1, min(round(4 * math.sqrt(n_vectors)), n_vectors // MIN_POINTS_PER_CENTROID))
         m = dim // 2 if dim % 2 == 0 else dim

@@ -177,6 +177,11 @@ class DocumentStore:
         with self._lock, self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)", [tuple(map(int, r)) for r in spans])
 
+    def has_chunk_spans(self) -> bool:
+        """Whether any chunk span is recorded."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
+
     def chunk_span(self, row_id: int, chunk: int) -> tuple[int, int] | None:
         """Character span (in the document's title + text) of one chunk of a split document; ``None`` if not split."""
         with self._lock:

@@ -83,6 +83,21 @@ def read_manifest(folder: Path) -> Manifest:
     return Manifest.parse(data, path)
 
 
+def has_manifest(folder: Path | str) -> bool:
+    """Whether ``folder`` holds a committed index (its manifest), without reading it."""
+    return (Path(folder) / MANIFEST_NAME).is_file()
+
+
+def version_stamp(folder: Path | str) -> tuple[int, int] | None:
+    """Identity of the committed version (``None`` without one): every commit writes a new folder, so a new manifest
+    inode and time; readers compare stamps to notice a commit."""
+    try:
+        stat = (Path(folder) / MANIFEST_NAME).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Write ``manifest`` (in the current format) atomically into ``folder``."""
     write_json_atomic(Path(folder) / MANIFEST_NAME, manifest.to_json())

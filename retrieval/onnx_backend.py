@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -130,6 +131,14 @@ def _export(model: Any, path: Path) -> None:
             return self.transformer(**dict(zip(names, inputs))).last_hidden_state
 
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
-    with torch.no_grad():
+    # The TorchScript exporter warns that it is legacy, that tracing turns Python conditions into constants and
+    # how it exports advanced indexing. What matters is the exported graph's output: the light query encoder is
+    # compared with the model before it is used, and the ONNX backends with torch in tests/test_backends.py. To a
+    # user these warnings would only be noise they can do nothing about.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"You are using the legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r"Exporting aten::index operator", category=UserWarning)
         torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in names), str(path), input_names=names,
                           output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)

@@ -15,10 +15,9 @@ from pathlib import Path
 from index.component import IndexComponent, component_type
 from index.docstore import DocumentStore
 from index.errors import IndexFormatError
-from index.format import read_manifest, verify_files
+from index.format import read_manifest, verify_files, version_stamp
 from index.lock import wait_while_swapping
 from index.manifest import Manifest
-from index.ownership import MANIFEST_NAME
 
 OPEN_ATTEMPTS = 10
 # Opening is serialised: numpy reads every .npy header with ast.literal_eval, and CPython 3.11's AST
@@ -46,15 +45,15 @@ def open_committed(index_dir: Path | str, *, verify: bool = True) -> OpenIndex:
     index_dir = Path(index_dir)
     for _ in range(OPEN_ATTEMPTS):
         wait_while_swapping(index_dir)  # a writer between its two renames: wait for the new version
-        version = _version(index_dir)
+        version = version_stamp(index_dir)
         try:
             with _OPEN_LOCK:
                 opened = _open(index_dir, verify)
         except (IndexFormatError, OSError):
-            if _version(index_dir) != version:
+            if version_stamp(index_dir) != version:
                 continue  # a commit replaced the files under us: read the new version
             raise
-        if _version(index_dir) == version:
+        if version_stamp(index_dir) == version:
             return opened
         opened.close()
     raise IndexFormatError(f"{index_dir} kept changing while it was being opened ({OPEN_ATTEMPTS} commits in a row); try again.")
@@ -75,12 +74,3 @@ def _open(index_dir: Path, verify: bool) -> OpenIndex:
         store.close()
         raise
     return OpenIndex(index_dir, manifest, store, components)
-
-
-def _version(index_dir: Path) -> tuple[int, int] | None:
-    """Identity of the committed version: every commit writes a new folder, so a new manifest inode."""
-    try:
-        stat = (index_dir / MANIFEST_NAME).stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns

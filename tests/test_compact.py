@@ -70,6 +70,7 @@ def drifted(tmp_path_factory, minilm_colbert):
     return folder
 
 
+@pytest.mark.slow
 def test_drift_is_measured_against_training(drifted):
     same, other = measure_drift(drifted / "same"), measure_drift(drifted / "other")
     assert measure_drift(drifted / "fresh") == {"multivector": 1.0}
@@ -95,6 +96,7 @@ def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp
     assert all(check.ok for check in verify_index(tmp_path / "other"))
 
 
+@pytest.mark.slow
 def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted, minilm_colbert):
     """Kill `modernsearch compact --retrain always` at seeded points of its rebuild's progress: the index always verifies and
     answers as the old version or as the retrained one (which equals a fresh build), never anything else."""

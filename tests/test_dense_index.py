@@ -37,6 +37,7 @@ def build(kind, ids, vectors) -> DenseIndex:
     return index
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_index_battery(tmp_path, dbpedia_vectors, kind):
     """build, count, search, save, load: the same contract for every kind."""

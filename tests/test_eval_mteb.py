@@ -37,6 +37,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
+@pytest.mark.slow
 def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, minilm, no_network):
     """mteb's exact search truncates documents to the model's length, so the indexes compared with it do too."""
     exact = run_mteb(MtebSetup("minilm"), local=scifact_slice, results_dir=tmp_path, encoder=minilm, progress=False)[0]

@@ -73,6 +73,7 @@ def test_changed_settings_or_corpus_start_over(tmp_path, dbpedia_small, minilm):
     assert no_resume.resumed_from == 0 and not partial_folder(tmp_path / "again").exists()
 
 
+@pytest.mark.slow
 def test_sigkilled_builds_resume_to_the_uninterrupted_index(tmp_path, dbpedia_small, minilm):
     """SIGKILL `modernsearch build --mode hybrid` at seeded random points of its recorded progress (just read, part
     encoded, indexing);

@@ -28,6 +28,7 @@ def browser_page():
         yield page
 
 
+@pytest.mark.slow
 def test_search_mode_and_pages_in_a_real_browser(served_app, browser_page, small_index, minilm, dbpedia_small):
     dataset = load_beir(dbpedia_small)
     searcher = Searcher.load(small_index, encoder=minilm)

@@ -106,6 +106,7 @@ def wait_for_rerun(page) -> None:
     page.wait_for_timeout(300)
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_the_browser_shows_each_document_exactly_as_written(tmp_path_factory, text_index):
     texts = {d["_id"]: d["text"] for d in DOCUMENTS}

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from app.commands.console import friendly_errors, out, warning_line
 from app.commands.settings_options import settings_options
-from retrieval.config import BuildConfig, SearchConfig, help_for, results_dir
+from retrieval.config import BuildConfig, SearchConfig, results_dir
 
 eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 
@@ -64,24 +64,25 @@ def eval_beir(
 
 @eval_app.command("mteb")
 @friendly_errors
+@settings_options(BuildConfig, only=("index_type", "multivector_codec", "long_docs"), into="index_settings")
 def eval_mteb(
     model: str = typer.Option("minilm", help="Model: alias (minilm, minilm-colbert, modernbert, modernbert-colbert), folder or hub id."),
     tasks: Optional[str] = typer.Option(None, help="Comma-separated mteb retrieval tasks, e.g. SciFact,NFCorpus (data from the hub)."),
     local: Optional[Path] = typer.Option(None, help="A local BEIR folder to evaluate as an mteb task, fully offline."),
     name: Optional[str] = typer.Option(None, help="Task name for --local (default: the folder's name)."),
     mode: Optional[str] = typer.Option(None, help="dense or multivector (default: multivector for ColBERT models, else dense)."),
-    use_index: bool = typer.Option(False, "--use-index", help="Search through this project's FAISS index instead of mteb's exact search."),
-    index_type: str = typer.Option("flat", help=help_for("index_type") + " (with --use-index, dense)"),
-    multivector_codec: str = typer.Option("pq", help=help_for("multivector_codec") + " (with --use-index, multivector)"),
-    long_docs: str = typer.Option("chunk", help=help_for("long_docs") + " (with --use-index; mteb's exact search truncates)"),
+    use_index: bool = typer.Option(False, "--use-index", help="Search through this project's index (built with --index-type, "
+                                   "--multivector-codec and --long-docs) instead of mteb's exact search, which truncates long documents."),
     results: Optional[Path] = typer.Option(None, help="Results folder: mteb's JSON and this project's summaries (default: $MODERNSEARCH_HOME/results)."),
+    *,
+    index_settings: BuildConfig,
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 from mteb with the project's encoders (and, with --use-index, its indexes)."""
     from eval.mteb_runner import MtebSetup, default_mode, run_mteb
 
     task_names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
-    setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_type,
-                      multivector_codec=multivector_codec, long_docs=long_docs)
+    setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_settings.index_type,
+                      multivector_codec=index_settings.multivector_codec, long_docs=index_settings.long_docs)
     if setup.mode not in ("dense", "multivector"):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
     summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results or results_dir())

@@ -46,8 +46,9 @@ def app_command(
 ) -> None:
     """Start the Streamlit search UI on localhost."""
     from app.serve import serve
+    from index.format import has_manifest
 
     for folder in index:
-        if not (folder / "manifest.json").exists():
-            warning_line(f"{folder} has no manifest.json; the UI will explain how to build it.")
+        if not has_manifest(folder):
+            warning_line(f"{folder} holds no index; the UI will explain how to build one.")
     serve(list(index), port=port, results=results)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app.ui.document_html import code_span
 from index.errors import IndexFormatError, IndexNotFoundError
-from index.format import read_manifest
+from index.format import read_manifest, version_stamp
 from retrieval.components import recipe_for
 from retrieval.models import ModelUnavailableError
 from retrieval.searcher import Searcher
@@ -27,8 +27,8 @@ def cached_query_encoder(component: str, model_json: str) -> Any:
 
 
 @st.cache_resource(show_spinner="Opening the index…")
-def cached_searcher(path: str, mtime_ns: int) -> Searcher:
-    """One searcher per index folder version (the manifest's mtime invalidates the cache after a rebuild)."""
+def cached_searcher(path: str, version: tuple[int, int] | None) -> Searcher:
+    """One searcher per committed version of an index folder (a new version after an update or rebuild is a new key)."""
     manifest = read_manifest(Path(path))
     models = {name: getattr(section, "model", None) for name, section in manifest.components.items()}
     encoders = {name: cached_query_encoder(name, json.dumps(model, sort_keys=True)) for name, model in models.items() if model}
@@ -38,8 +38,7 @@ def cached_searcher(path: str, mtime_ns: int) -> Searcher:
 def open_searcher(path: Path) -> Searcher | None:
     """The searcher for ``path``, or ``None`` after showing the user what went wrong and what to do."""
     try:
-        stamp = (Path(path) / "manifest.json").stat().st_mtime_ns if (Path(path) / "manifest.json").exists() else 0
-        return cached_searcher(str(path), stamp)
+        return cached_searcher(str(path), version_stamp(path))
     except IndexNotFoundError:
         st.error(f"No index found at {code_span(path)}. {BUILD_HINT}")
     except IndexFormatError as err:

@@ -25,10 +25,11 @@ def ui_settings() -> UiSettings:
     With no index named, the demo index is offered if it has been built.
     """
     from app.demo import demo_index_dir
+    from index.format import has_manifest
     from retrieval.config import results_dir
 
     named = [Path(p) for p in os.environ.get(INDEXES_ENV, "").split(os.pathsep) if p.strip()]
-    if not named and (demo_index_dir() / "manifest.json").exists():
+    if not named and has_manifest(demo_index_dir()):
         named = [demo_index_dir()]
     results = Path(os.environ.get(RESULTS_ENV) or results_dir())
     return UiSettings(tuple(named), results)

@@ -61,7 +61,8 @@ class DenseRecipe:
         scratch.write(SPANS, np.array(spans, dtype=np.int64).reshape(-1, 4))
 
     def rows_for_build(self, staging: Path, store: DocumentStore, encoder: Any, config: BuildConfig) -> VectorRows:
-        store.add_chunk_spans(np.fromfile(staging / SPANS, dtype=np.int64).reshape(-1, 4))
+        if not store.has_chunk_spans():  # a resumed build whose killed run stored them (one transaction) stores nothing
+            store.add_chunk_spans(np.fromfile(staging / SPANS, dtype=np.int64).reshape(-1, 4))
         ids = np.fromfile(staging / VECTOR_IDS, dtype=np.int64)
         vectors = np.memmap(staging / EMBEDDINGS, dtype=np.float32, mode="r", shape=(len(ids), encoder.dimension))
         return VectorRows(vectors, ids)
