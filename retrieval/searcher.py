@@ -10,7 +10,7 @@ from index.component import IndexComponent
 from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
 from retrieval.explanations import passage, token_matches
-from retrieval.opening import open_committed
+from retrieval.opening import OpenIndex, open_committed
 from retrieval.pipeline import HYBRID, HYBRID_PARTS, first_stage, rerank, stage_components
 from retrieval.query_text import EmptyQueryError, has_visible_text
 from retrieval.results import Candidate, Hit, SearchResult, TokenMatch
@@ -22,7 +22,7 @@ EXPLAINED_BY = "multivector"  # the component whose token vectors explain a matc
 class Searcher:
     """Search one index folder. ``Searcher.load(DIR).search("query", k=10)``."""
 
-    def __init__(self, opened: Any, encoders: dict[str, Any] | None = None, device: str | None = None) -> None:
+    def __init__(self, opened: OpenIndex, encoders: dict[str, Any] | None = None, device: str | None = None) -> None:
         self._opened = opened
         self.index_dir: Path = opened.index_dir
         self.manifest = opened.manifest
