@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from index.component import component_type
 from index.manifest import Manifest
+from index.where import where_text
 from retrieval.pipeline import HYBRID, stage_components
 
 Run = dict[str, dict[str, float]]
@@ -173,6 +174,7 @@ class EvalReport:
     per_query: dict[str, dict[str, float]]
     latency_ms: dict[str, float] = field(default_factory=dict)
     index_bytes: int = 0
+    filter: str | None = None
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +190,7 @@ class EvalReport:
             "metrics": self.metrics,
             "latency_ms": self.latency_ms,
             "index_bytes": self.index_bytes,
+            **({"filter": self.filter} if self.filter else {}),
             "created_at": self.created_at,
             "per_query": self.per_query,
         }
@@ -207,20 +210,23 @@ def evaluate_searcher(
     depth: int = 100,
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
+    filter: Any = None,
 ) -> EvalReport:
     """Retrieve the top ``depth`` documents for every judged query and score the run.
 
-    ``config`` (a ``SearchConfig``) sets hybrid fusion and reranking.
+    ``config`` (a ``SearchConfig``) sets hybrid fusion and reranking; ``filter`` (a metadata filter document or
+    its text) restricts every search.
     """
     queries = dataset.judged_queries
     ids: Sequence[str] = list(queries)
     run: Run = {}
     mode = mode or searcher.modes[0]
-    searcher.search_batch([queries[ids[0]]], k=1, mode=mode, config=config)  # warm-up: model loading is not query latency
+    searcher.search_batch([queries[ids[0]]], k=1, mode=mode, config=config, filter=filter)  # warm-up: model loading is not query latency
     started = time.perf_counter()
     for start in range(0, len(ids), batch_size):
         part = ids[start : start + batch_size]
-        for qid, result in zip(part, searcher.search_batch([queries[q] for q in part], k=depth, mode=mode, config=config)):
+        for qid, result in zip(part, searcher.search_batch([queries[q] for q in part], k=depth, mode=mode, config=config,
+                                                                filter=filter)):
             run[qid] = {hit.id: hit.score for hit in result.hits}
         if on_batch:
             on_batch(len(part))
@@ -239,6 +245,7 @@ def evaluate_searcher(
         per_query=per_query,
         latency_ms={"mean_per_query_batched": round(elapsed * 1000 / max(1, len(ids)), 2)},
         index_bytes=manifest.payload_bytes,
+        filter=(filter if isinstance(filter, str) else where_text(filter)) if filter else None,
     )
 
 

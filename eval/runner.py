@@ -9,7 +9,7 @@ from typing import Sequence
 from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
 from retrieval.builder import build_index
 from retrieval.config import SEARCH_MODES, BuildConfig, SearchConfig
-from retrieval.searcher import Searcher
+from retrieval.searcher import Filter, Searcher
 
 
 def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple[str, SearchConfig]:
@@ -48,10 +48,12 @@ def run_beir(
     split: str = "test",
     depth: int = 100,
     progress: bool = True,
+    filter: Filter = None,
 ) -> list[EvalReport]:
     """Evaluate each configuration (``dense``, ``hybrid+rerank``, ...; default: the index's default mode) on one
     index: an existing one, or a temporary one built from the dataset's corpus with the ``build`` settings (their
-    mode is chosen to serve the configurations)."""
+    mode is chosen to serve the configurations). A metadata ``filter`` restricts every search (judged documents
+    it excludes count as misses)."""
     if (index is None) == (build is None):
         raise ValueError("Evaluate either an existing index or a temporary one built with the given settings, not both.")
     for spec in configurations:
@@ -61,7 +63,7 @@ def run_beir(
     if index is not None:
         searcher = Searcher.load(index)
         try:
-            return _evaluate_all(searcher, dataset, configurations, search_config, depth, progress)
+            return _evaluate_all(searcher, dataset, configurations, search_config, depth, progress, filter)
         finally:
             searcher.close()
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
@@ -72,7 +74,7 @@ def run_beir(
         build_index(dataset.corpus_path, folder, config, progress=progress)
         searcher = Searcher.load(folder)
         try:
-            reports = _evaluate_all(searcher, dataset, configurations or ["dense"], search_config, depth, progress)
+            reports = _evaluate_all(searcher, dataset, configurations or ["dense"], search_config, depth, progress, filter)
         finally:
             searcher.close()
         for report in reports:
@@ -81,7 +83,8 @@ def run_beir(
 
 
 def _evaluate_all(
-    searcher: Searcher, dataset: BeirDataset, configurations: Sequence[str], base: SearchConfig, depth: int, progress: bool
+    searcher: Searcher, dataset: BeirDataset, configurations: Sequence[str], base: SearchConfig, depth: int, progress: bool,
+    filter: Filter = None,
 ) -> list[EvalReport]:
     from tqdm.auto import tqdm
 
@@ -89,5 +92,6 @@ def _evaluate_all(
     for spec in configurations or [searcher.modes[0]]:
         mode, config = parse_configuration(spec, base)
         with tqdm(total=len(dataset.judged_queries), desc=f"Searching ({spec})", unit=" query", disable=not progress) as bar:
-            reports.append(evaluate_searcher(searcher, dataset, mode=mode, config=config, depth=depth, on_batch=bar.update))
+            reports.append(evaluate_searcher(searcher, dataset, mode=mode, config=config, depth=depth, on_batch=bar.update,
+                                             filter=filter))
     return reports

@@ -7,11 +7,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
 OnDuplicate = Literal["error", "first", "last"]
+MATCHES_KEPT = 32  # filters whose admitted rows a store keeps
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -29,6 +30,23 @@ CREATE TABLE IF NOT EXISTS chunks (
     end      INTEGER NOT NULL,
     PRIMARY KEY (row_id, chunk)
 ) WITHOUT ROWID;
+"""
+
+# Typed metadata (index.metadata): each field's type, and one row per (document, field, value) -- a list field has
+# a row per element -- so a filter is a parameterised query over an index on (field, value).
+_METADATA_SCHEMA = """
+CREATE TABLE IF NOT EXISTS metadata_fields (
+    name     TEXT PRIMARY KEY,
+    type     TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metadata_values (
+    row_id   INTEGER NOT NULL,
+    field    TEXT NOT NULL,
+    value
+);
+CREATE INDEX IF NOT EXISTS metadata_by_value ON metadata_values (field, value, row_id);
+CREATE INDEX IF NOT EXISTS metadata_by_row ON metadata_values (row_id);
 """
 
 
@@ -82,6 +100,8 @@ class DocumentStore:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._conn = connection
         self._lock = threading.Lock()
+        self._types: dict[str, str] | None = None
+        self._matched: dict[str, np.ndarray] = {}  # filter -> admitted rows, emptied by every write
         self.path = path
 
     @classmethod
@@ -93,7 +113,7 @@ class DocumentStore:
         conn = sqlite3.connect(path, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + _METADATA_SCHEMA)
         conn.commit()
         return cls(conn, path)
 
@@ -110,7 +130,10 @@ class DocumentStore:
         except sqlite3.DatabaseError as err:
             conn.close()
             raise sqlite3.DatabaseError(f"{path} is not a modernsearch document store: {err}") from err
-        return cls(conn, path)
+        store = cls(conn, path)
+        if not readonly and not store.has_metadata_tables():
+            store._add_metadata_tables()
+        return store
 
     def close(self) -> None:
         """Close the underlying connection."""
@@ -126,31 +149,37 @@ class DocumentStore:
         ``on_duplicate``: ``error`` keeps the first copy and reports the duplicate
         (the caller decides whether to fail), ``first`` keeps the first silently,
         ``last`` replaces the stored copy with the new one (keeping its row id).
+        Metadata must already have the types :meth:`metadata_types` records (see :class:`index.metadata.MetadataSchema`).
         """
         duplicates: list[Duplicate] = []
+        self._matched.clear()
         with self._lock, self._conn:
             for doc in documents:
                 row = (doc.id, doc.title, doc.text, json.dumps(doc.metadata, ensure_ascii=False), doc.source)
                 try:
-                    self._conn.execute(
+                    cursor = self._conn.execute(
                         "INSERT INTO documents (doc_id, title, text, metadata, source) VALUES (?, ?, ?, ?, ?)",
                         row,
                     )
+                    self._write_values(int(cursor.lastrowid), doc.metadata)
                 except sqlite3.IntegrityError:
-                    first = self._conn.execute(
-                        "SELECT source FROM documents WHERE doc_id = ?", (doc.id,)
-                    ).fetchone()[0]
+                    first_row, first = self._conn.execute(
+                        "SELECT row_id, source FROM documents WHERE doc_id = ?", (doc.id,)
+                    ).fetchone()
                     duplicates.append(Duplicate(doc.id, first, doc.source))
                     if on_duplicate == "last":
                         self._conn.execute(
                             "UPDATE documents SET title = ?, text = ?, metadata = ?, source = ? WHERE doc_id = ?",
                             (*row[1:], doc.id),
                         )
+                        self._conn.execute("DELETE FROM metadata_values WHERE row_id = ?", (first_row,))
+                        self._write_values(first_row, doc.metadata)
         return duplicates
 
     def insert(self, documents: Sequence[Document]) -> list[int]:
         """Insert new documents (their ids must not be stored yet) in one transaction; returns their row ids."""
         rows = []
+        self._matched.clear()
         with self._lock, self._conn:
             for doc in documents:
                 cursor = self._conn.execute(
@@ -158,19 +187,128 @@ class DocumentStore:
                     (doc.id, doc.title, doc.text, json.dumps(doc.metadata, ensure_ascii=False), doc.source),
                 )
                 rows.append(int(cursor.lastrowid))
+                self._write_values(rows[-1], doc.metadata)
         return rows
 
     def delete(self, doc_ids: Sequence[str]) -> dict[str, int]:
         """Delete documents by id in one transaction; returns ``{doc_id: row_id}`` of those that existed."""
         removed: dict[str, int] = {}
+        self._matched.clear()
         with self._lock, self._conn:
             for doc_id in doc_ids:
                 row = self._conn.execute("SELECT row_id FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
                 if row:
-                    self._conn.execute("DELETE FROM documents WHERE row_id = ?", (row[0],))
-                    self._conn.execute("DELETE FROM chunks WHERE row_id = ?", (row[0],))
+                    for table in ("documents", "chunks", "metadata_values"):
+                        self._conn.execute(f"DELETE FROM {table} WHERE row_id = ?", (row[0],))
                     removed[doc_id] = int(row[0])
         return removed
+
+    def has_metadata_tables(self) -> bool:
+        """Whether this store has the typed metadata tables (stores written before them do not)."""
+        with self._lock:
+            found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metadata_fields'").fetchone()
+        return found is not None
+
+    def metadata_types(self) -> dict[str, str]:
+        """Field name -> type (:data:`index.metadata.FIELD_TYPES`), in the order the fields were first seen."""
+        if self._types is None:
+            self._types = self._load_types() if self.has_metadata_tables() else {}
+        return dict(self._types)
+
+    def set_metadata_types(self, types: Mapping[str, str]) -> None:
+        """Record the types of fields not recorded yet (a field's type never changes)."""
+        known = self.metadata_types()
+        self._matched.clear()
+        with self._lock, self._conn:
+            for position, (name, kind) in enumerate(types.items(), start=len(known)):
+                if name not in known:
+                    self._conn.execute("INSERT INTO metadata_fields VALUES (?, ?, ?)", (name, kind, position))
+                    known[name] = kind
+        self._types = known
+
+    def matching(self, filter: Mapping[str, Any]) -> np.ndarray:
+        """Row ids (ascending) of the documents a metadata filter (:mod:`index.filters`) admits;
+        :class:`index.filters.FilterError` for a filter that does not fit the stored fields. The last few
+        filters' rows are kept until the store changes, so repeating a filter costs no query."""
+        from index.filters import to_sql
+
+        key = json.dumps(filter, sort_keys=True, default=str)
+        query, parameters = to_sql(filter, self.metadata_types())
+        with self._lock:
+            if key not in self._matched:
+                found = self._conn.execute(query, list(parameters)).fetchall()
+                rows = np.unique(np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found)))
+                rows.flags.writeable = False
+                self._matched[key] = rows
+                while len(self._matched) > MATCHES_KEPT:
+                    self._matched.pop(next(iter(self._matched)))
+            self._matched[key] = self._matched.pop(key)  # most recently used last
+            return self._matched[key]
+
+    def metadata_values(self, field: str, limit: int = 50) -> list[tuple[Any, int]]:
+        """The most frequent values of a field with their document counts, most frequent first."""
+        with self._lock:
+            return self._conn.execute(
+                "SELECT value, COUNT(DISTINCT row_id) AS n FROM metadata_values WHERE field = ? GROUP BY value "
+                "ORDER BY n DESC, value LIMIT ?", (field, limit),
+            ).fetchall()
+
+    def metadata_stats(self) -> dict[str, dict[str, Any]]:
+        """Per field: type, documents holding it, distinct values, smallest and largest value."""
+        types = self.metadata_types()
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT field, COUNT(DISTINCT row_id), COUNT(DISTINCT value), MIN(value), MAX(value) FROM metadata_values GROUP BY field"
+            ).fetchall()
+        found = {r[0]: r[1:] for r in rows}
+        return {
+            name: dict(zip(("type", "documents", "distinct", "min", "max"), (kind, *found.get(name, (0, 0, None, None)))))
+            for name, kind in types.items()
+        }
+
+    def _write_values(self, row_id: int, metadata: Mapping[str, Any]) -> None:
+        if not metadata:
+            return
+        if self._types is None:
+            self._types = self._load_types()
+        types = self._types
+        rows = []
+        for name, value in metadata.items():
+            kind = types.get(name)
+            if kind is None or value is None:
+                continue  # a field the schema does not keep
+            if kind == "list":
+                rows.extend((row_id, name, str(v)) for v in value)
+            elif kind == "json":
+                rows.append((row_id, name, json.dumps(value, ensure_ascii=False, sort_keys=True)))
+            else:
+                rows.append((row_id, name, int(value) if kind == "boolean" else value))
+        self._conn.executemany("INSERT INTO metadata_values VALUES (?, ?, ?)", rows)
+
+    def _load_types(self) -> dict[str, str]:
+        return dict(self._conn.execute("SELECT name, type FROM metadata_fields ORDER BY position").fetchall())
+
+    def _add_metadata_tables(self) -> None:
+        """Give a store written before typed metadata its tables, with types inferred from the stored metadata."""
+        from index.metadata import MetadataSchema, MetadataTypeError
+
+        with self._lock, self._conn:
+            self._conn.executescript(_METADATA_SCHEMA)
+        schema = MetadataSchema({})
+        stored = [(str(r), json.loads(m)) for r, m in self._conn.execute("SELECT row_id, metadata FROM documents ORDER BY row_id")]
+        while True:
+            try:
+                schema.learn(stored)
+                break
+            except MetadataTypeError as err:
+                schema.types[err.field] = "json"  # values of several types: kept whole, tested only for presence
+        self.set_metadata_types(schema.types)
+        with self._lock, self._conn:
+            for row, metadata in stored:
+                try:
+                    self._write_values(int(row), schema.check(metadata))
+                except MetadataTypeError:
+                    continue  # a value the inferred type cannot hold stays in the document's JSON only
 
     def add_chunk_spans(self, spans: np.ndarray) -> None:
         """Record ``(row id, chunk number, start, end)`` character spans of the chunks of split documents."""

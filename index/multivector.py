@@ -269,13 +269,20 @@ class MultiVectorIndex:
 
         if nprobe >= len(self.centroids) or len(self) <= n_candidates or (admitted is not None and len(admitted) <= n_candidates):
             docs = np.arange(len(self), dtype=np.int64) if admitted is None else admitted.astype(np.int64)
+        elif admitted is not None and len(admitted) <= n_shortlist:
+            # Few allowed documents: all of them are the shortlist (the inverted lists could miss some)
+            docs = np.sort(admitted[_best(self._centroid_interaction(centroid_scores, admitted), n_candidates)]).astype(np.int64)
         else:
             probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe]
             approx = self._posting_scores(centroid_scores, probed)
             if admitted is not None:
-                approx[np.setdiff1d(np.arange(len(self)), admitted)] = 0
+                outside = np.ones(len(self), dtype=bool)
+                outside[admitted] = False
+                approx[outside] = 0
             hit = np.flatnonzero(approx > 0)  # documents with a token in some probed centroid
             hit = hit[_best(approx[hit], n_shortlist)]
+            if admitted is not None and len(hit) < n_candidates:
+                hit = admitted  # too few allowed documents near the query's centroids: rank every allowed one
             if len(hit) > n_candidates:
                 hit = hit[_best(self._centroid_interaction(centroid_scores, hit), n_candidates)]
             docs = np.sort(hit).astype(np.int64)

@@ -45,6 +45,7 @@ def verify_index(folder: Path | str) -> list[Check]:
         return checks  # cross-references read the payload, which is already known to be wrong
     rows: dict[str, Any] = {}
     run("documents", lambda: _documents(folder, manifest, rows))
+    run("metadata", lambda: _metadata(folder, manifest))
     for name, section in manifest.components.items():
         run(f"{name} ids", lambda: component_type(name).verify(folder, section, rows["ids"]))  # noqa: B023 - run calls it at once
     return checks
@@ -66,3 +67,22 @@ def _documents(folder: Path, manifest: Manifest, rows: dict[str, Any]) -> str:
         raise IndexFormatError(f"{path} holds {len(ids)} documents, the manifest records {manifest.documents.count}")
     rows["ids"] = ids
     return f"{len(ids):,} documents, SQLite integrity ok"
+
+
+def _metadata(folder: Path, manifest: Manifest) -> str:
+    """Every stored metadata value belongs to a stored document and a field with a recorded type."""
+    path = folder / manifest.documents.file
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metadata_fields'").fetchone():
+            return "no typed metadata tables (a store written before them; the next update adds them)"
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM metadata_values WHERE row_id NOT IN (SELECT row_id FROM documents)").fetchone()[0]
+        untyped = [r[0] for r in conn.execute(
+            "SELECT DISTINCT field FROM metadata_values WHERE field NOT IN (SELECT name FROM metadata_fields)")]
+        fields = conn.execute("SELECT COUNT(*) FROM metadata_fields").fetchone()[0]
+        values = conn.execute("SELECT COUNT(*) FROM metadata_values").fetchone()[0]
+    if orphans:
+        raise IndexFormatError(f"{path}: {orphans:,} metadata values belong to no stored document")
+    if untyped:
+        raise IndexFormatError(f"{path}: metadata values of fields without a recorded type: {', '.join(map(repr, untyped[:5]))}")
+    return f"{fields} fields, {values:,} values, every value on a stored document"

@@ -18,12 +18,14 @@ from index.docstore import Document, DocumentStore, Duplicate
 from index.format import DOCUMENTS_NAME, describe_files, discard_partial, staged_folder, write_manifest
 from index.lock import writer_lock
 from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest
+from index.metadata import MetadataSchema
 from index.ownership import check_build_target, resolve_index_path
 from retrieval.build_encoding import encode_into_scratch
 from retrieval.build_progress import PROGRESS_NAME, BuildProgress, resume_key
 from retrieval.components import given_encoders, recipe_for, recipes, section_for
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
+from retrieval.corpus.typed import schema_for, typed_batch
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
 
@@ -103,11 +105,13 @@ def build_index_locked(
     progress: bool = True,
     resume: bool = True,
     rebuild_of: Manifest | None = None,
+    metadata_types: Mapping[str, str] | None = None,
 ) -> BuildSummary:
     """:func:`build_index` for a caller that already holds the index's writer lock (compaction rebuilds).
 
     ``encoders`` are already loaded encoders by component name. A rebuild passes the manifest it replaces as
-    ``rebuild_of``: the new one keeps its corpus label and update history.
+    ``rebuild_of``: the new one keeps its corpus label and update history; and the metadata field types the
+    replaced store records as ``metadata_types``, so the fields keep their types.
     """
     started = time.perf_counter()  # model loading counts in the build's time
     from_path = isinstance(corpus, (str, Path))
@@ -122,7 +126,7 @@ def build_index_locked(
         if work.phase == "reading":
             stats = ReadStats()
             documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
-            work = _read_into_store(staging, documents, stats, config, label, progress)
+            work = _read_into_store(staging, documents, stats, config, label, progress, metadata_types)
         elif work.phase == "encoding":
             within = f", and {work.partial['chunks']:,} chunks of the next, long one" if work.partial else ""
             logger.info("Resuming the interrupted build in %s: %s of %s documents already encoded%s.",
@@ -144,14 +148,15 @@ def build_index_locked(
 
 
 def _read_into_store(
-    staging: Path, documents: Iterable[Document], stats: ReadStats, config: BuildConfig, corpus_label: str, progress: bool
+    staging: Path, documents: Iterable[Document], stats: ReadStats, config: BuildConfig, corpus_label: str, progress: bool,
+    metadata_types: Mapping[str, str] | None = None,
 ) -> BuildProgress:
     """Read every document into a new store (reading is quick: an interrupted or failed read leaves nothing to resume)."""
     (staging / DOCUMENTS_NAME).unlink(missing_ok=True)
     try:
         store = DocumentStore.create(staging / DOCUMENTS_NAME)
         try:
-            duplicates = _store_documents(store, documents, config, progress)
+            duplicates = _store_documents(store, documents, config, stats, progress, schema_for(config, dict(metadata_types or {})))
             count = len(store)
         finally:
             store.close()
@@ -238,8 +243,11 @@ def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Docume
         yield doc
 
 
-def _store_documents(store: DocumentStore, documents: Iterable[Document], config: BuildConfig, progress: bool) -> list[Duplicate]:
-    """Write documents to SQLite batch by batch; fail on duplicate ids unless told what to keep."""
+def _store_documents(
+    store: DocumentStore, documents: Iterable[Document], config: BuildConfig, stats: ReadStats, progress: bool, schema: MetadataSchema
+) -> list[Duplicate]:
+    """Write documents to SQLite batch by batch, their metadata typed by ``schema`` (learned from each batch,
+    recorded in the store); fail on duplicate ids unless told what to keep."""
     from tqdm.auto import tqdm
 
     duplicates: list[Duplicate] = []
@@ -247,7 +255,9 @@ def _store_documents(store: DocumentStore, documents: Iterable[Document], config
     bar = tqdm(desc="Reading", unit=" doc", disable=not progress, mininterval=0.5)
 
     def flush() -> None:
-        found = store.add(batch, on_duplicate="last" if config.on_duplicate == "last" else "first")
+        typed = typed_batch(batch, schema, config, stats)
+        store.set_metadata_types(schema.types)
+        found = store.add(typed, on_duplicate="last" if config.on_duplicate == "last" else "first")
         duplicates.extend(found)
         if found and config.on_duplicate == "error":
             listed = "; ".join(f"{d.doc_id!r} ({d.first_source} and {d.again_source})" for d in duplicates[:5])

@@ -129,6 +129,7 @@ def _rebuild_from_store(index_dir: Path, manifest: Manifest, given: Mapping[str,
     try:
         build_index_locked(
             store.iter_documents(), index_dir, recorded_config(manifest), encoders=encoders, progress=progress, rebuild_of=manifest,
+            metadata_types=store.metadata_types(),
         )
     finally:
         store.close()

@@ -19,6 +19,7 @@ Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 Fusion = Literal["rrf", "linear"]
 Reranker = Literal["none", "multivector"]
 ChunkAggregate = Literal[CHUNK_AGGREGATES]
+OnTypeError = Literal["fail", "null", "skip"]
 
 MODES = get_args(Mode)
 MODE_COMPONENTS = {"dense": ("dense",), "multivector": ("multivector",), "both": ("dense", "multivector"),
@@ -75,6 +76,14 @@ class BuildConfig:
     text_field: str = _setting("text", "Field holding the document text.")
     title_field: str = _setting("title", "Field holding the title (optional in the data).")
     split: str = _setting("train", "Split to read from a Hugging Face dataset.")
+    metadata: bool = _setting(
+        True, "Store the records' other fields as typed metadata for filtering (--no-metadata: store none)."
+    )
+    metadata_fields: str | None = _setting(None, "Comma-separated metadata fields to keep (default: every field).")
+    on_type_error: OnTypeError = _setting(
+        "fail", "A metadata value unlike its field's type (inferred from the first batch): fail, null (drop the value) "
+        "or skip (drop the document)."
+    )
     skip_invalid: bool = _setting(False, "Skip malformed records and report how many, instead of failing.")
     on_duplicate: OnDuplicate = _setting("error", "Repeated document ids: error, keep the first, or keep the last.")
     encoding_errors: EncodingErrors = _setting(
@@ -108,6 +117,13 @@ class BuildConfig:
         for name in ("batch_size", "read_batch_size", "token_budget", "max_doc_bytes"):
             if getattr(self, name) < 1:
                 raise SettingError(name, getattr(self, name), "must be at least 1")
+
+    @property
+    def metadata_field_names(self) -> tuple[str, ...] | None:
+        """The metadata fields to keep (``None``: all)."""
+        if self.metadata_fields is None:
+            return None
+        return tuple(name.strip() for name in self.metadata_fields.split(",") if name.strip())
 
     @property
     def components(self) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from index.component import IndexComponent, Ranking
 from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
@@ -22,15 +24,18 @@ def stage_components(mode: str) -> tuple[str, ...]:
 
 
 def first_stage(
-    components: Mapping[str, IndexComponent], mode: str, queries: Mapping[str, Sequence[Any]], depth: int, config: SearchConfig
+    components: Mapping[str, IndexComponent], mode: str, queries: Mapping[str, Sequence[Any]], depth: int, config: SearchConfig,
+    allowed: np.ndarray | None = None,
 ) -> list[list[Candidate]]:
-    """Top-``depth`` candidates per query; ``queries`` holds the encoded queries of each component ``mode`` uses."""
+    """Top-``depth`` candidates per query; ``queries`` holds the encoded queries of each component ``mode`` uses.
+    With ``allowed`` (sorted row ids, from a metadata filter) every component searches among those documents only."""
     options = dataclasses.asdict(config)
     if mode != HYBRID:
         label = recipe_for(mode).score_name
-        return [_candidates(ranking, label) for ranking in components[mode].search(queries[mode], depth, options=options)]
+        found = components[mode].search(queries[mode], depth, allowed=allowed, options=options)
+        return [_candidates(ranking, label) for ranking in found]
     n_candidates = max(depth, config.candidates)
-    per_part = {name: components[name].search(queries[name], n_candidates, options=options) for name in HYBRID_PARTS}
+    per_part = {name: components[name].search(queries[name], n_candidates, allowed=allowed, options=options) for name in HYBRID_PARTS}
     return [fuse({name: per_part[name][i] for name in HYBRID_PARTS}, depth, config) for i in range(len(per_part[HYBRID_PARTS[0]]))]
 
 

@@ -23,7 +23,8 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form used by ``search --json``."""
-        found = {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "components": self.components}
+        found = {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "metadata": self.metadata,
+                 "components": self.components}
         return {**found, "passage": list(self.passage)} if self.passage else found
 
 
@@ -42,7 +43,7 @@ class SearchResult:
         return [h.id for h in self.hits]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "components"}], "timings_ms"}``."""
+        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}], "timings_ms"}``."""
         return {
             "query": self.query,
             "results": [h.to_dict() for h in self.hits],

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence, overload
+from typing import Any, Mapping, Sequence, overload
+
+import numpy as np
 
 from index.component import IndexComponent
+from index.where import parse_where
 from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
 from retrieval.explanations import passage, token_matches
@@ -15,7 +18,8 @@ from retrieval.pipeline import HYBRID, HYBRID_PARTS, first_stage, rerank, stage_
 from retrieval.query_text import EmptyQueryError, has_visible_text
 from retrieval.results import Candidate, Hit, SearchResult, TokenMatch
 
-__all__ = ["Hit", "SearchResult", "Searcher", "TokenMatch"]
+__all__ = ["Filter", "Hit", "SearchResult", "Searcher", "TokenMatch"]
+Filter = Mapping[str, Any] | str | None  # a filter document (index.filters) or its text (index.where)
 EXPLAINED_BY = "multivector"  # the component whose token vectors explain a match
 
 
@@ -96,32 +100,43 @@ class Searcher:
         return int(self.manifest.documents.count)
 
     @overload
-    def search(self, queries: str, k: int = 10, mode: str | None = None, config: SearchConfig | None = None) -> SearchResult: ...
+    def search(self, queries: str, k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
+               filter: Filter = None) -> SearchResult: ...
     @overload
     def search(
-        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None
+        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None, filter: Filter = None
     ) -> list[SearchResult]: ...
 
     def search(
-        self, queries: str | Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None
+        self, queries: str | Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
+        filter: Filter = None,
     ) -> SearchResult | list[SearchResult]:
         """Top-``k`` documents per query; a single string gives one result, a list gives a list of results.
 
-        ``config`` sets hybrid fusion and reranking (see :class:`SearchConfig`).
+        ``config`` sets hybrid fusion and reranking (see :class:`SearchConfig`). ``filter`` restricts the search to
+        documents whose metadata it admits: a filter document (``{"year": {"$gte": 2020}}``, see
+        :mod:`index.filters`) or its text spelling (``"year >= 2020"``, see :mod:`index.where`). Every component
+        searches among the admitted documents, so ``k`` results come back whenever ``k`` documents match.
         """
         single = isinstance(queries, str)
-        results = self.search_batch([queries] if single else list(queries), k=k, mode=mode, config=config)
+        results = self.search_batch([queries] if single else list(queries), k=k, mode=mode, config=config, filter=filter)
         return results[0] if single else results
 
     def search_batch(
-        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None
+        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
+        filter: Filter = None,
     ) -> list[SearchResult]:
         """Search a batch of queries; timings are those of the whole batch divided per query."""
         config = config or SearchConfig()
         mode = mode or self.modes[0]
         self._check_request(queries, k, mode, config)
+        started_filter = time.perf_counter()
+        allowed = self.allowed(filter)
+        filter_ms = (time.perf_counter() - started_filter) * 1000
         if not queries:
             return []
+        if allowed is not None and len(allowed) == 0:  # nothing matches the filter
+            return [SearchResult(q, [], mode, {"filter": round(filter_ms / len(queries), 2)}) for q in queries]
         reranker = config.rerank if config.rerank != "none" and config.rerank not in stage_components(mode) else None
         depth = max(k, config.rerank_depth) if reranker else k
         needed = [*stage_components(mode), *([reranker] if reranker else [])]
@@ -130,7 +145,7 @@ class Searcher:
         started = time.perf_counter()
         encoded = {name: recipe_for(name).encode_queries(encoders[name], queries) for name in needed}
         after_encoding = time.perf_counter()
-        ranked = first_stage(self._opened.components, mode, encoded, depth, config)
+        ranked = first_stage(self._opened.components, mode, encoded, depth, config, allowed)
         after_search = time.perf_counter()
         if reranker:
             label = recipe_for(reranker).score_name
@@ -140,12 +155,27 @@ class Searcher:
         finished = time.perf_counter()
         n = len(queries)
         timings = {
+            **({"filter": round(filter_ms / n, 2)} if allowed is not None else {}),
             "encode": round((after_encoding - started) * 1000 / n, 2),
             "search": round((after_search - after_encoding) * 1000 / n, 2),
             **({"rerank": round((after_rerank - after_search) * 1000 / n, 2)} if reranker else {}),
-            "total": round((finished - started) * 1000 / n, 2),
+            "total": round(((finished - started) * 1000 + filter_ms) / n, 2),
         }
         return [SearchResult(q, h, mode, dict(timings)) for q, h in zip(queries, hits)]
+
+    def allowed(self, filter: Filter) -> np.ndarray | None:
+        """Row ids (sorted) of the documents ``filter`` admits; ``None`` for no filter."""
+        if filter is None or (isinstance(filter, str) and not filter.strip()) or (isinstance(filter, Mapping) and not filter):
+            return None
+        return self._opened.store.matching(parse_where(filter) if isinstance(filter, str) else filter)
+
+    def metadata_fields(self) -> dict[str, dict[str, Any]]:
+        """Per metadata field: type, documents holding it, distinct values, smallest and largest value."""
+        return self._opened.store.metadata_stats()
+
+    def metadata_values(self, field: str, limit: int = 50) -> list[tuple[Any, int]]:
+        """A field's most frequent values with their document counts."""
+        return self._opened.store.metadata_values(field, limit)
 
     def _check_request(self, queries: Sequence[str], k: int, mode: str, config: SearchConfig) -> None:
         if mode not in self.modes:

@@ -28,6 +28,7 @@ from index.ownership import check_owned_index, resolve_index_path
 from retrieval.components import given_encoders, recipe_for, stored_encoders
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
+from retrieval.corpus.typed import schema_for, typed_batch
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
 
@@ -67,7 +68,8 @@ def add_documents(
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
         config = recorded_config(manifest)
-        documents = list(read_corpus(corpus, config, ReadStats()) if isinstance(corpus, (str, Path)) else corpus)
+        stats = ReadStats()
+        documents = list(read_corpus(corpus, config, stats) if isinstance(corpus, (str, Path)) else corpus)
         if not documents:
             raise CorpusError(f"{corpus} has no documents with text; nothing to add.")
         ids = [d.id for d in documents]
@@ -79,7 +81,10 @@ def add_documents(
             copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
             try:
-                existing = [i for i in ids if store.row_id(i) is not None]
+                schema = schema_for(config, store.metadata_types())
+                documents = typed_batch(documents, schema, config, stats)
+                store.set_metadata_types(schema.types)
+                existing = [d.id for d in documents if store.row_id(d.id) is not None]
                 if existing and not upsert:
                     raise CorpusError(
                         f"{len(existing)} documents are already in {index_dir} (for example {existing[:3]})",

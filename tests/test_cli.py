@@ -43,7 +43,7 @@ def test_search_json_output(cli_index, dbpedia_small):
     payload = json.loads(run("search", str(folder), query, "-k", "5", "--json").stdout)
     assert payload["query"] == query
     assert len(payload["results"]) == 5
-    assert set(payload["results"][0]) == {"id", "score", "title", "text", "components"}
+    assert set(payload["results"][0]) == {"id", "score", "title", "text", "metadata", "components"}
     assert payload["results"][0]["components"] == {"dense": payload["results"][0]["score"]}
     assert set(payload["timings_ms"]) == {"encode", "search", "total"}
 

@@ -161,7 +161,7 @@ def test_a_component_registered_by_a_test_goes_through_every_generic_path(word_c
     manifest = read_manifest(index)
     assert list(manifest.components) == ["dense", "words"] and manifest.components["words"].documents == 3
     assert ("words", "3 documents") in manifest_summary(manifest)
-    assert [c.name for c in verify_index(index) if c.ok] == ["manifest", "checksums", "documents", "dense ids", "words ids"]
+    assert [c.name for c in verify_index(index) if c.ok] == ["manifest", "checksums", "documents", "metadata", "dense ids", "words ids"]
     searcher = Searcher.load(index, encoder=minilm)
     assert searcher.modes == ["dense", "words"]
     result = searcher.search("where do zebras and lions live", k=3, mode="words")

@@ -45,7 +45,8 @@ def test_the_version_2_fixture_opens_verifies_and_answers_as_when_it_was_written
 
 def test_the_version_2_fixture_takes_updates(v2_index, minilm, minilm_colbert, tmp_path):
     more = tmp_path / "more.jsonl"
-    more.write_text(json.dumps({"_id": "danube", "title": "Danube", "text": "The Danube flows from Germany to the Black Sea."}) + "\n")
+    more.write_text(json.dumps({"_id": "danube", "title": "Danube", "text": "The Danube flows from Germany to the Black Sea.",
+                                "year": 2024}) + "\n")
     add_documents(v2_index, more, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
     assert all(check.ok for check in verify_index(v2_index))
     written = json.loads((v2_index / "manifest.json").read_text())
@@ -53,3 +54,4 @@ def test_the_version_2_fixture_takes_updates(v2_index, minilm, minilm_colbert, t
     assert written["components"]["dense"]["model"]["spec"] == "minilm", "the version-2 top-level model moved into the dense section"
     searcher = Searcher.load(v2_index, encoder=minilm, multivector_encoder=minilm_colbert)
     assert searcher.search("danube black sea", k=1, mode="hybrid").ids == ["danube"]
+    assert searcher.search("rivers", k=5, filter="year = 2024").ids == ["danube"], "the update gave the store its metadata tables"

@@ -31,7 +31,8 @@ def test_to_dict_has_the_documented_json_shape(small_index, minilm):
     result = Searcher.load(small_index, encoder=minilm).search("a film", k=3).to_dict()
     assert list(result) == ["query", "results", "timings_ms"]
     assert result["query"] == "a film"
-    assert [list(r) for r in result["results"]] == [["id", "score", "title", "text", "components"]] * 3
+    assert [list(r) for r in result["results"]] == [["id", "score", "title", "text", "metadata", "components"]] * 3
+    assert all(set(r["metadata"]) == {"metadata"} and "url" in r["metadata"]["metadata"] for r in result["results"]), "dbpedia keeps its url"
     assert all({"fused"} <= set(r["components"]) <= {"bm25", "dense", "fused"} for r in result["results"])
     json.dumps(result)
 

@@ -22,10 +22,10 @@ def rewrite_checksums(folder):
 
 def test_a_fresh_hybrid_index_passes_every_check(small_index):
     checks = verify_index(small_index)
-    assert [c.name for c in checks] == ["manifest", "checksums", "documents", "dense ids", "multivector ids", "bm25 ids"]
+    assert [c.name for c in checks] == ["manifest", "checksums", "documents", "metadata", "dense ids", "multivector ids", "bm25 ids"]
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     count = json.loads((small_index / "manifest.json").read_text())["documents"]["count"]
-    assert f"{count:,} documents" in checks[2].detail
+    assert f"{count:,} documents" in checks[2].detail and "every value on a stored document" in checks[3].detail
 
 
 def test_every_payload_file_flipped_or_truncated_is_named(copy_of_small_index):
@@ -77,7 +77,7 @@ def test_token_offsets_that_overrun_the_token_store_are_found(copy_of_small_inde
 def test_cli_verify_exit_codes(copy_of_small_index):
     env = {**os.environ, "COLUMNS": "200"}
     ok = subprocess.run([sys.executable, "-m", "app.cli", "verify", str(copy_of_small_index)], capture_output=True, text=True, env=env)
-    assert ok.returncode == 0 and ok.stdout.count("│ ok │") == 6
+    assert ok.returncode == 0 and ok.stdout.count("│ ok │") == 7
     (copy_of_small_index / "bm25" / "row_ids.npy").write_bytes(b"garbage")
     bad = subprocess.run([sys.executable, "-m", "app.cli", "verify", str(copy_of_small_index)], capture_output=True, text=True, env=env)
     assert bad.returncode == 1 and "FAILED" in bad.stdout and "bm25/row_ids.npy" in bad.stdout

@@ -79,6 +79,7 @@ def cli_message(error: BaseException) -> str | None:
     ``None`` for a bug, which keeps its traceback."""
     from eval.beir import DatasetError
     from index.errors import IndexFormatError, IndexNotFoundError, NotAnIndexError, SettingError
+    from index.filters import FilterError
     from retrieval.corpus.readers import CorpusError
     from retrieval.models import ModelUnavailableError
 
@@ -90,6 +91,8 @@ def cli_message(error: BaseException) -> str | None:
         return f"{error} Build one with: modernsearch build CORPUS --index {error.folder}"
     if isinstance(error, NotAnIndexError):
         return f"{error} Build one into a new folder with: modernsearch build CORPUS --index NEW_FOLDER"
+    if isinstance(error, FilterError) and error.position is not None and error.text:
+        return f"{error}\n  {error.text}\n  {' ' * error.position}^"
     if isinstance(error, (IndexFormatError, ModelUnavailableError, DatasetError, ValueError)):
         return str(error)
     if isinstance(error, OSError):

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from app.commands.console import friendly_errors, out, warning_line
+from app.commands.searching import FILTER_HELP, WHERE_HELP, chosen_filter
 from app.commands.settings_options import settings_options
 from retrieval.config import BuildConfig, SearchConfig, results_dir
 
@@ -30,6 +31,8 @@ def eval_beir(
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one JSON report per configuration into this folder."),
+    filter_json: Optional[str] = typer.Option(None, "--filter", help=FILTER_HELP + " Judged documents it excludes count as misses."),
+    where: Optional[str] = typer.Option(None, "--where", help=WHERE_HELP),
     *,
     build_settings: BuildConfig,
     search_settings: SearchConfig,
@@ -42,7 +45,8 @@ def eval_beir(
     if out_path and len(mode) > 1:
         raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
     build = build_settings.with_changes(model=model) if model else None
-    reports = run_beir(dataset, index=index, build=build, configurations=mode, search_config=search_settings, split=split)
+    reports = run_beir(dataset, index=index, build=build, configurations=mode, search_config=search_settings, split=split,
+                       filter=chosen_filter(filter_json, where))
     first = reports[0]
     table = Table(title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left")
     table.add_column("configuration")

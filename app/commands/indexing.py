@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from app.commands.console import after_commit, error_line, friendly_errors, out, warning_line
+from app.commands.console import after_commit, error_line, friendly_errors, out, snippet, warning_line
 from index.format import human_bytes
 from app.commands.settings_options import settings_options
 from retrieval.config import BuildConfig
@@ -74,11 +74,17 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
 ) -> None:
     """Print an index's manifest: model, dimensions, mode, FAISS factory, counts, sizes, version, time."""
+    from index.docstore import DocumentStore
     from index.format import manifest_summary, read_manifest
 
     manifest = read_manifest(index)
+    store = DocumentStore.open(Path(index) / manifest.documents.file)
+    try:
+        fields = store.metadata_stats()
+    finally:
+        store.close()
     if as_json:
-        print(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps({**manifest.to_json(), "metadata_fields": fields}, indent=2, ensure_ascii=False, default=str))
         return
     table = Table(title=str(index), show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -86,6 +92,19 @@ def info(
     for row in manifest_summary(manifest):
         table.add_row(*row)
     out.print(table)
+    if fields:
+        out.print(metadata_table(fields))
+
+
+def metadata_table(fields: dict[str, dict[str, Any]]) -> Table:
+    """The metadata fields of an index: type, documents holding each, distinct values and range."""
+    table = Table(title="metadata fields (filter with --where or --filter)", title_justify="left")
+    for column, justify in (("field", "left"), ("type", "left"), ("documents", "right"), ("distinct values", "right"), ("range", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for name, stats in fields.items():
+        shown = "" if stats["min"] is None or stats["type"] in ("json", "boolean") else f"{stats['min']} .. {stats['max']}"
+        table.add_row(name, stats["type"], f"{stats['documents']:,}", f"{stats['distinct']:,}", snippet(shown, 60))
+    return table
 
 
 ADD_SETTINGS = {"upsert"}  # what `add` takes; other remedies name build settings the index records

@@ -13,6 +13,30 @@ from app.commands.console import friendly_errors, out, snippet, warning_line
 from app.commands.settings_options import settings_options
 from retrieval.config import SearchConfig
 
+FILTER_HELP = ('Only documents whose metadata match this JSON filter, e.g. \'{"year": {"$gte": 2020}, "team": {"$in": '
+               '["finance", "legal"]}}\' (operators $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $and $or $not).')
+WHERE_HELP = "The same filter as text, e.g. \"year >= 2020 and team in ('finance', 'legal') and not draft\"."
+
+
+def chosen_filter(filter_json: str | None, where: str | None) -> dict[str, Any] | None:
+    """The filter document of ``--filter`` (JSON) or ``--where`` (text); at most one of them."""
+    from index.where import parse_where
+
+    if filter_json is not None and where is not None:
+        raise ValueError("Give --filter (JSON) or --where (text), not both.")
+    if where is not None:
+        return parse_where(where)
+    if filter_json is None:
+        return None
+    try:
+        document = json.loads(filter_json)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--filter is not valid JSON ({err.msg} at column {err.colno}); for a filter as text use --where.") from None
+    if not isinstance(document, dict):
+        raise ValueError("--filter takes a JSON object of fields and conditions, e.g. '{\"year\": 2024}'.")
+    return document
+
+
 @friendly_errors
 @settings_options(SearchConfig)
 def search(
@@ -21,13 +45,15 @@ def search(
     k: int = typer.Option(10, "-k", "--k", help="Number of results."),
     mode: Optional[str] = typer.Option(None, help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index holds)."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    filter_json: Optional[str] = typer.Option(None, "--filter", help=FILTER_HELP),
+    where: Optional[str] = typer.Option(None, "--where", help=WHERE_HELP),
     *,
     settings: SearchConfig,
 ) -> None:
     """Search an index and print the top documents."""
     from retrieval.searcher import Searcher
 
-    result = Searcher.load(index).search(query, k=k, mode=mode, config=settings)
+    result = Searcher.load(index).search(query, k=k, mode=mode, config=settings, filter=chosen_filter(filter_json, where))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

@@ -73,5 +73,7 @@ def settings_options(
 
 
 def _option(field: dataclasses.Field, annotation: Any) -> Any:
-    declarations = [flag(field.name)] if annotation is bool else []  # a bool setting is a plain switch
+    declarations = []
+    if annotation is bool:  # a switch: --skip-invalid, or --metadata/--no-metadata for one that is on by default
+        declarations = [f"{flag(field.name)}/--no-{flag(field.name)[2:]}" if field.default else flag(field.name)]
     return typer.Option(field.default, *declarations, help=option_help(field, annotation))

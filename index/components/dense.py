@@ -58,6 +58,7 @@ class DenseComponent:
         self._ids = index.ids()
         self._parents = unpack_ids(self._ids)[0]
         self._rows = sorted_ids(self._parents)
+        self._last_selection: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def build(cls, rows: VectorRows, settings: Mapping[str, Any]) -> "DenseComponent":
@@ -107,8 +108,8 @@ class DenseComponent:
         """Top-``k`` documents per query vector: chunk hits aggregated into document scores (``chunk_aggregate``
         option), fetching more chunks until ``k`` distinct documents are found or the index is exhausted."""
         how = (options or {}).get("chunk_aggregate", "max")
-        selected = None if allowed is None else self._ids[np.isin(self._parents, allowed)]
-        available = len(self.index) if selected is None else len(selected)
+        selected = None if allowed is None else self._selected(allowed)
+        available = len(self.index) if selected is None else int(np.count_nonzero(selected))
         vectors = np.asarray(queries, dtype=np.float32)
         fetch = k * CHUNK_OVERFETCH if self.chunked else k
         while True:
@@ -122,6 +123,20 @@ class DenseComponent:
             fetch *= CHUNK_OVERFETCH
         return [Ranking(np.array([r for r, _, _ in found], dtype=np.int64), np.array([s for _, s, _ in found], dtype=np.float32),
                         np.array([c if self.chunked else -1 for _, _, c in found], dtype=np.int64)) for found in ranked]
+
+    def _selected(self, allowed: np.ndarray) -> np.ndarray:
+        """Which stored vectors (a boolean mask in storage order) belong to the ``allowed`` documents. A read-only
+        ``allowed`` (what a store returns for a filter, again for the same filter) reuses its mask."""
+        if self._last_selection is not None and self._last_selection[0] is allowed:
+            return self._last_selection[1]
+        table = np.zeros(int(self._parents.max(initial=-1)) + 1, dtype=bool)
+        rows = np.asarray(allowed, dtype=np.int64)
+        table[rows[(rows >= 0) & (rows < len(table))]] = True
+        mask = table[self._parents]
+        mask.flags.writeable = False
+        if isinstance(allowed, np.ndarray) and not allowed.flags.writeable:
+            self._last_selection = (allowed, mask)
+        return mask
 
     def describe(self) -> dict[str, Any]:
         return {"factory": self.index.factory, "dimension": self.index.dimension, "count": len(self.index),

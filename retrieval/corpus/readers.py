@@ -12,10 +12,12 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from index.docstore import Document
+from index.metadata import TableText
 from retrieval.config import BuildConfig
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -174,7 +176,7 @@ def _table_records(path: Path, delimiter: str, config: BuildConfig, stats: ReadS
             if None in record:
                 _invalid(f"{path}: line {line}: more values than header columns", config, stats, "fix the row")
                 continue
-            yield f"{path}:{line}", record
+            yield f"{path}:{line}", {k: TableText(v) if isinstance(v, str) else v for k, v in record.items()}
     except csv.Error as err:
         raise CorpusError(f"{path}: line {reader.line_num}: {err}") from err
 
@@ -203,7 +205,10 @@ def _text_folder_records(folder: Path, config: BuildConfig, stats: ReadStats) ->
     for path in files:
         text = "".join(line for _, line in _decoded_lines(path, config, stats))
         relative = path.relative_to(folder).as_posix()
-        yield relative, {"id": relative, "title": _title_of(path, text), "text": text}
+        status = path.stat()
+        modified = datetime.fromtimestamp(status.st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
+        yield relative, {"id": relative, "title": _title_of(path, text), "text": text, "path": relative,
+                         "extension": path.suffix.lower(), "size_bytes": status.st_size, "modified": modified}
 
 
 def _title_of(path: Path, text: str) -> str:
