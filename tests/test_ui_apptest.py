@@ -213,3 +213,50 @@ def test_evaluation_page_without_reports(monkeypatch, tmp_path, small_index):
     at.switch_page("pages/evaluation.py").run()
     assert not at.exception
     assert "No evaluation reports" in at.info[0].value and "modernsearch eval beir" in at.info[0].value
+
+
+@pytest.fixture(scope="module")
+def metadata_index(tmp_path_factory, minilm) -> Path:
+    """A dense index of a few documents with a low-cardinality string, a number, a boolean and a date field."""
+    from retrieval.builder import build_index
+    from retrieval.config import BuildConfig
+
+    folder = tmp_path_factory.mktemp("ui-metadata")
+    rows = [("danube", "The Danube is a long river in Europe.", "rivers", 2019, False, "2019-05-01"),
+            ("rhine", "The Rhine is a river that flows to the North Sea.", "rivers", 2023, True, "2023-02-11"),
+            ("alps", "The Alps are high mountains in Europe.", "mountains", 2021, True, "2021-08-30"),
+            ("<b>odd</b>", "A river of *markdown* and <i>tags</i>.", "<script>x</script>", 2024, False, "2024-01-01")]
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "text": t, "topic": c, "year": y, "reviewed": r, "day": d}) + "\n"
+                              for i, t, c, y, r, d in rows), encoding="utf-8")
+    build_index(corpus, folder / "index", BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    return folder / "index"
+
+
+def test_filter_widgets_come_from_the_metadata_and_restrict_the_results(monkeypatch, tmp_path, metadata_index):
+    at = start(monkeypatch, tmp_path, [metadata_index])
+    assert not at.exception
+    assert [m.label for m in at.multiselect] == ["topic"]
+    assert sorted(at.multiselect[0].options) == sorted(["rivers", "mountains", "<script>x</script>"])
+    assert [s.label for s in at.slider][1:] == ["year", "day"] and at.slider[1].value == (2019, 2024)
+    assert [c.label for c in at.checkbox] == ["only reviewed"]
+    search(at, "a river in Europe")
+    assert len(at.html) >= 4
+    at.multiselect[0].select("rivers").run()
+    cards = "\n".join(str(h.value) for h in at.html)
+    assert "Filter: `topic in ('rivers')`" in page_text(at)
+    assert "danube" in cards and "rhine" in cards and "alps" not in cards and "odd" not in cards
+    assert "<span class='ms-field'>year</span> 2019" in cards, "each card shows the document's metadata"
+    at.checkbox[0].check().run()
+    cards = "\n".join(str(h.value) for h in at.html)
+    assert "rhine" in cards and "danube" not in cards
+    assert "Filter: `topic in ('rivers') and reviewed`" in page_text(at)
+    at.checkbox[0].uncheck().run()
+    at.multiselect[0].unselect("rivers").run()
+    at.slider[1].set_value((2024, 2024)).run()
+    cards = "\n".join(str(h.value) for h in at.html)
+    assert "&lt;b&gt;odd&lt;/b&gt;" in cards and "&lt;script&gt;x&lt;/script&gt;" in cards and "<script>" not in cards
+    at.text_input[1].input("year >= 2030").run()
+    assert "No document matches the filter" in page_text(at) + "\n".join(str(i.value) for i in at.info)
+    at.text_input[1].input("year >>").run()
+    assert [e.value for e in at.error] and "malformed filter at column" in at.error[0].value

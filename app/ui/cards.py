@@ -36,6 +36,7 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
             f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
             f"<span class='ms-title'>{highlighted(title, term_spans(title, terms))}</span></div>"
             f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}{_stage_scores(hit)}{_passage_note(hit)}</div>"
+            + _metadata_line(hit)
             + _snippet(hit.text, spans, start, end, tips, code)
         )
         if matches is not None:
@@ -59,6 +60,18 @@ def _snippet(text: str, spans: list[tuple[int, int]], start: int, end: int, tips
     return f"<div class='ms-snippet'>{prefix}{highlighted(text, spans, start, end, tips)}{suffix}</div>"
 
 
+def _metadata_line(hit: Hit, most: int = 8) -> str:
+    """The document's metadata fields as ``name: value`` pairs (escaped, long values cut)."""
+    if not hit.metadata:
+        return ""
+    pairs = []
+    for name, value in list(hit.metadata.items())[:most]:
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        pairs.append(f"<span class='ms-field'>{html.escape(str(name))}</span> {html.escape(shown)}")
+    return "<div class='ms-meta ms-metadata'>" + " · ".join(pairs) + "</div>"
+
+
 def _passage_note(hit: Hit) -> str:
     """Where in a long document the best chunk lies."""
     if hit.passage is None:
@@ -80,6 +93,7 @@ CARD_CSS = """
            background: #eef2ff; color: #3730a3; font-weight: 600; text-align: center; }
 .ms-title { font-weight: 600; }
 .ms-meta { color: #6b7280; font-size: 0.85rem; margin-bottom: 0.35rem; }
+.ms-field { color: #374151; font-weight: 600; }
 .ms-snippet, .ms-full { line-height: 1.5; white-space: pre-wrap; overflow-wrap: anywhere; }
 .ms-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85rem; line-height: 1.45;
            background: #f8fafc; border: 1px solid #e5e7eb; border-radius: 0.4rem; padding: 0.4rem 0.6rem; overflow-x: auto;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui.cards import CARD_CSS, render_hit
+from app.ui.filter_widgets import metadata_filter
 from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
 from retrieval.config import SearchConfig, help_for
@@ -47,6 +48,7 @@ if mode == HYBRID or rerankers:
 with st.form("search", border=False):
     query = st.text_input("Query", placeholder="Ask anything about the indexed documents…", max_chars=None)
     submitted = st.form_submit_button("Search", type="primary")
+active_filter = metadata_filter(searcher, f"filter-{chosen}")
 
 if not submitted and not query:
     st.caption(f"{len(searcher):,} documents · modes {', '.join(searcher.modes)}")
@@ -66,9 +68,11 @@ if query_encoder is not None and tokens > query_encoder.max_query_tokens:
         "so the rest does not affect the results."
     )
 
-result = searcher.search(query, k=k, mode=mode, config=config)
+result = searcher.search(query, k=k, mode=mode, config=config, filter=active_filter)
 st.caption(f"{len(result.hits)} results · " + " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in result.timings_ms.items()))
-if not result.hits:
+if not result.hits and active_filter:
+    st.info("No document matches the filter and the query; widen the filter.")
+elif not result.hits:
     st.info("Nothing matched. BM25 ignores stopwords, so a query of only such words finds nothing; try hybrid or dense.")
 terms = query_terms(query)
 explanations = searcher.explain_hits(query, result.ids) if searcher.explains(mode, config) else {}
