@@ -28,6 +28,7 @@ for command in (indexing.build, searching.search, indexing.info, indexing.add, i
 app.add_typer(evaluation.eval_app, name="eval")
 app.command()(serving.demo)
 app.command("app")(serving.app_command)
+app.command("serve")(serving.serve_command)
 app.add_typer(benchmarks.bench_app, name="bench")
 
 

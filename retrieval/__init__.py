@@ -11,11 +11,13 @@ if TYPE_CHECKING:
     from retrieval.builder import BuildSummary, build_index
     from retrieval.compaction import compact_index
     from retrieval.config import BuildConfig, SearchConfig
+    from retrieval.remote import RemoteSearcher
     from retrieval.searcher import Hit, SearchResult, Searcher
     from retrieval.updater import add_documents, delete_documents
 
 _EXPORTS = {
     "Searcher": "retrieval.searcher",
+    "RemoteSearcher": "retrieval.remote",
     "SearchResult": "retrieval.searcher",
     "Hit": "retrieval.searcher",
     "build_index": "retrieval.builder",

@@ -209,6 +209,11 @@ class Searcher:
         return token_matches(self.component(EXPLAINED_BY), section.chunking, self.encoder_for(EXPLAINED_BY),
                              self._opened.store, query, doc_ids, self.index_dir)
 
+    def document(self, doc_id: str) -> Any:
+        """The stored document with id ``doc_id`` (:class:`index.docstore.Document`), or ``None``."""
+        row = self._opened.store.row_id(doc_id)
+        return None if row is None else self._opened.store.get([row])[0]
+
     def documents_sample(self, n: int = 20) -> list[Any]:
         """The first ``n`` documents, for index previews."""
         return self._opened.store.sample(n)

@@ -52,3 +52,35 @@ def app_command(
         if not has_manifest(folder):
             warning_line(f"{folder} holds no index; the UI will explain how to build one.")
     serve(list(index), port=port, results=results)
+
+
+@friendly_errors
+def serve_command(
+    indexes: list[str] = typer.Argument(..., help="Index folders to serve, as DIR (named by the folder) or NAME=DIR."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; 0.0.0.0 exposes the service)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (they share the memory-mapped index files)."),
+    api_key_env: Optional[str] = typer.Option(None, help="Environment variable holding the API key that writes need; "
+                                                         "without it, the write endpoints are disabled."),
+    cors_origin: list[str] = typer.Option([], help="Allow browser requests from this origin (repeatable); CORS is off without it."),
+) -> None:
+    """Serve indexes over HTTP (FastAPI on uvicorn): search, documents, updates, health, readiness and metrics."""
+    import os
+
+    import uvicorn
+
+    from app.service.indexes import parse_index_args
+    from app.service.main import serve_environment
+    from index.format import read_manifest
+
+    served = parse_index_args(indexes)
+    for folder in served.values():
+        read_manifest(folder)  # a folder that is no index fails now, with the build command
+    if api_key_env and not os.environ.get(api_key_env):
+        raise ValueError(f"--api-key-env names {api_key_env}, which is not set; export {api_key_env}=KEY first.")
+    os.environ.update(serve_environment(served, api_key_env=api_key_env, cors_origins=cors_origin))
+    names = ", ".join(f"{name} ({folder})" for name, folder in served.items())
+    out.print(f"Serving {names} on http://{host}:{port} (API docs at /docs; writes "
+              f"{'need the key in ' + api_key_env if api_key_env else 'disabled: no --api-key-env'})")
+    uvicorn.run("app.service.main:create_from_environment", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="warning")

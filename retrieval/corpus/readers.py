@@ -82,9 +82,20 @@ class FieldNames:
 
 
 def read_corpus(source: Path | str, config: BuildConfig, stats: ReadStats, *, hf_dataset: bool = False) -> Iterator[Document]:
-    """Stream the documents of a corpus; ``hf_dataset`` reads ``source`` with the ``datasets`` library."""
+    """Stream the documents of a corpus; ``hf_dataset`` reads ``source`` with the ``datasets`` library. Nothing is
+    opened before the first document is asked for."""
+    yield from _documents(_records(source, config, stats, hf_dataset), config, stats)
+
+
+def read_records(records: Iterable[Any], config: BuildConfig, stats: ReadStats, label: str = "documents") -> Iterator[Document]:
+    """Documents from records already in memory (objects in the corpus JSONL shape, as an API receives them), checked
+    as a corpus file's are; problems name ``label[i]``."""
+    return _documents(((f"{label}[{number}]", record) for number, record in enumerate(records)), config, stats)
+
+
+def _documents(records: Iterable[tuple[str, Any]], config: BuildConfig, stats: ReadStats) -> Iterator[Document]:
+    """Documents from ``(where, record)`` pairs: invalid records reported (or skipped), empty texts counted and dropped."""
     names = FieldNames(config.id_field, config.text_field, config.title_field)
-    records = _records(source, config, stats, hf_dataset)
     for where, record in records:
         doc = _to_document(record, names, where, config, stats)
         if doc is None:

@@ -1,0 +1,1 @@
+"""The HTTP search service: a FastAPI application over one or more index folders (``modernsearch serve``)."""

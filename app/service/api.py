@@ -1,0 +1,198 @@
+"""The FastAPI application: search, browse and update the served indexes over HTTP.
+
+Reads need nothing; writes need the API key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``), and with no
+key configured they are refused with 403 and how to enable them. Every error is a problem-details body
+(:mod:`app.service.problems`), every request one JSON line in the access log, and ``/metrics`` has request
+counts, latencies, index versions and sizes for Prometheus.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.service import problems
+from app.service.indexes import ServedIndexes, UnknownIndexError
+from app.service.metrics import ServiceMetrics
+from app.service.models import (
+    AddDocuments, BatchSearchResponse, DeleteDocuments, Document, IndexDetails, IndexSummary, SearchRequest, SearchResponse,
+    UpdateResult,
+)
+from app.service.problems import Problem
+
+access_log = logging.getLogger("app.service.access")
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """What one request may ask for; beyond it the answer is a 4xx saying which limit."""
+
+    max_query_chars: int = 5_000
+    max_batch: int = 64
+    max_body_bytes: int = 10_000_000
+    max_documents: int = 1_000
+
+
+def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: ServiceLimits = ServiceLimits(),
+               cors_origins: tuple[str, ...] = (), api_key_env: str = "MODERNSEARCH_API_KEY") -> FastAPI:
+    """The service over ``indexes``; writes need ``api_key`` (none: writes disabled, saying to set ``api_key_env``)."""
+    app = FastAPI(title="modernsearch", summary="Dense, multi-vector, BM25 and hybrid search over modernsearch indexes.",
+                  version="1")
+    problems.install(app)
+    metrics = ServiceMetrics(indexes)
+    app.state.indexes, app.state.metrics = indexes, metrics
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"])
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
+            response: Response = problems.problem_response(
+                413, "Request too large", f"The body may hold at most {limits.max_body_bytes:,} bytes.")
+        else:
+            response = await call_next(request)
+        seconds = time.perf_counter() - started
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        metrics.observe(request.method, endpoint, response.status_code, seconds)
+        access_log.info(json.dumps({"method": request.method, "path": request.url.path, "endpoint": endpoint,
+                                    "status": response.status_code, "ms": round(seconds * 1000, 2),
+                                    "client": request.client.host if request.client else None}))
+        return response
+
+    def require_key(authorization: Optional[str] = Header(None), x_api_key: Optional[str] = Header(None)) -> None:
+        if api_key is None:
+            raise Problem(403, "Writes disabled", f"This server takes no writes. Start it with an API key in an environment "
+                                                  f"variable to enable them: {api_key_env}=... modernsearch serve ... --api-key-env {api_key_env}")
+        given = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None)
+        if given is None or not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise Problem(401, "Unauthorized", "Writes need the API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.")
+
+    def served(name: str) -> Path:
+        try:
+            return indexes.folder(name)
+        except UnknownIndexError as err:
+            raise Problem(404, "Unknown index", f"No index is served as {name!r}; available: {', '.join(err.available)}.",
+                          available=err.available) from None
+
+    @app.get("/health", summary="Liveness: the process answers.")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: every index opened and its models loaded.")
+    def ready() -> JSONResponse:
+        try:
+            indexes.open_all()
+        except Exception as err:  # noqa: BLE001 - not ready, whatever the reason; the log says which
+            logging.getLogger(__name__).warning("Not ready: %s", err)
+            return problems.problem_response(503, "Not ready", f"An index or model could not be loaded: {err}")
+        return JSONResponse({"status": "ready", "indexes": indexes.names})
+
+    @app.get("/metrics", summary="Prometheus metrics.", response_class=Response)
+    def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @app.get("/indexes", response_model=list[IndexSummary], summary="The served indexes.")
+    def list_indexes() -> list[IndexSummary]:
+        summaries = []
+        for name in indexes.names:
+            with indexes.lease(name) as (searcher, version):
+                summaries.append(IndexSummary(name=name, documents=len(searcher), modes=searcher.modes, index_version=_version(version)))
+        return summaries
+
+    @app.get("/indexes/{name}", response_model=IndexDetails, summary="One index: model, modes, counts, metadata fields, version.")
+    def index_details(name: str) -> IndexDetails:
+        from index.component import component_type
+
+        served(name)
+        with indexes.lease(name) as (searcher, version):
+            manifest = searcher.manifest
+            components = {c: dict(component_type(c).summary(section)) for c, section in manifest.components.items()}
+            fields = {field: stats["type"] for field, stats in searcher.metadata_fields().items()}
+            return IndexDetails(name=name, documents=len(searcher), modes=searcher.modes, index_version=_version(version),
+                                mode=manifest.mode, created_at=manifest.created_at, components=components,
+                                metadata_fields=fields, updates=len(manifest.updates))
+
+    @app.get("/indexes/{name}/documents/{doc_id:path}", response_model=Document, summary="One stored document by id.")
+    def get_document(name: str, doc_id: str) -> Document:
+        served(name)
+        with indexes.lease(name) as (searcher, _):
+            found = searcher.document(doc_id)
+        if found is None:
+            raise Problem(404, "Unknown document", f"Index {name!r} holds no document with id {doc_id!r}.")
+        return Document(id=found.id, title=found.title, text=found.text, metadata=found.metadata)
+
+    @app.post("/indexes/{name}/search", response_model=SearchResponse | BatchSearchResponse,
+              summary="Search with one query or a batch; the same results as `modernsearch search --json`.")
+    def search(name: str, request: SearchRequest) -> SearchResponse | BatchSearchResponse:
+        served(name)
+        queries = _queries(request, limits)
+        with indexes.lease(name) as (searcher, version):
+            results = searcher.search_batch(queries, k=request.k, mode=request.mode, config=request.settings(), filter=request.filter)
+        if request.query is not None:
+            return SearchResponse(**results[0].to_dict(), mode=results[0].mode, index_version=_version(version))
+        return BatchSearchResponse(searches=[r.to_dict() for r in results], mode=results[0].mode, index_version=_version(version))
+
+    @app.post("/indexes/{name}/documents", response_model=UpdateResult, dependencies=[Depends(require_key)],
+              summary="Add documents (or replace them with upsert), as `modernsearch add` does.")
+    def add(name: str, body: AddDocuments) -> UpdateResult:
+        from retrieval.corpus.readers import ReadStats, read_records
+        from retrieval.updater import add_documents, recorded_config
+        from index.format import read_manifest
+
+        folder = served(name)
+        if len(body.documents) > limits.max_documents:
+            raise Problem(413, "Request too large", f"Send at most {limits.max_documents:,} documents per request.")
+        config = recorded_config(read_manifest(folder))
+        documents = list(read_records(body.documents, config.with_changes(skip_invalid=False), ReadStats()))
+        summary = add_documents(folder, documents, upsert=body.upsert, encoders=indexes.document_encoders(name), progress=False)
+        return _update_result(summary, folder)
+
+    @app.post("/indexes/{name}/documents:delete", response_model=UpdateResult, dependencies=[Depends(require_key)],
+              summary="Delete documents by id (ids the index does not hold are listed, not an error).")
+    def delete(name: str, body: DeleteDocuments) -> UpdateResult:
+        from retrieval.updater import delete_documents
+
+        folder = served(name)
+        return _update_result(delete_documents(folder, body.ids), folder)
+
+    return app
+
+
+def _queries(request: SearchRequest, limits: ServiceLimits) -> list[str]:
+    if (request.query is None) == (request.queries is None):
+        raise Problem(422, "Invalid request", "Send either 'query' (one string) or 'queries' (a list of strings).")
+    queries = [request.query] if request.query is not None else list(request.queries or [])
+    if not queries:
+        raise Problem(422, "Invalid request", "'queries' is empty.")
+    if len(queries) > limits.max_batch:
+        raise Problem(413, "Request too large", f"Send at most {limits.max_batch} queries per request, not {len(queries)}.")
+    longest = max(len(q) for q in queries)
+    if longest > limits.max_query_chars:
+        raise Problem(413, "Request too large", f"A query may hold at most {limits.max_query_chars:,} characters, not {longest:,}.")
+    return queries
+
+
+def _version(stamp: Any) -> str:
+    """A committed version as an opaque string (the manifest's inode and modification time: new with every commit)."""
+    return "none" if stamp is None else f"{stamp[1]}-{stamp[0]}"
+
+
+def _update_result(summary: Any, folder: Path) -> UpdateResult:
+    from index.format import version_stamp
+
+    return UpdateResult(added=summary.added, replaced=summary.replaced, deleted=summary.deleted, documents=summary.documents,
+                        seconds=summary.seconds, not_found=summary.not_found, index_version=_version(version_stamp(folder)))

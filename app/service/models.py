@@ -1,0 +1,114 @@
+"""Request and response bodies of the HTTP API (pydantic), the shapes the OpenAPI schema publishes.
+
+The search settings of a request are generated from :class:`retrieval.config.SearchConfig`, as the CLI's options
+are, so a setting is declared once for every way of searching.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from retrieval.config import SEARCH_MODES, SearchConfig
+
+MAX_K = 1000
+
+
+def _settings_fields() -> dict[str, Any]:
+    """One optional request field per :class:`SearchConfig` field (absent: the setting's default)."""
+    hints = typing.get_type_hints(SearchConfig)
+    return {f.name: (Optional[hints[f.name]], Field(None, description=f.metadata["help"])) for f in dataclasses.fields(SearchConfig)}
+
+
+_SearchSettings = create_model("SearchSettings", __config__=ConfigDict(extra="forbid"), **_settings_fields())
+
+
+class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
+    """One query (``query``) or a batch (``queries``), how many results, the mode, settings and a filter."""
+
+    query: Optional[str] = Field(None, description="One query; the answer is one search result.")
+    queries: Optional[list[str]] = Field(None, description="Several queries; the answer lists one search result per query.")
+    k: int = Field(10, ge=1, le=MAX_K, description="Number of results per query.")
+    mode: Optional[Literal[SEARCH_MODES]] = Field(None, description="Search mode (default: the index's default, hybrid where built).")
+    filter: Optional[dict[str, Any] | str] = Field(
+        None, description="Metadata filter: a document such as {\"year\": {\"$gte\": 2020}}, or its text, \"year >= 2020\".")
+
+    def settings(self) -> SearchConfig:
+        """The search settings this request sets, the others at their defaults."""
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig) if getattr(self, f.name) is not None}
+        return SearchConfig(**given)
+
+
+class Hit(BaseModel):
+    id: str
+    score: float
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    components: dict[str, float] = Field(description="Score of each stage that saw the document: bm25, dense, fused, maxsim.")
+    passage: Optional[list[int]] = Field(None, description="[start, end) in text of the best chunk of a long document.")
+
+
+class SearchResult(BaseModel):
+    """The shape of ``modernsearch search --json``."""
+
+    query: str
+    results: list[Hit]
+    timings_ms: dict[str, float]
+
+
+class SearchResponse(SearchResult):
+    mode: str = Field(description="The search mode that answered.")
+    index_version: str = Field(description="The committed version of the index that answered (changes with every commit).")
+
+
+class BatchSearchResponse(BaseModel):
+    searches: list[SearchResult]
+    mode: str
+    index_version: str
+
+
+class IndexSummary(BaseModel):
+    name: str
+    documents: int
+    modes: list[str]
+    index_version: str
+
+
+class IndexDetails(IndexSummary):
+    mode: str
+    created_at: str
+    components: dict[str, dict[str, str]] = Field(description="Per component, its manifest summary for people.")
+    metadata_fields: dict[str, str] = Field(description="Metadata field name -> type, for filters.")
+    updates: int
+
+
+class Document(BaseModel):
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+
+
+class AddDocuments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[dict[str, Any]] = Field(min_length=1, description="Records in the corpus JSONL shape (_id/id, text, title, other fields).")
+    upsert: bool = Field(False, description="Replace documents whose ids the index holds (else that is an error).")
+
+
+class DeleteDocuments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1)
+
+
+class UpdateResult(BaseModel):
+    added: int
+    replaced: int
+    deleted: int
+    documents: int
+    seconds: float
+    not_found: list[str] = []
+    index_version: str

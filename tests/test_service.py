@@ -1,0 +1,271 @@
+"""The HTTP service on the real hybrid index of a dbpedia slice: FastAPI's TestClient for the fine-grained cases,
+and a real `modernsearch serve` process on a loopback port for the user's path (RemoteSearcher, updates by
+the API and by another process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.service.api import ServiceLimits, create_app
+from app.service.indexes import ServedIndexes
+from index.verify import verify_index
+from retrieval.config import SearchConfig
+from retrieval.remote import RemoteSearchError, RemoteSearcher
+
+KEY = "test-key-0123456789"
+QUERIES = ["american football player", "a river in europe", "famous painter"]
+
+
+@pytest.fixture
+def served(copy_of_small_index, minilm, minilm_colbert):
+    """A client of the service over a private copy of the small hybrid index, writes enabled with KEY."""
+    indexes = ServedIndexes({"small": copy_of_small_index})
+    # the session's models, so the service loads nothing (it shares its encoders by model record)
+    indexes._encoders.update(_shared(copy_of_small_index, minilm, minilm_colbert))
+    app = create_app(indexes, api_key=KEY, limits=ServiceLimits(max_query_chars=1000, max_batch=8, max_body_bytes=200_000))
+    with TestClient(app) as client:
+        yield client, copy_of_small_index
+    indexes.close()
+
+
+def _shared(folder, minilm, minilm_colbert):
+    from index.format import read_manifest
+
+    manifest = read_manifest(folder)
+    models = {"dense": minilm, "multivector": minilm_colbert}
+    shared = {}
+    for name, section in manifest.components.items():
+        model = getattr(section, "model", None)
+        if model:
+            shared[f"{name}:{json.dumps(model, sort_keys=True)}"] = models[name]
+            shared[f"documents:{name}:{json.dumps(model, sort_keys=True)}"] = models[name]
+    return shared
+
+
+def problem(response, status: int, title: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert set(body) >= {"type", "title", "status", "detail"} and body["status"] == status and body["title"] == title
+    assert "Traceback" not in response.text
+    return body
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "multivector", "bm25"])
+def test_search_answers_equal_the_in_process_searcher(served, small_searcher, mode):
+    client, _ = served
+    config = SearchConfig(rerank="multivector") if mode == "dense" else SearchConfig()
+    for query in QUERIES:
+        expected = small_searcher.search(query, k=7, mode=mode, config=config).to_dict()
+        body = {"query": query, "k": 7, "mode": mode, **({"rerank": "multivector"} if mode == "dense" else {})}
+        answer = client.post("/indexes/small/search", json=body).json()
+        assert [h["id"] for h in answer["results"]] == [h["id"] for h in expected["results"]]
+        assert [h["score"] for h in answer["results"]] == pytest.approx([h["score"] for h in expected["results"]], abs=1e-6)
+        assert answer["results"][0]["components"] == pytest.approx(expected["results"][0]["components"], abs=1e-6)
+        assert answer["mode"] == mode and answer["index_version"]
+    batch = client.post("/indexes/small/search", json={"queries": QUERIES, "k": 3, "mode": mode}).json()
+    assert [[h["id"] for h in s["results"]] for s in batch["searches"]] == [small_searcher.search(q, k=3, mode=mode).ids for q in QUERIES]
+
+
+def test_filters_settings_and_documents(served, small_searcher):
+    client, _ = served
+    hits = client.post("/indexes/small/search", json={"query": "a film", "k": 5, "fusion": "linear", "alpha": 0.7}).json()["results"]
+    assert [h["id"] for h in hits] == small_searcher.search("a film", k=5, config=SearchConfig(fusion="linear", alpha=0.7)).ids
+    first = hits[0]["id"]
+    document = client.get(f"/indexes/small/documents/{first}").json()
+    assert document["id"] == first and document["text"] == hits[0]["text"]
+    url = document["metadata"]["metadata"]["url"]
+    only = client.post("/indexes/small/search", json={"query": "a film", "filter": {"metadata": {"$exists": True}}, "k": 3})
+    assert only.status_code == 200 and len(only.json()["results"]) == 3
+    assert url
+    listed = client.get("/indexes").json()
+    assert listed[0]["name"] == "small" and listed[0]["modes"] == ["hybrid", "dense", "multivector", "bm25"]
+    details = client.get("/indexes/small").json()
+    assert details["documents"] == len(small_searcher) and details["metadata_fields"] == {"metadata": "json"}
+    assert "/indexes/{name}/search" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(("request_body", "status", "title", "detail"), [
+    ({"query": "x", "k": 1001}, 422, "Invalid request", "k: Input should be less than or equal to 1000"),
+    ({"query": "x" * 1001}, 413, "Request too large", "at most 1,000 characters"),
+    ({"queries": ["a"] * 9}, 413, "Request too large", "at most 8 queries"),
+    ({"query": "   "}, 400, "Empty query", "no visible characters"),
+    ({"query": "x", "queries": ["y"]}, 422, "Invalid request", "either 'query'"),
+    ({"query": "x", "filter": "year >="}, 400, "Invalid filter", "malformed filter at column"),
+    ({"query": "x", "filter": {"year": 1}}, 400, "Invalid filter", "unknown field 'year'; the index's metadata fields are: metadata (json)"),
+    ({"query": "x", "mode": "sparse"}, 422, "Invalid request", "mode"),
+    ({"query": "x", "alpha": 2}, 400, "Invalid setting", "alpha must be between 0 and 1"),
+    ({"query": "x", "surprise": 1}, 422, "Invalid request", "surprise"),
+])
+def test_bad_requests_get_problem_details(served, request_body, status, title, detail):
+    client, _ = served
+    body = problem(client.post("/indexes/small/search", json=request_body), status, title)
+    assert detail in body["detail"]
+
+
+def test_unknown_index_lists_the_available_ones_and_limits_hold(served):
+    client, _ = served
+    body = problem(client.post("/indexes/nope/search", json={"query": "x"}), 404, "Unknown index")
+    assert body["available"] == ["small"] and "available: small" in body["detail"]
+    problem(client.get("/indexes/small/documents/no-such-id"), 404, "Unknown document")
+    problem(client.post("/indexes/small/search", content=b"x" * 200_001, headers={"content-type": "application/json"}),
+            413, "Request too large")
+    problem(client.get("/indexes/small/../../etc/passwd"), 404, "Not found")
+
+
+def test_writes_need_the_key_and_show_up_in_the_next_search(served, small_searcher):
+    client, folder = served
+    record = {"_id": "new-river", "title": "Vltava", "text": "The Vltava is the longest river in the Czech Republic.", "year": 2024}
+    problem(client.post("/indexes/small/documents", json={"documents": [record]}), 401, "Unauthorized")
+    problem(client.post("/indexes/small/documents", json={"documents": [record]}, headers={"X-API-Key": "wrong"}), 401, "Unauthorized")
+    before = client.post("/indexes/small/search", json={"query": "Vltava Czech river", "k": 1, "mode": "bm25"}).json()
+    added = client.post("/indexes/small/documents", json={"documents": [record]}, headers={"Authorization": f"Bearer {KEY}"})
+    assert added.status_code == 200 and added.json()["added"] == 1 and added.json()["index_version"] != before["index_version"]
+    after = client.post("/indexes/small/search", json={"query": "Vltava Czech river", "k": 1, "mode": "bm25"}).json()
+    assert [h["id"] for h in after["results"]] == ["new-river"] and after["index_version"] == added.json()["index_version"]
+    assert client.post("/indexes/small/search", json={"query": "river", "k": 5, "filter": "year = 2024"}).json()["results"][0]["id"] == "new-river"
+    again = client.post("/indexes/small/documents", json={"documents": [record]}, headers={"X-API-Key": KEY})
+    assert "already in" in problem(again, 422, "Invalid documents")["detail"] and '"upsert": true' in again.json()["detail"]
+    bad = client.post("/indexes/small/documents", json={"documents": [{"_id": "x"}]}, headers={"X-API-Key": KEY})
+    assert "documents[0]: missing field 'text'" in problem(bad, 422, "Invalid documents")["detail"]
+    gone = client.post("/indexes/small/documents:delete", json={"ids": ["new-river", "never-there"]}, headers={"X-API-Key": KEY}).json()
+    assert gone["deleted"] == 1 and gone["not_found"] == ["never-there"]
+    assert "new-river" not in [h["id"] for h in client.post("/indexes/small/search", json={"query": "Vltava", "k": 3}).json()["results"]]
+    assert all(check.ok for check in verify_index(folder))
+
+
+def test_without_a_key_writes_are_disabled_with_how_to_enable_them(copy_of_small_index):
+    with TestClient(create_app(ServedIndexes({"small": copy_of_small_index}))) as client:
+        body = problem(client.post("/indexes/small/documents:delete", json={"ids": ["a"]}), 403, "Writes disabled")
+        assert "--api-key-env" in body["detail"]
+        assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_metrics_count_requests_and_describe_indexes(served):
+    client, _ = served
+    client.post("/indexes/small/search", json={"query": "a film", "k": 2})
+    client.post("/indexes/nope/search", json={"query": "a film"})
+    text = client.get("/metrics").text
+    assert 'modernsearch_requests_total{endpoint="/indexes/{name}/search",method="POST",status="200"} 1.0' in text
+    assert 'modernsearch_requests_total{endpoint="/indexes/{name}/search",method="POST",status="404"} 1.0' in text
+    assert 'modernsearch_request_seconds_bucket{endpoint="/indexes/{name}/search",le="0.001",method="POST"}' in text
+    assert 'modernsearch_index_documents{index="small"}' in text and "modernsearch_index_committed_timestamp_seconds" in text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(folder, log, *extra: str) -> Iterator[str]:
+    """`modernsearch serve small=FOLDER` on a free loopback port, writes enabled with KEY; yields its URL once ready."""
+    import httpx2 as httpx
+
+    port = free_port()
+    env = {**os.environ, "MS_TEST_KEY": KEY}
+    with open(log, "w") as handle:
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", f"small={folder}", "--port", str(port),
+                                   "--api-key-env", "MS_TEST_KEY", *extra], stdout=handle, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=60).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server never became ready"
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def cli(*args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_small_index, small_searcher, tmp_path):
+    """`modernsearch serve` on a loopback port: RemoteSearcher equals Searcher; a commit made by another process
+    (the CLI) is seen by the next request; the access log has one JSON line per request."""
+    log = tmp_path / "server.log"
+    with running_server(copy_of_small_index, log) as url:
+        remote = RemoteSearcher(url, "small")
+        for mode in ("hybrid", "dense", "multivector", "bm25"):
+            got = remote.search(QUERIES, k=5, mode=mode)
+            want = small_searcher.search(QUERIES, k=5, mode=mode)
+            assert [r.ids for r in got] == [r.ids for r in want]
+            assert got[0].hits[0].score == pytest.approx(want[0].hits[0].score, abs=1e-6) and got[0].mode == mode
+        with pytest.raises(RemoteSearchError, match="Invalid filter"):
+            remote.search("x", filter="year >")
+        version = remote.index_version
+        corpus = tmp_path / "more.jsonl"
+        corpus.write_text(json.dumps({"_id": "cli-added", "text": "Zanzibar spice islands archipelago."}) + "\n")
+        cli("add", str(copy_of_small_index), str(corpus))
+        assert remote.search("Zanzibar spice archipelago", k=1, mode="bm25").ids == ["cli-added"]
+        assert remote.index_version != version
+        writer = RemoteSearcher(url, "small", api_key=KEY)
+        response = writer._client.post("/indexes/small/documents:delete", json={"ids": ["cli-added"]})
+        assert response.status_code == 200 and response.json()["deleted"] == 1
+        assert "cli-added" not in remote.search("Zanzibar spice archipelago", k=3).ids
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    searches = [line for line in lines if line["endpoint"] == "/indexes/{name}/search"]
+    assert searches and all({"method", "path", "status", "ms"} <= set(line) for line in searches)
+    assert {line["status"] for line in searches} == {200, 400}
+
+
+@pytest.mark.slow
+def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of_small_index, small_searcher, tmp_path):
+    """16 clients search while another process commits 5 updates (add, delete, ...): no errors, and every answer is
+    exactly the answer of the index with or without the changing document."""
+    query = "Zanzibar spice islands in the Indian Ocean"
+    record = {"_id": "zanzibar", "title": "Zanzibar", "text": "Zanzibar is an archipelago of spice islands in the Indian Ocean."}
+    corpus = tmp_path / "zanzibar.jsonl"
+    corpus.write_text(json.dumps(record) + "\n")
+    without = small_searcher.search(query, k=5, mode="dense").ids
+    answers: list[list[str]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+    with running_server(copy_of_small_index, tmp_path / "server.log") as url:
+        def client() -> None:
+            remote = RemoteSearcher(url, "small")
+            while not stop.is_set():
+                try:
+                    answers.append(remote.search(query, k=5, mode="dense").ids)
+                except Exception as err:  # noqa: BLE001 - every failure is collected and fails the test
+                    errors.append(repr(err))
+            remote.close()
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        try:
+            for step in range(5):
+                cli("add", str(copy_of_small_index), str(corpus)) if step % 2 == 0 else cli("delete", str(copy_of_small_index), "--ids", "zanzibar")
+            time.sleep(1)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        with_it = RemoteSearcher(url, "small").search(query, k=5, mode="dense").ids
+    assert errors == []
+    assert with_it[0] == "zanzibar" and with_it != without
+    assert len(answers) > 50 and {tuple(a) for a in answers} <= {tuple(without), tuple(with_it)}
+    assert {tuple(a) for a in answers} == {tuple(without), tuple(with_it)}, "both versions were seen"
