@@ -22,6 +22,7 @@ ChunkAggregate = Literal[CHUNK_AGGREGATES]
 OnTypeError = Literal["fail", "null", "skip"]
 
 MODES = get_args(Mode)
+MAX_DEPTH = 10_000  # most candidates a stage may pass on
 MODE_COMPONENTS = {"dense": ("dense",), "multivector": ("multivector",), "both": ("dense", "multivector"),
                    "hybrid": ("dense", "multivector", "bm25")}
 SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
@@ -156,8 +157,8 @@ class SearchConfig:
         if self.rrf_k < 0:
             raise SettingError("rrf_k", self.rrf_k, "must be at least 0")
         for name in ("candidates", "rerank_depth"):
-            if getattr(self, name) < 1:
-                raise SettingError(name, getattr(self, name), "must be at least 1")
+            if not 1 <= getattr(self, name) <= MAX_DEPTH:
+                raise SettingError(name, getattr(self, name), f"must be between 1 and {MAX_DEPTH:,}")
 
     def with_changes(self, **changes: Any) -> "SearchConfig":
         """A copy with some settings changed."""

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
 
 from app.service.api import ServiceLimits, create_app
 from app.service.indexes import ServedIndexes
@@ -163,6 +165,22 @@ def test_metrics_count_requests_and_describe_indexes(served):
     assert 'modernsearch_index_documents{index="small"}' in text and "modernsearch_index_committed_timestamp_seconds" in text
 
 
+def test_fuzzed_requests_never_fail_and_answers_match_the_schema(served):
+    """Property-based requests generated from the OpenAPI schema for every operation (writes with the key): no 5xx,
+    and every response as documented (status, content type, body schema)."""
+    client, _ = served
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 9
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def answers_as_documented(case):
+            case.call_and_validate(headers={"X-API-Key": KEY})
+
+        answers_as_documented()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,6 +233,9 @@ def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_sma
             assert got[0].hits[0].score == pytest.approx(want[0].hits[0].score, abs=1e-6) and got[0].mode == mode
         with pytest.raises(RemoteSearchError, match="Invalid filter"):
             remote.search("x", filter="year >")
+        from retrieval.integrations.langchain import ModernSearchRetriever
+
+        assert [d.id for d in ModernSearchRetriever(searcher=remote, k=3).invoke(QUERIES[1])] == small_searcher.search(QUERIES[1], k=3).ids
         version = remote.index_version
         corpus = tmp_path / "more.jsonl"
         corpus.write_text(json.dumps({"_id": "cli-added", "text": "Zanzibar spice islands archipelago."}) + "\n")
@@ -269,3 +290,48 @@ def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of
     assert with_it[0] == "zanzibar" and with_it != without
     assert len(answers) > 50 and {tuple(a) for a in answers} <= {tuple(without), tuple(with_it)}
     assert {tuple(a) for a in answers} == {tuple(without), tuple(with_it)}, "both versions were seen"
+
+
+def test_langchain_and_llamaindex_retrievers_return_the_searchers_hits(small_searcher):
+    """The framework retrievers, on the real core packages, return the searcher's hits with their metadata and scores."""
+    from retrieval.integrations.langchain import ModernSearchRetriever
+    from retrieval.integrations.llama_index import ModernSearchLlamaRetriever
+
+    expected = small_searcher.search(QUERIES[0], k=4, mode="dense")
+    documents = ModernSearchRetriever(searcher=small_searcher, k=4, mode="dense").invoke(QUERIES[0])
+    assert [d.id for d in documents] == expected.ids and documents[0].page_content == expected.hits[0].text
+    assert documents[0].metadata["score"] == expected.hits[0].score and documents[0].metadata["rank"] == 1
+    assert documents[0].metadata["metadata"] == expected.hits[0].metadata["metadata"], "the document's own fields"
+    nodes = ModernSearchLlamaRetriever(small_searcher, k=4, mode="dense").retrieve(QUERIES[0])
+    assert [n.node.id_ for n in nodes] == expected.ids and [n.score for n in nodes] == [h.score for h in expected.hits]
+    assert nodes[0].node.get_content() == expected.hits[0].text and nodes[0].node.metadata["title"] == expected.hits[0].title
+    filtered = ModernSearchRetriever(searcher=small_searcher, k=3, filter={"metadata": {"$exists": False}}).invoke(QUERIES[0])
+    assert filtered == []
+
+
+def test_concurrent_queries_with_the_same_settings_are_searched_together(small_searcher):
+    """Eight concurrent clients: the first query runs at once, the seven that arrive meanwhile go in one batch, and
+    every client gets the answer to its own query."""
+    import asyncio
+
+    from app.service.batching import QueryBatcher
+
+    batches: list[list[str]] = []
+
+    def search(queries):
+        batches.append(list(queries))
+        time.sleep(0.2)  # the first batch is still running when the others arrive
+        return small_searcher.search_batch(queries, k=3, mode="dense")
+
+    async def clients():
+        batcher = QueryBatcher(max_batch=32)
+        queries = [f"{q} {i}" for i, q in enumerate(QUERIES * 3)][:8]
+        first = asyncio.create_task(batcher.search("key", queries[0], search))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.create_task(batcher.search("key", q, search)) for q in queries[1:]]
+        return queries, [await first, *[await t for t in rest]]
+
+    queries, results = asyncio.run(clients())
+    assert [len(b) for b in batches] == [1, 7]
+    assert [r.query for r in results] == queries
+    assert [r.ids for r in results] == [small_searcher.search(q, k=3, mode="dense").ids for q in queries]

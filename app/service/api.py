@@ -14,19 +14,22 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from fastapi import Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from app.service import problems
+from app.service.batching import QueryBatcher
 from app.service.indexes import ServedIndexes, UnknownIndexError
 from app.service.metrics import ServiceMetrics
 from app.service.models import (
     AddDocuments, BatchSearchResponse, DeleteDocuments, Document, IndexDetails, IndexSummary, SearchRequest, SearchResponse,
-    UpdateResult,
+    UpdateResult, problem_responses,
 )
 from app.service.problems import Problem
+from retrieval.query_text import EmptyQueryError, has_visible_text
 
 access_log = logging.getLogger("app.service.access")
 
@@ -48,6 +51,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
                   version="1")
     problems.install(app)
     metrics = ServiceMetrics(indexes)
+    batcher = QueryBatcher(limits.max_batch)
     app.state.indexes, app.state.metrics = indexes, metrics
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -91,7 +95,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", summary="Readiness: every index opened and its models loaded.")
+    @app.get("/ready", summary="Readiness: every index opened and its models loaded.", responses=problem_responses(503))
     def ready() -> JSONResponse:
         try:
             indexes.open_all()
@@ -105,7 +109,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    @app.get("/indexes", response_model=list[IndexSummary], summary="The served indexes.")
+    @app.get("/indexes", response_model=list[IndexSummary], responses=problem_responses(503), summary="The served indexes.")
     def list_indexes() -> list[IndexSummary]:
         summaries = []
         for name in indexes.names:
@@ -113,7 +117,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
                 summaries.append(IndexSummary(name=name, documents=len(searcher), modes=searcher.modes, index_version=_version(version)))
         return summaries
 
-    @app.get("/indexes/{name}", response_model=IndexDetails, summary="One index: model, modes, counts, metadata fields, version.")
+    @app.get("/indexes/{name}", response_model=IndexDetails, responses=problem_responses(404, 422, 503), summary="One index: model, modes, counts, metadata fields, version.")
     def index_details(name: str) -> IndexDetails:
         from index.component import component_type
 
@@ -126,7 +130,8 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
                                 mode=manifest.mode, created_at=manifest.created_at, components=components,
                                 metadata_fields=fields, updates=len(manifest.updates))
 
-    @app.get("/indexes/{name}/documents/{doc_id:path}", response_model=Document, summary="One stored document by id.")
+    @app.get("/indexes/{name}/documents/{doc_id:path}", response_model=Document, responses=problem_responses(404, 422, 503),
+             summary="One stored document by id.")
     def get_document(name: str, doc_id: str) -> Document:
         served(name)
         with indexes.lease(name) as (searcher, _):
@@ -136,17 +141,32 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
         return Document(id=found.id, title=found.title, text=found.text, metadata=found.metadata)
 
     @app.post("/indexes/{name}/search", response_model=SearchResponse | BatchSearchResponse,
+              responses=problem_responses(400, 404, 413, 422, 503),
               summary="Search with one query or a batch; the same results as `modernsearch search --json`.")
-    def search(name: str, request: SearchRequest) -> SearchResponse | BatchSearchResponse:
+    async def search(name: str, request: SearchRequest) -> SearchResponse | BatchSearchResponse:
         served(name)
         queries = _queries(request, limits)
-        with indexes.lease(name) as (searcher, version):
-            results = searcher.search_batch(queries, k=request.k, mode=request.mode, config=request.settings(), filter=request.filter)
-        if request.query is not None:
-            return SearchResponse(**results[0].to_dict(), mode=results[0].mode, index_version=_version(version))
-        return BatchSearchResponse(searches=[r.to_dict() for r in results], mode=results[0].mode, index_version=_version(version))
+        settings = request.settings()
+        answered: dict[str, Any] = {}
+
+        def run(batch: Sequence[str]) -> list[Any]:
+            with indexes.lease(name) as (searcher, version):
+                answered["version"] = version
+                return searcher.search_batch(batch, k=request.k, mode=request.mode, config=settings, filter=request.filter)
+
+        if request.query is not None:  # joins the other clients' concurrent queries with the same settings
+            for query in queries:
+                if not has_visible_text(query):
+                    raise EmptyQueryError(query)
+            key = (name, request.k, request.mode, settings, json.dumps(request.filter, sort_keys=True, default=str))
+            result, version = await batcher.search(key, queries[0], lambda batch: _with_version(run, batch, answered))
+            return SearchResponse(**result.to_dict(), mode=result.mode, index_version=_version(version))
+        results = await run_in_threadpool(run, queries)
+        return BatchSearchResponse(searches=[r.to_dict() for r in results], mode=results[0].mode,
+                                   index_version=_version(answered["version"]))
 
     @app.post("/indexes/{name}/documents", response_model=UpdateResult, dependencies=[Depends(require_key)],
+              responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
               summary="Add documents (or replace them with upsert), as `modernsearch add` does.")
     def add(name: str, body: AddDocuments) -> UpdateResult:
         from retrieval.corpus.readers import ReadStats, read_records
@@ -162,6 +182,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
         return _update_result(summary, folder)
 
     @app.post("/indexes/{name}/documents:delete", response_model=UpdateResult, dependencies=[Depends(require_key)],
+              responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
               summary="Delete documents by id (ids the index does not hold are listed, not an error).")
     def delete(name: str, body: DeleteDocuments) -> UpdateResult:
         from retrieval.updater import delete_documents
@@ -184,6 +205,12 @@ def _queries(request: SearchRequest, limits: ServiceLimits) -> list[str]:
     if longest > limits.max_query_chars:
         raise Problem(413, "Request too large", f"A query may hold at most {limits.max_query_chars:,} characters, not {longest:,}.")
     return queries
+
+
+def _with_version(run: Any, batch: Sequence[str], answered: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """``run(batch)``'s results, each with the index version that answered the batch."""
+    results = run(batch)
+    return [(result, answered["version"]) for result in results]
 
 
 def _version(stamp: Any) -> str:

@@ -112,3 +112,22 @@ class UpdateResult(BaseModel):
     seconds: float
     not_found: list[str] = []
     index_version: str
+
+
+class ProblemDetails(BaseModel):
+    """An error (RFC 9457): its kind (``type``, ``title``), the HTTP ``status`` and what happened (``detail``)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring problem-details answers for ``statuses`` (and 422 for any request body)."""
+    described = {400: "Invalid query, filter or setting", 401: "Missing or wrong API key", 403: "Writes disabled",
+                 404: "Unknown index or document", 409: "Another update holds the index", 413: "Over a limit",
+                 422: "Invalid request", 503: "Index unavailable"}
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    return {status: {"model": ProblemDetails, "description": described[status], "content": content} for status in statuses}

@@ -1,0 +1,147 @@
+"""HTTP service benchmark: a real `modernsearch serve` process on a loopback port, driven by a bounded asyncio load
+generator at several concurrency levels, against the in-process :class:`Searcher` on the same queries.
+
+Each level sends a fixed number of requests (one query each) from ``concurrency`` clients, so a run always ends; the
+in-process baseline is the same queries one at a time (latency) and in batches of 32 (throughput).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+LEVELS = (1, 8, 32)
+MODES = ("dense", "multivector", "hybrid")
+
+
+def read_queries(source: Path, limit: int) -> list[str]:
+    """Query texts from a BEIR folder (its queries.jsonl) or a file of one query per line."""
+    source = Path(source)
+    if source.is_dir():
+        lines = (source / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["text"] for line in lines if line.strip()][:limit]
+    return [line.strip() for line in source.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(index_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    import httpx2 as httpx
+
+    with open(log, "w") as handle:
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "--quiet", "serve", str(index_dir), "--port", str(port)],
+                                  stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=120).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError("the server did not become ready within 300 s")
+
+
+async def _drive(url: str, name: str, queries: list[str], mode: str, concurrency: int, requests: int) -> dict[str, Any]:
+    """``requests`` searches from ``concurrency`` clients; latency per request, throughput over the level."""
+    import httpx2 as httpx
+
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+
+    async def client(session: Any) -> None:
+        nonlocal errors, sent
+        while sent < requests:
+            query = queries[sent % len(queries)]
+            sent += 1
+            started = time.perf_counter()
+            try:
+                response = await session.post(f"/indexes/{name}/search", json={"query": query, "k": 10, "mode": mode})
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - started) * 1000)
+            errors += not ok
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"qps": round(len(latencies) / elapsed, 2), "p50_ms": round(statistics.median(latencies), 2),
+            "p95_ms": round(_percentile(latencies, 0.95), 2), "p99_ms": round(_percentile(latencies, 0.99), 2),
+            "errors": errors, "requests": len(latencies)}
+
+
+def _in_process(index_dir: Path, queries: list[str], mode: str) -> dict[str, Any]:
+    from retrieval.searcher import Searcher
+
+    searcher = Searcher.load(index_dir)
+    searcher.search(queries[0], k=10, mode=mode)  # models load before the clock starts
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        searcher.search(query, k=10, mode=mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    for start in range(0, len(queries), 32):
+        searcher.search_batch(queries[start : start + 32], k=10, mode=mode)
+    batch_qps = len(queries) / (time.perf_counter() - started)
+    searcher.close()
+    return {"p50_ms": round(statistics.median(latencies), 2), "qps": round(len(latencies) / (sum(latencies) / 1000), 2),
+            "batch_qps": round(batch_qps, 2)}
+
+
+def run_benchmark(index_dir: Path, queries: list[str], *, levels: tuple[int, ...] = LEVELS, modes: tuple[str, ...] = MODES,
+                  requests: int = 200) -> dict[str, Any]:
+    """Every mode the index has at every concurrency level, and the in-process baseline; a JSON-ready report."""
+    from index.format import read_manifest
+
+    index_dir = Path(index_dir)
+    name = index_dir.resolve().name
+    available = {"dense", "multivector", "bm25"} & set(read_manifest(index_dir).components)
+    modes = tuple(m for m in modes if m in available or (m == "hybrid" and {"dense", "bm25"} <= available))
+    baseline = {mode: _in_process(index_dir, queries, mode) for mode in modes}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
+        port = _free_port()
+        server = _start_server(index_dir, port, Path(scratch) / "server.log")
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for mode in modes:
+                asyncio.run(_drive(url, name, queries[:16], mode, 4, 32))  # warm-up
+                for level in levels:
+                    measured = asyncio.run(_drive(url, name, queries, mode, level, requests))
+                    rows.append({"mode": mode, "concurrency": level, **measured,
+                                 "in_process_p50_ms": baseline[mode]["p50_ms"], "in_process_qps": baseline[mode]["qps"],
+                                 "in_process_batch_qps": baseline[mode]["batch_qps"]})
+                    logger.info("%s at concurrency %d: %.1f QPS, p50 %.1f ms", mode, level, measured["qps"], measured["p50_ms"])
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return {"index": str(index_dir), "queries": len(queries), "requests_per_level": requests, "results": rows,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
