@@ -233,6 +233,11 @@ class DocumentStore:
         from index.filters import to_sql
 
         key = json.dumps(filter, sort_keys=True, default=str)
+        with self._lock:
+            known = self._matched.pop(key, None)
+            if known is not None:  # checked and run before, on this version of the store
+                self._matched[key] = known  # most recently used last
+                return known
         query, parameters = to_sql(filter, self.metadata_types())
         with self._lock:
             if key not in self._matched:

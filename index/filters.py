@@ -52,11 +52,6 @@ def to_sql(filter: Mapping[str, Any], types: Mapping[str, str]) -> tuple[str, li
     return _Compiler(types).document(filter, 0)
 
 
-def check_filter(filter: Any, types: Mapping[str, str]) -> None:
-    """Raise :class:`FilterError` unless ``filter`` is a valid filter over fields of ``types``."""
-    to_sql(filter, types)
-
-
 class _Compiler:
     def __init__(self, types: Mapping[str, str]) -> None:
         self.types = types

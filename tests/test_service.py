@@ -42,17 +42,13 @@ def served(copy_of_small_index, minilm, minilm_colbert):
 
 
 def _shared(folder, minilm, minilm_colbert):
+    from app.service.indexes import encoder_key
     from index.format import read_manifest
 
-    manifest = read_manifest(folder)
     models = {"dense": minilm, "multivector": minilm_colbert}
-    shared = {}
-    for name, section in manifest.components.items():
-        model = getattr(section, "model", None)
-        if model:
-            shared[f"{name}:{json.dumps(model, sort_keys=True)}"] = models[name]
-            shared[f"documents:{name}:{json.dumps(model, sort_keys=True)}"] = models[name]
-    return shared
+    return {encoder_key(name, section.model, queries_only): models[name]
+            for name, section in read_manifest(folder).components.items() if getattr(section, "model", None)
+            for queries_only in (True, False)}
 
 
 def problem(response, status: int, title: str) -> dict:

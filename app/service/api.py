@@ -147,22 +147,22 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
         served(name)
         queries = _queries(request, limits)
         settings = request.settings()
-        answered: dict[str, Any] = {}
 
-        def run(batch: Sequence[str]) -> list[Any]:
+        def run(batch: Sequence[str]) -> list[tuple[Any, Any]]:
+            """Each query's result with the index version that answered the batch."""
             with indexes.lease(name) as (searcher, version):
-                answered["version"] = version
-                return searcher.search_batch(batch, k=request.k, mode=request.mode, config=settings, filter=request.filter)
+                results = searcher.search_batch(batch, k=request.k, mode=request.mode, config=settings, filter=request.filter)
+            return [(result, version) for result in results]
 
         if request.query is not None:  # joins the other clients' concurrent queries with the same settings
-            for query in queries:
-                if not has_visible_text(query):
-                    raise EmptyQueryError(query)
+            if not has_visible_text(queries[0]):
+                raise EmptyQueryError(queries[0])
             key = (name, request.k, request.mode, settings, json.dumps(request.filter, sort_keys=True, default=str))
-            result, version = await batcher.search(key, queries[0], lambda batch: _with_version(run, batch, answered))
+            result, version = await batcher.search(key, queries[0], run)
             return _json({**result.to_dict(), "mode": result.mode, "index_version": _version(version)})
-        results = await run_in_threadpool(run, queries)
-        return _json({"searches": [r.to_dict() for r in results], "mode": results[0].mode, "index_version": _version(answered["version"])})
+        answers = await run_in_threadpool(run, queries)
+        return _json({"searches": [r.to_dict() for r, _ in answers], "mode": answers[0][0].mode,
+                      "index_version": _version(answers[0][1])})
 
     @app.post("/indexes/{name}/documents", response_model=UpdateResult, dependencies=[Depends(require_key)],
               responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
@@ -210,12 +210,6 @@ def _json(payload: dict[str, Any]) -> Response:
     """A search answer serialised once, as the response model documents it (the hot path skips re-validating
     what :meth:`SearchResult.to_dict` built; the tests check the shape against the schema)."""
     return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
-
-
-def _with_version(run: Any, batch: Sequence[str], answered: dict[str, Any]) -> list[tuple[Any, Any]]:
-    """``run(batch)``'s results, each with the index version that answered the batch."""
-    results = run(batch)
-    return [(result, answered["version"]) for result in results]
 
 
 def _version(stamp: Any) -> str:

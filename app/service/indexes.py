@@ -50,6 +50,11 @@ def parse_index_args(specs: list[str]) -> dict[str, Path]:
     return served
 
 
+def encoder_key(component: str, model: dict[str, Any], queries_only: bool) -> str:
+    """Which loaded encoder serves a component's model record (query encoders and document encoders apart)."""
+    return f"{'queries' if queries_only else 'documents'}:{component}:{json.dumps(model, sort_keys=True)}"
+
+
 @dataclass
 class _Version:
     stamp: Any
@@ -116,32 +121,25 @@ class ServedIndexes:
 
     def _encoders_for(self, folder: Path) -> dict[str, Any]:
         """The query encoders of an index's components, shared with every other index naming the same model."""
-        manifest = read_manifest(folder)
-        encoders = {}
-        for component, section in manifest.components.items():
-            model = getattr(section, "model", None)
-            if model:
-                key = f"{component}:{json.dumps(model, sort_keys=True)}"
-                with self._lock:
-                    known = self._encoders.get(key)
-                if known is None:
-                    known = recipe_for(component).stored_encoder(model, None, queries_only=True)
-                    with self._lock:
-                        known = self._encoders.setdefault(key, known)
-                encoders[component] = known
-        return encoders
+        return self._shared_encoders(read_manifest(folder), queries_only=True)
 
     def document_encoders(self, name: str) -> dict[str, Any]:
         """The document encoders an update of index ``name`` needs (loaded once per model, then shared)."""
-        manifest = read_manifest(self.folder(name))
+        return self._shared_encoders(read_manifest(self.folder(name)), queries_only=False)
+
+    def _shared_encoders(self, manifest: Any, *, queries_only: bool) -> dict[str, Any]:
+        """Each component's encoder as its manifest names it (``None`` without a model), loaded once per model."""
         encoders = {}
         for component, section in manifest.components.items():
             model = getattr(section, "model", None)
-            key = f"documents:{component}:{json.dumps(model, sort_keys=True)}"
+            if not model:
+                encoders[component] = None
+                continue
+            key = encoder_key(component, model, queries_only)
             with self._lock:
                 known = self._encoders.get(key)
-            if known is None and model:
-                known = recipe_for(component).stored_encoder(model, None)
+            if known is None:
+                known = recipe_for(component).stored_encoder(model, None, queries_only=queries_only)
                 with self._lock:
                     known = self._encoders.setdefault(key, known)
             encoders[component] = known
