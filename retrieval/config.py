@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -34,12 +35,18 @@ BACKENDS = get_args(Backend)
 
 def check_choices(settings: Any) -> None:
     """Raise :class:`SettingError` for the first field whose ``Literal`` type does not allow its value."""
-    hints = get_type_hints(type(settings))
-    for f in fields(settings):
-        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
-        value = getattr(settings, f.name)
-        if choices and value not in choices:
-            raise SettingError(f.name, value, f"must be one of {', '.join(choices)}")
+    for name, choices in _choices(type(settings)):
+        value = getattr(settings, name)
+        if value not in choices:
+            raise SettingError(name, value, f"must be one of {', '.join(choices)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _choices(settings_type: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """The ``Literal`` fields of a settings class with their allowed values (resolving hints is slow: once per class)."""
+    hints = get_type_hints(settings_type)
+    return tuple((f.name, get_args(hints[f.name])) for f in fields(settings_type)
+                 if getattr(hints[f.name], "__origin__", None) is Literal)
 
 
 def _setting(default: Any, help: str) -> Any:

@@ -96,6 +96,12 @@ class Searcher:
         """The model a mode's queries go through first (``None`` for a mode without one, like BM25)."""
         return next((e for e in (self.encoder_for(n) for n in stage_components(mode or self.modes[0])) if e is not None), None)
 
+    def query_encoders(self, mode: str, config: SearchConfig) -> dict[str, Any]:
+        """The query encoder of every component that a search in ``mode`` with ``config`` uses, the reranker's
+        included (``None`` for BM25), loaded now if they were not."""
+        reranker = _reranker(mode, config)
+        return {name: self.encoder_for(name) for name in (*stage_components(mode), *([reranker] if reranker else []))}
+
     def __len__(self) -> int:
         return int(self.manifest.documents.count)
 
@@ -137,13 +143,12 @@ class Searcher:
             return []
         if allowed is not None and len(allowed) == 0:  # nothing matches the filter
             return [SearchResult(q, [], mode, {"filter": round(filter_ms / len(queries), 2)}) for q in queries]
-        reranker = config.rerank if config.rerank != "none" and config.rerank not in stage_components(mode) else None
+        reranker = _reranker(mode, config)
         depth = max(k, config.rerank_depth) if reranker else k
-        needed = [*stage_components(mode), *([reranker] if reranker else [])]
-        encoders = {name: self.encoder_for(name) for name in needed}  # models load before the clock starts
+        encoders = self.query_encoders(mode, config)  # models load before the clock starts
 
         started = time.perf_counter()
-        encoded = {name: recipe_for(name).encode_queries(encoders[name], queries) for name in needed}
+        encoded = {name: recipe_for(name).encode_queries(encoder, queries) for name, encoder in encoders.items()}
         after_encoding = time.perf_counter()
         ranked = first_stage(self._opened.components, mode, encoded, depth, config, allowed)
         after_search = time.perf_counter()
@@ -221,3 +226,8 @@ class Searcher:
     def close(self) -> None:
         """Release the document store."""
         self._opened.close()
+
+
+def _reranker(mode: str, config: SearchConfig) -> str | None:
+    """The component that rescores the first stage's results, unless the first stage is already that component."""
+    return config.rerank if config.rerank != "none" and config.rerank not in stage_components(mode) else None

@@ -119,6 +119,10 @@ def test_unknown_index_lists_the_available_ones_and_limits_hold(served):
     problem(client.get("/indexes/small/documents/no-such-id"), 404, "Unknown document")
     problem(client.post("/indexes/small/search", content=b"x" * 200_001, headers={"content-type": "application/json"}),
             413, "Request too large")
+    chunked = iter([b"x" * 150_000, b"x" * 60_000])  # no Content-Length: the limit counts the bytes as they come
+    body = problem(client.post("/indexes/small/search", content=chunked, headers={"content-type": "application/json"}),
+                   413, "Request too large")
+    assert body["detail"] == "The body may hold at most 200,000 bytes."
     problem(client.get("/indexes/small/../../etc/passwd"), 404, "Not found")
 
 
@@ -305,8 +309,10 @@ def test_langchain_and_llamaindex_retrievers_return_the_searchers_hits(small_sea
     assert filtered == []
 
 
-def test_concurrent_queries_with_the_same_settings_are_searched_together(small_searcher):
-    """Eight concurrent clients: the first query runs at once, the seven that arrive meanwhile go in one batch, and
+@pytest.mark.parametrize("max_in_flight, sizes", [(1, [1, 7]), (2, [1, 1, 6])])
+def test_concurrent_queries_with_the_same_settings_are_searched_together(small_searcher, max_in_flight, sizes):
+    """Eight concurrent clients: the first query runs at once; with one batch in flight the seven that arrive
+    meanwhile go in one batch, with two the second query starts its own at once and the last six wait together;
     every client gets the answer to its own query."""
     import asyncio
 
@@ -316,18 +322,19 @@ def test_concurrent_queries_with_the_same_settings_are_searched_together(small_s
 
     def search(queries):
         batches.append(list(queries))
-        time.sleep(0.2)  # the first batch is still running when the others arrive
+        time.sleep(0.3)  # the first batches are still running when the others arrive
         return small_searcher.search_batch(queries, k=3, mode="dense")
 
     async def clients():
         batcher = QueryBatcher(max_batch=32)
         queries = [f"{q} {i}" for i, q in enumerate(QUERIES * 3)][:8]
-        first = asyncio.create_task(batcher.search("key", queries[0], search))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.create_task(batcher.search("key", q, search)) for q in queries[1:]]
-        return queries, [await first, *[await t for t in rest]]
+        tasks = []
+        for group in (queries[:1], queries[1:2], queries[2:]):  # 50 ms apart
+            tasks += [asyncio.create_task(batcher.search("key", q, search, max_in_flight=max_in_flight)) for q in group]
+            await asyncio.sleep(0.05)
+        return queries, [await t for t in tasks]
 
     queries, results = asyncio.run(clients())
-    assert [len(b) for b in batches] == [1, 7]
+    assert [len(b) for b in batches] == sizes
     assert [r.query for r in results] == queries
     assert [r.ids for r in results] == [small_searcher.search(q, k=3, mode="dense").ids for q in queries]

@@ -184,7 +184,7 @@ def bench_serve(
     index: Path = typer.Argument(..., help="Index folder to serve."),
     queries: Path = typer.Option(..., help="Queries: a BEIR folder (its queries.jsonl) or a file with one query per line."),
     limit: int = typer.Option(200, help="Use at most this many queries."),
-    requests: int = typer.Option(200, help="Requests sent at each concurrency level (the load always ends)."),
+    requests: int = typer.Option(600, help="Requests sent at each concurrency level (the load always ends)."),
     concurrency: str = typer.Option("1,8,32", help="Comma-separated numbers of concurrent clients."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-serve-INDEX.json)."),
 ) -> None:
@@ -196,12 +196,15 @@ def bench_serve(
     target = out_path or results_dir() / f"bench-serve-{index.resolve().name}.json"
     write_report(target, report)
     table = Table(title=f"{index}: {report['queries']} queries, {requests} requests per level, k = 10", title_justify="left",
-                  caption="QPS and latency per request over HTTP (loopback); in-process: the same queries through Searcher, "
-                          "one at a time (p50, QPS) and in batches of 32 (batch QPS).", caption_justify="left")
-    for column in ("mode", "clients", "QPS", "p50 ms", "p95 ms", "p99 ms", "errors", "in-process p50", "in-process QPS", "batch QPS"):
+                  caption="QPS and latency per request over HTTP (loopback). In-process: the same queries through Searcher, "
+                          "one at a time (p50, QPS) and in batches as large as the number of clients (batch QPS) or of 32 "
+                          "(best batch QPS); vs: the service's QPS as a share of each.", caption_justify="left")
+    for column in ("mode", "clients", "QPS", "p50 ms", "p95 ms", "p99 ms", "errors", "in-process p50", "in-process QPS",
+                   "batch QPS", "vs batch", "best batch QPS", "vs best"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for r in report["results"]:
         table.add_row(r["mode"], str(r["concurrency"]), f"{r['qps']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}",
-                      str(r["errors"]), f"{r['in_process_p50_ms']:.1f}", f"{r['in_process_qps']:.1f}", f"{r['in_process_batch_qps']:.1f}")
+                      str(r["errors"]), f"{r['in_process_p50_ms']:.1f}", f"{r['in_process_qps']:.1f}", f"{r['in_process_batch_qps']:.1f}",
+                      f"{r['vs_batch']:.2f}x", f"{r['in_process_best_batch_qps']:.1f}", f"{r['vs_best_batch']:.2f}x")
     out.print(table)
     out.print(f"Results written to {target}")

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from app.service import problems
+from app.service.access import ObserveRequests
 from app.service.batching import QueryBatcher
 from app.service.indexes import ServedIndexes, UnknownIndexError
 from app.service.metrics import ServiceMetrics
@@ -30,8 +30,6 @@ from app.service.models import (
 )
 from app.service.problems import Problem
 from retrieval.query_text import EmptyQueryError, has_visible_text
-
-access_log = logging.getLogger("app.service.access")
 
 
 @dataclass(frozen=True)
@@ -52,29 +50,14 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
     problems.install(app)
     metrics = ServiceMetrics(indexes)
     batcher = QueryBatcher(limits.max_batch)
+    overlap: dict[tuple[str, Any, str], int] = {}  # per index, mode and reranker: batches its encoders run well at once
     app.state.indexes, app.state.metrics = indexes, metrics
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"])
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
-            response: Response = problems.problem_response(
-                413, "Request too large", f"The body may hold at most {limits.max_body_bytes:,} bytes.")
-        else:
-            response = await call_next(request)
-        seconds = time.perf_counter() - started
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        metrics.observe(request.method, endpoint, response.status_code, seconds)
-        access_log.info(json.dumps({"method": request.method, "path": request.url.path, "endpoint": endpoint,
-                                    "status": response.status_code, "ms": round(seconds * 1000, 2),
-                                    "client": request.client.host if request.client else None}))
-        return response
+    app.add_middleware(problems.BodyLimit, max_body_size=limits.max_body_bytes)
+    app.add_middleware(ObserveRequests, metrics=metrics)  # outermost: sees every request, CORS preflights included
 
     def require_key(authorization: Optional[str] = Header(None), x_api_key: Optional[str] = Header(None)) -> None:
         if api_key is None:
@@ -148,17 +131,20 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
         queries = _queries(request, limits)
         settings = request.settings()
 
+        key = (name, request.k, request.mode, settings, json.dumps(request.filter, sort_keys=True, default=str))
+        encoding = (name, request.mode, settings.rerank)  # what decides the query encoders: a bounded set of keys
+
         def run(batch: Sequence[str]) -> list[tuple[Any, Any]]:
             """Each query's result with the index version that answered the batch."""
             with indexes.lease(name) as (searcher, version):
                 results = searcher.search_batch(batch, k=request.k, mode=request.mode, config=settings, filter=request.filter)
+                overlap[encoding] = _concurrent_batches(searcher.query_encoders(request.mode or searcher.modes[0], settings))
             return [(result, version) for result in results]
 
         if request.query is not None:  # joins the other clients' concurrent queries with the same settings
             if not has_visible_text(queries[0]):
                 raise EmptyQueryError(queries[0])
-            key = (name, request.k, request.mode, settings, json.dumps(request.filter, sort_keys=True, default=str))
-            result, version = await batcher.search(key, queries[0], run)
+            result, version = await batcher.search(key, queries[0], run, max_in_flight=overlap.get(encoding, 1))
             return _json({**result.to_dict(), "mode": result.mode, "index_version": _version(version)})
         answers = await run_in_threadpool(run, queries)
         return _json({"searches": [r.to_dict() for r, _ in answers], "mode": answers[0][0].mode,
@@ -204,6 +190,11 @@ def _queries(request: SearchRequest, limits: ServiceLimits) -> list[str]:
     if longest > limits.max_query_chars:
         raise Problem(413, "Request too large", f"A query may hold at most {limits.max_query_chars:,} characters, not {longest:,}.")
     return queries
+
+
+def _concurrent_batches(encoders: dict[str, Any]) -> int:
+    """How many batches the query encoders of a search run well at once (an encoder that does not say: one)."""
+    return min((getattr(e, "concurrent_batches", 1) for e in encoders.values() if e is not None), default=1)
 
 
 def _json(payload: dict[str, Any]) -> Response:

@@ -1,9 +1,11 @@
 """Concurrent single-query requests answered together: one encoder call and one index search for many clients.
 
-Requests that share an index and every search setting queue under one key. The first of them starts a drain that
-runs at once (a lone client waits for nothing); requests arriving while a batch runs wait for it and go together
-in the next one, up to ``max_batch`` queries. On two cores this turns eight concurrent clients into batches of
-about eight, which the encoder runs far faster per query than eight separate calls.
+Requests that share an index and every search setting queue under one key. A request that finds fewer than
+``max_in_flight`` batches of its key running starts one at once (a lone client waits for nothing); the others wait
+and go together in the next batch, up to ``max_batch`` queries. Where the query encoder runs outside the GIL (ONNX
+Runtime), two batches in flight keep the cores busy: while one is encoded, the event loop answers the previous
+batch's clients and collects the next. A PyTorch encoder is better served one batch at a time (the README's service
+benchmark has the figures).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Callable, Hashable, Sequence
 @dataclass
 class _Queue:
     waiting: list[tuple[str, asyncio.Future]] = field(default_factory=list)
-    draining: bool = False
+    running: int = 0
 
 
 class QueryBatcher:
@@ -26,14 +28,15 @@ class QueryBatcher:
         self.max_batch = max_batch
         self._queues: dict[Hashable, _Queue] = {}
 
-    async def search(self, key: Hashable, query: str, search: Callable[[Sequence[str]], list[Any]]) -> Any:
-        """The answer to ``query``, from a batch of the queries waiting under ``key``."""
+    async def search(self, key: Hashable, query: str, search: Callable[[Sequence[str]], list[Any]], max_in_flight: int = 1) -> Any:
+        """The answer to ``query``, from a batch of the queries waiting under ``key``, with at most ``max_in_flight``
+        batches of that key running at once."""
         loop = asyncio.get_running_loop()
         queue = self._queues.setdefault(key, _Queue())
         answer: asyncio.Future = loop.create_future()
         queue.waiting.append((query, answer))
-        if not queue.draining:
-            queue.draining = True
+        if queue.running < max_in_flight:
+            queue.running += 1
             loop.create_task(self._drain(key, queue, search))
         return await answer
 
@@ -53,6 +56,6 @@ class QueryBatcher:
                     if not answer.done():
                         answer.set_result(result)
         finally:
-            queue.draining = False
-            if not queue.waiting:
+            queue.running -= 1
+            if not queue.running and not queue.waiting:
                 self._queues.pop(key, None)

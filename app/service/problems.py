@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -31,6 +32,41 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
     body = {"type": f"https://modernsearch.dev/problems/{title.lower().replace(' ', '-')}", "title": title,
             "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_body_size`` bytes with a 413 problem: at once when ``Content-Length`` says
+    so, otherwise (a chunked body) as soon as the bytes read pass the limit.
+
+    FastAPI's ``max_body_size`` sits outside the application's middleware and answers a declared oversize body in
+    plain text, whatever the application answers; this keeps every error a problem body.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_size
+        detail = f"The body may hold at most {limit:,} bytes."
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await problem_response(413, "Request too large", detail)(scope, receive, send)
+            return
+        read = 0
+
+        async def counted_receive() -> Message:
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > limit:
+                raise HTTPException(413, detail)  # answered by the application's handler, as a problem
+            return message
+
+        await self.app(scope, counted_receive, send)
 
 
 def install(app: FastAPI) -> None:
