@@ -18,6 +18,7 @@ Codec = Literal["pq", "none"]
 LongDocs = Literal["chunk", "truncate"]
 Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 Fusion = Literal["rrf", "linear"]
+Normalisation = Literal["minmax", "zscore", "bounds"]
 Reranker = Literal["none", "multivector"]
 ChunkAggregate = Literal[CHUNK_AGGREGATES]
 OnTypeError = Literal["fail", "null", "skip"]
@@ -28,6 +29,7 @@ MODE_COMPONENTS = {"dense": ("dense",), "multivector": ("multivector",), "both":
                    "hybrid": ("dense", "multivector", "bm25")}
 SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
 FUSIONS = get_args(Fusion)
+NORMALISATIONS = get_args(Normalisation)
 RERANKERS = get_args(Reranker)
 LONG_DOCS = get_args(LongDocs)
 BACKENDS = get_args(Backend)
@@ -147,9 +149,14 @@ class BuildConfig:
 class SearchConfig:
     """How a query is answered beyond mode and k: fusion of BM25 and dense candidates, and MaxSim reranking."""
 
-    fusion: Fusion = _setting("rrf", "Hybrid fusion: rrf (reciprocal rank fusion) or linear (weighted min-max normalised scores).")
-    rrf_k: int = _setting(60, "RRF constant k: each list adds 1/(k + rank).")
-    alpha: float = _setting(0.5, "Linear fusion weight of the dense score (BM25 gets 1 - alpha).")
+    fusion: Fusion = _setting("rrf", "Hybrid fusion: rrf (reciprocal rank fusion) or linear (a weighted sum of normalised scores).")
+    rrf_k: int = _setting(60, "RRF constant k: each list adds weight/(k + rank).")
+    alpha: float = _setting(0.5, "Fusion weight of the dense list, BM25 getting 1 - alpha: the weights of linear fusion, and twice "
+                                 "them in RRF (0.5: plain RRF).")
+    normalisation: Normalisation = _setting(
+        "minmax", "How linear fusion puts scores on one scale: minmax (each list to [0, 1]), zscore (mean -/+ 3 standard "
+                  "deviations to [0, 1], as Qdrant's DBSF) or bounds (theoretical ranges: cosine from -1 to 1, BM25 from 0 "
+                  "to the list's best).")
     candidates: int = _setting(100, "Candidates each component (BM25, dense) contributes before fusion.")
     rerank: Reranker = _setting("none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).")
     rerank_depth: int = _setting(100, "How many first-stage results the reranker rescores (at least k).")

@@ -11,11 +11,13 @@ import numpy as np
 from index.component import IndexComponent, Ranking
 from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
-from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
+from retrieval.fusion import (
+    Normaliser, bounded_normaliser, linear_fusion, min_max_normalise, reciprocal_rank_fusion, z_score_normalise,
+)
 from retrieval.results import Candidate
 
 HYBRID = "hybrid"
-HYBRID_PARTS = ("dense", "bm25")  # the components hybrid mode fuses; linear fusion weighs the first by alpha
+HYBRID_PARTS = ("dense", "bm25")  # the components hybrid mode fuses; fusion weighs the first by alpha
 
 
 def stage_components(mode: str) -> tuple[str, ...]:
@@ -46,15 +48,23 @@ def fuse(rankings: Mapping[str, Ranking], depth: int, config: SearchConfig) -> l
     for ranking in rankings.values():
         if ranking.chunks is not None:
             chunks.update(zip(ranking.rows.tolist(), ranking.chunks.tolist()))
-    if config.fusion == "rrf":
-        fused = reciprocal_rank_fusion([list(s) for s in scores.values()], k=config.rrf_k)
+    weights = [config.alpha, 1.0 - config.alpha]
+    if config.fusion == "rrf":  # twice the weights, so that alpha 0.5 is plain RRF
+        fused = reciprocal_rank_fusion([list(s) for s in scores.values()], k=config.rrf_k, weights=[2 * w for w in weights])
     else:
-        fused = linear_fusion(list(scores.values()), [config.alpha, 1.0 - config.alpha])
+        fused = linear_fusion(list(scores.values()), weights, normalisers(list(rankings), config.normalisation))
     labels = {name: recipe_for(name).score_name for name in rankings}
     return [
         Candidate(row, score, {**{labels[n]: s[row] for n, s in scores.items() if row in s}, "fused": score}, chunks.get(row, -1))
         for row, score in fused[:depth]
     ]
+
+
+def normalisers(components: Sequence[str], normalisation: str) -> list[Normaliser]:
+    """How each component's scores are put on one scale for linear fusion (``bounds``: the component's score range)."""
+    if normalisation == "bounds":
+        return [bounded_normaliser(*recipe_for(name).score_range) for name in components]
+    return [z_score_normalise if normalisation == "zscore" else min_max_normalise] * len(components)
 
 
 def rerank(component: Any, label: str, candidates: list[Candidate], query: Any) -> list[Candidate]:

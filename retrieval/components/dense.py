@@ -30,6 +30,7 @@ class DenseRecipe:
     name = "dense"
     component = DenseComponent
     score_name = "dense"
+    score_range = (-1.0, 1.0)  # cosine of unit vectors
     scratch_files = (EMBEDDINGS, VECTOR_IDS, SPANS)
 
     def wanted(self, config: BuildConfig) -> bool:

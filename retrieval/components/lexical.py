@@ -24,6 +24,7 @@ class LexicalRecipe:
     name = "bm25"
     component = BM25Component
     score_name = "bm25"
+    score_range = (0.0, None)  # BM25 scores start at 0 and have no fixed top
     scratch_files: tuple[str, ...] = ()
 
     def wanted(self, config: BuildConfig) -> bool:

@@ -25,6 +25,7 @@ class MultiVectorRecipe:
     name = "multivector"
     component = MultiVectorComponent
     score_name = "maxsim"
+    score_range = (0.0, None)  # a sum of per-token best cosines: no fixed top, below 0 only in theory
     scratch_files = (TOKENS, CHUNK_TOKENS)
 
     def wanted(self, config: BuildConfig) -> bool:

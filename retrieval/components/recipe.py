@@ -28,6 +28,8 @@ class ComponentRecipe(Protocol):
     component: type[IndexComponent]
     score_name: str
     """The label of this component's score in a hit's ``components`` (``dense``, ``maxsim``, ``bm25``)."""
+    score_range: tuple[float, float | None]
+    """The lowest and highest score its search can give (``None``: no fixed top), for fusion by bounds."""
     scratch_files: tuple[str, ...]
 
     def wanted(self, config: BuildConfig) -> bool:
