@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from app.commands import benchmarks, evaluation, indexing, searching, serving
+from app.commands import benchmarks, evaluation, indexing, searching, serving, tuning
 
 OWN_PACKAGES = ("app", "eval", "index", "retrieval")
 CLI_HANDLER = "modernsearch-cli"
@@ -26,6 +26,7 @@ app = typer.Typer(
 for command in (indexing.build, searching.search, indexing.info, indexing.add, indexing.delete, indexing.compact, indexing.verify):
     app.command()(command)
 app.add_typer(evaluation.eval_app, name="eval")
+app.command("tune")(tuning.tune)
 app.command()(serving.demo)
 app.command("app")(serving.app_command)
 app.command("serve")(serving.serve_command)

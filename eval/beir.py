@@ -272,6 +272,9 @@ def describe_configuration(manifest: Manifest, mode: str, config: Any = None) ->
 
     used = [part(name) for name in stage_components(mode)]
     label = f"hybrid-{config.fusion if config else 'rrf'}" if mode == HYBRID else mode
+    tuned = getattr(manifest, "tuned_search", None)
+    if mode == HYBRID and config is not None and tuned is not None:
+        label += " (tuned)" if all(getattr(config, k) == v for k, v in tuned.settings.items()) else " (not tuned)"
     model = " + ".join(u[0] for u in used)
     structure = " + ".join(u[1] for u in used)
     if config is not None and config.rerank != "none" and config.rerank not in stage_components(mode):

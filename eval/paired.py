@@ -51,3 +51,28 @@ def top_k_agreement(run: dict[str, list[str]], reference: dict[str, list[str]], 
     """
     shares = [len(set(run.get(q, [])[:k]) & set(ids[:k])) / min(k, len(ids)) for q, ids in reference.items() if ids]
     return float(np.mean(shares)) if shares else float("nan")
+
+
+def difference_interval(system: dict[str, float], baseline: dict[str, float], confidence: float = 0.95,
+                        resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """``mean(system) - mean(baseline)`` over the baseline's queries with a paired bootstrap interval (BCa, scipy).
+
+    >>> base = {f"q{i}": v for i, v in enumerate([0.2, 0.4, 0.6, 0.8, 1.0] * 4)}
+    >>> difference_interval({q: v + 0.05 for q, v in base.items()}, base)
+    (0.05, 0.05, 0.05)
+    >>> diff, low, high = difference_interval({q: v + (0.1 if i % 2 else -0.1) for i, (q, v) in enumerate(base.items())}, base)
+    >>> round(diff, 6), low < -0.02 and high > 0.02
+    (0.0, True)
+    """
+    from scipy import stats
+
+    queries = sorted(baseline)
+    change = np.array([system.get(q, 0.0) - baseline[q] for q in queries], dtype=np.float64)
+    if not len(queries):
+        return float("nan"), float("nan"), float("nan")
+    difference = float(change.mean())
+    if np.allclose(change, difference):  # the same change on every query: no spread to resample
+        return round(difference, 12), round(difference, 12), round(difference, 12)
+    result = stats.bootstrap((change,), np.mean, n_resamples=resamples, confidence_level=confidence, method="BCa",
+                             rng=np.random.default_rng(seed))
+    return difference, float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
 from retrieval.builder import build_index
@@ -13,14 +13,20 @@ from retrieval.searcher import Filter, Searcher
 
 
 def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple[str, SearchConfig]:
-    """``"hybrid+rerank"`` -> ``("hybrid", base with rerank=multivector)``: a search mode, optionally reranked.
+    """``"hybrid+rerank"`` -> ``("hybrid", base with rerank=multivector)``: a search mode, optionally reranked;
+    ``@default`` at the end puts the library's default settings in place of ``base`` (an index's tuned settings).
 
     >>> parse_configuration("bm25+rerank")[1].rerank, parse_configuration("dense")[1].rerank
     ('multivector', 'none')
+    >>> parse_configuration("hybrid@default", SearchConfig(fusion="linear", alpha=1.0))[1] == SearchConfig()
+    True
     """
+    spec, at, default = spec.partition("@")
     mode, plus, suffix = spec.partition("+")
-    if mode not in SEARCH_MODES or (plus and suffix != "rerank"):
-        raise ValueError(f"Unknown configuration {spec!r}: use one of {', '.join(SEARCH_MODES)}, optionally with +rerank.")
+    if mode not in SEARCH_MODES or (plus and suffix != "rerank") or (at and default != "default"):
+        raise ValueError(f"Unknown configuration {spec + at + default!r}: use one of {', '.join(SEARCH_MODES)}, optionally "
+                         f"with +rerank, and @default for the default settings instead of the index's tuned ones.")
+    base = SearchConfig() if at else base
     return mode, base.with_changes(rerank="multivector") if plus else base
 
 
@@ -44,7 +50,7 @@ def run_beir(
     index: Path | str | None = None,
     build: BuildConfig | None = None,
     configurations: Sequence[str] = (),
-    search_config: SearchConfig = SearchConfig(),
+    search_settings: Mapping[str, Any] | None = None,
     split: str = "test",
     depth: int = 100,
     progress: bool = True,
@@ -52,8 +58,9 @@ def run_beir(
 ) -> list[EvalReport]:
     """Evaluate each configuration (``dense``, ``hybrid+rerank``, ...; default: the index's default mode) on one
     index: an existing one, or a temporary one built from the dataset's corpus with the ``build`` settings (their
-    mode is chosen to serve the configurations). A metadata ``filter`` restricts every search (judged documents
-    it excludes count as misses)."""
+    mode is chosen to serve the configurations). ``search_settings`` (SearchConfig fields) override the settings
+    tuned for the index and the defaults. A metadata ``filter`` restricts every search (judged documents it excludes
+    count as misses)."""
     if (index is None) == (build is None):
         raise ValueError("Evaluate either an existing index or a temporary one built with the given settings, not both.")
     for spec in configurations:
@@ -63,7 +70,8 @@ def run_beir(
     if index is not None:
         searcher = Searcher.load(index)
         try:
-            return _evaluate_all(searcher, dataset, configurations, search_config, depth, progress, filter)
+            return _evaluate_all(searcher, dataset, configurations, searcher.search_config(**(search_settings or {})), depth,
+                                 progress, filter)
         finally:
             searcher.close()
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
@@ -74,7 +82,8 @@ def run_beir(
         build_index(dataset.corpus_path, folder, config, progress=progress)
         searcher = Searcher.load(folder)
         try:
-            reports = _evaluate_all(searcher, dataset, configurations or ["dense"], search_config, depth, progress, filter)
+            reports = _evaluate_all(searcher, dataset, configurations or ["dense"], SearchConfig(**(search_settings or {})), depth,
+                                    progress, filter)
         finally:
             searcher.close()
         for report in reports:

@@ -271,6 +271,11 @@ def manifest_summary(manifest: Manifest) -> list[tuple[str, str]]:
     for name, section in manifest.components.items():
         rows += component_type(name).summary(section)
     rows.append(("documents", f"{manifest.documents.count:,}"))
+    tuned = manifest.tuned_search
+    if tuned is not None:
+        settings = ", ".join(f"{k}={v}" for k, v in tuned.settings.items())
+        rows.append(("tuned search settings", f"{settings} (on {tuned.dataset}: {tuned.metric} {tuned.cv_metric:.4f} "
+                                                f"cross-validated over {tuned.queries} queries; {tuned.tuned_at})"))
     rows += [(f"file {name}", human_bytes(entry.bytes)) for name, entry in manifest.files.items()]
     rows.append(("total size", human_bytes(manifest.payload_bytes)))
     return rows

@@ -47,6 +47,20 @@ class BuildRecord(Section):
 
 
 @dataclass
+class TunedSearch(Section):
+    """Search settings chosen from relevance judgments (``modernsearch tune --apply``) that searches of this index
+    use unless told otherwise, with where they came from: the dataset, the metric, and its cross-validated estimate."""
+
+    settings: dict[str, Any]
+    dataset: str
+    metric: str
+    cv_metric: float
+    in_sample_metric: float
+    queries: int
+    tuned_at: str
+
+
+@dataclass
 class Manifest(Section):
     """Everything recorded about one committed version of an index folder."""
 
@@ -59,6 +73,7 @@ class Manifest(Section):
     build: BuildRecord
     versions: dict[str, Any] = field(default_factory=dict)
     updates: list[Any] = field(default_factory=list)
+    tuned_search: TunedSearch | None = None
     read_from_version: int = field(default=FORMAT_VERSION, metadata={"stored": False})
 
     @classmethod

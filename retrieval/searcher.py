@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence, overload
@@ -96,6 +97,14 @@ class Searcher:
         """The model a mode's queries go through first (``None`` for a mode without one, like BM25)."""
         return next((e for e in (self.encoder_for(n) for n in stage_components(mode or self.modes[0])) if e is not None), None)
 
+    def search_config(self, **given: Any) -> SearchConfig:
+        """The settings a search uses: ``given`` ones, else those tuned for this index (``modernsearch tune --apply``),
+        else the defaults."""
+        tuned = self.manifest.tuned_search
+        known = {f.name for f in dataclasses.fields(SearchConfig)}
+        settings = {k: v for k, v in (tuned.settings if tuned else {}).items() if k in known}
+        return SearchConfig(**{**settings, **given})
+
     def query_encoders(self, mode: str, config: SearchConfig) -> dict[str, Any]:
         """The query encoder of every component that a search in ``mode`` with ``config`` uses, the reranker's
         included (``None`` for BM25), loaded now if they were not."""
@@ -133,7 +142,7 @@ class Searcher:
         filter: Filter = None,
     ) -> list[SearchResult]:
         """Search a batch of queries; timings are those of the whole batch divided per query."""
-        config = config or SearchConfig()
+        config = config or self.search_config()
         mode = mode or self.modes[0]
         self._check_request(queries, k, mode, config)
         started_filter = time.perf_counter()
@@ -218,6 +227,10 @@ class Searcher:
         """The stored document with id ``doc_id`` (:class:`index.docstore.Document`), or ``None``."""
         row = self._opened.store.row_id(doc_id)
         return None if row is None else self._opened.store.get([row])[0]
+
+    def row_of(self, doc_id: str) -> int | None:
+        """The index's row id of a document (the order fusion and rerank break score ties by), or ``None``."""
+        return self._opened.store.row_id(doc_id)
 
     def documents_sample(self, n: int = 20) -> list[Any]:
         """The first ``n`` documents, for index previews."""

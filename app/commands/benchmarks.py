@@ -208,3 +208,41 @@ def bench_serve(
                       f"{r['vs_batch']:.2f}x", f"{r['in_process_best_batch_qps']:.1f}", f"{r['vs_best_batch']:.2f}x")
     out.print(table)
     out.print(f"Results written to {target}")
+
+
+@bench_app.command("fusion")
+@friendly_errors
+def bench_fusion(
+    pairs: list[str] = typer.Argument(..., help="INDEX_DIR=DATASET_DIR pairs: a hybrid index and the BEIR folder it was built from."),
+    metric: str = typer.Option("ndcg@10", help="ndcg@10, recall@100 or mrr@10."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-fusion.json)."),
+) -> None:
+    """Fusion rules that need no judgments, on several datasets: each rule's metric, the components', tuning's
+    cross-validated figure, and each rule's worst loss against the stronger component."""
+    from eval.bench_fusion import run_benchmark
+
+    parsed = []
+    for pair in pairs:
+        index, sep, dataset = pair.partition("=")
+        if not sep or not index or not dataset:
+            raise ValueError(f"{pair!r} is not INDEX_DIR=DATASET_DIR (for example data/indexes/scifact=../shared/data/scifact).")
+        parsed.append((Path(index), Path(dataset)))
+    report = run_benchmark(parsed, metric=metric, on_pair=lambda name: out.print(f"Searching {name}..."))
+    target = out_path or results_dir() / "bench-fusion.json"
+    write_report(target, report)
+    names = [d["dataset"] for d in report["datasets"]]
+    table = Table(title=f"{metric} of hybrid fusion rules without judgments", title_justify="left", caption_justify="left",
+                  caption=f"worst loss: the stronger component's {metric} minus the rule's, at its worst over the datasets; "
+                          f"tuned: {report['folds']}-fold cross-validated `modernsearch tune`.")
+    table.add_column("rule")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("worst loss", justify="right")
+    for component in report["datasets"][0]["components"]:
+        table.add_row(f"{component} alone", *(f"{d['components'][component]:.4f}" for d in report["datasets"]), "")
+    for rule, worst in sorted(report["worst_loss"].items(), key=lambda item: item[1]):
+        table.add_row(rule + (" (safest)" if rule == report["safest"] else ""),
+                      *(f"{d['rules'][rule]:.4f}" for d in report["datasets"]), f"{worst:+.4f}")
+    table.add_row("tuned (cross-validated)", *(f"{d['tuned_cv']:.4f}" for d in report["datasets"]), "")
+    out.print(table)
+    out.print(f"Results written to {target}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -19,14 +20,15 @@ eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 @eval_app.command("beir")
 @friendly_errors
 @settings_options(BuildConfig, only=("multivector_model", "index_type"), into="build_settings")
-@settings_options(SearchConfig, skip=("rerank",), into="search_settings")
+@settings_options(SearchConfig, skip=("rerank",), into="search_settings", given_only=True)
 def eval_beir(
     dataset: Path = typer.Argument(..., help="BEIR folder with corpus.jsonl, queries.jsonl, qrels/test.tsv."),
     index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
     model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
     mode: list[str] = typer.Option(
         [], help="Configuration to evaluate, repeatable: dense, multivector, bm25, hybrid, each optionally +rerank "
-        "(MaxSim). Default: the index's default mode (with --model, dense).",
+        "(MaxSim) and @default (the default search settings instead of those tuned for the index: hybrid@default "
+        "beside hybrid compares them). Default: the index's default mode (with --model, dense).",
     ),
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
@@ -35,7 +37,7 @@ def eval_beir(
     where: Optional[str] = typer.Option(None, "--where", help=WHERE_HELP),
     *,
     build_settings: BuildConfig,
-    search_settings: SearchConfig,
+    search_settings: dict[str, Any],
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 of an index on a BEIR dataset (pytrec_eval), one row per configuration."""
     from eval.runner import run_beir
@@ -45,7 +47,7 @@ def eval_beir(
     if out_path and len(mode) > 1:
         raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
     build = build_settings.with_changes(model=model) if model else None
-    reports = run_beir(dataset, index=index, build=build, configurations=mode, search_config=search_settings, split=split,
+    reports = run_beir(dataset, index=index, build=build, configurations=mode, search_settings=search_settings, split=split,
                        filter=chosen_filter(filter_json, where))
     first = reports[0]
     table = Table(title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left")
@@ -61,7 +63,7 @@ def eval_beir(
         out.print(f"Report written to {out_path}")
     if out_dir:
         for report in reports:
-            target = out_dir / f"{Path(dataset).name}-{report.mode}.json"
+            target = out_dir / f"{Path(dataset).name}-{re.sub(r'[^A-Za-z0-9+.]+', '-', report.mode).strip('-')}.json"
             report.write(target)
         out.print(f"{len(reports)} reports written to {out_dir}")
 

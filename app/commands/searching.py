@@ -38,7 +38,7 @@ def chosen_filter(filter_json: str | None, where: str | None) -> dict[str, Any] 
 
 
 @friendly_errors
-@settings_options(SearchConfig)
+@settings_options(SearchConfig, given_only=True)
 def search(
     index: Path = typer.Argument(..., help="Index folder."),
     query: str = typer.Argument(..., help="What to search for."),
@@ -48,12 +48,13 @@ def search(
     filter_json: Optional[str] = typer.Option(None, "--filter", help=FILTER_HELP),
     where: Optional[str] = typer.Option(None, "--where", help=WHERE_HELP),
     *,
-    settings: SearchConfig,
+    settings: dict[str, Any],
 ) -> None:
-    """Search an index and print the top documents."""
+    """Search an index and print the top documents (with the settings tuned for it, where options do not say)."""
     from retrieval.searcher import Searcher
 
-    result = Searcher.load(index).search(query, k=k, mode=mode, config=settings, filter=chosen_filter(filter_json, where))
+    searcher = Searcher.load(index)
+    result = searcher.search(query, k=k, mode=mode, config=searcher.search_config(**settings), filter=chosen_filter(filter_json, where))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

@@ -38,18 +38,23 @@ def option_help(field: dataclasses.Field, annotation: Any) -> str:
     return field.metadata["help"] + listed
 
 
-def cli_type(annotation: Any) -> Any:
+def cli_type(annotation: Any, optional: bool = False) -> Any:
     """The type Typer parses the option as: choices arrive as strings (the dataclass checks them)."""
-    optional = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
+    optional = optional or (typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation))
     base = str if choices_of(annotation) else next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
     return Optional[base] if optional else base
 
 
 def settings_options(
-    settings_type: type, *, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = (), into: str = "settings"
+    settings_type: type, *, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = (), into: str = "settings",
+    given_only: bool = False,
 ) -> Callable[[F], F]:
     """Decorate a command with a keyword-only parameter ``into``: it gets an option per field of ``settings_type``
-    (``only`` those, or all but ``skip``) and receives ``settings_type(**chosen values)`` there."""
+    (``only`` those, or all but ``skip``) and receives ``settings_type(**chosen values)`` there.
+
+    With ``given_only`` the command receives instead a dict of the options given on the command line (checked by
+    ``settings_type``), for settings whose defaults come from elsewhere: search settings tuned for an index.
+    """
     hints = typing.get_type_hints(settings_type)
     chosen = [f for f in dataclasses.fields(settings_type) if (only is None or f.name in only) and f.name not in skip]
 
@@ -57,13 +62,18 @@ def settings_options(
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.name != into]
         generated = [
-            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type(hints[f.name]), default=_option(f, hints[f.name]))
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type(hints[f.name], given_only),
+                              default=_option(f, hints[f.name], given_only))
             for f in chosen
         ]
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             values = {f.name: kwargs.pop(f.name) for f in chosen if f.name in kwargs}
+            if given_only:
+                given = {name: value for name, value in values.items() if value is not None}
+                settings_type(**given)  # a bad value fails here, with the setting's own message
+                return command(*args, **{into: given}, **kwargs)
             return command(*args, **{into: settings_type(**values)}, **kwargs)
 
         wrapper.__signature__ = signature.replace(parameters=[*own, *generated])  # type: ignore[attr-defined]
@@ -72,8 +82,11 @@ def settings_options(
     return decorate
 
 
-def _option(field: dataclasses.Field, annotation: Any) -> Any:
+def _option(field: dataclasses.Field, annotation: Any, given_only: bool = False) -> Any:
     declarations = []
     if annotation is bool:  # a switch: --skip-invalid, or --metadata/--no-metadata for one that is on by default
         declarations = [f"{flag(field.name)}/--no-{flag(field.name)[2:]}" if field.default else flag(field.name)]
+    if given_only:  # absent: None, so the command can tell a given value from a default
+        help_text = f"{option_help(field, annotation)} [default: the index's tuned setting, else {field.default}]"
+        return typer.Option(None, *declarations, help=help_text, show_default=False)
     return typer.Option(field.default, *declarations, help=option_help(field, annotation))

@@ -50,7 +50,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
     problems.install(app)
     metrics = ServiceMetrics(indexes)
     batcher = QueryBatcher(limits.max_batch)
-    overlap: dict[tuple[str, Any, str], int] = {}  # per index, mode and reranker: batches its encoders run well at once
+    overlap: dict[tuple[str, Any, Any], int] = {}  # per index, mode and reranker: batches its encoders run well at once
     app.state.indexes, app.state.metrics = indexes, metrics
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -111,7 +111,8 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
             fields = {field: stats["type"] for field, stats in searcher.metadata_fields().items()}
             return IndexDetails(name=name, documents=len(searcher), modes=searcher.modes, index_version=_version(version),
                                 mode=manifest.mode, created_at=manifest.created_at, components=components,
-                                metadata_fields=fields, updates=len(manifest.updates))
+                                metadata_fields=fields, updates=len(manifest.updates),
+                                tuned_search=manifest.tuned_search.to_json() if manifest.tuned_search else None)
 
     @app.get("/indexes/{name}/documents/{doc_id:path}", response_model=Document, responses=problem_responses(404, 422, 503),
              summary="One stored document by id.")
@@ -129,16 +130,16 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
     async def search(name: str, request: SearchRequest) -> Response:
         served(name)
         queries = _queries(request, limits)
-        settings = request.settings()
-
-        key = (name, request.k, request.mode, settings, json.dumps(request.filter, sort_keys=True, default=str))
-        encoding = (name, request.mode, settings.rerank)  # what decides the query encoders: a bounded set of keys
+        given = request.settings()
+        key = (name, request.k, request.mode, tuple(sorted(given.items())), json.dumps(request.filter, sort_keys=True, default=str))
+        encoding = (name, request.mode, given.get("rerank"))  # what decides the query encoders: a bounded set of keys
 
         def run(batch: Sequence[str]) -> list[tuple[Any, Any]]:
             """Each query's result with the index version that answered the batch."""
             with indexes.lease(name) as (searcher, version):
-                results = searcher.search_batch(batch, k=request.k, mode=request.mode, config=settings, filter=request.filter)
-                overlap[encoding] = _concurrent_batches(searcher.query_encoders(request.mode or searcher.modes[0], settings))
+                config = searcher.search_config(**given)
+                results = searcher.search_batch(batch, k=request.k, mode=request.mode, config=config, filter=request.filter)
+                overlap[encoding] = _concurrent_batches(searcher.query_encoders(request.mode or searcher.modes[0], config))
             return [(result, version) for result in results]
 
         if request.query is not None:  # joins the other clients' concurrent queries with the same settings

@@ -18,7 +18,7 @@ MAX_K = 1000
 
 
 def _settings_fields() -> dict[str, Any]:
-    """One optional request field per :class:`SearchConfig` field (absent: the setting's default)."""
+    """One optional request field per :class:`SearchConfig` field (absent: the index's tuned setting, else the default)."""
     hints = typing.get_type_hints(SearchConfig)
     return {f.name: (Optional[hints[f.name]], Field(None, description=f.metadata["help"])) for f in dataclasses.fields(SearchConfig)}
 
@@ -36,10 +36,12 @@ class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
     filter: Optional[dict[str, Any] | str] = Field(
         None, description="Metadata filter: a document such as {\"year\": {\"$gte\": 2020}}, or its text, \"year >= 2020\".")
 
-    def settings(self) -> SearchConfig:
-        """The search settings this request sets, the others at their defaults."""
+    def settings(self) -> dict[str, Any]:
+        """The search settings this request sets (checked by :class:`SearchConfig`); the index's tuned settings and
+        the defaults fill in the others."""
         given = {f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig) if getattr(self, f.name) is not None}
-        return SearchConfig(**given)
+        SearchConfig(**given)
+        return given
 
 
 class Hit(BaseModel):
@@ -84,6 +86,8 @@ class IndexDetails(IndexSummary):
     components: dict[str, dict[str, str]] = Field(description="Per component, its manifest summary for people.")
     metadata_fields: dict[str, str] = Field(description="Metadata field name -> type, for filters.")
     updates: int
+    tuned_search: Optional[dict[str, Any]] = Field(
+        None, description="Search settings tuned from judgments (`modernsearch tune --apply`) that searches use unless the request sets them, with their provenance.")
 
 
 class Document(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui.cards import CARD_CSS, render_hit
+from app.ui.document_html import code_span
 from app.ui.filter_widgets import metadata_filter
 from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
-from retrieval.config import SearchConfig, help_for
+from retrieval.config import FUSIONS, NORMALISATIONS, help_for
 from retrieval.highlight import query_terms
 from retrieval.pipeline import HYBRID
 from retrieval.query_text import has_visible_text
@@ -33,17 +34,29 @@ mode = controls[1].radio(
 )
 k = controls[2].slider("Results", min_value=1, max_value=50, value=10)
 
-config = SearchConfig()
+config = searcher.search_config()  # the settings tuned for this index, if any, else the defaults
 rerankers = searcher.rerankers(mode)
 if mode == HYBRID or rerankers:
-    tuning = st.columns([2, 2, 3])
+    tuning = st.columns([2, 2, 2, 3])
     if mode == HYBRID:
-        fusion = tuning[0].radio("Fusion", ["rrf", "linear"], horizontal=True, help=help_for("fusion"))
-        config = config.with_changes(fusion=fusion)
+        fusion = tuning[0].radio("Fusion", list(FUSIONS), index=FUSIONS.index(config.fusion), horizontal=True,
+                                 key=f"fusion-{chosen}", help=help_for("fusion"))
+        alpha = tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, float(config.alpha), 0.05, key=f"alpha-{chosen}",
+                                 help=help_for("alpha"))
+        config = config.with_changes(fusion=fusion, alpha=alpha)
         if fusion == "linear":
-            config = config.with_changes(alpha=tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, 0.5, 0.05, help=help_for("alpha")))
-    if rerankers and tuning[2].toggle("Rerank with MaxSim", help=help_for("rerank")):
+            normalisation = tuning[2].selectbox("Normalisation", list(NORMALISATIONS), index=NORMALISATIONS.index(config.normalisation),
+                                                key=f"normalisation-{chosen}", help=help_for("normalisation"))
+            config = config.with_changes(normalisation=normalisation)
+    if rerankers and tuning[3].toggle("Rerank with MaxSim", value=config.rerank != "none", key=f"rerank-{chosen}",
+                                      help=help_for("rerank")):
         config = config.with_changes(rerank=rerankers[0])
+    elif config.rerank != "none":
+        config = config.with_changes(rerank="none")
+    tuned = searcher.manifest.tuned_search
+    if tuned is not None:
+        st.caption(f"Defaults tuned for this index on {code_span(tuned.dataset)} ({tuned.metric} {tuned.cv_metric:.4f} cross-validated "
+                   f"over {tuned.queries} queries, {tuned.tuned_at[:10]}).")
 
 with st.form("search", border=False):
     query = st.text_input("Query", placeholder="Ask anything about the indexed documents…", max_chars=None)

@@ -1,0 +1,222 @@
+"""Hybrid fusion chosen from relevance judgments, with an honest estimate of how well the choice generalises.
+
+Each judged query is searched once per component (dense, BM25) and, where the index has token vectors, every
+candidate is scored by exact MaxSim; every fusion setting of the grid is then evaluated on those lists with the
+same fusion functions the search pipeline uses, so no setting costs another search. The pure components are in
+the grid (linear fusion with alpha 1 or 0), so tuning can always fall back on the stronger one.
+
+The figure to trust is the k-fold cross-validated one: for each fold the setting that is best on the other folds
+is scored on the fold's queries, and those out-of-fold scores are averaged (the setting itself is then chosen on
+all queries). Its paired bootstrap interval against the best single component says whether fusion helps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from eval.beir import BeirDataset, Run, evaluate_run
+from retrieval.config import SearchConfig
+from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
+from retrieval.pipeline import HYBRID, HYBRID_PARTS, normalisers
+
+METRICS = ("ndcg@10", "recall@100", "mrr@10")
+DEPTH = 100  # documents kept per query: what recall@100 needs
+RERANK_DEPTH = 100
+ALPHAS = tuple(round(0.05 * i, 2) for i in range(21))
+RRF_KS = (10, 20, 40, 60, 100)
+RRF_ALPHAS = (0.2, 0.35, 0.5, 0.65, 0.8)
+NORMALISATIONS = ("minmax", "zscore", "bounds")
+
+
+@dataclass
+class ComponentRuns:
+    """Per judged query (``queries``: ids) each component's ranked ``{row: score}``, MaxSim scores of every candidate
+    of either list (``None`` for an index without token vectors), and each row's document id. Rows, not ids, are
+    what the search pipeline breaks ties by, so fusing them here orders ties as a search does."""
+
+    queries: list[str]
+    lists: dict[str, list[dict[int, float]]]
+    maxsim: list[dict[int, float]] | None
+    doc_ids: dict[int, str]
+
+
+def collect_runs(searcher: Any, dataset: BeirDataset, *, candidates: int = 100, batch_size: int = 32,
+                 on_batch: Callable[[int], None] | None = None) -> ComponentRuns:
+    """Search every judged query with each component hybrid fuses, and MaxSim-score their candidates."""
+    queries = dataset.judged_queries
+    ids = list(queries)
+    rows: dict[str, int] = {}
+
+    def by_row(hits: Any, score: Callable[[Any], float]) -> dict[int, float]:
+        for hit in hits:
+            if hit.id not in rows:
+                rows[hit.id] = searcher.row_of(hit.id)
+        return {rows[h.id]: score(h) for h in hits}
+
+    lists: dict[str, list[dict[int, float]]] = {name: [] for name in HYBRID_PARTS}
+    with_maxsim = "multivector" in searcher.modes
+    maxsim: list[dict[int, float]] = []
+    union = SearchConfig(candidates=candidates, rerank="multivector", rerank_depth=2 * candidates)
+    for start in range(0, len(ids), batch_size):
+        texts = [queries[q] for q in ids[start : start + batch_size]]
+        for name in HYBRID_PARTS:
+            lists[name] += [by_row(r.hits, lambda h: h.score) for r in searcher.search_batch(texts, k=candidates, mode=name)]
+        if with_maxsim:  # the fused list of both candidate lists holds each candidate once; rerank scores them all
+            reranked = searcher.search_batch(texts, k=2 * candidates, mode=HYBRID, config=union)
+            maxsim += [by_row(r.hits, lambda h: h.components["maxsim"]) for r in reranked]
+        if on_batch:
+            on_batch(len(texts))
+    return ComponentRuns(ids, lists, maxsim if with_maxsim else None, {row: doc for doc, row in rows.items()})
+
+
+def settings_grid(with_rerank: bool) -> list[SearchConfig]:
+    """Every setting tuning tries: the pure components first (linear alpha 1 and 0: the dense and BM25 rankings,
+    which win ties), then linear fusion at every alpha under each normalisation and weighted RRF, each with and
+    without MaxSim rerank."""
+    pure = [SearchConfig(fusion="linear", alpha=1.0), SearchConfig(fusion="linear", alpha=0.0)]
+    first = pure + [SearchConfig(fusion="linear", alpha=a, normalisation=n) for n in NORMALISATIONS for a in ALPHAS if 0 < a < 1]
+    first += [SearchConfig(fusion="rrf", rrf_k=k, alpha=a) for k in RRF_KS for a in RRF_ALPHAS]
+    if not with_rerank:
+        return first
+    return first + [s.with_changes(rerank="multivector", rerank_depth=RERANK_DEPTH) for s in first]
+
+
+def fused_run(runs: ComponentRuns, setting: SearchConfig, depth: int = DEPTH) -> Run:
+    """The run a hybrid search with ``setting`` returns, computed from the collected lists."""
+    weights = [setting.alpha, 1.0 - setting.alpha]
+    scale = normalisers(HYBRID_PARTS, setting.normalisation)
+    run: Run = {}
+    for i, qid in enumerate(runs.queries):
+        lists = [runs.lists[name][i] for name in HYBRID_PARTS]
+        if setting.fusion == "rrf":
+            fused = reciprocal_rank_fusion([list(s) for s in lists], k=setting.rrf_k, weights=[2 * w for w in weights])
+        else:
+            fused = linear_fusion(lists, weights, scale)
+        if setting.rerank == "multivector" and runs.maxsim is not None:
+            scores = runs.maxsim[i]
+            fused = sorted(((row, scores[row]) for row, _ in fused[: setting.rerank_depth]), key=lambda d: (-d[1], d[0]))
+        run[qid] = {runs.doc_ids[row]: score for row, score in fused[:depth]}
+    return run
+
+
+def component_run(runs: ComponentRuns, name: str, depth: int = DEPTH) -> Run:
+    """One component's own run."""
+    return {qid: {runs.doc_ids[row]: score for row, score in list(runs.lists[name][i].items())[:depth]}
+            for i, qid in enumerate(runs.queries)}
+
+
+@dataclass
+class TuningReport:
+    """What tuning measured on one index and dataset; ``chosen`` is the setting to apply."""
+
+    dataset: str
+    index: str
+    metric: str
+    folds: int
+    n_queries: int
+    grid_size: int
+    components: dict[str, float]
+    default: dict[str, Any]
+    chosen: dict[str, Any]
+    chosen_metric: float
+    cv_metric: float
+    best_component: str
+    cv_vs_best_component: dict[str, float]
+    fold_choices: list[dict[str, Any]]
+    seconds: float
+    created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "fusion-tuning", **dataclasses.asdict(self)}
+
+
+def tune(runs: ComponentRuns, qrels: dict[str, dict[str, int]], *, metric: str = "ndcg@10", folds: int = 5, seed: int = 0,
+         dataset: str = "", index: str = "", on_setting: Callable[[int], None] | None = None) -> TuningReport:
+    """Evaluate the grid on the collected lists; choose on all queries and estimate by k-fold cross-validation."""
+    from eval.paired import difference_interval
+
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if not 2 <= folds <= len(runs.queries):
+        raise ValueError(f"folds must be between 2 and the number of judged queries ({len(runs.queries)}), got {folds}")
+    started = time.perf_counter()
+    grid = settings_grid(runs.maxsim is not None)
+    per_setting: list[dict[str, float]] = []
+    for setting in grid:
+        _, per_query = evaluate_run(fused_run(runs, setting), qrels)
+        per_setting.append({q: values[metric] for q, values in per_query.items()})
+        if on_setting:
+            on_setting(1)
+    queries = sorted(per_setting[0])
+    components = {name: _metric_of(component_run(runs, name), qrels, metric) for name in HYBRID_PARTS}
+    best_component = max(components, key=lambda name: components[name])
+    best_values = _metric_per_query(component_run(runs, best_component), qrels, metric)
+
+    fold_of = _folds(queries, folds, seed)
+    out_of_fold: dict[str, float] = {}
+    fold_choices = []
+    for fold in range(folds):
+        held_out = [q for q in queries if fold_of[q] == fold]
+        training = [q for q in queries if fold_of[q] != fold]
+        chosen = _best(per_setting, training)
+        out_of_fold.update({q: per_setting[chosen][q] for q in held_out})
+        fold_choices.append({"fold": fold, "queries": len(held_out), "setting": describe(grid[chosen])})
+    chosen = _best(per_setting, queries)
+    difference, low, high = difference_interval(out_of_fold, best_values)
+    default = SearchConfig()
+    default_index = grid.index(default) if default in grid else None
+    default_value = (_mean(per_setting[default_index], queries) if default_index is not None
+                     else _metric_of(fused_run(runs, default), qrels, metric))
+    return TuningReport(
+        dataset=dataset, index=index, metric=metric, folds=folds, n_queries=len(queries), grid_size=len(grid),
+        components=components, default={**describe(default), metric: default_value}, chosen=describe(grid[chosen]),
+        chosen_metric=_mean(per_setting[chosen], queries), cv_metric=statistics.fmean(out_of_fold.values()),
+        best_component=best_component,
+        cv_vs_best_component={"difference": difference, "low": low, "high": high, "component": components[best_component]},
+        fold_choices=fold_choices, seconds=round(time.perf_counter() - started, 1),
+    )
+
+
+def describe(setting: SearchConfig) -> dict[str, Any]:
+    """The settings of a grid point that decide the first stage and rerank (what ``--apply`` records)."""
+    shown = {"fusion": setting.fusion, "alpha": setting.alpha, "rerank": setting.rerank}
+    if setting.fusion == "rrf":
+        shown["rrf_k"] = setting.rrf_k
+    else:
+        shown["normalisation"] = setting.normalisation
+    if setting.rerank != "none":
+        shown["rerank_depth"] = setting.rerank_depth
+    return shown
+
+
+def _folds(queries: Sequence[str], folds: int, seed: int) -> dict[str, int]:
+    """Each query's fold: a seeded shuffle dealt round-robin, so folds differ in size by at most one."""
+    order = list(queries)
+    random.Random(seed).shuffle(order)
+    return {q: i % folds for i, q in enumerate(order)}
+
+
+def _best(per_setting: list[dict[str, float]], queries: Iterable[str]) -> int:
+    """The grid index with the highest mean over ``queries`` (the earliest on a tie)."""
+    chosen = list(queries)
+    means = [_mean(values, chosen) for values in per_setting]
+    return max(range(len(means)), key=lambda i: (means[i], -i))
+
+
+def _mean(values: dict[str, float], queries: Sequence[str]) -> float:
+    return statistics.fmean(values[q] for q in queries)
+
+
+def _metric_per_query(run: Run, qrels: dict[str, dict[str, int]], metric: str) -> dict[str, float]:
+    _, per_query = evaluate_run(run, qrels)
+    return {q: values[metric] for q, values in per_query.items()}
+
+
+def _metric_of(run: Run, qrels: dict[str, dict[str, int]], metric: str) -> float:
+    mean, _ = evaluate_run(run, qrels)
+    return mean[metric]
