@@ -16,11 +16,9 @@ from typing import Any, Callable, Sequence
 from retrieval.config import SearchConfig
 
 RULES: dict[str, SearchConfig] = {
-    "rrf k=60": SearchConfig(fusion="rrf", rrf_k=60, alpha=0.5),
-    "rrf k=60, dense weight 0.7": SearchConfig(fusion="rrf", rrf_k=60, alpha=0.7),
-    "rrf k=60, dense weight 0.8": SearchConfig(fusion="rrf", rrf_k=60, alpha=0.8),
+    **{f"rrf k=60, dense weight {a}": SearchConfig(fusion="rrf", rrf_k=60, rrf_alpha=a) for a in (0.5, 0.7, 0.8, 0.9)},
     **{f"linear {n}, alpha {a}": SearchConfig(fusion="linear", normalisation=n, alpha=a)
-       for n in ("minmax", "zscore", "bounds") for a in (0.5, 0.6, 0.7, 0.8)},
+       for n in ("minmax", "zscore", "bounds") for a in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)},
 }
 
 

@@ -21,8 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from eval.beir import BeirDataset, Run, evaluate_run
 from retrieval.config import SearchConfig
-from retrieval.fusion import linear_fusion, reciprocal_rank_fusion
-from retrieval.pipeline import HYBRID, HYBRID_PARTS, normalisers
+from retrieval.pipeline import HYBRID_PARTS, fuse_scores
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 DEPTH = 100  # documents kept per query: what recall@100 needs
@@ -61,14 +60,16 @@ def collect_runs(searcher: Any, dataset: BeirDataset, *, candidates: int = 100, 
     lists: dict[str, list[dict[int, float]]] = {name: [] for name in HYBRID_PARTS}
     with_maxsim = "multivector" in searcher.modes
     maxsim: list[dict[int, float]] = []
-    union = SearchConfig(candidates=candidates, rerank="multivector", rerank_depth=2 * candidates)
+    plain = SearchConfig(candidates=candidates)  # never the index's tuned settings: the components as they are
+    rescored = plain.with_changes(rerank="multivector", rerank_depth=candidates)
     for start in range(0, len(ids), batch_size):
         texts = [queries[q] for q in ids[start : start + batch_size]]
         for name in HYBRID_PARTS:
-            lists[name] += [by_row(r.hits, lambda h: h.score) for r in searcher.search_batch(texts, k=candidates, mode=name)]
-        if with_maxsim:  # the fused list of both candidate lists holds each candidate once; rerank scores them all
-            reranked = searcher.search_batch(texts, k=2 * candidates, mode=HYBRID, config=union)
-            maxsim += [by_row(r.hits, lambda h: h.components["maxsim"]) for r in reranked]
+            lists[name] += [by_row(r.hits, lambda h: h.score) for r in searcher.search_batch(texts, k=candidates, mode=name, config=plain)]
+        if with_maxsim:  # each component's candidates reranked: MaxSim scores of every document either list holds
+            parts = [searcher.search_batch(texts, k=candidates, mode=name, config=rescored) for name in HYBRID_PARTS]
+            maxsim += [{**by_row(a.hits, lambda h: h.components["maxsim"]), **by_row(b.hits, lambda h: h.components["maxsim"])}
+                       for a, b in zip(*parts)]
         if on_batch:
             on_batch(len(texts))
     return ComponentRuns(ids, lists, maxsim if with_maxsim else None, {row: doc for doc, row in rows.items()})
@@ -80,7 +81,7 @@ def settings_grid(with_rerank: bool) -> list[SearchConfig]:
     without MaxSim rerank."""
     pure = [SearchConfig(fusion="linear", alpha=1.0), SearchConfig(fusion="linear", alpha=0.0)]
     first = pure + [SearchConfig(fusion="linear", alpha=a, normalisation=n) for n in NORMALISATIONS for a in ALPHAS if 0 < a < 1]
-    first += [SearchConfig(fusion="rrf", rrf_k=k, alpha=a) for k in RRF_KS for a in RRF_ALPHAS]
+    first += [SearchConfig(fusion="rrf", rrf_k=k, rrf_alpha=a) for k in RRF_KS for a in RRF_ALPHAS]
     if not with_rerank:
         return first
     return first + [s.with_changes(rerank="multivector", rerank_depth=RERANK_DEPTH) for s in first]
@@ -88,15 +89,9 @@ def settings_grid(with_rerank: bool) -> list[SearchConfig]:
 
 def fused_run(runs: ComponentRuns, setting: SearchConfig, depth: int = DEPTH) -> Run:
     """The run a hybrid search with ``setting`` returns, computed from the collected lists."""
-    weights = [setting.alpha, 1.0 - setting.alpha]
-    scale = normalisers(HYBRID_PARTS, setting.normalisation)
     run: Run = {}
     for i, qid in enumerate(runs.queries):
-        lists = [runs.lists[name][i] for name in HYBRID_PARTS]
-        if setting.fusion == "rrf":
-            fused = reciprocal_rank_fusion([list(s) for s in lists], k=setting.rrf_k, weights=[2 * w for w in weights])
-        else:
-            fused = linear_fusion(lists, weights, scale)
+        fused = fuse_scores(HYBRID_PARTS, [runs.lists[name][i] for name in HYBRID_PARTS], setting)
         if setting.rerank == "multivector" and runs.maxsim is not None:
             scores = runs.maxsim[i]
             fused = sorted(((row, scores[row]) for row, _ in fused[: setting.rerank_depth]), key=lambda d: (-d[1], d[0]))
@@ -184,11 +179,11 @@ def tune(runs: ComponentRuns, qrels: dict[str, dict[str, int]], *, metric: str =
 
 def describe(setting: SearchConfig) -> dict[str, Any]:
     """The settings of a grid point that decide the first stage and rerank (what ``--apply`` records)."""
-    shown = {"fusion": setting.fusion, "alpha": setting.alpha, "rerank": setting.rerank}
     if setting.fusion == "rrf":
-        shown["rrf_k"] = setting.rrf_k
+        shown = {"fusion": "rrf", "rrf_k": setting.rrf_k, "rrf_alpha": setting.rrf_alpha}
     else:
-        shown["normalisation"] = setting.normalisation
+        shown = {"fusion": "linear", "alpha": setting.alpha, "normalisation": setting.normalisation}
+    shown["rerank"] = setting.rerank
     if setting.rerank != "none":
         shown["rerank_depth"] = setting.rerank_depth
     return shown

@@ -17,7 +17,7 @@ EncodingErrors = Literal["strict", "replace"]
 Codec = Literal["pq", "none"]
 LongDocs = Literal["chunk", "truncate"]
 Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
-Fusion = Literal["rrf", "linear"]
+Fusion = Literal["linear", "rrf"]
 Normalisation = Literal["minmax", "zscore", "bounds"]
 Reranker = Literal["none", "multivector"]
 ChunkAggregate = Literal[CHUNK_AGGREGATES]
@@ -149,10 +149,10 @@ class BuildConfig:
 class SearchConfig:
     """How a query is answered beyond mode and k: fusion of BM25 and dense candidates, and MaxSim reranking."""
 
-    fusion: Fusion = _setting("rrf", "Hybrid fusion: rrf (reciprocal rank fusion) or linear (a weighted sum of normalised scores).")
+    fusion: Fusion = _setting("linear", "Hybrid fusion: linear (a weighted sum of normalised scores) or rrf (reciprocal rank fusion).")
     rrf_k: int = _setting(60, "RRF constant k: each list adds weight/(k + rank).")
-    alpha: float = _setting(0.5, "Fusion weight of the dense list, BM25 getting 1 - alpha: the weights of linear fusion, and twice "
-                                 "them in RRF (0.5: plain RRF).")
+    alpha: float = _setting(0.85, "Linear fusion weight of the dense score (BM25 gets 1 - alpha).")
+    rrf_alpha: float = _setting(0.5, "RRF weight of the dense list (BM25 gets 1 - rrf_alpha; 0.5 is plain RRF).")
     normalisation: Normalisation = _setting(
         "minmax", "How linear fusion puts scores on one scale: minmax (each list to [0, 1]), zscore (mean -/+ 3 standard "
                   "deviations to [0, 1], as Qdrant's DBSF) or bounds (theoretical ranges: cosine from -1 to 1, BM25 from 0 "
@@ -166,8 +166,9 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if not 0.0 <= self.alpha <= 1.0:
-            raise SettingError("alpha", self.alpha, "must be between 0 and 1")
+        for name in ("alpha", "rrf_alpha"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingError(name, getattr(self, name), "must be between 0 and 1")
         if self.rrf_k < 0:
             raise SettingError("rrf_k", self.rrf_k, "must be at least 0")
         for name in ("candidates", "rerank_depth"):

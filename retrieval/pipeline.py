@@ -17,7 +17,7 @@ from retrieval.fusion import (
 from retrieval.results import Candidate
 
 HYBRID = "hybrid"
-HYBRID_PARTS = ("dense", "bm25")  # the components hybrid mode fuses; fusion weighs the first by alpha
+HYBRID_PARTS = ("dense", "bm25")  # the components hybrid mode fuses; fusion weighs the first by alpha (rrf_alpha)
 
 
 def stage_components(mode: str) -> tuple[str, ...]:
@@ -48,16 +48,21 @@ def fuse(rankings: Mapping[str, Ranking], depth: int, config: SearchConfig) -> l
     for ranking in rankings.values():
         if ranking.chunks is not None:
             chunks.update(zip(ranking.rows.tolist(), ranking.chunks.tolist()))
-    weights = [config.alpha, 1.0 - config.alpha]
-    if config.fusion == "rrf":  # twice the weights, so that alpha 0.5 is plain RRF
-        fused = reciprocal_rank_fusion([list(s) for s in scores.values()], k=config.rrf_k, weights=[2 * w for w in weights])
-    else:
-        fused = linear_fusion(list(scores.values()), weights, normalisers(list(rankings), config.normalisation))
+    fused = fuse_scores(list(rankings), list(scores.values()), config)
     labels = {name: recipe_for(name).score_name for name in rankings}
     return [
         Candidate(row, score, {**{labels[n]: s[row] for n, s in scores.items() if row in s}, "fused": score}, chunks.get(row, -1))
         for row, score in fused[:depth]
     ]
+
+
+def fuse_scores(components: Sequence[str], scores: Sequence[Mapping[Any, float]], config: SearchConfig) -> list[tuple[Any, float]]:
+    """The fused ranking of the components' ``{id: score}`` lists (best first) as ``config`` says: weighted RRF
+    (twice the weights, so that rrf_alpha 0.5 is plain RRF) or linear fusion of normalised scores."""
+    if config.fusion == "rrf":
+        weights = [2 * config.rrf_alpha, 2 * (1.0 - config.rrf_alpha)]
+        return reciprocal_rank_fusion([list(s) for s in scores], k=config.rrf_k, weights=weights)
+    return linear_fusion(scores, [config.alpha, 1.0 - config.alpha], normalisers(components, config.normalisation))
 
 
 def normalisers(components: Sequence[str], normalisation: str) -> list[Normaliser]:

@@ -62,11 +62,11 @@ def test_hybrid_search_with_rerank_reports_every_stage(small_index):
 def test_eval_beir_compares_configurations_in_one_table(small_index, dbpedia_small, tmp_path):
     output = run("eval", "beir", str(dbpedia_small), "--index", str(small_index), "--mode", "bm25", "--mode", "dense",
                  "--mode", "hybrid", "--mode", "hybrid+rerank", "--out-dir", str(tmp_path)).stdout
-    for row in ("bm25", "dense", "hybrid-rrf", "hybrid-rrf+rerank"):
+    for row in ("bm25", "dense", "hybrid-linear", "hybrid-linear+rerank"):
         assert f"│ {row} " in output
     reports = {json.loads(p.read_text())["mode"]: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
-    assert set(reports) == {"bm25", "dense", "hybrid-rrf", "hybrid-rrf+rerank"}
-    assert re.search(r"> MV\d+,PQ$", reports["hybrid-rrf+rerank"]["factory"])
+    assert set(reports) == {"bm25", "dense", "hybrid-linear", "hybrid-linear+rerank"}
+    assert re.search(r"> MV\d+,PQ$", reports["hybrid-linear+rerank"]["factory"])
     assert all(r["n_queries"] == 5 and 0 < r["metrics"]["ndcg@10"] <= 1 for r in reports.values())
 
 
@@ -121,7 +121,7 @@ def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_smal
         (("build", "/nonexistent/corpus.jsonl", "--index", "/tmp/x", "--model", "minilm"), "does not exist"),
         (("eval", "beir", "/nonexistent"), "Give either --index DIR"),
         (("eval", "beir", "/nonexistent", "--model", "minilm", "--mode", "hybrid+bm25"), "Unknown configuration 'hybrid+bm25'"),
-        (("search", "/nonexistent/idx", "q", "--fusion", "max"), "fusion must be one of rrf, linear"),
+        (("search", "/nonexistent/idx", "q", "--fusion", "max"), "fusion must be one of linear, rrf"),
     ],
 )
 def test_errors_are_one_clear_line_without_traceback(args, message):

@@ -71,9 +71,20 @@ def test_hybrid_rrf_equals_fusing_the_component_searches(small_searcher):
     bm25 = small_searcher.search(QUERY, k=depth, mode="bm25").ids
     dense = small_searcher.search(QUERY, k=depth, mode="dense").ids
     expected = reciprocal_rank_fusion([bm25, dense], k=60)[:10]
-    hybrid = small_searcher.search(QUERY, k=10, mode="hybrid")
+    hybrid = small_searcher.search(QUERY, k=10, mode="hybrid", config=SearchConfig(fusion="rrf"))
     assert hybrid.ids == [doc for doc, _ in expected]
     np.testing.assert_allclose([h.score for h in hybrid.hits], [s for _, s in expected], rtol=1e-6)
+
+
+def test_default_hybrid_is_dense_weighted_linear_fusion_of_the_component_searches(small_searcher):
+    """The default (chosen by `bench fusion`, README): 0.85 x min-max dense + 0.15 x min-max BM25."""
+    depth = SearchConfig().candidates
+    dense = {h.id: h.score for h in small_searcher.search(QUERY, k=depth, mode="dense").hits}
+    bm25 = {h.id: h.score for h in small_searcher.search(QUERY, k=depth, mode="bm25").hits}
+    expected = linear_fusion([dense, bm25], [0.85, 0.15])[:10]
+    hybrid = small_searcher.search(QUERY, k=10, mode="hybrid")
+    assert [h.score for h in hybrid.hits] == pytest.approx([s for _, s in expected], rel=1e-5)
+    assert {h.id for h in hybrid.hits[:5]} == {doc for doc, _ in expected[:5]}
 
 
 def test_component_scores_are_those_of_each_stage(small_searcher):

@@ -48,8 +48,8 @@ def test_offline_fusion_equals_a_real_search_with_the_same_setting(small_searche
     """Oracle: the run tuning scores for a setting is the run `Searcher` returns with it (top 10 ids, per query)."""
     dataset = planted_dataset(small_searcher, dbpedia_small, tmp_path / "planted", "dense")
     runs = collect_runs(small_searcher, dataset)
-    settings = [SearchConfig(), SearchConfig(fusion="linear", alpha=0.7, normalisation="zscore"),
-                SearchConfig(fusion="linear", alpha=0.4, normalisation="bounds"), SearchConfig(fusion="rrf", rrf_k=20, alpha=0.8),
+    settings = [SearchConfig(), SearchConfig(fusion="rrf"), SearchConfig(fusion="linear", alpha=0.7, normalisation="zscore"),
+                SearchConfig(fusion="linear", alpha=0.4, normalisation="bounds"), SearchConfig(fusion="rrf", rrf_k=20, rrf_alpha=0.8),
                 SearchConfig(fusion="linear", alpha=0.6, rerank="multivector", rerank_depth=100)]
     for setting in settings:
         offline = fused_run(runs, setting)

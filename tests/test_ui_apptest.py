@@ -70,11 +70,12 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
 def test_hybrid_mode_offers_fusion_and_rerank_and_shows_each_stage(monkeypatch, tmp_path, small_index):
     at = start(monkeypatch, tmp_path, [small_index])
     assert at.radio[0].value == "hybrid", "an index built for hybrid search opens in hybrid mode"
-    assert at.radio[1].label == "Fusion" and at.radio[1].options == ["rrf", "linear"] and at.radio[1].value == "rrf"
-    assert [s.value for s in at.slider if s.label == "Dense weight (alpha)"] == [0.5], "alpha weighs the lists in RRF too"
-    assert not [s for s in at.selectbox if s.label == "Normalisation"], "normalisation only matters for linear fusion"
-    at.radio[1].set_value("linear").run()
+    assert at.radio[1].label == "Fusion" and at.radio[1].options == ["linear", "rrf"] and at.radio[1].value == "linear"
+    assert [s.value for s in at.slider if s.label == "Dense weight (alpha)"] == [0.85]
     assert [s.value for s in at.selectbox if s.label == "Normalisation"] == ["minmax"]
+    at.radio[1].set_value("rrf").run()
+    assert not [s for s in at.slider if s.label == "Dense weight (alpha)"], "alpha and normalisation are linear fusion's"
+    assert not [s for s in at.selectbox if s.label == "Normalisation"]
     at.toggle[0].set_value(True).run()
     search(at, "guitar chord tuning")
     assert not at.exception

@@ -41,13 +41,13 @@ if mode == HYBRID or rerankers:
     if mode == HYBRID:
         fusion = tuning[0].radio("Fusion", list(FUSIONS), index=FUSIONS.index(config.fusion), horizontal=True,
                                  key=f"fusion-{chosen}", help=help_for("fusion"))
-        alpha = tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, float(config.alpha), 0.05, key=f"alpha-{chosen}",
-                                 help=help_for("alpha"))
-        config = config.with_changes(fusion=fusion, alpha=alpha)
+        config = config.with_changes(fusion=fusion)
         if fusion == "linear":
+            alpha = tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, float(config.alpha), 0.05, key=f"alpha-{chosen}",
+                                     help=help_for("alpha"))
             normalisation = tuning[2].selectbox("Normalisation", list(NORMALISATIONS), index=NORMALISATIONS.index(config.normalisation),
                                                 key=f"normalisation-{chosen}", help=help_for("normalisation"))
-            config = config.with_changes(normalisation=normalisation)
+            config = config.with_changes(alpha=alpha, normalisation=normalisation)
     if rerankers and tuning[3].toggle("Rerank with MaxSim", value=config.rerank != "none", key=f"rerank-{chosen}",
                                       help=help_for("rerank")):
         config = config.with_changes(rerank=rerankers[0])
