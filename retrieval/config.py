@@ -19,6 +19,7 @@ LongDocs = Literal["chunk", "truncate"]
 Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 Fusion = Literal["linear", "rrf"]
 Normalisation = Literal["minmax", "zscore", "bounds"]
+Bm25Analyzer = Literal["auto", "text", "code"]
 Reranker = Literal["none", "multivector"]
 ChunkAggregate = Literal[CHUNK_AGGREGATES]
 OnTypeError = Literal["fail", "null", "skip"]
@@ -80,6 +81,9 @@ class BuildConfig:
     index_type: str = _setting(
         "flat", "FAISS index: flat (exact), hnsw, ivfpq, or any FAISS factory string such as 'IVF256,SQ8'."
     )
+    bm25_analyzer: Bm25Analyzer = _setting(
+        "auto", "BM25 analyser: text (words, stopwords, stems), code (also splits snake_case, camelCase and dotted.names "
+                "into their words, keeping them whole too) or auto (code when most documents look like source code).")
     bm25_k1: float = _setting(1.5, "BM25 term-frequency saturation k1 (hybrid mode).")
     bm25_b: float = _setting(0.75, "BM25 length normalisation b (hybrid mode).")
     id_field: str | None = _setting(None, "Field holding the document id (default: _id, else id).")

@@ -157,7 +157,8 @@ class Searcher:
         encoders = self.query_encoders(mode, config)  # models load before the clock starts
 
         started = time.perf_counter()
-        encoded = {name: recipe_for(name).encode_queries(encoder, queries) for name, encoder in encoders.items()}
+        sections = self.manifest.components
+        encoded = {name: recipe_for(name).encode_queries(encoder, queries, sections[name]) for name, encoder in encoders.items()}
         after_encoding = time.perf_counter()
         ranked = first_stage(self._opened.components, mode, encoded, depth, config, allowed)
         after_search = time.perf_counter()

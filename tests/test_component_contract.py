@@ -134,7 +134,7 @@ class WordRecipe:
     def build_settings(self, config):
         return {}
 
-    def encode_queries(self, encoder, queries):
+    def encode_queries(self, encoder, queries, section=None):
         return [words(q) for q in queries]
 
     def prepare_queries(self, encoder):

@@ -37,7 +37,7 @@ def test_the_version_2_fixture_opens_verifies_and_answers_as_when_it_was_written
     searcher = Searcher.load(v2_index, encoder=minilm, multivector_encoder=minilm_colbert)
     for key, expected in EXPECTED.items():
         mode, query = key.split("|")
-        config = SearchConfig(rerank="multivector") if mode.endswith("+rerank") else None
+        config = SearchConfig(fusion="rrf", rerank="multivector" if mode.endswith("+rerank") else "none")  # that code's defaults
         result = searcher.search(query, k=5, mode=mode.removesuffix("+rerank"), config=config)
         assert [h.id for h in result.hits] == [doc_id for doc_id, _ in expected], key
         assert [h.score for h in result.hits] == pytest.approx([score for _, score in expected], abs=1e-5), key

@@ -152,7 +152,7 @@ def test_bm25_parameters_and_analyser_are_in_the_manifest(small_index):
     manifest = json.loads((small_index / "manifest.json").read_text())
     bm25 = manifest["components"]["bm25"]
     assert bm25["k1"] == 1.5 and bm25["b"] == 0.75
-    assert bm25["analyser"]["stemmer"] == "snowball-english"
+    assert bm25["analyser"]["stemmer"] == "snowball-english" and bm25["analyser"]["name"] == "text"  # auto: prose
     assert bm25["documents"] == manifest["documents"]["count"]
     assert any(name.startswith("bm25/") for name in manifest["files"])
 
@@ -174,3 +174,36 @@ def test_bm25_on_full_scifact_matches_an_independent_bm25s_run():
         run[qid] = {ids[r]: float(s) for s, r in zip(scores, rows)}
     mean, _ = evaluate_run(run, dataset.qrels)
     assert mean["ndcg@10"] == pytest.approx(0.6863, abs=0.003)
+
+
+CODE_CORPUS = [
+    {"_id": "iterable", "text": "def is_iterable(obj):\n    try:\n        iter(obj)\n    except TypeError:\n        return False\n    return True"},
+    {"_id": "variable", "text": "def set_variable(name, value):\n    os.environ[name] = value\n    return value"},
+    {"_id": "check", "text": "def check(value):\n    if value is None:\n        raise ValueError('a value is needed')\n    return value"},
+    {"_id": "camel", "text": "function parseHttpResponse(raw) {\n  const body = raw.split('\\r\\n\\r\\n')[1];\n  return JSON.parse(body);\n}"},
+    {"_id": "join", "text": "def data_path(name):\n    return os.path.join(DATA_DIR, name)"},
+]
+
+
+@pytest.mark.parametrize("analyser", ["auto", "text", "code"])
+def test_the_code_analyser_matches_identifier_words_and_is_chosen_for_code(tmp_path, minilm, minilm_colbert, analyser):
+    """A query in words meets the identifiers that spell them only with the code analyser, which `auto` picks for a
+    corpus of source code; the manifest records the analyser, and queries are analysed with it."""
+    from retrieval.builder import build_index
+    from retrieval.config import BuildConfig
+
+    corpus = tmp_path / "code.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in CODE_CORPUS), encoding="utf-8")
+    folder = tmp_path / analyser
+    build_index(corpus, folder, BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", bm25_analyzer=analyser),
+                encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    searcher = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
+    chosen = searcher.manifest.components["bm25"].analyser["name"]
+    assert chosen == ("text" if analyser == "text" else "code")
+    top = {q: searcher.search(q, k=1, mode="bm25").ids for q in ("http response", "data dir", "set variable")}
+    if chosen == "code":
+        assert top == {"http response": ["camel"], "data dir": ["join"], "set variable": ["variable"]}
+        assert searcher.search("parseHttpResponse", k=1, mode="bm25").ids == ["camel"]  # the whole identifier too
+    else:  # the text analyser sees parseHttpResponse, DATA_DIR and set_variable as single words
+        assert top == {"http response": [], "data dir": [], "set variable": []}
+    searcher.close()

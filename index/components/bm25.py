@@ -31,10 +31,12 @@ class BM25Section(Section):
 
 @dataclass(frozen=True)
 class TermRows:
-    """Analysed documents: one term list per document row id."""
+    """Analysed documents: one term list per document row id, and the record of the analyser that made them (kept
+    in the manifest section, so that queries are analysed alike)."""
 
     terms: list[list[str]]
     row_ids: np.ndarray
+    analyser: dict[str, Any] = field(default_factory=dict)
 
 
 @register
@@ -46,13 +48,14 @@ class BM25Component:
     section_type: ClassVar[type[Section]] = BM25Section
     incremental: ClassVar[bool] = False
 
-    def __init__(self, index: BM25Index) -> None:
+    def __init__(self, index: BM25Index, analyser: Mapping[str, Any] | None = None) -> None:
         self.index = index
+        self.analyser = dict(analyser or {})
 
     @classmethod
     def build(cls, rows: TermRows, settings: Mapping[str, Any]) -> "BM25Component":
         params = {key: settings.get(key, default) for key, default in DEFAULT_PARAMS.items()}
-        return cls(BM25Index.build(rows.terms, np.asarray(rows.row_ids, dtype=np.int64), params))
+        return cls(BM25Index.build(rows.terms, np.asarray(rows.row_ids, dtype=np.int64), params), rows.analyser)
 
     @classmethod
     def load(cls, folder: Path, section: BM25Section, *, writable: bool = False) -> "BM25Component":
@@ -88,7 +91,7 @@ class BM25Component:
         return found
 
     def describe(self) -> dict[str, Any]:
-        return self.index.describe()
+        return {**self.index.describe(), **({"analyser": self.analyser} if self.analyser else {})}
 
     def training_fit(self) -> dict[str, Any] | None:
         return None

@@ -77,7 +77,7 @@ class DenseRecipe:
     def build_settings(self, config: BuildConfig) -> dict[str, Any]:
         return {"index_type": config.index_type}
 
-    def encode_queries(self, encoder: Any, queries: Sequence[str]) -> Sequence[Any]:
+    def encode_queries(self, encoder: Any, queries: Sequence[str], section: Any = None) -> Sequence[Any]:
         return encoder.encode_queries(queries)
 
     def prepare_queries(self, encoder: Any) -> None:

@@ -1,4 +1,5 @@
-"""Recipe of the BM25 component: no model, the analyser of :mod:`retrieval.lexical` for documents and queries."""
+"""Recipe of the BM25 component: no model; an analyser of :mod:`retrieval.lexical` (text or code, ``auto`` decided
+from the stored documents) for documents, and for queries the one the component's manifest section records."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from retrieval.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
-from retrieval.lexical import ANALYSER, analyse
+from retrieval.lexical import SAMPLE, Analyser
 
 TEXT_BATCH = 4096
 
@@ -37,27 +38,29 @@ class LexicalRecipe:
         return None
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
-        return {"analyser": ANALYSER}
+        return {}  # the component records the analyser its rows were made with (auto is decided there)
 
     def write_chunks(self, scratch: Scratch, rows: np.ndarray, chunks: Sequence[Chunk], outputs: Any) -> None:
         raise TypeError("the BM25 recipe has no encoder, so the encoding pass never gives it chunks")
 
     def rows_for_build(self, staging: Path, store: DocumentStore, encoder: Any, config: BuildConfig) -> TermRows:
+        analyser = Analyser(config.bm25_analyzer).resolve(next(iter(store.iter_texts(SAMPLE)), ([], []))[1])
         row_ids: list[int] = []
         terms: list[list[str]] = []
         for ids, texts in store.iter_texts(TEXT_BATCH):
             row_ids += ids
-            terms += analyse(texts)
-        return TermRows(terms, np.array(row_ids, dtype=np.int64))
+            terms += analyser.analyse(texts)
+        return TermRows(terms, np.array(row_ids, dtype=np.int64), analyser.record)
 
     def encode_rows(self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig) -> TermRows:
-        return TermRows(analyse(texts), np.asarray(rows, dtype=np.int64))
+        analyser = Analyser(config.bm25_analyzer).resolve(texts)
+        return TermRows(analyser.analyse(texts), np.asarray(rows, dtype=np.int64), analyser.record)
 
     def build_settings(self, config: BuildConfig) -> dict[str, Any]:
         return {"k1": config.bm25_k1, "b": config.bm25_b}
 
-    def encode_queries(self, encoder: Any, queries: Sequence[str]) -> Sequence[Any]:
-        return analyse(queries)
+    def encode_queries(self, encoder: Any, queries: Sequence[str], section: Any = None) -> Sequence[Any]:
+        return Analyser(getattr(section, "analyser", None)).analyse(queries)
 
     def prepare_queries(self, encoder: Any) -> None:
         return None

@@ -66,7 +66,7 @@ class MultiVectorRecipe:
     def build_settings(self, config: BuildConfig) -> dict[str, Any]:
         return {"codec": config.multivector_codec}
 
-    def encode_queries(self, encoder: Any, queries: Sequence[str]) -> Sequence[Any]:
+    def encode_queries(self, encoder: Any, queries: Sequence[str], section: Any = None) -> Sequence[Any]:
         return encoder.encode_queries(queries)
 
     def prepare_queries(self, encoder: Any) -> None:

@@ -59,8 +59,9 @@ class ComponentRecipe(Protocol):
     def build_settings(self, config: BuildConfig) -> dict[str, Any]:
         """What the component's ``build`` reads from the build settings."""
 
-    def encode_queries(self, encoder: Any, queries: Sequence[str]) -> Sequence[Any]:
-        """Queries in the form the component searches."""
+    def encode_queries(self, encoder: Any, queries: Sequence[str], section: Any = None) -> Sequence[Any]:
+        """Queries in the form the component searches; ``section`` is the component's manifest section (BM25 reads
+        the analyser its documents were analysed with there)."""
 
     def prepare_queries(self, encoder: Any) -> None:
         """Called once a build is committed: leave whatever makes later searches start fast (may do nothing)."""
