@@ -26,7 +26,7 @@ def run_benchmark(pairs: Sequence[tuple[Path, Path]], *, metric: str = "ndcg@10"
                   on_pair: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Every rule, the components and cross-validated tuning on every (index, dataset) pair; a JSON-ready report."""
     from eval.beir import evaluate_run, load_beir
-    from eval.fusion_tuning import collect_runs, component_run, fused_run, tune
+    from eval.fusion_tuning import collect_runs, component_run, describe, fused_run, tune
     from retrieval.pipeline import HYBRID_PARTS
     from retrieval.searcher import Searcher
 
@@ -49,11 +49,6 @@ def run_benchmark(pairs: Sequence[tuple[Path, Path]], *, metric: str = "ndcg@10"
     worst = {rule: max(max(d["components"].values()) - d["rules"][rule] for d in datasets) for rule in RULES}
     return {"metric": metric, "folds": folds, "datasets": datasets, "worst_loss": worst,
             "safest": min(worst, key=lambda rule: worst[rule]),
-            "rules": {rule: _spelled(setting) for rule, setting in RULES.items()},
+            "rules": {rule: describe(setting) for rule, setting in RULES.items()},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-
-def _spelled(setting: SearchConfig) -> dict[str, Any]:
-    from eval.fusion_tuning import describe
-
-    return describe(setting)
