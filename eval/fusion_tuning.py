@@ -19,11 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from eval.beir import BeirDataset, Run, evaluate_run
+from eval.beir import METRICS, BeirDataset, Run, evaluate_run
 from retrieval.config import SearchConfig
 from retrieval.pipeline import HYBRID_PARTS, fuse_scores
 
-METRICS = ("ndcg@10", "recall@100", "mrr@10")
 DEPTH = 100  # documents kept per query: what recall@100 needs
 RERANK_DEPTH = 100
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(21))

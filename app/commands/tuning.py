@@ -27,12 +27,14 @@ def tune(
     cross-validated estimate and its interval against the better single component."""
     from tqdm import tqdm
 
-    from eval.beir import check_judged_documents, corpus_ids, load_beir
+    from eval.beir import METRICS, check_judged_documents, corpus_ids, load_beir
     from eval.fusion_tuning import collect_runs, settings_grid, tune as run_tuning
     from retrieval.pipeline import HYBRID_PARTS
     from retrieval.searcher import Searcher
     from retrieval.tuned import apply_tuned_search
 
+    if metric not in METRICS:  # before the searches, not after them
+        raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
     data = load_beir(dataset, split)
     searcher = Searcher.load(index)
     try:
