@@ -18,9 +18,11 @@ def configuration_label(report: dict[str, Any]) -> str:
     'all-MiniLM-L6-v2 · dense · HNSW32'
     >>> configuration_label({"model": "BM25 + minilm", "mode": "hybrid-rrf", "factory": "BM25(k1=1.5,b=0.75) + IDMap2,Flat"})
     'BM25 + minilm · hybrid-rrf · BM25 + Flat'
+    >>> configuration_label({"model": "BM25", "mode": "bm25", "factory": "BM25-code(k1=1.5,b=0.75)"})
+    'BM25 · bm25 · BM25-code'
     """
     model = " + ".join(part.rsplit("/", 1)[-1] for part in str(report.get("model", "?")).split(" + "))
-    factory = re.sub(r"BM25\([^)]*\)", "BM25", str(report.get("factory", ""))).replace("IDMap2,", "")
+    factory = re.sub(r"(BM25[-\w]*)\([^)]*\)", r"\1", str(report.get("factory", ""))).replace("IDMap2,", "")
     return " · ".join(part for part in (model, report.get("mode", ""), factory) if part)
 
 

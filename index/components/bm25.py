@@ -109,8 +109,13 @@ class BM25Component:
 
     @classmethod
     def label(cls, section: BM25Section) -> str:
-        """The structure in a few words, for build summaries and result tables."""
-        return f"BM25(k1={section.k1},b={section.b})"
+        """The structure in a few words, for build summaries and result tables (``BM25-code`` with the code analyser).
+
+        >>> BM25Component.label(BM25Section(1.5, 0.75, "lucene", 10, 99, {"name": "code"}))
+        'BM25-code(k1=1.5,b=0.75)'
+        """
+        name = "BM25-code" if section.analyser.get("name") == "code" else "BM25"
+        return f"{name}(k1={section.k1},b={section.b})"
 
     @classmethod
     def verify(cls, folder: Path, section: BM25Section, row_ids: np.ndarray) -> str:
