@@ -221,6 +221,7 @@ def evaluate_searcher(
     ids: Sequence[str] = list(queries)
     run: Run = {}
     mode = mode or searcher.modes[0]
+    config = config or searcher.search_config()  # what the searches use, so the report names it
     searcher.search_batch([queries[ids[0]]], k=1, mode=mode, config=config, filter=filter)  # warm-up: model loading is not query latency
     started = time.perf_counter()
     for start in range(0, len(ids), batch_size):

@@ -17,7 +17,7 @@ from index.component import IndexComponent
 from index.docstore import Document, DocumentStore, Duplicate
 from index.format import DOCUMENTS_NAME, describe_files, discard_partial, staged_folder, write_manifest
 from index.lock import writer_lock
-from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest
+from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest, TunedSearch
 from index.metadata import MetadataSchema
 from index.ownership import check_build_target, resolve_index_path
 from retrieval.build_encoding import encode_into_scratch
@@ -110,14 +110,15 @@ def build_index_locked(
     """:func:`build_index` for a caller that already holds the index's writer lock (compaction rebuilds).
 
     ``encoders`` are already loaded encoders by component name. A rebuild passes the manifest it replaces as
-    ``rebuild_of``: the new one keeps its corpus label and update history; and the metadata field types the
-    replaced store records as ``metadata_types``, so the fields keep their types.
+    ``rebuild_of``: the new one keeps its corpus label, update history and tuned search settings; and the metadata
+    field types the replaced store records as ``metadata_types``, so the fields keep their types.
     """
     started = time.perf_counter()  # model loading counts in the build's time
     from_path = isinstance(corpus, (str, Path))
     label = rebuild_of.build.corpus if rebuild_of else str(corpus) if from_path else "<documents>"
     history = list(rebuild_of.updates) if rebuild_of else []
-    job = _Job(index_dir, config, _load_encoders(config, encoders or {}), label, history, started)
+    job = _Job(index_dir, config, _load_encoders(config, encoders or {}), label, history, started,
+               rebuild_of.tuned_search if rebuild_of else None)
     key = resume_key(corpus, config, job.encoders, hf_dataset) if resume and from_path else None
     if from_path and not resume:
         discard_partial(index_dir)  # starting over: drop an interrupted build's work
@@ -188,6 +189,7 @@ class _Job:
     corpus_label: str
     history: list[dict[str, Any]]
     started: float
+    tuned_search: TunedSearch | None = None
 
 
 def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: BuildProgress) -> BuildSummary:
@@ -229,6 +231,7 @@ def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: Bu
         build=BuildRecord(job.corpus_label, dataclasses.asdict(config), summary.to_dict()),
         versions=_versions(),
         updates=job.history,
+        tuned_search=job.tuned_search,
     )
     write_manifest(staging, manifest)
     return summary

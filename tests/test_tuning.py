@@ -65,6 +65,7 @@ def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(c
 
     from app.cli import app
     from retrieval.searcher import Searcher
+    from retrieval.compaction import compact_index
     from retrieval.updater import add_documents
     from index.docstore import Document
 
@@ -107,4 +108,8 @@ def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(c
     kept = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     assert kept.manifest.tuned_search.settings == report["chosen"] and kept.search_config().alpha == 1.0
     kept.close()
+    compact_index(folder, retrain="always", encoders={"dense": minilm, "multivector": minilm_colbert}, progress=False)
+    rebuilt = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)  # a retraining compaction rebuilds
+    assert rebuilt.manifest.tuned_search.settings == report["chosen"] and rebuilt.search_config().alpha == 1.0
+    rebuilt.close()
     assert CliRunner().invoke(app, ["verify", str(folder)]).exit_code == 0

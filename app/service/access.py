@@ -1,8 +1,8 @@
 """Every request observed once: one JSON line in the access log and the Prometheus counters and latency.
 
 A plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``: it only watches the response start go by,
-so a request costs no extra task, stream or copy of the body (measured: a third of the event loop's time per
-search request went to that machinery).
+so a request costs no extra task, stream or copy of the body (that machinery was a large share of the event loop's
+time per search request; the README's service benchmark section has the measurement).
 """
 
 from __future__ import annotations
