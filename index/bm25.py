@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from index.rows import best_of
+
 BM25_FOLDER = "bm25"
 ROW_IDS_FILE = "row_ids.npy"
 DEFAULT_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # bm25s's defaults (README, "Design choices")
@@ -37,6 +39,23 @@ class BM25Index:
         model = bm25s.BM25(k1=params["k1"], b=params["b"], method=params["method"])
         model.index((token_ids, vocabulary), show_progress=False)
         return cls(model=model, row_ids=np.asarray(row_ids, dtype=np.int64), params=params)
+
+    def part(self, positions: np.ndarray) -> "BM25Index":
+        """The documents at ``positions`` with the scores they have in the whole collection (its document frequencies
+        and average length), so that the parts of a split score every document exactly as the whole does."""
+        import bm25s
+        import scipy.sparse as sp
+
+        scores = self.model.scores
+        matrix = sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]), shape=(scores["num_docs"], len(scores["indptr"]) - 1))
+        kept = matrix[np.asarray(positions, dtype=np.int64)].tocsc()
+        kept.sort_indices()
+        model = bm25s.BM25(k1=self.params["k1"], b=self.params["b"], method=self.params["method"])
+        model.scores = {"data": kept.data.astype(scores["data"].dtype), "indices": kept.indices.astype(scores["indices"].dtype),
+                        "indptr": kept.indptr.astype(scores["indptr"].dtype), "num_docs": len(positions)}
+        model.vocab_dict = dict(self.model.vocab_dict)
+        model.nonoccurrence_array = getattr(self.model, "nonoccurrence_array", None)
+        return BM25Index(model=model, row_ids=self.row_ids[np.asarray(positions, dtype=np.int64)], params=dict(self.params))
 
     def save(self, folder: Path) -> list[str]:
         """Write the bm25s files under ``folder/bm25``; returns their paths relative to ``folder``."""
@@ -79,7 +98,6 @@ class BM25Index:
         matched = np.flatnonzero(scores > 0)
         if allowed is not None:
             matched = matched[np.isin(self.row_ids[matched], allowed)]
-        if len(matched) > k:
-            matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
+        matched = matched[best_of(scores[matched], self.row_ids[matched], k)]  # ties at the cut: lower row ids
         order = matched[np.lexsort((self.row_ids[matched], -scores[matched]))]
         return scores[order], self.row_ids[order]

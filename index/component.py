@@ -77,6 +77,10 @@ class IndexComponent(Protocol):
     def remove(self: C, row_ids: np.ndarray) -> C:
         """The component without any row of these documents."""
 
+    def part(self: C, row_ids: np.ndarray) -> C:
+        """The component holding only these documents, with the trained structures and collection statistics of the
+        whole, so that the parts of a split (shards) search together exactly as the whole does; ``self`` is unchanged."""
+
     def row_ids(self) -> np.ndarray:
         """The distinct document row ids the component holds, sorted."""
 

@@ -184,6 +184,12 @@ class DenseIndex:
             self._ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         return self._ids
 
+    def copy(self) -> "DenseIndex":
+        """An independent copy (FAISS clone) with the same factory and search settings."""
+        import faiss
+
+        return DenseIndex(faiss.clone_index(self._index), self.factory, self.search_params)
+
     def without(self, ids: np.ndarray | list[int]) -> "DenseIndex":
         """This index without the vectors of ``ids``: removed in place where FAISS can (Flat, IVF),
         else (HNSW) rebuilt from the remaining stored vectors."""

@@ -315,6 +315,24 @@ class DocumentStore:
                 except MetadataTypeError:
                     continue  # a value the inferred type cannot hold stays in the document's JSON only
 
+    def copy_part(self, target: Path, row_ids: np.ndarray) -> None:
+        """Write a new store at ``target`` holding only the documents of ``row_ids``, under the same row ids, with
+        their metadata and chunk spans (a shard of this store)."""
+        with self._lock:
+            self._conn.execute("VACUUM INTO ?", (str(target),))
+        part = sqlite3.connect(target)
+        try:
+            with part:
+                part.execute("CREATE TEMP TABLE kept (row_id INTEGER PRIMARY KEY)")
+                part.executemany("INSERT INTO kept VALUES (?)", ((int(r),) for r in row_ids))
+                tables = [r[0] for r in part.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+                for table in ("documents", "chunks", "metadata_values"):
+                    if table in tables:
+                        part.execute(f"DELETE FROM {table} WHERE row_id NOT IN (SELECT row_id FROM kept)")
+            part.execute("VACUUM")
+        finally:
+            part.close()
+
     def add_chunk_spans(self, spans: np.ndarray) -> None:
         """Record ``(row id, chunk number, start, end)`` character spans of the chunks of split documents."""
         with self._lock, self._conn:

@@ -32,5 +32,16 @@ class NotAnIndexError(IndexFormatError):
         super().__init__(message)
 
 
+class ShardedIndexChangeError(IndexFormatError):
+    """A change (add, delete, compact, tuned settings) asked of a sharded index, which is only built and searched so
+    far (``folder``, ``shards``: how many)."""
+
+    def __init__(self, folder: object, shards: int) -> None:
+        self.folder, self.shards = folder, shards
+        super().__init__(
+            f"{folder} is a sharded index ({shards} shards): it can be searched, verified and served, but not yet changed "
+            f"in place. Build it again from the changed corpus with the same --shards {shards}.")
+
+
 class ChecksumMismatchError(IndexFormatError):
     """A payload file does not match the checksum recorded in the manifest."""

@@ -276,6 +276,9 @@ def manifest_summary(manifest: Manifest) -> list[tuple[str, str]]:
         settings = ", ".join(f"{k}={v}" for k, v in tuned.settings.items())
         rows.append(("tuned search settings", f"{settings} (on {tuned.dataset}: {tuned.metric} {tuned.cv_metric:.4f} "
                                                 f"cross-validated over {tuned.queries} queries; {tuned.tuned_at})"))
+    rows += [(f"shard {name}", f"{shard.documents:,} documents (rows {shard.first_row} to {shard.last_row})")
+             for name, shard in manifest.shards.items()]
     rows += [(f"file {name}", human_bytes(entry.bytes)) for name, entry in manifest.files.items()]
-    rows.append(("total size", human_bytes(manifest.payload_bytes)))
+    built_bytes = manifest.build.summary.get("index_bytes")  # a sharded index's files are its shards' manifests
+    rows.append(("total size", human_bytes(built_bytes if manifest.shards and built_bytes else manifest.payload_bytes)))
     return rows

@@ -61,6 +61,15 @@ class TunedSearch(Section):
 
 
 @dataclass
+class ShardEntry(Section):
+    """One shard of a sharded index: a complete index folder holding a contiguous run of the document row ids."""
+
+    documents: int
+    first_row: int
+    last_row: int
+
+
+@dataclass
 class Manifest(Section):
     """Everything recorded about one committed version of an index folder."""
 
@@ -74,6 +83,9 @@ class Manifest(Section):
     versions: dict[str, Any] = field(default_factory=dict)
     updates: list[Any] = field(default_factory=list)
     tuned_search: TunedSearch | None = None
+    shards: dict[str, ShardEntry] = field(default_factory=dict)
+    """Empty for one index folder. For a sharded index: its shard folders (each a complete index), whose manifests are
+    its ``files``; ``components`` then describe the whole collection (the shards share its trained structures)."""
     read_from_version: int = field(default=FORMAT_VERSION, metadata={"stored": False})
 
     @classmethod

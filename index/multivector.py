@@ -258,40 +258,11 @@ class MultiVectorIndex:
 
     def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, shortlist: int | None = None,
                candidates: int | None = None, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first; with
-        ``allowed`` (row ids), among those documents only."""
-        params = self.search_params or search_defaults(len(self))  # build and load always record them
-        nprobe = min(nprobe or params["nprobe"], len(self.centroids))
-        n_candidates = candidates or params["candidates"]
-        n_shortlist = max(shortlist or params["shortlist"], n_candidates)
-        centroid_scores = query @ self.centroids.T  # (n_q, K)
-        admitted = None if allowed is None else np.flatnonzero(np.isin(np.asarray(self.doc_ids), allowed))
+        """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first (ties by row
+        id); with ``allowed`` (row ids), among those documents only (see :mod:`index.multivector_search`)."""
+        from index.multivector_search import search_parts
 
-        if nprobe >= len(self.centroids) or len(self) <= n_candidates or (admitted is not None and len(admitted) <= n_candidates):
-            docs = np.arange(len(self), dtype=np.int64) if admitted is None else admitted.astype(np.int64)
-        elif admitted is not None and len(admitted) <= n_shortlist:
-            # Few allowed documents: all of them are the shortlist (the inverted lists could miss some)
-            docs = np.sort(admitted[_best(self._centroid_interaction(centroid_scores, admitted), n_candidates)]).astype(np.int64)
-        else:
-            probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe]
-            approx = self._posting_scores(centroid_scores, probed)
-            if admitted is not None:
-                outside = np.ones(len(self), dtype=bool)
-                outside[admitted] = False
-                approx[outside] = 0
-            hit = np.flatnonzero(approx > 0)  # documents with a token in some probed centroid
-            hit = hit[_best(approx[hit], n_shortlist)]
-            if admitted is not None and len(hit) < n_candidates:
-                hit = admitted  # too few allowed documents near the query's centroids: rank every allowed one
-            if len(hit) > n_candidates:
-                hit = hit[_best(self._centroid_interaction(centroid_scores, hit), n_candidates)]
-            docs = np.sort(hit).astype(np.int64)
-        if len(docs) == 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-
-        scores = self._maxsim(query, docs)
-        order = np.lexsort((docs, -scores))[:k]
-        return scores[order].astype(np.float32), np.asarray(self.doc_ids)[docs[order]]
+        return search_parts([self], query, k, nprobe=nprobe, shortlist=shortlist, candidates=candidates, allowed=allowed)
 
     def score(self, query: np.ndarray, row_ids: np.ndarray | list[int]) -> np.ndarray:
         """MaxSim of one query against the given documents (by row id), on their stored token vectors."""
@@ -349,17 +320,6 @@ class MultiVectorIndex:
             return np.asarray(self.token_vectors[positions])
         codes = np.ascontiguousarray(self.token_codes[positions])
         return self.centroids[self.token_centroid[positions]] + self.pq.decode(codes)
-
-
-def _best(scores: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the ``n`` highest scores (all of them if fewer), in no particular order.
-
-    >>> sorted(_best(np.array([0.5, 3.0, 1.0, 2.0]), 2).tolist()), sorted(_best(np.array([0.5, 3.0]), 5).tolist())
-    ([1, 3], [0, 1])
-    """
-    if len(scores) <= n:
-        return np.arange(len(scores))
-    return np.argpartition(-scores, n - 1)[:n]
 
 
 def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, pq: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -43,6 +43,11 @@ def verify_index(folder: Path | str) -> list[Check]:
     checks.append(Check("manifest", True, f"format version {manifest.read_from_version}, mode {manifest.mode}"))
     if not run("checksums", lambda: _checksums(folder, manifest)):
         return checks  # cross-references read the payload, which is already known to be wrong
+    if manifest.shards:
+        run("shards", lambda: _shards(folder, manifest))
+        for name in manifest.shards:
+            checks += [Check(f"{name} {check.name}", check.ok, check.detail) for check in verify_index(folder / name)]
+        return checks
     rows: dict[str, Any] = {}
     run("documents", lambda: _documents(folder, manifest, rows))
     run("metadata", lambda: _metadata(folder, manifest))
@@ -54,6 +59,22 @@ def verify_index(folder: Path | str) -> list[Check]:
 def _checksums(folder: Path, manifest: Manifest) -> str:
     verify_files(folder, manifest)
     return f"{len(manifest.files)} files, {manifest.payload_bytes:,} bytes, SHA-256 as recorded"
+
+
+def _shards(folder: Path, manifest: Manifest) -> str:
+    """The shards hold disjoint runs of row ids, in order, and as many documents as the whole records."""
+    last = -1
+    for name, shard in manifest.shards.items():
+        counted = read_manifest(folder / name).documents.count
+        if counted != shard.documents:
+            raise IndexFormatError(f"{folder / name} holds {counted:,} documents, the sharded manifest records {shard.documents:,}")
+        if shard.first_row <= last or shard.last_row < shard.first_row:
+            raise IndexFormatError(f"{name}: rows {shard.first_row} to {shard.last_row} overlap the shard before it")
+        last = shard.last_row
+    total = sum(shard.documents for shard in manifest.shards.values())
+    if total != manifest.documents.count:
+        raise IndexFormatError(f"the shards hold {total:,} documents, the manifest records {manifest.documents.count:,}")
+    return f"{len(manifest.shards)} shards, {total:,} documents in disjoint runs of row ids"
 
 
 def _documents(folder: Path, manifest: Manifest, rows: dict[str, Any]) -> str:

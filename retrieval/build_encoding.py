@@ -168,6 +168,48 @@ class EncodingPass:
         self.counts[name]["chunks"] += sum(len(plan) for plan in plans)
 
 
+class StepScratch:
+    """Scratch output of one step kept in memory: what a remote encoder worker returns for the build to append."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, list[bytes]] = {}
+
+    def write(self, name: str, array: np.ndarray) -> None:
+        self.written.setdefault(name, []).append(np.ascontiguousarray(array).tobytes())
+
+    def commit(self) -> None:
+        """Nothing to do: the step is committed where its bytes are appended."""
+
+
+@dataclass
+class StepOutput:
+    """One step encoded away from the build: the bytes of each scratch file, long-document counts, seconds."""
+
+    files: dict[str, bytes]
+    long_documents: dict[str, dict[str, int]]
+    seconds: float
+
+
+def encode_step(encoders: dict[str, Any], config: BuildConfig, rows: np.ndarray, texts: list[str]) -> StepOutput:
+    """Encode one step's documents exactly as the local pass does (same units, batches and bytes), into memory."""
+    scratch = StepScratch()
+    encoding = EncodingPass(encoders, config, BuildProgress(phase="encoding", documents=len(rows)), scratch)  # type: ignore[arg-type]
+    encoding.bar = _Quiet()
+    started = time.perf_counter()
+    encoding._encode_step(np.asarray(rows, dtype=np.int64), texts, 0)
+    return StepOutput({name: b"".join(parts) for name, parts in scratch.written.items()}, encoding.counts, time.perf_counter() - started)
+
+
+class _Quiet:
+    """A progress bar that shows nothing (a step encoded on a worker reports through the build's own bar)."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+
 def encode_into_scratch(
     store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path, progress: bool
 ) -> None:

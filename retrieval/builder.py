@@ -15,11 +15,12 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from index.component import IndexComponent
 from index.docstore import Document, DocumentStore, Duplicate
-from index.format import DOCUMENTS_NAME, describe_files, discard_partial, staged_folder, write_manifest
+from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, discard_partial, folder_bytes, staged_folder, write_manifest
 from index.lock import writer_lock
-from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest, TunedSearch
+from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest, ShardEntry, TunedSearch
 from index.metadata import MetadataSchema
 from index.ownership import check_build_target, resolve_index_path
+from index.sharding import shard_name, split_rows
 from retrieval.build_encoding import encode_into_scratch
 from retrieval.build_progress import PROGRESS_NAME, BuildProgress, resume_key
 from retrieval.components import given_encoders, recipe_for, recipes, section_for
@@ -141,7 +142,8 @@ def build_index_locked(
             summary = _finish(staging, job, built, work)
             work.phase, work.summary = "complete", summary.to_dict()
             work.save(staging)
-        for scratch in (*(name for recipe in recipes().values() for name in recipe.scratch_files), PROGRESS_NAME):
+        whole_store = (DOCUMENTS_NAME,) if config.shards > 1 else ()  # the shards hold the documents now
+        for scratch in (*(name for recipe in recipes().values() for name in recipe.scratch_files), *whole_store, PROGRESS_NAME):
             (staging / scratch).unlink(missing_ok=True)
     for name, encoder in job.encoders.items():
         recipe_for(name).prepare_queries(encoder)
@@ -193,15 +195,22 @@ class _Job:
 
 
 def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: BuildProgress) -> BuildSummary:
-    """Save every component, then the manifest that describes and checksums them."""
+    """Save every component (into shard folders for a sharded build), then the manifest that describes and
+    checksums them."""
     encoders, config = job.encoders, job.config
-    payload = [DOCUMENTS_NAME]
-    sections = {}
-    for name, component in built.items():
-        payload += component.save(staging)
-        recipe = recipe_for(name)
-        encoding = recipe.describe_encoding(encoders[name], config, work.long_documents.get(name, {}))
-        sections[name] = section_for(recipe, {**encoding, **component.describe(), "trained": component.training_fit()})
+    shards: dict[str, ShardEntry] = {}
+    if config.shards > 1:
+        shards = _write_shards(staging, job, built, work)
+        payload = [f"{name}/{MANIFEST_NAME}" for name in shards]
+        documents = DocumentsSection("", work.documents)
+        index_bytes = sum(folder_bytes(staging / name) for name in shards)
+    else:
+        payload = [DOCUMENTS_NAME]
+        for component in built.values():
+            payload += component.save(staging)
+        documents = DocumentsSection(DOCUMENTS_NAME, work.documents)
+        index_bytes = sum((staging / name).stat().st_size for name in payload)
+    sections = _sections(job, built, built, work)
     stats = work.stats
     summary = BuildSummary(
         index_dir=str(job.index_dir),
@@ -215,26 +224,66 @@ def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: Bu
         replaced_encoding=stats["replaced_encoding"],
         seconds=round(time.perf_counter() - job.started, 3),
         encode_seconds=round(work.encode_seconds, 3),
-        index_bytes=sum((staging / name).stat().st_size for name in payload),
+        index_bytes=index_bytes,
         fell_back_from=_fell_back_from(encoders),
         problems=stats["examples"],
         resumed_from=work.resumed_from,
         long_documents=work.long_documents,
     )
-    manifest = Manifest(
+    write_manifest(staging, _manifest(job, documents, sections, describe_files(staging, payload), summary.to_dict(), shards))
+    return summary
+
+
+def _sections(job: _Job, components: Mapping[str, IndexComponent], whole: Mapping[str, IndexComponent],
+              work: BuildProgress) -> dict[str, Any]:
+    """The manifest section of each component (of the whole index, or of one shard's parts of ``whole``)."""
+    sections = {}
+    for name, component in components.items():
+        recipe = recipe_for(name)
+        encoding = recipe.describe_encoding(job.encoders[name], job.config, work.long_documents.get(name, {}))
+        sections[name] = section_for(recipe, {**encoding, **component.describe(), "trained": whole[name].training_fit()})
+    return sections
+
+
+def _manifest(job: _Job, documents: DocumentsSection, sections: dict[str, Any], files: dict[str, Any], summary: dict[str, Any],
+              shards: dict[str, ShardEntry] | None = None) -> Manifest:
+    return Manifest(
         format_version=FORMAT_VERSION,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        mode=config.mode,
-        documents=DocumentsSection(DOCUMENTS_NAME, summary.documents),
+        mode=job.config.mode,
+        documents=documents,
         components=sections,
-        files=describe_files(staging, payload),
-        build=BuildRecord(job.corpus_label, dataclasses.asdict(config), summary.to_dict()),
+        files=files,
+        build=BuildRecord(job.corpus_label, dataclasses.asdict(job.config), summary),
         versions=_versions(),
         updates=job.history,
         tuned_search=job.tuned_search,
+        shards=dict(shards or {}),
     )
-    write_manifest(staging, manifest)
-    return summary
+
+
+def _write_shards(staging: Path, job: _Job, built: dict[str, IndexComponent], work: BuildProgress) -> dict[str, ShardEntry]:
+    """Write each shard as a complete index folder in ``staging``: its run of the stored documents and its part of
+    every component (sharing the whole's training and statistics, see :mod:`index.sharding`)."""
+    shards = {}
+    store = DocumentStore.open(staging / DOCUMENTS_NAME)
+    try:
+        for number, rows in enumerate(split_rows(store.row_ids(), job.config.shards)):
+            name = shard_name(number)
+            folder = staging / name
+            if folder.exists():
+                shutil.rmtree(folder)  # an earlier attempt's partial shard, inside our own staging folder
+            folder.mkdir()
+            store.copy_part(folder / DOCUMENTS_NAME, rows)
+            parts = {kind: component.part(rows) for kind, component in built.items()}
+            payload = [DOCUMENTS_NAME, *(path for part in parts.values() for path in part.save(folder))]
+            write_manifest(folder, _manifest(job, DocumentsSection(DOCUMENTS_NAME, len(rows)), _sections(job, parts, built, work),
+                                             describe_files(folder, payload), {"shard_of": str(job.index_dir), "documents": len(rows)}))
+            shards[name] = ShardEntry(len(rows), int(rows[0]), int(rows[-1]))
+            logger.info("Wrote %s: %s documents (rows %d to %d).", name, f"{len(rows):,}", rows[0], rows[-1])
+    finally:
+        store.close()
+    return shards
 
 
 def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Document]:
@@ -296,7 +345,10 @@ def _build_components(store: DocumentStore, job: _Job, work: BuildProgress, stag
     """Encode every stored document once per encoder into append-only scratch files (checkpointed, see
     :mod:`retrieval.build_encoding`), then build each component from its rows."""
     config = job.config
-    encode_into_scratch(store, {name: e for name, e in job.encoders.items() if e is not None}, config, work, staging, progress)
+    encode = encode_into_scratch
+    if config.engine == "ray":
+        from retrieval.ray_encoding import encode_on_ray as encode
+    encode(store, {name: e for name, e in job.encoders.items() if e is not None}, config, work, staging, progress)
     built = {}
     for name, encoder in job.encoders.items():
         recipe = recipe_for(name)

@@ -23,6 +23,7 @@ Bm25Analyzer = Literal["auto", "text", "code"]
 Reranker = Literal["none", "multivector"]
 ChunkAggregate = Literal[CHUNK_AGGREGATES]
 OnTypeError = Literal["fail", "null", "skip"]
+Engine = Literal["local", "ray"]
 
 MODES = get_args(Mode)
 MAX_DEPTH = 10_000  # most candidates a stage may pass on
@@ -126,11 +127,24 @@ class BuildConfig:
         "onnx (ONNX Runtime, exported once and cached) or onnx-int8 (int8 MatMul weights, per channel).",
     )
 
+    shards: int = _setting(
+        1, "Split the index into this many shard folders, each a complete index holding a run of the documents; they "
+           "share one training and the BM25 statistics, so together they answer exactly as one index.")
+    engine: Engine = _setting(
+        "local", "Where documents are encoded: local (this process) or ray (a pool of encoder actors on a Ray cluster: "
+                 "see --ray-address, --encode-workers, --gpus-per-worker).")
+    ray_address: str | None = _setting(
+        None, "Ray cluster for --engine ray: auto (the running cluster), ray://HOST:10001, or none to start a local one.")
+    encode_workers: int = _setting(1, "Encoder actors with --engine ray; each loads the models once.")
+    gpus_per_worker: float = _setting(0.0, "GPUs per encoder actor with --engine ray (0: the actors share the CPUs).")
+
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("batch_size", "read_batch_size", "token_budget", "max_doc_bytes"):
+        for name in ("batch_size", "read_batch_size", "token_budget", "max_doc_bytes", "shards", "encode_workers"):
             if getattr(self, name) < 1:
                 raise SettingError(name, getattr(self, name), "must be at least 1")
+        if self.gpus_per_worker < 0:
+            raise SettingError("gpus_per_worker", self.gpus_per_worker, "must be 0 or more")
 
     @property
     def metadata_field_names(self) -> tuple[str, ...] | None:

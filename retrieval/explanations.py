@@ -41,7 +41,7 @@ def token_matches(component: Any, chunking: dict[str, Any], encoder: Any, store:
         if row_id is None:
             raise KeyError(f"No document with id {doc_id!r} in {where}")
         document = store.get([row_id])[0]
-        doc_vectors = component.index.document_vectors(component.index.position_of(row_id))
+        doc_vectors = component.document_vectors(row_id)
         best, similarities = maxsim_alignment(query_vectors, doc_vectors)
         doc_tokens = document_tokens(encoder, chunking, document.full_text)
         if len(doc_tokens) != len(doc_vectors):

@@ -18,6 +18,7 @@ from index.errors import IndexFormatError
 from index.format import read_manifest, verify_files, version_stamp
 from index.lock import wait_while_swapping
 from index.manifest import Manifest
+from index.sharding import ShardedStore, open_shards
 
 OPEN_ATTEMPTS = 10
 # Opening is serialised: numpy reads every .npy header with ast.literal_eval, and CPython 3.11's AST
@@ -32,7 +33,7 @@ class OpenIndex:
 
     index_dir: Path
     manifest: Manifest
-    store: DocumentStore
+    store: DocumentStore | ShardedStore
     components: dict[str, IndexComponent]
 
     def close(self) -> None:
@@ -63,6 +64,9 @@ def _open(index_dir: Path, verify: bool) -> OpenIndex:
     manifest = read_manifest(index_dir)
     if verify:
         verify_files(index_dir, manifest)
+    if manifest.shards:  # every shard opened as an index of its own, then read and searched as one
+        store, components, _ = open_shards(index_dir, list(manifest.shards), lambda folder: _open(folder, verify))
+        return OpenIndex(index_dir, manifest, store, components)
     path = index_dir / manifest.documents.file
     try:
         store = DocumentStore.open(path)

@@ -21,6 +21,7 @@ import numpy as np
 
 from index.component import section_with
 from index.docstore import Document, DocumentStore
+from index.errors import ShardedIndexChangeError
 from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, verify_files, write_manifest
 from index.lock import writer_lock
 from index.manifest import Manifest
@@ -134,7 +135,9 @@ def locked_index(index_dir: Path | str) -> Iterator[tuple[Path, Manifest]]:
     not an index fails before any lock file is created beside it.
     """
     index_dir = resolve_index_path(index_dir)
-    read_manifest(index_dir)
+    manifest = read_manifest(index_dir)
+    if manifest.shards:
+        raise ShardedIndexChangeError(index_dir, len(manifest.shards))
     with writer_lock(index_dir):
         yield index_dir, committed_manifest(index_dir)
 

@@ -74,15 +74,14 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
 ) -> None:
     """Print an index's manifest: model, dimensions, mode, FAISS factory, counts, sizes, version, time."""
-    from index.docstore import DocumentStore
-    from index.format import manifest_summary, read_manifest
+    from index.format import manifest_summary
+    from retrieval.opening import open_committed
 
-    manifest = read_manifest(index)
-    store = DocumentStore.open(Path(index) / manifest.documents.file)
+    opened = open_committed(index, verify=False)  # a sharded index's stores are read as one
     try:
-        fields = store.metadata_stats()
+        manifest, fields = opened.manifest, opened.store.metadata_stats()
     finally:
-        store.close()
+        opened.close()
     if as_json:
         print(json.dumps({**manifest.to_json(), "metadata_fields": fields}, indent=2, ensure_ascii=False, default=str))
         return

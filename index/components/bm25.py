@@ -79,6 +79,10 @@ class BM25Component:
     def remove(self, row_ids: np.ndarray) -> "BM25Component":
         raise NotImplementedError("BM25 is not incremental: build it again from every document's terms")
 
+    def part(self, row_ids: np.ndarray) -> "BM25Component":
+        return BM25Component(self.index.part(np.flatnonzero(np.isin(self.index.row_ids, np.asarray(row_ids, dtype=np.int64)))),
+                             self.analyser)
+
     def row_ids(self) -> np.ndarray:
         return sorted_ids(self.index.row_ids)
 

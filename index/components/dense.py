@@ -95,6 +95,10 @@ class DenseComponent:
         doomed = self._ids[np.isin(self._parents, np.asarray(row_ids, dtype=np.int64))]  # every chunk of them
         return DenseComponent(self.index.without(doomed))
 
+    def part(self, row_ids: np.ndarray) -> "DenseComponent":
+        doomed = self._ids[~np.isin(self._parents, np.asarray(row_ids, dtype=np.int64))]
+        return DenseComponent(self.index.copy().without(doomed))
+
     def row_ids(self) -> np.ndarray:
         return self._rows
 

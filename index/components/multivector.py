@@ -12,6 +12,7 @@ import numpy as np
 from index.component import Ranking, register, same_ids, sorted_ids
 from index.errors import IndexFormatError
 from index.multivector import FILES, MultiVectorIndex
+from index.multivector_search import search_parts
 from index.sections import Section
 
 
@@ -82,16 +83,30 @@ class MultiVectorComponent:
     def remove(self, row_ids: np.ndarray) -> "MultiVectorComponent":
         return MultiVectorComponent(self.index.without_documents(np.asarray(row_ids, dtype=np.int64)))
 
+    def part(self, row_ids: np.ndarray) -> "MultiVectorComponent":
+        doc_ids = np.asarray(self.index.doc_ids)
+        return MultiVectorComponent(self.index.without_documents(doc_ids[~np.isin(doc_ids, np.asarray(row_ids, dtype=np.int64))]))
+
     def row_ids(self) -> np.ndarray:
         return sorted_ids(self.index.doc_ids)
 
     def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
                options: Mapping[str, Any] | None = None) -> list[Ranking]:
+        return self.search_parts([self], queries, k, allowed=allowed, options=options)
+
+    @classmethod
+    def search_parts(cls, parts: Sequence["MultiVectorComponent"], queries: Sequence[Any], k: int, *,
+                     allowed: np.ndarray | None = None, options: Mapping[str, Any] | None = None, run: Any = map) -> list[Ranking]:
+        """:meth:`search` over the parts of a split component (shards) together, as the whole would answer."""
         found = []
         for query in queries:
-            scores, rows = self.index.search(query, k, allowed=allowed)
+            scores, rows = search_parts([p.index for p in parts], query, k, allowed=allowed, run=run)
             found.append(Ranking(np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float32)))
         return found
+
+    def document_vectors(self, row_id: int) -> np.ndarray:
+        """The stored token vectors of one document (decoded when compressed)."""
+        return self.index.document_vectors(self.index.position_of(row_id))
 
     def rescore(self, query: Any, row_ids: Sequence[int]) -> np.ndarray:
         """Exact MaxSim of one encoded query against the given documents (a reranking stage)."""

@@ -1,0 +1,129 @@
+"""Sharded indexes built on a real local Ray cluster: they answer exactly as one index, verify, and resume after a kill.
+
+One Ray session for the module (``ray.init(num_cpus=2)``); the encoder actors load the offline models themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import kill_when, progress_reached, start_cli
+from index.errors import ShardedIndexChangeError
+from index.verify import verify_index
+from retrieval.build_progress import PROGRESS_NAME
+from retrieval.builder import build_index
+from retrieval.config import BuildConfig, SearchConfig
+from retrieval.searcher import Searcher
+from retrieval.updater import add_documents
+
+pytestmark = pytest.mark.slow
+CONFIG = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert")
+CONFIG_CANDIDATES = 256  # the multi-vector search's candidates at this size (index.multivector.search_defaults)
+SEARCHES = [  # mode, settings, filter
+    ("dense", None, None), ("bm25", None, None), ("multivector", None, None), ("hybrid", None, None),
+    ("hybrid", SearchConfig(fusion="rrf"), None), ("hybrid", SearchConfig(rerank="multivector"), None),
+    ("dense", None, "group = 1"), ("multivector", None, "group = 2"), ("hybrid", SearchConfig(rerank="multivector"), "group != 0"),
+]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster for this module's builds, shut down after them."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grouped_corpus(tmp_path_factory, dbpedia_small) -> Path:
+    """The dbpedia slice with a ``group`` field (0, 1, 2 in turn) to filter on."""
+    target = tmp_path_factory.mktemp("grouped")
+    with open(dbpedia_small / "corpus.jsonl", encoding="utf-8") as src, open(target / "corpus.jsonl", "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            dst.write(json.dumps({**json.loads(line), "group": i % 3}) + "\n")
+    return target / "corpus.jsonl"
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, grouped_corpus, minilm, minilm_colbert) -> Path:
+    folder = tmp_path_factory.mktemp("whole") / "idx"
+    build_index(grouped_corpus, folder, CONFIG, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    return folder
+
+
+def _queries(dbpedia_small: Path) -> list[str]:
+    judged = [json.loads(line)["text"] for line in (dbpedia_small / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    return judged + ["history of the tango", "a river in europe", "american football player born 1980", "xyzzy"]
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_ray_built_shards_answer_exactly_as_one_index(ray_cluster, tmp_path, grouped_corpus, whole, dbpedia_small, minilm,
+                                                      minilm_colbert, shards):
+    folder = tmp_path / "sharded"
+    summary = build_index(grouped_corpus, folder, CONFIG.with_changes(shards=shards, engine="ray", ray_address=ray_cluster),
+                          encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
+    split = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
+    assert summary.documents == len(one) == len(split) > CONFIG_CANDIDATES, "the multi-vector search must select candidates"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", *(f"shard-{i:03d}" for i in range(shards))]
+
+    for mode, settings, where in SEARCHES:
+        for query in _queries(dbpedia_small):
+            expected = one.search(query, k=10, mode=mode, config=settings, filter=where)
+            found = split.search(query, k=10, mode=mode, config=settings, filter=where)
+            assert found.ids == expected.ids, (mode, settings, where, query)
+            assert np.allclose([h.score for h in found.hits], [h.score for h in expected.hits], atol=1e-5)
+            for got, want in zip(found.hits, expected.hits):  # every stage's score: dense, bm25, fused, maxsim
+                assert got.components == pytest.approx(want.components, abs=1e-5)
+    assert split.metadata_fields() == one.metadata_fields()
+    assert split.document("<dbpedia:Tango>").text == one.document("<dbpedia:Tango>").text
+
+    checks = verify_index(folder)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    assert sum(c.name.endswith("dense ids") for c in checks) == shards
+    for number in range(shards):  # every shard is an index of its own, holding its run of the documents
+        alone = Searcher.load(folder / f"shard-{number:03d}", encoder=minilm, multivector_encoder=minilm_colbert)
+        assert 0 < len(alone) < len(one)
+        assert set(alone.search("tango", k=5, mode="bm25").ids) <= set(one.search("tango", k=len(one), mode="bm25").ids)
+
+
+def test_sharded_index_refuses_changes_in_place(tmp_path, grouped_corpus, minilm, minilm_colbert):
+    folder = tmp_path / "sharded"
+    build_index(grouped_corpus, folder, CONFIG.with_changes(shards=2), encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+    with pytest.raises(ShardedIndexChangeError, match="2 shards.*--shards 2"):
+        add_documents(folder, [], encoders={})
+    assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+
+
+def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):
+    """SIGKILL the driver of a distributed build mid-encoding; the rerun continues from its last committed step."""
+    args = ["build", str(grouped_corpus), "--index", str(tmp_path / "idx"), "--mode", "hybrid", "--model", "minilm",
+            "--multivector-model", "minilm-colbert", "--shards", "2", "--engine", "ray", "--ray-address", ray_cluster]
+    encoding = progress_reached(lambda: [tmp_path / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
+    assert kill_when(start_cli(*args), encoding), "the build ended before it could be interrupted"
+    assert not (tmp_path / "idx").exists()
+
+    rerun = start_cli(*args, "--json", stdout=subprocess.PIPE)
+    out, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0
+    summary = json.loads(out)
+    assert summary["resumed_from"] >= 128
+
+    one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
+    split = Searcher.load(tmp_path / "idx", encoder=minilm, multivector_encoder=minilm_colbert)
+    for mode in ("dense", "multivector", "bm25", "hybrid"):
+        for query in ("history of the tango", "a river in europe"):
+            expected, found = one.search(query, k=10, mode=mode), split.search(query, k=10, mode=mode)
+            assert found.ids == expected.ids
+            assert np.allclose([h.score for h in found.hits], [h.score for h in expected.hits], atol=1e-5)
+    assert all(c.ok for c in verify_index(tmp_path / "idx"))
