@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from index.maxsim import maxsim_segments
-from index.rows import positions_of
+from index.rows import best_of, positions_of
 
 FILES = {
     "centroids": "mv_centroids.npy",
@@ -267,6 +267,28 @@ class MultiVectorIndex:
     def score(self, query: np.ndarray, row_ids: np.ndarray | list[int]) -> np.ndarray:
         """MaxSim of one query against the given documents (by row id), on their stored token vectors."""
         return self._maxsim(query, positions_of(np.asarray(self.doc_ids), row_ids))
+
+    def rows(self, allowed: np.ndarray | None) -> np.ndarray:
+        """The stored documents' row ids (ascending: the order they were added in), only the ``allowed`` ones when given."""
+        doc_ids = np.asarray(self.doc_ids, dtype=np.int64)
+        return doc_ids if allowed is None else doc_ids[np.isin(doc_ids, allowed)]
+
+    def shortlist(self, centroid_scores: np.ndarray, probed: np.ndarray, allowed: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, scores)`` of the best ``n`` documents by the scores of their probed lists alone (ties by row id);
+        only documents with a token in some probed centroid, and only ``allowed`` ones when given."""
+        approx = self._posting_scores(centroid_scores, probed)
+        doc_ids = np.asarray(self.doc_ids, dtype=np.int64)
+        if allowed is not None:
+            approx[~np.isin(doc_ids, allowed)] = 0
+        hit = np.flatnonzero(approx > 0)
+        kept = hit[best_of(approx[hit], doc_ids[hit], n)]
+        return doc_ids[kept], approx[kept]
+
+    def interaction(self, centroid_scores: np.ndarray, row_ids: np.ndarray) -> np.ndarray:
+        """Centroid-interaction scores (see :meth:`_centroid_interaction`) of the given documents, by row id."""
+        if len(row_ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self._centroid_interaction(centroid_scores, positions_of(np.asarray(self.doc_ids), row_ids))
 
     def _maxsim(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
         """MaxSim of ``query`` against the documents at positions ``docs``."""

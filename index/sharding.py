@@ -14,15 +14,38 @@ all shards at once.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from index.component import IndexComponent, Ranking, sorted_ids
-from index.docstore import Document, DocumentStore
+from index.component import IndexComponent, Ranking, component_type, sorted_ids
+from index.docstore import Document
 
 SHARD_FOLDER = "shard-{:03d}"
+
+
+class ShardUnavailableError(RuntimeError):
+    """A shard served by another process did not answer (``shard``: its name, ``reason``: why)."""
+
+    def __init__(self, shard: str, reason: str) -> None:
+        self.shard, self.reason = shard, reason
+        super().__init__(f"shard {shard} did not answer: {reason}")
+
+
+_MISSING: ContextVar[set[str] | None] = ContextVar("missing_shards", default=None)
+
+
+@contextmanager
+def tolerating_missing_shards() -> Iterator[set[str]]:
+    """Within this block, a search of a store that tolerates missing shards leaves out the shards that do not answer
+    and records their names in the yielded set (elsewhere :class:`ShardUnavailableError` propagates)."""
+    token = _MISSING.set(set())
+    try:
+        yield _MISSING.get()  # type: ignore[misc]
+    finally:
+        _MISSING.reset(token)
 
 
 def shard_name(number: int) -> str:
@@ -51,8 +74,10 @@ class ShardedStore:
     It owns the thread pool that the shards' components search with, and closes it with the stores.
     """
 
-    def __init__(self, stores: Sequence[DocumentStore]) -> None:
+    def __init__(self, stores: Sequence[Any], names: Sequence[str] | None = None, *, tolerate_missing: bool = False) -> None:
         self.stores = list(stores)
+        self.names = list(names or [shard_name(i) for i in range(len(self.stores))])
+        self.tolerate_missing = tolerate_missing
         rows = [s.row_ids() for s in self.stores]
         self._rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         self._owner = np.concatenate([np.full(len(r), i, dtype=np.int32) for i, r in enumerate(rows)])
@@ -63,6 +88,26 @@ class ShardedStore:
     def run(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> list[Any]:
         """``function`` over the shards' arguments, at once (an executor's ``map``, results in shard order)."""
         return list(self.pool.map(function, *iterables))
+
+    def gather(self, function: Callable[[int], Any]) -> list[Any]:
+        """``function(shard number)`` for every shard at once, in shard order; ``None`` for a shard that did not answer
+        where missing shards are tolerated (see :func:`tolerating_missing_shards`)."""
+        futures = [self.pool.submit(function, number) for number in range(len(self.stores))]
+        results = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except ShardUnavailableError as err:
+                self.left_out(err)
+                results.append(None)
+        return results
+
+    def left_out(self, error: ShardUnavailableError) -> None:
+        """Record a shard that did not answer, or raise ``error`` where an answer must be complete."""
+        missing = _MISSING.get()
+        if not self.tolerate_missing or missing is None:
+            raise error
+        missing.add(error.shard)
 
     def __len__(self) -> int:
         return int(len(self._rows))
@@ -77,13 +122,17 @@ class ShardedStore:
 
     def get(self, row_ids: Sequence[int]) -> list[Document | None]:
         """Documents for the given row ids, in the same order (``None`` for unknown ids)."""
-        owners = self.owners(row_ids)
+        owners, wanted = self._by_shard(row_ids)
         found: list[Document | None] = [None] * len(row_ids)
-        for shard in np.unique(owners[owners >= 0]):
-            where = np.flatnonzero(owners == shard)
-            for i, doc in zip(where, self.stores[shard].get([int(row_ids[i]) for i in where])):
+        for shard, docs in enumerate(self.gather(lambda s: self.stores[s].get(wanted[s]) if wanted[s] else [])):
+            for i, doc in zip(np.flatnonzero(owners == shard), docs or []):
                 found[i] = doc
         return found
+
+    def _by_shard(self, row_ids: Sequence[int]) -> tuple[np.ndarray, list[list[int]]]:
+        """The shard of each row id, and each shard's row ids in their order."""
+        owners = self.owners(row_ids)
+        return owners, [[int(r) for r in np.asarray(row_ids)[owners == s]] for s in range(len(self.stores))]
 
     def row_id(self, doc_id: str) -> int | None:
         """Row id of a document id, or ``None``."""
@@ -95,7 +144,7 @@ class ShardedStore:
 
     def matching(self, filter: Mapping[str, Any]) -> np.ndarray:
         """Row ids (ascending) of the documents a metadata filter admits, in every shard."""
-        rows = np.concatenate([s.matching(filter) for s in self.stores])
+        rows = np.concatenate([r for r in self.gather(lambda s: self.stores[s].matching(filter)) if r is not None] or [np.zeros(0, np.int64)])
         rows.sort()
         rows.flags.writeable = False
         return rows
@@ -143,6 +192,10 @@ class ShardedStore:
         for store in self.stores:
             store.close()
 
+    def without(self, numbers: Sequence[int]) -> list[int]:
+        """The shard numbers other than ``numbers``."""
+        return [n for n in range(len(self.stores)) if n not in numbers]
+
 
 class ShardedComponent:
     """One component of a sharded index: the same component of every shard, searched at once and merged.
@@ -151,29 +204,37 @@ class ShardedComponent:
     score alike, see the module's docstring) merged by score, ties by row id; a component type with a
     ``search_parts`` class method runs its own stages over the shards instead."""
 
-    def __init__(self, parts: Sequence[IndexComponent], store: ShardedStore) -> None:
-        self.parts = list(parts)
-        self.name = type(self.parts[0]).name
-        self._store = store
-        self._search_parts = getattr(type(self.parts[0]), "search_parts", None)
+    def __init__(self, name: str, parts: Sequence[IndexComponent], store: ShardedStore) -> None:
+        self.name, self.parts, self._store = name, list(parts), store
+        self._search_parts = getattr(component_type(name), "search_parts", None)
 
     def row_ids(self) -> np.ndarray:
         return sorted_ids(np.concatenate([p.row_ids() for p in self.parts]))
 
     def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
                options: Mapping[str, Any] | None = None) -> list[Ranking]:
-        if self._search_parts is not None:
-            return self._search_parts(self.parts, queries, k, allowed=allowed, options=options, run=self._store.run)
-        found = self._store.run(lambda part: part.search(queries, k, allowed=allowed, options=options), self.parts)
-        return [merged_ranking([shard[i] for shard in found], k) for i in range(len(queries))]
+        if self._search_parts is None:
+            found = [f for f in self._store.gather(lambda s: self.parts[s].search(queries, k, allowed=allowed, options=options)) if f is not None]
+            return [merged_ranking([shard[i] for shard in found], k) for i in range(len(queries))]
+        answering = list(range(len(self.parts)))
+        while answering:  # the stages need every shard's answer: one that fails is left out and the search run again
+            try:
+                return self._search_parts([self.parts[s] for s in answering], queries, k, allowed=allowed, options=options,
+                                          run=self._store.run)
+            except ShardUnavailableError as err:
+                self._store.left_out(err)
+                answering.remove(self._store.names.index(err.shard))
+        return [Ranking.empty() for _ in queries]
 
     def rescore(self, query: Any, row_ids: Sequence[int]) -> np.ndarray:
-        """The component's ``rescore`` of each row by the shard that holds it (scores in the order of ``row_ids``)."""
-        owners = self._store.owners(row_ids)
-        scores = np.zeros(len(row_ids), dtype=np.float32)
-        for shard in np.unique(owners[owners >= 0]):
-            where = np.flatnonzero(owners == shard)
-            scores[where] = self.parts[shard].rescore(query, [int(row_ids[i]) for i in where])
+        """The component's ``rescore`` of each row by the shard that holds it (scores in the order of ``row_ids``;
+        -inf for a row whose shard did not answer)."""
+        owners, wanted = self._store._by_shard(row_ids)
+        scores = np.full(len(row_ids), -np.inf, dtype=np.float32)
+        rescored = self._store.gather(lambda s: self.parts[s].rescore(query, wanted[s]) if wanted[s] else np.zeros(0, np.float32))
+        for shard, found in enumerate(rescored):
+            if found is not None:
+                scores[owners == shard] = found
         return scores
 
     def document_vectors(self, row_id: int) -> np.ndarray:
@@ -184,9 +245,9 @@ class ShardedComponent:
 def merged_ranking(rankings: Sequence[Ranking], k: int) -> Ranking:
     """The best ``k`` of several shards' rankings of one query: highest score first, ties by row id.
 
-    >>> merged = merged_ranking([Ranking(np.array([4, 1]), np.array([0.9, 0.5])), Ranking(np.array([7, 2]), np.array([0.7, 0.5]))], 3)
+    >>> merged = merged_ranking([Ranking(np.array([4, 1]), np.array([0.75, 0.5])), Ranking(np.array([7, 2]), np.array([0.625, 0.5]))], 3)
     >>> merged.rows.tolist(), merged.scores.tolist()
-    ([4, 7, 1], [0.9, 0.7, 0.5])
+    ([4, 7, 1], [0.75, 0.625, 0.5])
     """
     rows = np.concatenate([r.rows for r in rankings]).astype(np.int64)
     scores = np.concatenate([r.scores for r in rankings]).astype(np.float32)
@@ -197,17 +258,18 @@ def merged_ranking(rankings: Sequence[Ranking], k: int) -> Ranking:
     return Ranking(rows[order], scores[order], chunks)
 
 
-def open_shards(index_dir: Path, names: Sequence[str], open_one: Callable[[Path], Any]) -> tuple[ShardedStore, dict[str, ShardedComponent], list[Any]]:
-    """Open every shard folder with ``open_one`` (returning an object with ``store`` and ``components``) and join
-    them: one store and one component per component name. Returns the opened shards too (to close on failure)."""
-    opened = []
+def open_shards(names: Sequence[str], open_one: Callable[[str], Any], *,
+                tolerate_missing: bool = False) -> tuple[ShardedStore, dict[str, ShardedComponent]]:
+    """Open every shard with ``open_one(name)`` (an object with ``store``, ``components`` and ``close``: an open
+    index folder, or proxies for a shard served elsewhere) and join them: one store, one component per name."""
+    opened: list[Any] = []
     try:
         for name in names:
-            opened.append(open_one(Path(index_dir) / name))
+            opened.append(open_one(name))
     except BaseException:
         for shard in opened:
             shard.close()
         raise
-    store = ShardedStore([shard.store for shard in opened])
-    components = {name: ShardedComponent([shard.components[name] for shard in opened], store) for name in opened[0].components}
-    return store, components, opened
+    store = ShardedStore([shard.store for shard in opened], list(names), tolerate_missing=tolerate_missing)
+    components = {kind: ShardedComponent(kind, [shard.components[kind] for shard in opened], store) for kind in opened[0].components}
+    return store, components

@@ -65,7 +65,7 @@ def _open(index_dir: Path, verify: bool) -> OpenIndex:
     if verify:
         verify_files(index_dir, manifest)
     if manifest.shards:  # every shard opened as an index of its own, then read and searched as one
-        store, components, _ = open_shards(index_dir, list(manifest.shards), lambda folder: _open(folder, verify))
+        store, components = open_shards(list(manifest.shards), lambda name: _open(index_dir / name, verify))
         return OpenIndex(index_dir, manifest, store, components)
     path = index_dir / manifest.documents.file
     try:

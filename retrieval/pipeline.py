@@ -77,7 +77,8 @@ def rerank(component: Any, label: str, candidates: list[Candidate], query: Any) 
     if not candidates:
         return []
     rescored = component.rescore(query, [c.row_id for c in candidates])
-    found = [Candidate(c.row_id, float(s), {**c.components, label: float(s)}, c.chunk) for c, s in zip(candidates, rescored)]
+    found = [Candidate(c.row_id, float(s), {**c.components, label: float(s)}, c.chunk)
+             for c, s in zip(candidates, rescored) if np.isfinite(s)]  # not finite: its shard did not answer
     return sorted(found, key=lambda c: (-c.score, c.row_id))
 
 

@@ -76,4 +76,4 @@ def _result(data: dict[str, Any], mode: str) -> SearchResult:
     hits = [Hit(rank, h["id"], h["score"], h["title"], h["text"], h.get("metadata") or {}, h.get("components") or {},
                 tuple(h["passage"]) if h.get("passage") else None)
             for rank, h in enumerate(data["results"], start=1)]
-    return SearchResult(data["query"], hits, mode, data.get("timings_ms") or {})
+    return SearchResult(data["query"], hits, mode, data.get("timings_ms") or {}, tuple(data.get("missing_shards") or ()))

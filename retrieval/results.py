@@ -36,6 +36,8 @@ class SearchResult:
     hits: list[Hit]
     mode: str
     timings_ms: dict[str, float]
+    missing_shards: tuple[str, ...] = ()
+    """Shards of a sharded index served elsewhere that did not answer in time: the hits are the other shards' best."""
 
     @property
     def ids(self) -> list[str]:
@@ -43,12 +45,10 @@ class SearchResult:
         return [h.id for h in self.hits]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}], "timings_ms"}``."""
-        return {
-            "query": self.query,
-            "results": [h.to_dict() for h in self.hits],
-            "timings_ms": self.timings_ms,
-        }
+        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}], "timings_ms"}``,
+        and ``"partial": true, "missing_shards": [...]`` for an answer some shards missed."""
+        found = {"query": self.query, "results": [h.to_dict() for h in self.hits], "timings_ms": self.timings_ms}
+        return {**found, "partial": True, "missing_shards": list(self.missing_shards)} if self.missing_shards else found
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence, overload
 import numpy as np
 
 from index.component import IndexComponent
+from index.sharding import tolerating_missing_shards
 from index.where import parse_where
 from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
@@ -141,7 +142,14 @@ class Searcher:
         self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
         filter: Filter = None,
     ) -> list[SearchResult]:
-        """Search a batch of queries; timings are those of the whole batch divided per query."""
+        """Search a batch of queries; timings are those of the whole batch divided per query. A sharded index served
+        elsewhere may answer without shards that did not answer in time, if it was opened to: the results say which."""
+        with tolerating_missing_shards() as missing:
+            results = self._search_batch(queries, k, mode, config, filter)
+        return [dataclasses.replace(r, missing_shards=tuple(sorted(missing))) for r in results] if missing else results
+
+    def _search_batch(self, queries: Sequence[str], k: int, mode: str | None, config: SearchConfig | None,
+                      filter: Filter) -> list[SearchResult]:
         config = config or self.search_config()
         mode = mode or self.modes[0]
         self._check_request(queries, k, mode, config)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,12 +66,25 @@ def _queries(dbpedia_small: Path) -> list[str]:
     return judged + ["history of the tango", "a river in europe", "american football player born 1980", "xyzzy"]
 
 
+@pytest.fixture(scope="module")
+def ray_built(ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colbert):
+    """Ray-built sharded indexes of the grouped corpus, by shard count, built once each: (folder, build summary)."""
+    built: dict[int, tuple[Path, Any]] = {}
+
+    def build(shards: int) -> tuple[Path, Any]:
+        if shards not in built:
+            folder = tmp_path_factory.mktemp(f"sharded-{shards}") / "idx"
+            summary = build_index(grouped_corpus, folder, CONFIG.with_changes(shards=shards, engine="ray", ray_address=ray_cluster),
+                                  encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+            built[shards] = folder, summary
+        return built[shards]
+
+    return build
+
+
 @pytest.mark.parametrize("shards", [2, 3])
-def test_ray_built_shards_answer_exactly_as_one_index(ray_cluster, tmp_path, grouped_corpus, whole, dbpedia_small, minilm,
-                                                      minilm_colbert, shards):
-    folder = tmp_path / "sharded"
-    summary = build_index(grouped_corpus, folder, CONFIG.with_changes(shards=shards, engine="ray", ray_address=ray_cluster),
-                          encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_small, minilm, minilm_colbert, shards):
+    folder, summary = ray_built(shards)
     one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
     split = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     assert summary.documents == len(one) == len(split) > CONFIG_CANDIDATES, "the multi-vector search must select candidates"
@@ -127,3 +141,75 @@ def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_
             assert found.ids == expected.ids
             assert np.allclose([h.score for h in found.hits], [h.score for h in expected.hits], atol=1e-5)
     assert all(c.ok for c in verify_index(tmp_path / "idx"))
+
+
+def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(ray_built, whole, minilm, minilm_colbert):
+    """The router and a deployment per shard on Ray Serve: the same HTTP answers as one index in one process; with one
+    shard's replica killed under a bounded load, every answer is complete and right or marked partial, and the
+    replica comes back."""
+    import httpx2 as httpx
+    import ray
+    from ray import serve
+
+    from app.service import ray_serve
+    from retrieval.remote import RemoteSearcher
+
+    folder, _ = ray_built(2)
+    port = _free_port()
+    ray_serve.start({"split": folder, "whole": whole}, port=port, cpus_per_replica=0.25, policy=ray_serve.ShardPolicy(timeout=3.0))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: httpx.get(f"{url}/ready", timeout=30).status_code == 200, 120)
+        one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
+        remote = RemoteSearcher(url, "split")
+        for mode in ("dense", "multivector", "bm25", "hybrid"):
+            for query in ("history of the tango", "a river in europe", "xyzzy"):
+                expected, found = one.search(query, k=10, mode=mode), remote.search(query, k=10, mode=mode)
+                assert found.ids == expected.ids, (mode, query)
+                assert np.allclose([h.score for h in found.hits], [h.score for h in expected.hits], atol=1e-5)
+        assert httpx.get(f"{url}/indexes/split", timeout=30).json()["documents"] == len(one)
+
+        second = {int(r) for r in Searcher.load(folder / "shard-001", verify=False).component("dense").row_ids()}
+        expected = one.search("history of the tango", k=10, mode="hybrid")
+        outcomes = []
+        for i in range(40):  # a bounded load; the replica of shard-001 is killed a few requests in
+            if i == 5:
+                replica = next(a for a in ray.util.list_named_actors(all_namespaces=True) if "split-shard-001" in a["name"])
+                ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+            answer = httpx.post(f"{url}/indexes/split/search", json={"query": "history of the tango", "k": 10, "mode": "hybrid"}, timeout=60)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            if body.get("partial"):
+                assert body["missing_shards"] == ["shard-001"]
+                assert all(one.row_of(hit["id"]) not in second for hit in body["results"])
+                outcomes.append("partial")
+            else:
+                assert [hit["id"] for hit in body["results"]] == expected.ids
+                outcomes.append("complete")
+        assert "partial" in outcomes, "the killed replica's shard was never reported missing"
+        _wait_until(lambda: not httpx.post(f"{url}/indexes/split/search", json={"query": "tango", "mode": "hybrid"},
+                                           timeout=60).json().get("partial"), 120)  # Serve starts a new replica
+    finally:
+        serve.shutdown()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until(condition, seconds: float) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if condition():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.5)

@@ -63,8 +63,16 @@ def serve_command(
     api_key_env: Optional[str] = typer.Option(None, help="Environment variable holding the API key that writes need; "
                                                          "without it, the write endpoints are disabled."),
     cors_origin: list[str] = typer.Option([], help="Allow browser requests from this origin (repeatable); CORS is off without it."),
+    engine: str = typer.Option("local", help="local (uvicorn in this process) or ray (Ray Serve: a deployment per shard of a "
+                                             "sharded index, and a router with the same HTTP API)."),
+    ray_address: Optional[str] = typer.Option(None, help="With --engine ray: the cluster (auto, ray://HOST:10001), else a local one."),
+    replicas: int = typer.Option(1, min=1, help="With --engine ray: replicas of each shard's deployment."),
+    cpus_per_replica: float = typer.Option(1.0, min=0.0, help="With --engine ray: CPUs each replica reserves on the cluster."),
+    shard_timeout: float = typer.Option(10.0, min=0.001, help="With --engine ray: seconds a shard has to answer a call."),
+    on_shard_failure: str = typer.Option("partial", help="With --engine ray, when a shard does not answer in time: partial "
+                                                          "(answer from the others, marked partial with missing_shards) or fail (503)."),
 ) -> None:
-    """Serve indexes over HTTP (FastAPI on uvicorn): search, documents, updates, health, readiness and metrics."""
+    """Serve indexes over HTTP (FastAPI on uvicorn, or Ray Serve): search, documents, updates, health, readiness and metrics."""
     import os
 
     import uvicorn
@@ -78,9 +86,18 @@ def serve_command(
         read_manifest(folder)  # a folder that is no index fails now, with the build command
     if api_key_env and not os.environ.get(api_key_env):
         raise ValueError(f"--api-key-env names {api_key_env}, which is not set; export {api_key_env}=KEY first.")
-    os.environ.update(serve_environment(served, api_key_env=api_key_env, cors_origins=cors_origin))
+    if engine not in ("local", "ray") or on_shard_failure not in ("partial", "fail"):
+        raise ValueError("--engine must be local or ray, and --on-shard-failure partial or fail.")
     names = ", ".join(f"{name} ({folder})" for name, folder in served.items())
     out.print(f"Serving {names} on http://{host}:{port} (API docs at /docs; writes "
               f"{'need the key in ' + api_key_env if api_key_env else 'disabled: no --api-key-env'})")
+    if engine == "ray":
+        from app.service import ray_serve
+
+        ray_serve.start(served, host=host, port=port, address=ray_address, blocking=True, replicas=replicas,
+                        cpus_per_replica=cpus_per_replica, policy=ray_serve.ShardPolicy(shard_timeout, on_shard_failure),  # type: ignore[arg-type]
+                        api_key=os.environ.get(api_key_env) if api_key_env else None, cors_origins=tuple(cors_origin))
+        return
+    os.environ.update(serve_environment(served, api_key_env=api_key_env, cors_origins=cors_origin))
     uvicorn.run("app.service.main:create_from_environment", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="warning")

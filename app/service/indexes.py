@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from index.format import read_manifest, version_stamp
 from retrieval.components import recipe_for
@@ -68,6 +68,9 @@ class ServedIndexes:
     """Searchers for named index folders, reopened when a new version is committed (see the module docstring)."""
 
     folders: dict[str, Path]
+    opener: Callable[[Path, dict[str, Any]], Searcher] = field(default=lambda folder, encoders: Searcher.load(folder, encoders=encoders))
+    """How a committed version is opened, given its folder and query encoders (the Ray router opens sharded indexes
+    whose shards are served by other deployments)."""
     _current: dict[str, _Version] = field(default_factory=dict)
     _encoders: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,7 +106,7 @@ class ServedIndexes:
             if current is not None and current.stamp == stamp:
                 current.leases += 1
                 return current
-        opened = _Version(version_stamp(folder), Searcher.load(folder, encoders=self._encoders_for(folder)))
+        opened = _Version(version_stamp(folder), self.opener(folder, self._encoders_for(folder)))
         with self._lock:
             current = self._current.get(name)
             if current is not None and current.stamp == opened.stamp:  # another request opened it meanwhile

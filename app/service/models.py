@@ -60,6 +60,8 @@ class SearchResult(BaseModel):
     query: str
     results: list[Hit]
     timings_ms: dict[str, float]
+    partial: bool = Field(False, description="Some shards did not answer in time: results are the other shards' best.")
+    missing_shards: list[str] = Field(default_factory=list, description="The shards that did not answer (with partial).")
 
 
 class SearchResponse(SearchResult):

@@ -71,7 +71,8 @@ class BodyLimit:
 
 def install(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem details."""
-    from index.errors import IndexFormatError, SettingError
+    from index.errors import IndexFormatError, SettingError, ShardedIndexChangeError
+    from index.sharding import ShardUnavailableError
     from index.filters import FilterError
     from index.lock import IndexLockedError
     from retrieval.corpus.readers import CorpusError
@@ -111,6 +112,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IndexLockedError)
     async def locked(request: Request, error: IndexLockedError) -> JSONResponse:
         return problem_response(409, "Index busy", f"{error} Retry when the other update has finished.")
+
+    @app.exception_handler(ShardedIndexChangeError)
+    async def sharded(request: Request, error: ShardedIndexChangeError) -> JSONResponse:
+        return problem_response(409, "Sharded index", str(error))
+
+    @app.exception_handler(ShardUnavailableError)
+    async def shard_missing(request: Request, error: ShardUnavailableError) -> JSONResponse:
+        return problem_response(503, "Shard unavailable", str(error), missing_shards=[error.shard])
 
     @app.exception_handler(IndexFormatError)
     async def unusable_index(request: Request, error: IndexFormatError) -> JSONResponse:
