@@ -23,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command in (indexing.build, searching.search, indexing.info, indexing.add, indexing.delete, indexing.compact, indexing.verify):
+for command in (indexing.build, searching.search, indexing.info, indexing.add, indexing.delete, indexing.compact, indexing.verify,
+                indexing.shard):
     app.command()(command)
 app.add_typer(evaluation.eval_app, name="eval")
 app.command("tune")(tuning.tune)

@@ -343,11 +343,19 @@ class DocumentStore:
         with self._lock:
             return self._conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
 
-    def chunk_span(self, row_id: int, chunk: int) -> tuple[int, int] | None:
-        """Character span (in the document's title + text) of one chunk of a split document; ``None`` if not split."""
+    def chunk_spans(self, chunks: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+        """Character spans (in the documents' title + text) of ``(row id, chunk number)`` chunks of split documents, by
+        chunk; a chunk of a document that is not split has none."""
+        found: dict[tuple[int, int], tuple[int, int]] = {}
+        wanted = [(int(row), int(chunk)) for row, chunk in chunks]
         with self._lock:
-            row = self._conn.execute("SELECT start, end FROM chunks WHERE row_id = ? AND chunk = ?", (int(row_id), int(chunk))).fetchone()
-        return (row[0], row[1]) if row else None
+            for start in range(0, len(wanted), 400):
+                part = wanted[start : start + 400]
+                marks = ",".join("(?, ?)" for _ in part)
+                query = f"SELECT row_id, chunk, start, end FROM chunks WHERE (row_id, chunk) IN (VALUES {marks})"
+                for row, chunk, begin, end in self._conn.execute(query, [value for pair in part for value in pair]):
+                    found[(row, chunk)] = (begin, end)
+        return found
 
     def get(self, row_ids: Sequence[int]) -> list[Document | None]:
         """Documents for the given row ids, in the same order (``None`` for unknown ids)."""

@@ -268,6 +268,10 @@ class MultiVectorIndex:
         """MaxSim of one query against the given documents (by row id), on their stored token vectors."""
         return self._maxsim(query, positions_of(np.asarray(self.doc_ids), row_ids))
 
+    def count(self, allowed: np.ndarray | None) -> int:
+        """How many documents the index holds (only ``allowed`` ones when given)."""
+        return len(self) if allowed is None else int(np.count_nonzero(np.isin(np.asarray(self.doc_ids), allowed)))
+
     def rows(self, allowed: np.ndarray | None) -> np.ndarray:
         """The stored documents' row ids (ascending: the order they were added in), only the ``allowed`` ones when given."""
         doc_ids = np.asarray(self.doc_ids, dtype=np.int64)

@@ -29,6 +29,9 @@ class Stages(Protocol):
     centroids: np.ndarray
     search_params: dict[str, int] | None
 
+    def count(self, allowed: np.ndarray | None) -> int:
+        """How many documents the part holds (only ``allowed`` ones when given)."""
+
     def rows(self, allowed: np.ndarray | None) -> np.ndarray:
         """The part's document row ids (sorted), only the ``allowed`` ones when given."""
 
@@ -51,8 +54,10 @@ def search_parts(parts: Sequence[Stages], query: np.ndarray, k: int, *, nprobe: 
     from index.multivector import search_defaults
 
     first = parts[0]
-    every = list(run(lambda p: p.rows(allowed), parts))  # every (allowed) document, by part
-    n_documents = sum(len(r) for r in every)
+    n_documents = sum(run(lambda p: p.count(allowed), parts))  # every (allowed) document
+
+    def every() -> list[np.ndarray]:
+        return list(run(lambda p: p.rows(allowed), parts))
     params = first.search_params or search_defaults(n_documents)  # build and load always record them
     n_centroids = len(first.centroids)
     nprobe = min(nprobe or params["nprobe"], n_centroids)
@@ -64,15 +69,15 @@ def search_parts(parts: Sequence[Stages], query: np.ndarray, k: int, *, nprobe: 
         return _select(rows, list(run(lambda p, r: p.interaction(centroid_scores, r), parts, rows)), n)
 
     if nprobe >= n_centroids or n_documents <= n_candidates:
-        chosen = every
+        chosen = every()
     elif allowed is not None and n_documents <= n_shortlist:
-        chosen = interacting(every, n_candidates)  # few allowed documents: all of them are the shortlist
+        chosen = interacting(every(), n_candidates)  # few allowed documents: all of them are the shortlist
     else:
         probed = np.argpartition(-centroid_scores, nprobe - 1, axis=1)[:, :nprobe]
         found = list(run(lambda p: p.shortlist(centroid_scores, probed, allowed, n_shortlist), parts))
         chosen = _select([rows for rows, _ in found], [scores for _, scores in found], n_shortlist)
         if allowed is not None and sum(len(r) for r in chosen) < n_candidates:
-            chosen = every  # too few allowed documents near the query's centroids: rank every allowed one
+            chosen = every()  # too few allowed documents near the query's centroids: rank every allowed one
         if sum(len(r) for r in chosen) > n_candidates:
             chosen = interacting(chosen, n_candidates)
 

@@ -22,9 +22,7 @@ import numpy as np
 
 from index.component import IndexComponent, Ranking, component_type, sorted_ids
 from index.docstore import Document
-
-SHARD_FOLDER = "shard-{:03d}"
-
+from index.shard_folders import shard_name
 
 class ShardUnavailableError(RuntimeError):
     """A shard served by another process did not answer (``shard``: its name, ``reason``: why)."""
@@ -46,26 +44,6 @@ def tolerating_missing_shards() -> Iterator[set[str]]:
         yield _MISSING.get()  # type: ignore[misc]
     finally:
         _MISSING.reset(token)
-
-
-def shard_name(number: int) -> str:
-    """The folder name of shard ``number``.
-
-    >>> shard_name(2)
-    'shard-002'
-    """
-    return SHARD_FOLDER.format(number)
-
-
-def split_rows(row_ids: np.ndarray, shards: int) -> list[np.ndarray]:
-    """Sorted row ids cut into ``shards`` contiguous runs whose sizes differ by at most one.
-
-    >>> [part.tolist() for part in split_rows(np.arange(7), 3)]
-    [[0, 1, 2], [3, 4], [5, 6]]
-    """
-    if shards < 1 or shards > max(1, len(row_ids)):
-        raise ValueError(f"cannot split {len(row_ids)} documents into {shards} shards (give 1 to {max(1, len(row_ids))})")
-    return [np.asarray(part, dtype=np.int64) for part in np.array_split(np.sort(np.asarray(row_ids, dtype=np.int64)), shards)]
 
 
 class ShardedStore:
@@ -173,9 +151,13 @@ class ShardedStore:
                             "min": min(values, default=None), "max": max(values, default=None)}
         return merged
 
-    def chunk_span(self, row_id: int, chunk: int) -> tuple[int, int] | None:
-        owner = int(self.owners([row_id])[0])
-        return None if owner < 0 else self.stores[owner].chunk_span(row_id, chunk)
+    def chunk_spans(self, chunks: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+        """Character spans of chunks of split documents, from the shards holding them."""
+        owners = self.owners([row for row, _ in chunks])
+        found: dict[tuple[int, int], tuple[int, int]] = {}
+        for spans in self.gather(lambda s: self.stores[s].chunk_spans([c for c, o in zip(chunks, owners) if o == s]) if s in owners else {}):
+            found.update(spans or {})
+        return found
 
     def sample(self, n: int) -> list[Document]:
         """The first ``n`` documents by row id."""

@@ -15,12 +15,12 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from index.component import IndexComponent
 from index.docstore import Document, DocumentStore, Duplicate
-from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, discard_partial, folder_bytes, staged_folder, write_manifest
+from index.format import DOCUMENTS_NAME, describe_files, discard_partial, folder_bytes, staged_folder, write_manifest
 from index.lock import writer_lock
-from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest, ShardEntry, TunedSearch
+from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest, TunedSearch
 from index.metadata import MetadataSchema
 from index.ownership import check_build_target, resolve_index_path
-from index.sharding import shard_name, split_rows
+from index.shard_folders import write_shards
 from retrieval.build_encoding import encode_into_scratch
 from retrieval.build_progress import PROGRESS_NAME, BuildProgress, resume_key
 from retrieval.components import given_encoders, recipe_for, recipes, section_for
@@ -198,19 +198,34 @@ def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: Bu
     """Save every component (into shard folders for a sharded build), then the manifest that describes and
     checksums them."""
     encoders, config = job.encoders, job.config
-    shards: dict[str, ShardEntry] = {}
+    sections = {}
+    for name, component in built.items():
+        recipe = recipe_for(name)
+        encoding = recipe.describe_encoding(encoders[name], config, work.long_documents.get(name, {}))
+        sections[name] = section_for(recipe, {**encoding, **component.describe(), "trained": component.training_fit()})
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        mode=config.mode,
+        documents=DocumentsSection(DOCUMENTS_NAME, work.documents),
+        components=sections,
+        files={},
+        build=BuildRecord(job.corpus_label, dataclasses.asdict(config), {}),
+        versions=_versions(),
+        updates=job.history,
+        tuned_search=job.tuned_search,
+    )
     if config.shards > 1:
-        shards = _write_shards(staging, job, built, work)
-        payload = [f"{name}/{MANIFEST_NAME}" for name in shards]
-        documents = DocumentsSection("", work.documents)
-        index_bytes = sum(folder_bytes(staging / name) for name in shards)
+        store = DocumentStore.open(staging / DOCUMENTS_NAME)
+        try:
+            manifest = write_shards(staging, manifest, store, built, config.shards)
+        finally:
+            store.close()
+        index_bytes = sum(folder_bytes(staging / name) for name in manifest.shards)
     else:
-        payload = [DOCUMENTS_NAME]
-        for component in built.values():
-            payload += component.save(staging)
-        documents = DocumentsSection(DOCUMENTS_NAME, work.documents)
+        payload = [DOCUMENTS_NAME, *(path for component in built.values() for path in component.save(staging))]
+        manifest = dataclasses.replace(manifest, files=describe_files(staging, payload))
         index_bytes = sum((staging / name).stat().st_size for name in payload)
-    sections = _sections(job, built, built, work)
     stats = work.stats
     summary = BuildSummary(
         index_dir=str(job.index_dir),
@@ -230,60 +245,8 @@ def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: Bu
         resumed_from=work.resumed_from,
         long_documents=work.long_documents,
     )
-    write_manifest(staging, _manifest(job, documents, sections, describe_files(staging, payload), summary.to_dict(), shards))
+    write_manifest(staging, dataclasses.replace(manifest, build=dataclasses.replace(manifest.build, summary=summary.to_dict())))
     return summary
-
-
-def _sections(job: _Job, components: Mapping[str, IndexComponent], whole: Mapping[str, IndexComponent],
-              work: BuildProgress) -> dict[str, Any]:
-    """The manifest section of each component (of the whole index, or of one shard's parts of ``whole``)."""
-    sections = {}
-    for name, component in components.items():
-        recipe = recipe_for(name)
-        encoding = recipe.describe_encoding(job.encoders[name], job.config, work.long_documents.get(name, {}))
-        sections[name] = section_for(recipe, {**encoding, **component.describe(), "trained": whole[name].training_fit()})
-    return sections
-
-
-def _manifest(job: _Job, documents: DocumentsSection, sections: dict[str, Any], files: dict[str, Any], summary: dict[str, Any],
-              shards: dict[str, ShardEntry] | None = None) -> Manifest:
-    return Manifest(
-        format_version=FORMAT_VERSION,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        mode=job.config.mode,
-        documents=documents,
-        components=sections,
-        files=files,
-        build=BuildRecord(job.corpus_label, dataclasses.asdict(job.config), summary),
-        versions=_versions(),
-        updates=job.history,
-        tuned_search=job.tuned_search,
-        shards=dict(shards or {}),
-    )
-
-
-def _write_shards(staging: Path, job: _Job, built: dict[str, IndexComponent], work: BuildProgress) -> dict[str, ShardEntry]:
-    """Write each shard as a complete index folder in ``staging``: its run of the stored documents and its part of
-    every component (sharing the whole's training and statistics, see :mod:`index.sharding`)."""
-    shards = {}
-    store = DocumentStore.open(staging / DOCUMENTS_NAME)
-    try:
-        for number, rows in enumerate(split_rows(store.row_ids(), job.config.shards)):
-            name = shard_name(number)
-            folder = staging / name
-            if folder.exists():
-                shutil.rmtree(folder)  # an earlier attempt's partial shard, inside our own staging folder
-            folder.mkdir()
-            store.copy_part(folder / DOCUMENTS_NAME, rows)
-            parts = {kind: component.part(rows) for kind, component in built.items()}
-            payload = [DOCUMENTS_NAME, *(path for part in parts.values() for path in part.save(folder))]
-            write_manifest(folder, _manifest(job, DocumentsSection(DOCUMENTS_NAME, len(rows)), _sections(job, parts, built, work),
-                                             describe_files(folder, payload), {"shard_of": str(job.index_dir), "documents": len(rows)}))
-            shards[name] = ShardEntry(len(rows), int(rows[0]), int(rows[-1]))
-            logger.info("Wrote %s: %s documents (rows %d to %d).", name, f"{len(rows):,}", rows[0], rows[-1])
-    finally:
-        store.close()
-    return shards
 
 
 def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Document]:

@@ -10,14 +10,12 @@ from typing import Any, Sequence
 from index.docstore import Document, DocumentStore, text_offset
 from index.maxsim import maxsim_alignment
 from retrieval.chunking import ChunkPolicy, split_text
-from retrieval.results import Candidate, TokenMatch
+from retrieval.results import TokenMatch
 
 
-def passage(store: DocumentStore, candidate: Candidate, document: Document) -> tuple[int, int] | None:
-    """The best chunk's span in the document's text, for a document stored in chunks (else ``None``)."""
-    if candidate.chunk < 0:
-        return None
-    span = store.chunk_span(candidate.row_id, candidate.chunk)
+def passage(span: tuple[int, int] | None, document: Document) -> tuple[int, int] | None:
+    """The span in the document's text of its best chunk, whose span in the embedded text is ``span`` (``None`` for a
+    document not stored in chunks)."""
     if span is None:
         return None
     shift = text_offset(document.title)

@@ -215,8 +215,10 @@ class Searcher:
         store = self._opened.store
         docs = store.get([c.row_id for c in ranked])
         found = [(c, d) for c, d in zip(ranked, docs) if d is not None]
+        chunked = [(c.row_id, c.chunk) for c, _ in found if c.chunk >= 0]
+        spans = store.chunk_spans(chunked) if chunked else {}
         return [
-            Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components, passage(store, c, doc))
+            Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components, passage(spans.get((c.row_id, c.chunk)), doc))
             for rank, (c, doc) in enumerate(found, start=1)
         ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,19 @@ def _wait_until(condition, seconds: float) -> None:
             pass
         assert time.monotonic() < deadline, "the condition never held"
         time.sleep(0.5)
+
+
+def test_shard_command_splits_an_index_without_encoding_and_answers_alike(tmp_path, whole, minilm, minilm_colbert):
+    done = subprocess.run([sys.executable, "-m", "app.cli", "shard", str(whole), "--out", str(tmp_path / "split"), "--shards", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("documents (rows") == 3
+    one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
+    split = Searcher.load(tmp_path / "split", encoder=minilm, multivector_encoder=minilm_colbert)
+    for mode in ("dense", "multivector", "bm25", "hybrid"):
+        for query in ("history of the tango", "a river in europe"):
+            assert split.search(query, k=10, mode=mode).ids == one.search(query, k=10, mode=mode).ids
+    assert all(c.ok for c in verify_index(tmp_path / "split"))
+    again = subprocess.run([sys.executable, "-m", "app.cli", "shard", str(tmp_path / "split"), "--out", str(tmp_path / "again"),
+                            "--shards", "2"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "sharded already" in again.stderr and not (tmp_path / "again").exists()

@@ -210,6 +210,60 @@ def bench_serve(
     out.print(f"Results written to {target}")
 
 
+@bench_app.command("scale")
+@friendly_errors
+def bench_scale(
+    dataset: Path = typer.Argument(..., help="BEIR folder: its corpus for the builds, its queries for the searches."),
+    index: Path = typer.Option(..., help="A one-folder index of DATASET to shard and search (e.g. built with --mode hybrid)."),
+    build_docs: int = typer.Option(1000, help="Documents of DATASET's corpus built locally and on Ray."),
+    build_mode: str = typer.Option("dense", help="Mode of those builds: dense, multivector, both or hybrid."),
+    workers: str = typer.Option("1,2", help="Comma-separated numbers of Ray encode workers."),
+    shards: str = typer.Option("2,4", help="Comma-separated numbers of shards (1, the unsharded index, is always measured)."),
+    queries: int = typer.Option(50, help="Queries searched one at a time for each latency."),
+    scale: int = typer.Option(200_000, help="Documents of the large multi-vector part (0: skip it)."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Also search through Ray Serve."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster (default: a local one started for the benchmark)."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-scale-DATASET.json)."),
+) -> None:
+    """Ray builds against a local build, and sharded search (in process, on Ray Serve, at scale) against one index."""
+    from eval.bench_scale import run_benchmark
+
+    report = run_benchmark(dataset, index, build_docs=build_docs, build_mode=build_mode, queries=queries, scale=scale, serve=serve,
+                           workers=tuple(int(w) for w in workers.split(",") if w.strip()),
+                           shards=tuple(int(n) for n in shards.split(",") if n.strip() and int(n) > 1), ray_address=ray_address)
+    target = out_path or results_dir() / f"bench-scale-{Path(dataset).name}.json"
+    write_report(target, report)
+    builds = Table(title=f"Builds of {report['builds'][0]['documents']:,} documents ({report['build_mode']}), {report['cpus']} CPUs",
+                   title_justify="left", caption="docs/s: the encoding pass (Ray's actors start and load the models within it); "
+                   "steady: the rate between a build of half as many documents and this one; build s: the whole build.",
+                   caption_justify="left")
+    for column in ("engine", "encode workers", "docs/s", "vs local", "steady docs/s", "vs local ", "build s", "vs local  "):
+        builds.add_column(column, justify="left" if column == "engine" else "right")
+    for r in report["builds"]:
+        builds.add_row(r["engine"], str(r["encode_workers"] or "-"), f"{r['docs_per_second']:.1f}", f"{r['docs_per_second_vs_local']:.2f}x",
+                       f"{r['marginal_docs_per_second']:.1f}", f"{r['marginal_docs_per_second_vs_local']:.2f}x",
+                       f"{r['build_seconds']:.1f}", f"{r['build_seconds_vs_local']:.2f}x")
+    out.print(builds)
+    search = Table(title=f"{index}: p50 of {report['queries']} queries one at a time, k = 10", title_justify="left",
+                   caption="same top 10: share of queries answered exactly as the unsharded index answers in process.",
+                   caption_justify="left")
+    for column in ("where", "shards", "mode", "p50 ms", "vs unsharded", "same top 10"):
+        search.add_column(column, justify="left" if column in ("where", "mode") else "right")
+    for r in report["search"]:
+        search.add_row(r["where"], str(r["shards"]), r["mode"], f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
+    out.print(search)
+    large = report["multivector_scale"]
+    if large:
+        table = Table(title=f"Multi-vector search at {large['documents']:,} documents ({large['tokens']:,} tokens), "
+                            f"{large['queries']} queries", title_justify="left")
+        for column in ("shards", "p50 ms", "vs unsharded", "same top 10"):
+            table.add_column(column, justify="right")
+        for r in large["results"]:
+            table.add_row(str(r["shards"]), f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
+        out.print(table)
+    out.print(f"Results written to {target}")
+
+
 @bench_app.command("fusion")
 @friendly_errors
 def bench_fusion(

@@ -69,6 +69,20 @@ def print_build_summary(summary: Any) -> None:
 
 
 @friendly_errors
+def shard(
+    index: Path = typer.Argument(..., help="Index folder to split (it stays as it is)."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the sharded index."),
+    shards: int = typer.Option(..., min=2, help="Number of shards."),
+) -> None:
+    """Write a sharded copy of an index, encoding nothing again: the shards answer every search as the index does."""
+    from index.shard_folders import shard_index
+
+    manifest = shard_index(index, out_dir, shards)
+    for name, entry in manifest.shards.items():
+        out.print(f"{out_dir / name}: {entry.documents:,} documents (rows {entry.first_row} to {entry.last_row})")
+
+
+@friendly_errors
 def info(
     index: Path = typer.Argument(..., help="Index folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),

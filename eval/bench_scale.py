@@ -1,0 +1,190 @@
+"""Scale-out benchmark: Ray builds against a local build, and sharded search against one index, in one run.
+
+Three parts, each against its baseline on the same machine:
+
+- **build**: the first ``build_docs`` documents of a BEIR corpus built locally and with ``--engine ray`` at each
+  number of encode workers (documents per second of the encoding pass, and the whole build's seconds);
+- **search, in process and on Ray Serve**: an index and its copies split into ``shards`` (``modernsearch shard``,
+  nothing encoded again), the same queries one at a time through :class:`Searcher` and through the Ray Serve router
+  (sharded copies fan out to their shard deployments; the unsharded index is searched inside the router), p50 per
+  mode, with the share of queries whose top 10 equals the unsharded index's;
+- **multi-vector at scale**: the corpus grown to ``scale`` documents (``bench multivector``'s distractors, ``mix``),
+  its multi-vector index split into the same numbers of parts and searched with the shards' staged search (a thread
+  per part) against the whole index, p50 and top-10 equality.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+K = 10
+
+
+def _p50(run: Callable[[Any], Any], items: Sequence[Any]) -> tuple[float, list[Any]]:
+    """Median milliseconds of ``run`` over ``items`` (after one warm-up call), and the answers."""
+    run(items[0])
+    times, answers = [], []
+    for item in items:
+        started = time.perf_counter()
+        answers.append(run(item))
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2), answers
+
+
+def _same(answers: list[list[str]], reference: list[list[str]]) -> float:
+    return round(sum(a == b for a, b in zip(answers, reference)) / len(reference), 3)
+
+
+def bench_builds(dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str, workers: Sequence[int],
+                 ray_address: str | None) -> list[dict[str, Any]]:
+    """The corpus slice built locally, then on Ray with each number of encode workers, at half and at full size: the
+    difference between the two is the steady rate (``marginal_docs_per_second``), without the fixed costs (models
+    loaded, Ray's actors started)."""
+    from retrieval.builder import build_index
+    from retrieval.config import BuildConfig
+    from retrieval.ray_encoding import connect
+
+    sizes = (build_docs // 2, build_docs)
+    for size in sizes:
+        with open(Path(dataset_dir) / "corpus.jsonl", encoding="utf-8") as src, open(scratch / f"corpus-{size}.jsonl", "w", encoding="utf-8") as dst:
+            for _, line in zip(range(size), src):
+                dst.write(line)
+    config = BuildConfig(model="minilm", multivector_model="minilm-colbert", mode=mode)  # type: ignore[arg-type]
+    runs = [("local", 0, config)] + [("ray", w, config.with_changes(engine="ray", encode_workers=w, ray_address=ray_address)) for w in workers]
+    connect(ray_address)
+    rows = []
+    for engine, n_workers, settings in runs:
+        timed = []
+        for size in sizes:
+            started = time.perf_counter()
+            summary = build_index(scratch / f"corpus-{size}.jsonl", scratch / f"build-{engine}-{n_workers}-{size}", settings,
+                                  progress=False, resume=False)
+            timed.append((summary, time.perf_counter() - started))
+        (half, _), (full, seconds) = timed
+        marginal = (full.documents - half.documents) / max(full.encode_seconds - half.encode_seconds, 1e-9)
+        rows.append({"engine": engine, "encode_workers": n_workers, "documents": full.documents,
+                     "docs_per_second": round(full.docs_per_second, 2), "marginal_docs_per_second": round(marginal, 2),
+                     "encode_seconds": full.encode_seconds, "build_seconds": round(seconds, 2)})
+        logger.info("Build %s with %d workers: %.1f documents/s (steady %.1f)", engine, n_workers, full.docs_per_second, marginal)
+    for key in ("docs_per_second", "marginal_docs_per_second", "build_seconds"):
+        for row in rows:
+            row[f"{key}_vs_local"] = round(row[key] / rows[0][key], 3)
+    return rows
+
+
+def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: Sequence[int], serve: bool) -> list[dict[str, Any]]:
+    """p50 per mode of the index and of its sharded copies, in process and (with ``serve``) through Ray Serve."""
+    from index.shard_folders import shard_index
+    from retrieval.searcher import Searcher
+
+    folders = {1: Path(index_dir)}
+    for n in shards:
+        folders[n] = scratch / f"shards-{n}"
+        shard_index(index_dir, folders[n], n)
+    searchers = {n: Searcher.load(folder) for n, folder in folders.items()}
+    rows = []
+    try:
+        modes = searchers[1].modes
+        reference = {}
+        for n, searcher in searchers.items():
+            for mode in modes:
+                p50, found = _p50(lambda q: searcher.search(q, k=K, mode=mode).ids, queries)  # noqa: B023 - called at once
+                reference.setdefault(mode, found)
+                rows.append({"where": "in process", "shards": n, "mode": mode, "p50_ms": p50, "same_top10": _same(found, reference[mode])})
+        if serve:
+            rows += _served(folders, modes, queries, reference)
+    finally:
+        for searcher in searchers.values():
+            searcher.close()
+    baseline = {(r["where"], r["mode"]): r["p50_ms"] for r in rows if r["shards"] == 1}
+    for row in rows:
+        row["vs_unsharded"] = round(row["p50_ms"] / baseline[(row["where"], row["mode"])], 3)
+    return rows
+
+
+def _served(folders: dict[int, Path], modes: list[str], queries: list[str], reference: dict[str, list[list[str]]]) -> list[dict[str, Any]]:
+    import httpx2 as httpx
+    from ray import serve
+
+    from app.service import ray_serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    names = {n: "unsharded" if n == 1 else f"shards-{n}" for n in folders}
+    ray_serve.start({names[n]: folder for n, folder in folders.items()}, port=port, cpus_per_replica=0.1)
+    rows = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            deadline = time.monotonic() + 300
+            while client.get("/ready").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Ray Serve application did not become ready within 300 s")
+                time.sleep(1)
+            for n, name in names.items():
+                for mode in modes:
+                    def search(query: str) -> list[str]:
+                        body = client.post(f"/indexes/{name}/search", json={"query": query, "k": K, "mode": mode}).json()  # noqa: B023
+                        return [hit["id"] for hit in body["results"]]
+
+                    p50, found = _p50(search, queries)
+                    rows.append({"where": "Ray Serve", "shards": n, "mode": mode, "p50_ms": p50, "same_top10": _same(found, reference[mode])})
+    finally:
+        serve.shutdown()
+    return rows
+
+
+def bench_multivector_scale(dataset_dir: Path, scratch: Path, *, scale: int, shards: Sequence[int]) -> dict[str, Any]:
+    """The multi-vector index of the corpus grown to ``scale`` documents, whole and split into parts."""
+    from eval.bench_multivector import encode_collection, scale_collection
+    from index.multivector import MultiVectorIndex
+    from index.multivector_search import search_parts
+
+    collection = scale_collection(encode_collection(dataset_dir, "minilm-colbert"), scale, scratch, distractors="mix")
+    started = time.perf_counter()
+    whole = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids), dtype=np.int64))
+    build_seconds = round(time.perf_counter() - started, 1)
+    queries = collection.queries
+    p50, reference = _p50(lambda q: whole.search(q, K)[1].tolist(), queries)
+    rows = [{"shards": 1, "p50_ms": p50, "same_top10": 1.0}]
+    for n in shards:
+        parts = [whole.without_documents(np.setdiff1d(whole.doc_ids, rows_of_part)) for rows_of_part in np.array_split(np.asarray(whole.doc_ids), n)]
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            p50, found = _p50(lambda q: search_parts(parts, q, K, run=pool.map)[1].tolist(), queries)  # noqa: B023
+        rows.append({"shards": n, "p50_ms": p50, "same_top10": _same(found, reference)})
+    for row in rows:
+        row["vs_unsharded"] = round(row["p50_ms"] / rows[0]["p50_ms"], 3)
+    return {"documents": len(collection.doc_ids), "tokens": int(collection.offsets[-1]), "build_seconds": build_seconds,
+            "queries": len(queries), "results": rows}
+
+
+def run_benchmark(dataset_dir: Path, index_dir: Path, *, build_docs: int = 1000, build_mode: str = "dense",
+                  workers: Sequence[int] = (1, 2), shards: Sequence[int] = (2, 4), queries: int = 50, scale: int = 200_000,
+                  serve: bool = True, ray_address: str | None = None) -> dict[str, Any]:
+    """Every part of the benchmark (``scale`` 0 skips the large multi-vector part); a JSON-ready report."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    texts = [json.loads(line)["text"] for line in (Path(dataset_dir) / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+             if line.strip()][:queries]
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
+        root = Path(scratch)
+        (root / "builds").mkdir()
+        (root / "search").mkdir()
+        (root / "scale").mkdir()
+        builds = bench_builds(dataset_dir, root / "builds", build_docs=build_docs, mode=build_mode, workers=workers, ray_address=ray_address)
+        search = bench_search(index_dir, texts, root / "search", shards=shards, serve=serve)
+        large = bench_multivector_scale(dataset_dir, root / "scale", scale=scale, shards=shards) if scale else None
+    return {"dataset": str(dataset_dir), "index": str(index_dir), "cpus": os.cpu_count(), "build_mode": build_mode,
+            "builds": builds, "search": search, "queries": len(texts), "multivector_scale": large,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
