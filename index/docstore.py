@@ -176,15 +176,17 @@ class DocumentStore:
                         self._write_values(first_row, doc.metadata)
         return duplicates
 
-    def insert(self, documents: Sequence[Document]) -> list[int]:
-        """Insert new documents (their ids must not be stored yet) in one transaction; returns their row ids."""
+    def insert(self, documents: Sequence[Document], first_row_id: int | None = None) -> list[int]:
+        """Insert new documents (their ids must not be stored yet) in one transaction; returns their row ids: the next
+        free ones, or consecutive ones from ``first_row_id`` (a shard takes row ids after the whole collection's)."""
         rows = []
         self._matched.clear()
         with self._lock, self._conn:
-            for doc in documents:
+            for number, doc in enumerate(documents):
                 cursor = self._conn.execute(
-                    "INSERT INTO documents (doc_id, title, text, metadata, source) VALUES (?, ?, ?, ?, ?)",
-                    (doc.id, doc.title, doc.text, json.dumps(doc.metadata, ensure_ascii=False), doc.source),
+                    "INSERT INTO documents (row_id, doc_id, title, text, metadata, source) VALUES (?, ?, ?, ?, ?, ?)",
+                    (None if first_row_id is None else first_row_id + number, doc.id, doc.title, doc.text,
+                     json.dumps(doc.metadata, ensure_ascii=False), doc.source),
                 )
                 rows.append(int(cursor.lastrowid))
                 self._write_values(rows[-1], doc.metadata)

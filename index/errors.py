@@ -33,14 +33,14 @@ class NotAnIndexError(IndexFormatError):
 
 
 class ShardedIndexChangeError(IndexFormatError):
-    """A change (add, delete, compact, tuned settings) asked of a sharded index, which is only built and searched so
-    far (``folder``, ``shards``: how many)."""
+    """A change that works on one-folder indexes only (compaction, tuned settings) asked of a sharded index
+    (``folder``, ``shards``: how many)."""
 
     def __init__(self, folder: object, shards: int) -> None:
         self.folder, self.shards = folder, shards
         super().__init__(
-            f"{folder} is a sharded index ({shards} shards): it can be searched, verified and served, but not yet changed "
-            f"in place. Build it again from the changed corpus with the same --shards {shards}.")
+            f"{folder} is a sharded index ({shards} shards): documents can be added and deleted, but compact and tune "
+            f"--apply work on one-folder indexes only so far. Build it again with the same --shards {shards} instead.")
 
 
 class ChecksumMismatchError(IndexFormatError):

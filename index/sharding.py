@@ -24,6 +24,7 @@ from index.component import IndexComponent, Ranking, component_type, sorted_ids
 from index.docstore import Document
 from index.shard_folders import shard_name
 
+
 class ShardUnavailableError(RuntimeError):
     """A shard served by another process did not answer (``shard``: its name, ``reason``: why)."""
 
@@ -100,14 +101,14 @@ class ShardedStore:
 
     def get(self, row_ids: Sequence[int]) -> list[Document | None]:
         """Documents for the given row ids, in the same order (``None`` for unknown ids)."""
-        owners, wanted = self._by_shard(row_ids)
+        owners, wanted = self.by_shard(row_ids)
         found: list[Document | None] = [None] * len(row_ids)
         for shard, docs in enumerate(self.gather(lambda s: self.stores[s].get(wanted[s]) if wanted[s] else [])):
             for i, doc in zip(np.flatnonzero(owners == shard), docs or []):
                 found[i] = doc
         return found
 
-    def _by_shard(self, row_ids: Sequence[int]) -> tuple[np.ndarray, list[list[int]]]:
+    def by_shard(self, row_ids: Sequence[int]) -> tuple[np.ndarray, list[list[int]]]:
         """The shard of each row id, and each shard's row ids in their order."""
         owners = self.owners(row_ids)
         return owners, [[int(r) for r in np.asarray(row_ids)[owners == s]] for s in range(len(self.stores))]
@@ -174,10 +175,6 @@ class ShardedStore:
         for store in self.stores:
             store.close()
 
-    def without(self, numbers: Sequence[int]) -> list[int]:
-        """The shard numbers other than ``numbers``."""
-        return [n for n in range(len(self.stores)) if n not in numbers]
-
 
 class ShardedComponent:
     """One component of a sharded index: the same component of every shard, searched at once and merged.
@@ -211,7 +208,7 @@ class ShardedComponent:
     def rescore(self, query: Any, row_ids: Sequence[int]) -> np.ndarray:
         """The component's ``rescore`` of each row by the shard that holds it (scores in the order of ``row_ids``;
         -inf for a row whose shard did not answer)."""
-        owners, wanted = self._store._by_shard(row_ids)
+        owners, wanted = self._store.by_shard(row_ids)
         scores = np.full(len(row_ids), -np.inf, dtype=np.float32)
         rescored = self._store.gather(lambda s: self.parts[s].rescore(query, wanted[s]) if wanted[s] else np.zeros(0, np.float32))
         for shard, found in enumerate(rescored):

@@ -62,19 +62,24 @@ def _checksums(folder: Path, manifest: Manifest) -> str:
 
 
 def _shards(folder: Path, manifest: Manifest) -> str:
-    """The shards hold disjoint runs of row ids, in order, and as many documents as the whole records."""
-    last = -1
+    """No two shards hold the same row id or document id, and they hold as many documents as the whole records."""
+    seen_rows: set[int] = set()
+    seen_ids: set[str] = set()
     for name, shard in manifest.shards.items():
-        counted = read_manifest(folder / name).documents.count
-        if counted != shard.documents:
-            raise IndexFormatError(f"{folder / name} holds {counted:,} documents, the sharded manifest records {shard.documents:,}")
-        if shard.first_row <= last or shard.last_row < shard.first_row:
-            raise IndexFormatError(f"{name}: rows {shard.first_row} to {shard.last_row} overlap the shard before it")
-        last = shard.last_row
-    total = sum(shard.documents for shard in manifest.shards.values())
-    if total != manifest.documents.count:
-        raise IndexFormatError(f"the shards hold {total:,} documents, the manifest records {manifest.documents.count:,}")
-    return f"{len(manifest.shards)} shards, {total:,} documents in disjoint runs of row ids"
+        path = folder / name / read_manifest(folder / name).documents.file
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            stored = conn.execute("SELECT row_id, doc_id FROM documents").fetchall()
+        rows, ids = {r for r, _ in stored}, {i for _, i in stored}
+        if len(stored) != shard.documents:
+            raise IndexFormatError(f"{path} holds {len(stored):,} documents, the sharded manifest records {shard.documents:,}")
+        if rows & seen_rows or ids & seen_ids:
+            repeated = sorted(ids & seen_ids)[:3] or sorted(rows & seen_rows)[:3]
+            raise IndexFormatError(f"{name} holds documents another shard holds too: {repeated}")
+        seen_rows |= rows
+        seen_ids |= ids
+    if len(seen_rows) != manifest.documents.count:
+        raise IndexFormatError(f"the shards hold {len(seen_rows):,} documents, the manifest records {manifest.documents.count:,}")
+    return f"{len(manifest.shards)} shards, {len(seen_rows):,} documents, no row id or document id in two shards"
 
 
 def _documents(folder: Path, manifest: Manifest, rows: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ from retrieval.builder import build_index_locked
 from retrieval.components import given_encoders, stored_encoders
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
-from retrieval.updater import committed_manifest, copy_payload, locked_index, recorded_config
+from retrieval.updater import committed_manifest, copy_payload, locked_index, recorded_config, refuse_sharded
 
 DRIFT_THRESHOLD = 1.2
 Retrain = Literal["auto", "always", "never"]
@@ -86,6 +86,7 @@ def compact_index(
         raise ValueError(f"retrain must be auto, always or never, got {retrain!r}")
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
+        refuse_sharded(index_dir, manifest)
         before = manifest.payload_bytes
         drift = measure_drift(index_dir, manifest)
         retrained = retrain == "always" or (retrain == "auto" and any(value > threshold for value in drift.values()))

@@ -30,6 +30,7 @@ from retrieval.components import given_encoders, recipe_for, stored_encoders
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
 from retrieval.corpus.typed import schema_for, typed_batch
+from retrieval.sharded_updates import check_shards, copy_shards, update_shards
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
 
@@ -78,6 +79,14 @@ def add_documents(
         if repeated:
             raise CorpusError(f"{corpus} repeats document ids {repeated[:5]}; each id may appear once in an update.")
         loaded = stored_encoders(manifest, given_encoders(encoder, multivector_encoder, encoders))
+        if manifest.shards:
+            def typed(batch: Sequence[Document], store: DocumentStore) -> list[Document]:
+                schema = schema_for(config, store.metadata_types())
+                found = typed_batch(batch, schema, config, stats)
+                store.set_metadata_types(schema.types)
+                return found
+
+            return _update_sharded(index_dir, manifest, started, documents=documents, upsert=upsert, encoders=loaded, typed=typed)
         with staged_folder(index_dir) as staging:
             copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
@@ -108,6 +117,8 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
     """Delete documents by id from every part of the index; ids it does not hold are reported, not an error."""
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
+        if manifest.shards:
+            return _update_sharded(index_dir, manifest, started, delete_ids=list(dict.fromkeys(doc_ids)))
         with staged_folder(index_dir) as staging:
             copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
@@ -135,9 +146,7 @@ def locked_index(index_dir: Path | str) -> Iterator[tuple[Path, Manifest]]:
     not an index fails before any lock file is created beside it.
     """
     index_dir = resolve_index_path(index_dir)
-    manifest = read_manifest(index_dir)
-    if manifest.shards:
-        raise ShardedIndexChangeError(index_dir, len(manifest.shards))
+    read_manifest(index_dir)
     with writer_lock(index_dir):
         yield index_dir, committed_manifest(index_dir)
 
@@ -148,7 +157,27 @@ def committed_manifest(index_dir: Path) -> Manifest:
     manifest = read_manifest(index_dir)
     check_owned_index(index_dir, manifest.files)
     verify_files(index_dir, manifest)
+    if manifest.shards:
+        check_shards(index_dir, manifest)
     return manifest
+
+
+def refuse_sharded(index_dir: Path, manifest: Manifest) -> None:
+    """:class:`ShardedIndexChangeError` for a change that works on one-folder indexes only (compaction, tuned settings)."""
+    if manifest.shards:
+        raise ShardedIndexChangeError(index_dir, len(manifest.shards))
+
+
+def _update_sharded(index_dir: Path, manifest: Manifest, started: float, **change: Any) -> UpdateSummary:
+    """An add or delete of a sharded index (see :mod:`retrieval.sharded_updates`), committed as one new version."""
+    with staged_folder(index_dir) as staging:
+        copy_shards(index_dir, staging, manifest)
+        done, updated = update_shards(staging, manifest, **change)
+        summary = UpdateSummary(str(index_dir), done.added, done.replaced, done.deleted, done.documents,
+                                round(time.perf_counter() - started, 3), done.not_found)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_manifest(staging, dataclasses.replace(updated, updates=[*manifest.updates, {"at": stamp, **summary.to_dict()}]))
+    return summary
 
 
 def recorded_config(manifest: Manifest) -> BuildConfig:

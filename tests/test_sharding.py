@@ -111,13 +111,48 @@ def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_
         assert set(alone.search("tango", k=5, mode="bm25").ids) <= set(one.search("tango", k=len(one), mode="bm25").ids)
 
 
-def test_sharded_index_refuses_changes_in_place(tmp_path, grouped_corpus, minilm, minilm_colbert):
-    folder = tmp_path / "sharded"
-    build_index(grouped_corpus, folder, CONFIG.with_changes(shards=2), encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
-    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, whole, copy_index, minilm, minilm_colbert):
+    """The same adds, upserts and deletes applied to a one-folder index and to a sharded one: afterwards both answer
+    every search alike (BM25 statistics stay collection-wide), new documents sit in the smallest shard under new row
+    ids, and verify passes. Compaction still refuses a sharded index, leaving it as it was."""
+    from retrieval.compaction import compact_index
+    from retrieval.updater import delete_documents
+
+    one_dir = copy_index(whole, "one")
+    split_dir = tmp_path / "split"
+    build_index(grouped_corpus, split_dir, CONFIG.with_changes(shards=2), encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    replaced = json.loads(grouped_corpus.read_text(encoding="utf-8").splitlines()[3])
+    new = [{"_id": "new-tango", "title": "Tango nuevo", "text": "A history of the tango in Buenos Aires dance halls.", "group": 1},
+           {"_id": "new-river", "title": "A river", "text": "The Danube is a river in Europe that flows to the Black Sea.", "group": 2},
+           {**replaced, "text": replaced["text"] + " Revised and extended."}]
+    updates = tmp_path / "updates.jsonl"
+    updates.write_text("".join(json.dumps(d) + "\n" for d in new), encoding="utf-8")
+    doomed = [json.loads(line)["_id"] for line in grouped_corpus.read_text(encoding="utf-8").splitlines()[10:13]] + ["no-such-id"]
+    for folder in (one_dir, split_dir):
+        added = add_documents(folder, updates, upsert=True, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+        assert (added.added, added.replaced) == (2, 1)
+        gone = delete_documents(folder, doomed)
+        assert (gone.deleted, gone.not_found) == (3, ["no-such-id"])
+
+    one = Searcher.load(one_dir, encoder=minilm, multivector_encoder=minilm_colbert)
+    split = Searcher.load(split_dir, encoder=minilm, multivector_encoder=minilm_colbert)
+    assert len(split) == len(one)
+    for mode, settings, where in SEARCHES:
+        for query in ("history of the tango", "a river in europe", "revised and extended"):
+            expected = one.search(query, k=10, mode=mode, config=settings, filter=where)
+            found = split.search(query, k=10, mode=mode, config=settings, filter=where)
+            assert found.ids == expected.ids, (mode, settings, where, query)
+            assert np.allclose([h.score for h in found.hits], [h.score for h in expected.hits], atol=1e-5)
+    original = len(grouped_corpus.read_text(encoding="utf-8").splitlines())
+    for doc_id in ("new-tango", "new-river", replaced["_id"]):  # the row ids the one-folder index gave them
+        assert split.row_of(doc_id) == one.row_of(doc_id) > original
+    checks = verify_index(split_dir)
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+
+    before = sorted((p.relative_to(split_dir), p.stat().st_mtime_ns) for p in split_dir.rglob("*"))
     with pytest.raises(ShardedIndexChangeError, match="2 shards.*--shards 2"):
-        add_documents(folder, [], encoders={})
-    assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+        compact_index(split_dir, retrain="never", progress=False)
+    assert sorted((p.relative_to(split_dir), p.stat().st_mtime_ns) for p in split_dir.rglob("*")) == before
 
 
 def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):
