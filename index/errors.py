@@ -32,16 +32,5 @@ class NotAnIndexError(IndexFormatError):
         super().__init__(message)
 
 
-class ShardedIndexChangeError(IndexFormatError):
-    """A change that works on one-folder indexes only (compaction, tuned settings) asked of a sharded index
-    (``folder``, ``shards``: how many)."""
-
-    def __init__(self, folder: object, shards: int) -> None:
-        self.folder, self.shards = folder, shards
-        super().__init__(
-            f"{folder} is a sharded index ({shards} shards): documents can be added and deleted, but compact and tune "
-            f"--apply work on one-folder indexes only so far. Build it again with the same --shards {shards} instead.")
-
-
 class ChecksumMismatchError(IndexFormatError):
     """A payload file does not match the checksum recorded in the manifest."""

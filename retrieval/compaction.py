@@ -26,13 +26,15 @@ from typing import Any, Literal, Mapping
 
 from index.component import component_type
 from index.docstore import DocumentStore
-from index.format import DOCUMENTS_NAME, describe_files, staged_folder, write_manifest
+from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, write_manifest
+from index.sharding import ShardedStore
 from index.manifest import Manifest
 from retrieval.builder import build_index_locked
 from retrieval.components import given_encoders, stored_encoders
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
-from retrieval.updater import committed_manifest, copy_payload, locked_index, recorded_config, refuse_sharded
+from retrieval.sharded_updates import copy_shards
+from retrieval.updater import committed_manifest, copy_payload, locked_index, recorded_config
 
 DRIFT_THRESHOLD = 1.2
 Retrain = Literal["auto", "always", "never"]
@@ -58,9 +60,12 @@ class CompactSummary:
 
 def measure_drift(index_dir: Path | str, manifest: Manifest | None = None) -> dict[str, float]:
     """Per component with trained structures, its drift figure now over the one recorded right after training (see
-    the module docstring)."""
+    the module docstring); for a sharded index, the largest of its shards' (they share the training)."""
     index_dir = Path(index_dir)
     manifest = manifest or committed_manifest(index_dir)
+    if manifest.shards:
+        per_shard = [measure_drift(index_dir / name, read_manifest(index_dir / name)) for name in manifest.shards]
+        return {name: max(d[name] for d in per_shard) for name in per_shard[0]}
     drift: dict[str, float] = {}
     for name, section in manifest.components.items():
         if getattr(section, "trained", None):
@@ -86,8 +91,7 @@ def compact_index(
         raise ValueError(f"retrain must be auto, always or never, got {retrain!r}")
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
-        refuse_sharded(index_dir, manifest)
-        before = manifest.payload_bytes
+        before = _payload_bytes(index_dir, manifest)
         drift = measure_drift(index_dir, manifest)
         retrained = retrain == "always" or (retrain == "auto" and any(value > threshold for value in drift.values()))
         history = list(manifest.updates)
@@ -103,7 +107,7 @@ def compact_index(
         index_dir=str(index_dir),
         documents=after_manifest.documents.count,
         bytes_before=before,
-        bytes_after=after_manifest.payload_bytes,
+        bytes_after=_payload_bytes(index_dir, after_manifest),
         drift=drift,
         threshold=threshold,
         retrained=retrained,
@@ -111,22 +115,41 @@ def compact_index(
     )
 
 
+def _payload_bytes(index_dir: Path, manifest: Manifest) -> int:
+    """The size of an index's files (a sharded index's: its shards')."""
+    return sum(read_manifest(index_dir / name).payload_bytes for name in manifest.shards) if manifest.shards else manifest.payload_bytes
+
+
 def _vacuum(index_dir: Path, manifest: Manifest, history: list[dict[str, Any]]) -> None:
-    """A new version with the same vectors and a VACUUMed document store (free pages returned)."""
+    """A new version with the same vectors and VACUUMed document stores (free pages returned)."""
     with staged_folder(index_dir) as staging:
-        copy_payload(index_dir, staging, manifest)
-        connection = sqlite3.connect(staging / DOCUMENTS_NAME)
-        try:
-            connection.execute("VACUUM")
-        finally:
-            connection.close()
+        if manifest.shards:
+            copy_shards(index_dir, staging, manifest)
+            for name in manifest.shards:
+                shard = read_manifest(staging / name)
+                _vacuum_store(staging / name / DOCUMENTS_NAME)
+                write_manifest(staging / name, dataclasses.replace(shard, files=describe_files(staging / name, list(shard.files))))
+        else:
+            copy_payload(index_dir, staging, manifest)
+            _vacuum_store(staging / DOCUMENTS_NAME)
         write_manifest(staging, dataclasses.replace(manifest, files=describe_files(staging, list(manifest.files)), updates=history))
+
+
+def _vacuum_store(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("VACUUM")
+    finally:
+        connection.close()
 
 
 def _rebuild_from_store(index_dir: Path, manifest: Manifest, given: Mapping[str, Any], progress: bool) -> None:
     """Re-encode the stored documents with the recorded models and settings into a new version (fresh training)."""
     encoders = stored_encoders(manifest, given)
-    store = DocumentStore.open(index_dir / DOCUMENTS_NAME)
+    if manifest.shards:  # every shard's documents, rebuilt into as many shards with one fresh training
+        store: Any = ShardedStore([DocumentStore.open(index_dir / name / DOCUMENTS_NAME) for name in manifest.shards])
+    else:
+        store = DocumentStore.open(index_dir / DOCUMENTS_NAME)
     try:
         build_index_locked(
             store.iter_documents(), index_dir, recorded_config(manifest), encoders=encoders, progress=progress, rebuild_of=manifest,

@@ -11,7 +11,8 @@ from typing import Any
 from index.format import describe_files, staged_folder, write_manifest
 from index.manifest import TunedSearch
 from retrieval.config import SearchConfig
-from retrieval.updater import copy_payload, locked_index, refuse_sharded
+from retrieval.sharded_updates import copy_shards
+from retrieval.updater import copy_payload, locked_index
 
 
 def apply_tuned_search(index_dir: Path | str, settings: dict[str, Any], *, dataset: str, metric: str, cv_metric: float,
@@ -22,8 +23,7 @@ def apply_tuned_search(index_dir: Path | str, settings: dict[str, Any], *, datas
                         in_sample_metric=round(in_sample_metric, 6), queries=queries,
                         tuned_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     with locked_index(index_dir) as (index_dir, manifest), staged_folder(index_dir) as staging:
-        refuse_sharded(index_dir, manifest)
-        copy_payload(index_dir, staging, manifest)
+        (copy_shards if manifest.shards else copy_payload)(index_dir, staging, manifest)
         entry = {"at": tuned.tuned_at, "tuned_search": tuned.to_json()}
         write_manifest(staging, dataclasses.replace(manifest, tuned_search=tuned, files=describe_files(staging, list(manifest.files)),
                                                     updates=[*manifest.updates, entry]))

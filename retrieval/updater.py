@@ -21,7 +21,6 @@ import numpy as np
 
 from index.component import section_with
 from index.docstore import Document, DocumentStore
-from index.errors import ShardedIndexChangeError
 from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, verify_files, write_manifest
 from index.lock import writer_lock
 from index.manifest import Manifest
@@ -160,12 +159,6 @@ def committed_manifest(index_dir: Path) -> Manifest:
     if manifest.shards:
         check_shards(index_dir, manifest)
     return manifest
-
-
-def refuse_sharded(index_dir: Path, manifest: Manifest) -> None:
-    """:class:`ShardedIndexChangeError` for a change that works on one-folder indexes only (compaction, tuned settings)."""
-    if manifest.shards:
-        raise ShardedIndexChangeError(index_dir, len(manifest.shards))
 
 
 def _update_sharded(index_dir: Path, manifest: Manifest, started: float, **change: Any) -> UpdateSummary:

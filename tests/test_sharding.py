@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from conftest import kill_when, progress_reached, start_cli
-from index.errors import ShardedIndexChangeError
 from index.verify import verify_index
 from retrieval.build_progress import PROGRESS_NAME
 from retrieval.builder import build_index
@@ -113,9 +112,10 @@ def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_
 
 def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, whole, copy_index, minilm, minilm_colbert):
     """The same adds, upserts and deletes applied to a one-folder index and to a sharded one: afterwards both answer
-    every search alike (BM25 statistics stay collection-wide), new documents sit in the smallest shard under new row
-    ids, and verify passes. Compaction still refuses a sharded index, leaving it as it was."""
+    every search alike (BM25 statistics stay collection-wide), the new documents get the same row ids, and verify
+    passes; compaction vacuums the shards (answers unchanged) or retrains them into as many shards."""
     from retrieval.compaction import compact_index
+    from retrieval.tuned import apply_tuned_search
     from retrieval.updater import delete_documents
 
     one_dir = copy_index(whole, "one")
@@ -149,10 +149,18 @@ def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, w
     checks = verify_index(split_dir)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
 
-    before = sorted((p.relative_to(split_dir), p.stat().st_mtime_ns) for p in split_dir.rglob("*"))
-    with pytest.raises(ShardedIndexChangeError, match="2 shards.*--shards 2"):
-        compact_index(split_dir, retrain="never", progress=False)
-    assert sorted((p.relative_to(split_dir), p.stat().st_mtime_ns) for p in split_dir.rglob("*")) == before
+    compacted = compact_index(split_dir, retrain="never", progress=False)  # stores vacuumed, answers unchanged
+    assert compacted.documents == len(one) and not compacted.retrained and set(compacted.drift) == {"multivector"}
+    again = Searcher.load(split_dir, encoder=minilm, multivector_encoder=minilm_colbert)
+    for mode in ("dense", "multivector", "bm25", "hybrid"):
+        assert again.search("history of the tango", k=10, mode=mode).ids == one.search("history of the tango", k=10, mode=mode).ids
+    retrained = compact_index(split_dir, retrain="always", encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    assert retrained.retrained and retrained.documents == len(one)
+    assert sorted(p.name for p in split_dir.iterdir()) == ["manifest.json", "shard-000", "shard-001"]
+    assert all(c.ok for c in verify_index(split_dir))
+    assert Searcher.load(split_dir, encoder=minilm, multivector_encoder=minilm_colbert).search("tango", k=1, mode="bm25").ids
+    apply_tuned_search(split_dir, {"alpha": 0.5}, dataset="slice", metric="ndcg@10", cv_metric=0.5, in_sample_metric=0.5, queries=5)
+    assert Searcher.load(split_dir).search_config().alpha == 0.5 and all(c.ok for c in verify_index(split_dir))
 
 
 def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):

@@ -71,7 +71,7 @@ class BodyLimit:
 
 def install(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem details."""
-    from index.errors import IndexFormatError, SettingError, ShardedIndexChangeError
+    from index.errors import IndexFormatError, SettingError
     from index.sharding import ShardUnavailableError
     from index.filters import FilterError
     from index.lock import IndexLockedError
@@ -112,10 +112,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IndexLockedError)
     async def locked(request: Request, error: IndexLockedError) -> JSONResponse:
         return problem_response(409, "Index busy", f"{error} Retry when the other update has finished.")
-
-    @app.exception_handler(ShardedIndexChangeError)
-    async def sharded(request: Request, error: ShardedIndexChangeError) -> JSONResponse:
-        return problem_response(409, "Sharded index", str(error))
 
     @app.exception_handler(ShardUnavailableError)
     async def shard_missing(request: Request, error: ShardUnavailableError) -> JSONResponse:
