@@ -23,6 +23,11 @@ from index.sharding import ShardUnavailableError, open_shards
 
 logger = logging.getLogger(__name__)
 OnShardFailure = Literal["partial", "fail"]
+READS = {  # what the router may call on a shard: reads only (the shard's folder is never written through a replica)
+    "store": {"get", "row_id", "row_ids", "matching", "metadata_types", "metadata_values", "metadata_stats", "chunk_spans"},
+    "component": {"search", "rescore", "document_vectors", "row_ids"},
+    "index": {"count", "rows", "shortlist", "interaction", "score"},
+}
 
 
 class ShardServer:
@@ -39,6 +44,9 @@ class ShardServer:
         (``NAME.index``: the multi-vector search stages)."""
         self._follow_commits()
         name, _, inner = target.partition(".")
+        kind = "store" if name == "store" else "index" if inner == "index" else "component"
+        if method not in READS[kind]:
+            raise ValueError(f"a shard answers reads only; {target}.{method} is not one")
         found = self.opened.store if name == "store" else self.opened.components[name]
         return getattr(getattr(found, inner) if inner else found, method)(*args, **kwargs)
 
