@@ -52,8 +52,8 @@ class RemoteSearcher:
         """A batch of queries in one request."""
         if not queries:
             return []
-        body: dict[str, Any] = {"queries": list(queries), "k": k, "mode": mode, "filter": filter,
-                                **dataclasses.asdict(config or SearchConfig())}
+        settings = dataclasses.asdict(config) if config else {}  # none given: the server uses the index's tuned settings
+        body: dict[str, Any] = {"queries": list(queries), "k": k, "mode": mode, "filter": filter, **settings}
         answer = self._post(f"/indexes/{self.index}/search", body)
         self.index_version = answer["index_version"]
         return [_result(r, answer["mode"]) for r in answer["searches"]]

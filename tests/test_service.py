@@ -24,6 +24,7 @@ from app.service.indexes import ServedIndexes
 from index.verify import verify_index
 from retrieval.config import SearchConfig
 from retrieval.remote import RemoteSearchError, RemoteSearcher
+from retrieval.searcher import Searcher
 
 KEY = "test-key-0123456789"
 QUERIES = ["american football player", "a river in europe", "famous painter"]
@@ -246,6 +247,13 @@ def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_sma
         response = writer._client.post("/indexes/small/documents:delete", json={"ids": ["cli-added"]})
         assert response.status_code == 200 and response.json()["deleted"] == 1
         assert "cli-added" not in remote.search("Zanzibar spice archipelago", k=3).ids
+        from retrieval.tuned import apply_tuned_search  # tuned settings reach remote searches that give none
+
+        apply_tuned_search(copy_of_small_index, {"fusion": "rrf", "rrf_k": 1, "rrf_alpha": 0.2}, dataset="slice", metric="ndcg@10",
+                           cv_metric=0.5, in_sample_metric=0.5, queries=5)
+        tuned = Searcher.load(copy_of_small_index, encoder=small_searcher.encoder, multivector_encoder=small_searcher.multivector_encoder)
+        assert [r.ids for r in remote.search(QUERIES, k=5)] == [r.ids for r in tuned.search(QUERIES, k=5)]
+        assert [r.ids for r in tuned.search(QUERIES, k=5)] != [r.ids for r in small_searcher.search(QUERIES, k=5)]
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     searches = [line for line in lines if line["endpoint"] == "/indexes/{name}/search"]
     assert searches and all({"method", "path", "status", "ms"} <= set(line) for line in searches)
