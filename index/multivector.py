@@ -24,7 +24,7 @@ re-scored by centroid interaction (MaxSim with every token replaced by its centr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,7 @@ class MultiVectorIndex:
     ivf_docs: np.ndarray
     token_vectors: np.ndarray | None = None
     search_params: dict[str, int] | None = None
+    _last_admitted: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def codec(self) -> str:
@@ -270,12 +271,12 @@ class MultiVectorIndex:
 
     def count(self, allowed: np.ndarray | None) -> int:
         """How many documents the index holds (only ``allowed`` ones when given)."""
-        return len(self) if allowed is None else int(np.count_nonzero(np.isin(np.asarray(self.doc_ids), allowed)))
+        return len(self) if allowed is None else int(np.count_nonzero(self._admitted(allowed)))
 
     def rows(self, allowed: np.ndarray | None) -> np.ndarray:
         """The stored documents' row ids (ascending: the order they were added in), only the ``allowed`` ones when given."""
         doc_ids = np.asarray(self.doc_ids, dtype=np.int64)
-        return doc_ids if allowed is None else doc_ids[np.isin(doc_ids, allowed)]
+        return doc_ids if allowed is None else doc_ids[self._admitted(allowed)]
 
     def shortlist(self, centroid_scores: np.ndarray, probed: np.ndarray, allowed: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, scores)`` of the best ``n`` documents by the scores of their probed lists alone (ties by row id);
@@ -283,10 +284,21 @@ class MultiVectorIndex:
         approx = self._posting_scores(centroid_scores, probed)
         doc_ids = np.asarray(self.doc_ids, dtype=np.int64)
         if allowed is not None:
-            approx[~np.isin(doc_ids, allowed)] = 0
+            approx[~self._admitted(allowed)] = 0
         hit = np.flatnonzero(approx > 0)
         kept = hit[best_of(approx[hit], doc_ids[hit], n)]
         return doc_ids[kept], approx[kept]
+
+    def _admitted(self, allowed: np.ndarray) -> np.ndarray:
+        """Which stored documents (a mask by position) are among ``allowed``. One search asks at several stages, so a
+        read-only ``allowed`` (what a store returns for a filter) keeps its mask until another comes."""
+        last = self._last_admitted
+        if last is not None and last[0] is allowed:
+            return last[1]
+        mask = np.isin(np.asarray(self.doc_ids), allowed)
+        if isinstance(allowed, np.ndarray) and not allowed.flags.writeable:
+            self._last_admitted = (allowed, mask)
+        return mask
 
     def interaction(self, centroid_scores: np.ndarray, row_ids: np.ndarray) -> np.ndarray:
         """Centroid-interaction scores (see :meth:`_centroid_interaction`) of the given documents, by row id."""
