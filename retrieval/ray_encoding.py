@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from index.docstore import DocumentStore
+from index.errors import SettingError
 from retrieval.build_encoding import ScratchWriter, encode_step
 from retrieval.build_progress import BuildProgress
 from retrieval.components import recipe_for
@@ -49,7 +50,10 @@ class EncoderActor:
 def connect(address: str | None) -> None:
     """Join the Ray cluster at ``address`` (``auto``: the running one), start a local one when ``None``; nothing
     when this process is already connected."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise SettingError("engine", "ray", "needs Ray, which is not installed: pip install 'modernsearch[ray]'") from None
 
     if ray.is_initialized():
         return

@@ -189,11 +189,10 @@ def start(folders: dict[str, Path], *, host: str = "127.0.0.1", port: int = 8000
           blocking: bool = False, **settings: Any) -> None:
     """Deploy :func:`application` on the Ray cluster at ``address`` (a local one when ``None``), its HTTP proxy on
     ``host:port``; with ``blocking``, serve until interrupted."""
-    import ray
+    from retrieval.ray_encoding import connect
+
+    connect(address)
     from ray import serve
 
-    if not ray.is_initialized():
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(address=address, include_dashboard=False, configure_logging=False)
     serve.start(http_options={"host": host, "port": port})
     serve.run(application(folders, **settings), name="modernsearch", route_prefix="/", blocking=blocking)
