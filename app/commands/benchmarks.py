@@ -54,8 +54,6 @@ def bench_multivector(
                       f"{r['build_seconds']:.1f}", f"{r['bytes_per_token']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
                       f"{r['peak_rss_mib']:.0f}", f"{r['search_rss_mib']:.0f}" if r.get("search_rss_mib") else "-")
     out.print(table)
-    for kind, times in report["first_filter_ms"].items():
-        out.print(f"First run of each filter's SQL ({kind} store): " + ", ".join(f"{label} {ms:.1f} ms" for label, ms in times.items()))
     out.print(f"Results written to {target}")
 
 
@@ -87,8 +85,6 @@ def bench_encode(
                       f"{r['tokens_per_second']:,.0f}", f"{r['peak_rss_mib']:.0f}", f"{r['metrics']['ndcg@10']:.4f}",
                       f"{r['metrics']['ndcg@10'] / base['metrics']['ndcg@10']:.3f}x")
     out.print(table)
-    for kind, times in report["first_filter_ms"].items():
-        out.print(f"First run of each filter's SQL ({kind} store): " + ", ".join(f"{label} {ms:.1f} ms" for label, ms in times.items()))
     out.print(f"Results written to {target}")
 
 
