@@ -3,9 +3,10 @@
 Layout in the index folder (all ``.npy`` memory-mapped on load, except the small centroid table):
 
     mv_centroids.npy       (K, dim) float32    k-means centroids (faiss.Kmeans)
-    mv_pq.faiss            faiss.ProductQuantizer for residuals (token - its centroid)
-    mv_token_centroid.npy  (n_tokens,) int32   centroid of every token            4 bytes/token
-    mv_token_codes.npy     (n_tokens, M) uint8 PQ code of every token's residual   M bytes/token
+    mv_pq.faiss            faiss.ProductQuantizer for residuals (token - its centroid), codecs pq, pq64, none
+    mv_sq.npy              (2, dim) float32    faiss.ScalarQuantizer ranges for residuals, codec sq8
+    mv_token_centroid.npy  (n_tokens,) int32   centroid of every token                 4 bytes/token
+    mv_token_codes.npy     (n_tokens, M) uint8 code of every token's residual          M bytes/token
     mv_doc_offsets.npy     (n_docs + 1,) int64 tokens of document i: [offsets[i], offsets[i+1])
     mv_doc_ids.npy         (n_docs,) int64     document row ids (documents.sqlite)
     mv_ivf_offsets.npy     (K + 1,) int64      documents holding a token of centroid c:
@@ -18,7 +19,14 @@ the probed centroids it has a token in, summed over query tokens (read from the
 inverted lists alone, no per-token work); the best ``shortlist`` of those are
 re-scored by centroid interaction (MaxSim with every token replaced by its centroid,
 4 bytes read per token); the best ``candidates`` of those are decoded
-(centroid + PQ residual) and ranked by exact MaxSim.
+(centroid + residual) and ranked by MaxSim on the decoded vectors.
+
+Token pruning (``prune``, a centroid score): a token whose centroid scores below it for
+every query token, and is not among any query token's 16 best centroids, is skipped by
+the centroid interaction and never decoded, so a document of thousands of tokens costs
+only its few tokens near the query. The similarities of pruned tokens are low by
+construction, so they are rarely a query token's best; how rarely is measured
+(``bench long``, ``bench multivector``).
 """
 
 from __future__ import annotations
@@ -30,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from index.maxsim import maxsim_segments
 from index.rows import best_of, positions_of
 
 FILES = {
     "centroids": "mv_centroids.npy",
     "pq": "mv_pq.faiss",
+    "sq": "mv_sq.npy",
     "token_centroid": "mv_token_centroid.npy",
     "token_codes": "mv_token_codes.npy",
     "doc_offsets": "mv_doc_offsets.npy",
@@ -45,21 +53,39 @@ FILES = {
     "token_vectors": "mv_token_vectors.npy",
 }
 DEFAULT_NPROBE = 4
+DEFAULT_PRUNE = 0.45
+LONG_DOCUMENT_TOKENS = 512  # mean tokens per document from which pruning is on by default
+SHORTLIST_PER_CANDIDATE = 4
+DECODE_TOKENS = 131_072  # tokens of candidates a search decodes by default, before pruning
+FEWEST_CANDIDATES = 64
+BLOCK_TOKENS = 16_384  # tokens decoded at once: the temporaries stay small and their memory is reused
+CODECS = ("pq", "pq64", "sq8", "none")
 
 
-def search_defaults(n_docs: int) -> dict[str, int]:
-    """Search knobs for a collection of ``n_docs`` documents, recorded in the manifest at build time.
+def search_defaults(n_docs: int, n_tokens: int | None = None) -> dict[str, Any]:
+    """Search knobs for a collection of ``n_docs`` documents (``n_tokens`` tokens), recorded in the manifest at build
+    time and overridable per search.
 
-    Candidates (documents decoded for exact MaxSim) grow with the collection, one per 200 documents
-    rounded to a power of two between 256 and 1,024; the centroid-interaction shortlist is 4x that.
-    Larger collections hold more near-misses, so they need more candidates to keep exact MaxSim's
-    ranking (the quality at each size is measured by ``bench multivector``; see the README).
+    Candidates (documents decoded for MaxSim) grow with the collection, one per 200 documents rounded to a power
+    of two between 256 and 1,024; the centroid-interaction shortlist is 4x that. Larger collections hold more
+    near-misses, so they need more candidates to keep exact MaxSim's ranking. Long documents cost per token, so the
+    candidates are also held to about :data:`DECODE_TOKENS` tokens, but never fewer than 64. ``prune`` is the
+    centroid score below which a token is skipped (0: none): on for long documents, where decoding every token of
+    every candidate is what a search costs, off for short ones, where it saves little and costs some of exact
+    MaxSim's ranking. Each value is the measured best of ``bench multivector`` and ``bench long`` (README).
 
     >>> search_defaults(5_000), search_defaults(200_000)["candidates"]
-    ({'nprobe': 4, 'shortlist': 1024, 'candidates': 256}, 1024)
+    ({'nprobe': 4, 'shortlist': 1024, 'candidates': 256, 'prune': 0.0}, 1024)
+    >>> search_defaults(197, 2_400_000)
+    {'nprobe': 4, 'shortlist': 256, 'candidates': 64, 'prune': 0.45}
     """
     candidates = int(min(1024, max(256, 2 ** round(math.log2(max(1, n_docs / 200))))))
-    return {"nprobe": DEFAULT_NPROBE, "shortlist": 4 * candidates, "candidates": candidates}
+    long_documents = bool(n_tokens and n_docs and n_tokens / n_docs >= LONG_DOCUMENT_TOKENS)
+    if n_tokens and n_docs:
+        by_tokens = 2 ** int(math.floor(math.log2(max(1.0, DECODE_TOKENS * n_docs / n_tokens))))
+        candidates = max(FEWEST_CANDIDATES, min(candidates, by_tokens))
+    return {"nprobe": DEFAULT_NPROBE, "shortlist": SHORTLIST_PER_CANDIDATE * candidates, "candidates": candidates,
+            "prune": DEFAULT_PRUNE if long_documents else 0.0}
 
 
 def centroid_count(n_tokens: int) -> int:
@@ -82,6 +108,44 @@ KMEANS_ITERATIONS = 6
 KMEANS_POINTS_PER_CENTROID = 32
 PQ_ITERATIONS = 10
 PQ_TRAINING_TOKENS = 256 * 64  # 64 residuals per PQ code word
+# The larger codec's finer code words need more data and iterations to pay off (measured in ``bench multivector``).
+PQ64_ITERATIONS = 25
+PQ64_TRAINING_TOKENS = 256 * 256
+
+
+def residual_codec(codec: str, dim: int) -> tuple[Any, int, int]:
+    """An untrained FAISS codec for the residuals of ``codec`` with its training iterations and sample size:
+    ``pq`` (and ``none``, which keeps exact vectors beside) 32 PQ sub-quantizers of 8 bits (32 bytes per token),
+    ``pq64`` 64 of them (64 bytes), ``sq8`` 8 bits per dimension (``dim`` bytes)."""
+    import faiss
+
+    if codec not in CODECS:
+        raise ValueError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
+    if codec == "sq8":
+        return faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit), 0, PQ_TRAINING_TOKENS
+    if codec == "pq64":
+        return faiss.ProductQuantizer(dim, 64, 8), PQ64_ITERATIONS, PQ64_TRAINING_TOKENS
+    return faiss.ProductQuantizer(dim, 32, 8), PQ_ITERATIONS, PQ_TRAINING_TOKENS
+
+
+def codec_name(quantizer: Any, exact: bool) -> str:
+    """The codec name of a trained residual quantizer (``none`` when exact vectors are kept beside it)."""
+    import faiss
+
+    if exact:
+        return "none"
+    if isinstance(quantizer, faiss.ScalarQuantizer):
+        return "sq8"
+    return "pq64" if quantizer.M == 64 else "pq"
+
+
+def describe_codec(quantizer: Any) -> str:
+    """The residual quantizer in a few words, for the manifest."""
+    import faiss
+
+    if isinstance(quantizer, faiss.ScalarQuantizer):
+        return "SQ8 on residuals"
+    return f"PQ{quantizer.M}x{quantizer.nbits} on residuals"
 
 
 def centroid_search(dim: int, k: int) -> Any:
@@ -104,7 +168,7 @@ class MultiVectorIndex:
     """Token vectors of many documents, searchable by MaxSim. Build with :meth:`build`, open with :meth:`load`."""
 
     centroids: np.ndarray
-    pq: Any
+    quantizer: Any  # the residual codec: faiss.ProductQuantizer or faiss.ScalarQuantizer
     token_centroid: np.ndarray
     token_codes: np.ndarray
     doc_offsets: np.ndarray
@@ -117,8 +181,8 @@ class MultiVectorIndex:
 
     @property
     def codec(self) -> str:
-        """``pq`` (compressed residuals) or ``none`` (exact float32 vectors kept)."""
-        return "none" if self.token_vectors is not None else "pq"
+        """One of :data:`CODECS`: how residuals are stored (``none``: exact float32 vectors kept)."""
+        return codec_name(self.quantizer, self.token_vectors is not None)
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -135,15 +199,14 @@ class MultiVectorIndex:
         doc_ids: np.ndarray,
         *,
         codec: str = "pq",
-        pq_subquantizers: int = 32,
         n_centroids: int | None = None,
         seed: int = 0,
     ) -> "MultiVectorIndex":
-        """Train centroids and the residual codec on ``tokens`` ``(n_tokens, dim)`` and encode every token."""
+        """Train centroids and the residual codec on ``tokens`` ``(n_tokens, dim)`` and encode every token
+        (``codec``: one of :data:`CODECS`; ``none`` also keeps the exact vectors)."""
         import faiss
 
-        if codec not in ("pq", "none"):
-            raise ValueError(f"codec must be 'pq' or 'none', got {codec!r}")
+        quantizer, iterations, training_tokens = residual_codec(codec, tokens.shape[1])
         n_tokens, dim = tokens.shape
         if n_tokens == 0:
             raise ValueError("cannot build a multi-vector index without token vectors")
@@ -159,27 +222,27 @@ class MultiVectorIndex:
         assigner = centroid_search(dim, k)
         assigner.add(centroids)
 
-        pq = faiss.ProductQuantizer(dim, pq_subquantizers, 8)
-        pq.cp.niter = PQ_ITERATIONS
-        pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, PQ_TRAINING_TOKENS), replace=False))
+        if iterations:
+            quantizer.cp.niter = iterations
+        pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, training_tokens), replace=False))
         sample_vectors = np.ascontiguousarray(tokens[pq_sample], dtype=np.float32)
         _, sample_assign = assigner.search(sample_vectors, 1)
         residuals = sample_vectors - centroids[sample_assign[:, 0]]
-        if len(residuals) < pq.ksub:  # a tiny collection: repeat its residuals so each code book can train
-            residuals = np.tile(residuals, (-(-pq.ksub // len(residuals)), 1))
-        pq.train(np.ascontiguousarray(residuals))
+        if iterations and len(residuals) < quantizer.ksub:  # a tiny collection: repeat its residuals so each code book can train
+            residuals = np.tile(residuals, (-(-quantizer.ksub // len(residuals)), 1))
+        quantizer.train(np.ascontiguousarray(residuals))
 
-        token_centroid, token_codes = _encode_tokens(tokens, centroids, assigner, pq)
+        token_centroid, token_codes = _encode_tokens(tokens, centroids, assigner, quantizer)
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, np.asarray(doc_offsets), k)
         vectors = np.ascontiguousarray(tokens, dtype=np.float32) if codec == "none" else None
-        return cls(centroids, pq, token_centroid, token_codes, np.asarray(doc_offsets, dtype=np.int64),
-                   np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, search_defaults(len(doc_ids)))
+        return cls(centroids, quantizer, token_centroid, token_codes, np.asarray(doc_offsets, dtype=np.int64),
+                   np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, search_defaults(len(doc_ids), n_tokens))
 
     def with_documents(self, tokens: np.ndarray, doc_offsets: np.ndarray, doc_ids: np.ndarray) -> "MultiVectorIndex":
         """A new index that also holds these documents, encoded with the existing centroids and residual codec."""
         assigner = centroid_search(self.centroids.shape[1], len(self.centroids))
         assigner.add(self.centroids)
-        new_centroid, new_codes = _encode_tokens(tokens, self.centroids, assigner, self.pq)
+        new_centroid, new_codes = _encode_tokens(tokens, self.centroids, assigner, self.quantizer)
         offsets = np.concatenate([self.doc_offsets, self.doc_offsets[-1] + np.asarray(doc_offsets[1:], dtype=np.int64)])
         token_centroid = np.concatenate([self.token_centroid, new_centroid])
         vectors = None if self.token_vectors is None else np.concatenate([self.token_vectors, np.asarray(tokens, dtype=np.float32)])
@@ -203,7 +266,7 @@ class MultiVectorIndex:
     def _replaced(self, token_centroid: np.ndarray, token_codes: np.ndarray, doc_offsets: np.ndarray,
                   doc_ids: np.ndarray, token_vectors: np.ndarray | None) -> "MultiVectorIndex":
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, doc_offsets, len(self.centroids))
-        return MultiVectorIndex(self.centroids, self.pq, token_centroid, token_codes, doc_offsets, doc_ids,
+        return MultiVectorIndex(self.centroids, self.quantizer, token_centroid, token_codes, doc_offsets, doc_ids,
                                 ivf_offsets, ivf_docs, token_vectors, self.search_params)
 
     @staticmethod
@@ -220,8 +283,12 @@ class MultiVectorIndex:
         for key in ("centroids", "token_centroid", "token_codes", "doc_offsets", "doc_ids", "ivf_offsets", "ivf_docs"):
             np.save(folder / FILES[key], getattr(self, key))
             names.append(FILES[key])
-        faiss.write_ProductQuantizer(self.pq, str(folder / FILES["pq"]))
-        names.append(FILES["pq"])
+        if isinstance(self.quantizer, faiss.ScalarQuantizer):
+            np.save(folder / FILES["sq"], faiss.vector_to_array(self.quantizer.trained).reshape(2, -1))
+            names.append(FILES["sq"])
+        else:
+            faiss.write_ProductQuantizer(self.quantizer, str(folder / FILES["pq"]))
+            names.append(FILES["pq"])
         if self.token_vectors is not None:
             np.save(folder / FILES["token_vectors"], self.token_vectors)
             names.append(FILES["token_vectors"])
@@ -239,9 +306,15 @@ class MultiVectorIndex:
         }
         vectors_path = folder / FILES["token_vectors"]
         vectors = np.load(vectors_path, mmap_mode="r") if vectors_path.exists() else None
-        pq = faiss.read_ProductQuantizer(str(folder / FILES["pq"]))
-        recorded = {**search_defaults(len(arrays["doc_ids"])), **(search_params or {})}  # older indexes lack a shortlist
-        return cls(pq=pq, token_vectors=vectors, search_params=recorded, **arrays)
+        if (folder / FILES["sq"]).exists():
+            ranges = np.load(folder / FILES["sq"])
+            quantizer = faiss.ScalarQuantizer(ranges.shape[1], faiss.ScalarQuantizer.QT_8bit)
+            faiss.copy_array_to_vector(np.ascontiguousarray(ranges.ravel(), dtype=np.float32), quantizer.trained)
+        else:
+            quantizer = faiss.read_ProductQuantizer(str(folder / FILES["pq"]))
+        n_docs, n_tokens = len(arrays["doc_ids"]), int(arrays["doc_offsets"][-1])
+        recorded = {**search_defaults(n_docs, n_tokens), **(search_params or {})}  # older indexes lack newer knobs
+        return cls(quantizer=quantizer, token_vectors=vectors, search_params=recorded, **arrays)
 
     def describe(self) -> dict[str, Any]:
         """Facts for the manifest."""
@@ -249,25 +322,28 @@ class MultiVectorIndex:
         return {
             "codec": self.codec,
             "centroids": int(len(self.centroids)),
-            "pq": f"PQ{self.pq.M}x{self.pq.nbits} on residuals",
+            "pq": describe_codec(self.quantizer),
             "dimension": int(self.centroids.shape[1]),
             "documents": len(self),
             "tokens": self.n_tokens,
             "bytes_per_token": per_token,
-            "search_params": dict(self.search_params or search_defaults(len(self))),
+            "search_params": dict(self.search_params or search_defaults(len(self), self.n_tokens)),
         }
 
     def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, shortlist: int | None = None,
-               candidates: int | None = None, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               candidates: int | None = None, prune: float | None = None,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first (ties by row
         id); with ``allowed`` (row ids), among those documents only (see :mod:`index.multivector_search`)."""
         from index.multivector_search import search_parts
 
-        return search_parts([self], query, k, nprobe=nprobe, shortlist=shortlist, candidates=candidates, allowed=allowed)
+        return search_parts([self], query, k, nprobe=nprobe, shortlist=shortlist, candidates=candidates, prune=prune,
+                            allowed=allowed)
 
-    def score(self, query: np.ndarray, row_ids: np.ndarray | list[int]) -> np.ndarray:
-        """MaxSim of one query against the given documents (by row id), on their stored token vectors."""
-        return self._maxsim(query, positions_of(np.asarray(self.doc_ids), row_ids))
+    def score(self, query: np.ndarray, row_ids: np.ndarray | list[int], kept: np.ndarray | None = None) -> np.ndarray:
+        """MaxSim of one query against the given documents (by row id) on their stored token vectors; with ``kept``
+        (a mask over centroids), on the tokens of kept centroids only (a document with none scores 0)."""
+        return self._maxsim(query, positions_of(np.asarray(self.doc_ids), row_ids), kept)
 
     def count(self, allowed: np.ndarray | None) -> int:
         """How many documents the index holds (only ``allowed`` ones when given)."""
@@ -300,18 +376,32 @@ class MultiVectorIndex:
             self._last_admitted = (allowed, mask)
         return mask
 
-    def interaction(self, centroid_scores: np.ndarray, row_ids: np.ndarray) -> np.ndarray:
-        """Centroid-interaction scores (see :meth:`_centroid_interaction`) of the given documents, by row id."""
+    def interaction(self, centroid_scores: np.ndarray, row_ids: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
+        """Centroid-interaction scores (see :meth:`_centroid_interaction`) of the given documents, by row id; with
+        ``kept`` (a mask over centroids), tokens of other centroids are skipped and a query token's best counts from 0."""
         if len(row_ids) == 0:
             return np.zeros(0, dtype=np.float32)
-        return self._centroid_interaction(centroid_scores, positions_of(np.asarray(self.doc_ids), row_ids))
+        docs = positions_of(np.asarray(self.doc_ids), row_ids)
+        if kept is not None:
+            lists = np.flatnonzero(kept)
+            if int(np.sum(self.ivf_offsets[lists + 1] - self.ivf_offsets[lists])) < int(np.sum(self.doc_offsets[docs + 1] - self.doc_offsets[docs])):
+                return self._kept_list_interaction(centroid_scores, docs, lists)
+        return self._centroid_interaction(centroid_scores, docs, kept)
 
-    def _maxsim(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
-        """MaxSim of ``query`` against the documents at positions ``docs``."""
-        starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
-        vectors = self._vectors_at(_ranges(starts, ends))
-        local_offsets = np.concatenate([[0], np.cumsum(ends - starts)])
-        return maxsim_segments(query, vectors, local_offsets)
+    def _maxsim(self, query: np.ndarray, docs: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
+        """MaxSim of ``query`` against the documents at positions ``docs`` (only tokens of ``kept`` centroids when
+        given), decoding :data:`BLOCK_TOKENS` tokens at a time: q.t = q.centroid + q.residual, the first read from
+        the query's centroid scores."""
+        centroid_scores = None if self.token_vectors is not None else query @ self.centroids.T
+
+        def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
+            if centroid_scores is None:
+                return query @ np.asarray(self.token_vectors[positions]).T
+            found = query @ _decode(self.quantizer, self.token_codes[positions]).T
+            found += np.take(centroid_scores, centroids_of, axis=1)
+            return found
+
+        return self._per_document_best(docs, kept, similarities, len(query)).sum(axis=0)
 
     def _posting_scores(self, centroid_scores: np.ndarray, probed: np.ndarray) -> np.ndarray:
         """Approximate MaxSim from the inverted lists alone: for each query token, the best score among its
@@ -326,13 +416,60 @@ class MultiVectorIndex:
             total += best
         return total
 
-    def _centroid_interaction(self, centroid_scores: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    def _centroid_interaction(self, centroid_scores: np.ndarray, docs: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of the query against the documents at positions ``docs`` with every token replaced by its
-        centroid: a close estimate of exact MaxSim that reads only the 4-byte centroid id of each token."""
+        centroid: a close estimate of exact MaxSim that reads only the 4-byte centroid id of each token. With
+        ``kept``, only tokens of kept centroids count, and each query token's best from 0."""
+        def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
+            return np.take(centroid_scores, centroids_of, axis=1)
+
+        best = self._per_document_best(docs, kept, similarities, len(centroid_scores))
+        return (best if kept is None else np.maximum(best, 0.0)).sum(axis=0)
+
+    def _kept_list_interaction(self, centroid_scores: np.ndarray, docs: np.ndarray, lists: np.ndarray) -> np.ndarray:
+        """:meth:`_centroid_interaction` with pruning, read from the inverted lists of the kept centroids instead of
+        the documents' tokens: a long document holds each centroid many times but is in its list once."""
+        starts, ends = self.ivf_offsets[lists], self.ivf_offsets[lists + 1]
+        holders = np.asarray(self.ivf_docs)[_ranges(starts, ends)]
+        centroid_of = np.repeat(lists, ends - starts)
+        slot = np.full(len(self), -1, dtype=np.int64)  # where each wanted document's score goes
+        slot[docs] = np.arange(len(docs))
+        keep = slot[holders] >= 0
+        holders, centroid_of = holders[keep], centroid_of[keep]
+        order = np.argsort(holders, kind="stable")
+        holders, centroid_of = holders[order], centroid_of[order]
+        scores = np.zeros(len(docs), dtype=np.float32)
+        if len(holders):
+            firsts = np.flatnonzero(np.r_[True, holders[1:] != holders[:-1]])
+            per_pair = np.ascontiguousarray(centroid_scores.T)[centroid_of]
+            scores[slot[holders[firsts]]] = np.maximum(np.maximum.reduceat(per_pair, firsts, axis=0), 0.0).sum(axis=1)
+        return scores
+
+    def _per_document_best(self, docs: np.ndarray, kept: np.ndarray | None, similarities: Any, n_query: int) -> np.ndarray:
+        """``(n_query, len(docs))``: for each query token and document, the best of ``similarities(positions,
+        centroids)`` (an ``(n_query, n)`` array for those tokens) over the document's tokens, only those of ``kept``
+        centroids when given; 0 where a document has no such token. Runs over blocks of about
+        :data:`BLOCK_TOKENS` tokens."""
         starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
-        per_token = np.ascontiguousarray(centroid_scores.T)[self.token_centroid[_ranges(starts, ends)]]  # (tokens, n_q)
-        firsts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
-        return np.maximum.reduceat(per_token, firsts, axis=0).sum(axis=1)
+        best = np.zeros((n_query, len(docs)), dtype=np.float32)
+        for a, b in _blocks(ends - starts, BLOCK_TOKENS):
+            positions = _ranges(starts[a:b], ends[a:b])
+            centroids_of = np.asarray(self.token_centroid[positions])
+            counts = ends[a:b] - starts[a:b]
+            if kept is not None:
+                survives = kept[centroids_of]
+                running = np.concatenate([[0], np.cumsum(survives)])
+                bounds = np.concatenate([[0], np.cumsum(counts)])
+                counts = running[bounds[1:]] - running[bounds[:-1]]
+                positions, centroids_of = positions[survives], centroids_of[survives]
+            if len(positions) == 0:
+                continue
+            found = similarities(positions, centroids_of)
+            nonempty = counts > 0
+            firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
+            block = best[:, a:b]
+            block[:, nonempty] = np.maximum.reduceat(found, firsts, axis=1)
+        return best
 
     def residual_energy(self, sample: int = 65_536, seed: int = 0) -> float:
         """Mean squared norm of the stored token residuals (token minus its centroid) on a seeded sample.
@@ -341,7 +478,7 @@ class MultiVectorIndex:
         if self.token_vectors is not None:
             residuals = np.asarray(self.token_vectors[chosen]) - self.centroids[self.token_centroid[chosen]]
         else:
-            residuals = self.pq.decode(np.ascontiguousarray(self.token_codes[chosen]))
+            residuals = _decode(self.quantizer, self.token_codes[chosen])
         return float(np.mean(np.sum(residuals.astype(np.float64) ** 2, axis=1)))
 
     def document_vectors(self, position: int) -> np.ndarray:
@@ -356,12 +493,22 @@ class MultiVectorIndex:
         """Token vectors at ``positions``: exact with codec ``none``, else centroid + decoded PQ residual."""
         if self.token_vectors is not None:
             return np.asarray(self.token_vectors[positions])
-        codes = np.ascontiguousarray(self.token_codes[positions])
-        return self.centroids[self.token_centroid[positions]] + self.pq.decode(codes)
+        return self.centroids[self.token_centroid[positions]] + _decode(self.quantizer, self.token_codes[positions])
+
+
+def _decode(quantizer: Any, codes: np.ndarray) -> np.ndarray:
+    """Residuals from their codes (``(n, dim)`` float32), written straight into a new array by FAISS."""
+    import faiss
+
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    out = np.empty((len(codes), quantizer.d), dtype=np.float32)
+    if len(codes):
+        quantizer.decode_c(faiss.swig_ptr(codes), faiss.swig_ptr(out), len(codes))
+    return out
 
 
 def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, pq: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid and PQ code of the residual of every token, 65,536 tokens at a time."""
+    """Nearest centroid and residual code of every token, 65,536 tokens at a time."""
     n_tokens = len(tokens)
     token_centroid = np.empty(n_tokens, dtype=np.int32)
     token_codes = np.empty((n_tokens, pq.code_size), dtype=np.uint8)
@@ -388,6 +535,22 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     steps[0] = starts[0]
     steps[boundaries] = starts[1:] - ends[:-1] + 1
     return np.cumsum(steps)
+
+
+def _blocks(lengths: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, end)`` runs of items whose lengths sum to about ``size`` (at least one item each).
+
+    >>> _blocks(np.array([3, 3, 3, 10, 1]), 6)
+    [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
+    ends = np.cumsum(lengths)
+    runs, start = [], 0
+    while start < len(lengths):
+        before = int(ends[start - 1]) if start else 0
+        end = max(start + 1, int(np.searchsorted(ends, before + size, side="right")))
+        runs.append((start, end))
+        start = end
+    return runs
 
 
 def _inverted_lists(token_centroid: np.ndarray, doc_offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from index.errors import SettingError
 Mode = Literal["dense", "multivector", "both", "hybrid"]
 OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
-Codec = Literal["pq", "none"]
+Codec = Literal["pq", "pq64", "sq8", "none"]
 LongDocs = Literal["chunk", "truncate"]
 Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 Fusion = Literal["linear", "rrf"]
@@ -77,8 +77,9 @@ class BuildConfig:
         "modernbert-colbert), folder or hub id. Default: modernbert-colbert, falling back to the offline minilm-colbert.",
     )
     multivector_codec: Codec = _setting(
-        "pq", "Token vector storage: pq (centroid id + PQ-coded residual, 36 bytes per token) or none (exact float32)."
-    )
+        "pq", "Token vector storage, a centroid id and its residual's code: pq (32 bytes of PQ code, 36 per token), "
+              "pq64 (64 bytes, 68 per token: closer to exact MaxSim's ranking), sq8 (a byte per dimension, 132 per token "
+              "at 128 dimensions: nearly exact), or none (exact float32 vectors kept beside the pq codes).")
     index_type: str = _setting(
         "flat", "FAISS index: flat (exact), hnsw, ivfpq, or any FAISS factory string such as 'IVF256,SQ8'."
     )
@@ -181,12 +182,27 @@ class SearchConfig:
     chunk_aggregate: ChunkAggregate = _setting(
         "max", "How a chunked document's score comes from its retrieved chunks' scores: max, sum or mean."
     )
+    multivector_nprobe: int | None = _setting(
+        None, "Multi-vector search: centroids each query token probes (default: the index's recorded value).")
+    multivector_shortlist: int | None = _setting(
+        None, "Multi-vector search: documents kept from the probed lists for centroid interaction (default: the "
+              "index's recorded value, at least 4x the candidates).")
+    multivector_candidates: int | None = _setting(
+        None, "Multi-vector search: documents decoded and ranked by MaxSim, at least k (default: the index's recorded value).")
+    multivector_prune: float | None = _setting(
+        None, "Multi-vector search: skip tokens whose centroid scores below this for every query token, 0 to keep all "
+              "(default: the index's recorded value).")
 
     def __post_init__(self) -> None:
         check_choices(self)
         for name in ("alpha", "rrf_alpha"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, getattr(self, name), "must be between 0 and 1")
+        for name in ("multivector_nprobe", "multivector_shortlist", "multivector_candidates"):
+            if getattr(self, name) is not None and not 1 <= getattr(self, name) <= MAX_DEPTH * 4:
+                raise SettingError(name, getattr(self, name), f"must be between 1 and {MAX_DEPTH * 4:,}")
+        if self.multivector_prune is not None and not 0.0 <= self.multivector_prune < 1.0:
+            raise SettingError("multivector_prune", self.multivector_prune, "must be at least 0 and below 1")
         if self.rrf_k < 0:
             raise SettingError("rrf_k", self.rrf_k, "must be at least 0")
         for name in ("candidates", "rerank_depth"):

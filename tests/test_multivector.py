@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from index.maxsim import maxsim
-from index.multivector import MultiVectorIndex
+from index.multivector import DEFAULT_PRUNE, MultiVectorIndex
+from index.multivector_search import kept_centroids
 from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.searcher import Searcher
@@ -47,7 +48,7 @@ def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
     )
     longest = max(len(d) for d in doc_vectors)
     for query, expected in zip(query_vectors, reference):
-        scores, found = index.search(query, k=len(ids), nprobe=len(index.centroids), candidates=len(ids))
+        scores, found = index.search(query, k=len(ids), nprobe=len(index.centroids), candidates=len(ids), prune=0)
         ours = dict(zip(found.tolist(), scores.tolist()))
         for r in expected:
             doc = doc_vectors[int(r["id"]) - 1]
@@ -63,7 +64,7 @@ def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
 def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)), codec="none")
-    scores, found = index.search(query_vectors[0], k=5, nprobe=len(index.centroids), candidates=len(doc_vectors))
+    scores, found = index.search(query_vectors[0], k=5, nprobe=len(index.centroids), candidates=len(doc_vectors), prune=0)
     brute = np.array([maxsim(query_vectors[0], d) for d in doc_vectors])
     np.testing.assert_allclose(scores, np.sort(brute)[::-1][:5], atol=1e-5)
 
@@ -77,7 +78,7 @@ def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
     assert compressed.describe()["bytes_per_token"] == 36
     recalls = []
     for query in query_vectors:
-        _, truth = exact.search(query, k=10, nprobe=len(exact.centroids), candidates=len(ids))
+        _, truth = exact.search(query, k=10, nprobe=len(exact.centroids), candidates=len(ids), prune=0)
         _, got = compressed.search(query, k=10)
         recalls.append(len(set(truth) & set(got)) / 10)
     assert np.mean(recalls) >= 0.9, recalls
@@ -98,13 +99,55 @@ def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top
     assert len(ids) > 240, "the stages only narrow a collection larger than the shortlist"
     recalls = {"posting lists only": [], "with centroid interaction": []}
     for query in query_vectors:
-        _, truth = exact.search(query, k=10, nprobe=len(exact.centroids), candidates=len(ids))
+        _, truth = exact.search(query, k=10, nprobe=len(exact.centroids), candidates=len(ids), prune=0)
         for label, shortlist in (("posting lists only", 60), ("with centroid interaction", 240)):
-            _, got = index.search(query, k=10, shortlist=shortlist, candidates=60)
+            _, got = index.search(query, k=10, shortlist=shortlist, candidates=60, prune=0)
             recalls[label].append(len(set(truth) & set(got)) / 10)
     mean = {label: float(np.mean(values)) for label, values in recalls.items()}
     assert mean["with centroid interaction"] >= 0.9, mean  # measured 0.925 (posting lists alone: 0.8625)
     assert mean["with centroid interaction"] > mean["posting lists only"], mean
+
+
+def test_pruning_skips_most_tokens_and_keeps_exact_maxsims_top_10(slice_tokens):
+    """Pruning (the default for long documents) scores each document on the tokens of centroids near some query
+    token only. Here on short documents and exact
+    vectors, so only pruning differs from exact MaxSim: a document's pruned score never exceeds its exact one (a best
+    over fewer tokens), most tokens are skipped, and the top 10 stays exact MaxSim's (a pruning that dropped the
+    wrong tokens would lose it)."""
+    doc_vectors, tokens, offsets, query_vectors = slice_tokens
+    ids = np.arange(len(doc_vectors))
+    index = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
+    threshold = DEFAULT_PRUNE
+    everything = {"nprobe": len(index.centroids), "candidates": len(ids)}
+    agreement, skipped = [], []
+    for query in query_vectors:
+        exact_scores, exact_rows = index.search(query, k=len(ids), prune=0, **everything)
+        pruned_scores, pruned_rows = index.search(query, k=len(ids), prune=threshold, **everything)
+        exact_of = dict(zip(exact_rows.tolist(), exact_scores.tolist()))
+        assert all(score <= exact_of[row] + 1e-5 for row, score in zip(pruned_rows.tolist(), pruned_scores.tolist()))
+        agreement.append(len(set(exact_rows[:10].tolist()) & set(pruned_rows[:10].tolist())) / 10)
+        skipped.append(1 - kept_centroids(query @ index.centroids.T, threshold)[index.token_centroid].mean())
+    assert np.mean(skipped) > 0.75, np.mean(skipped)  # measured 0.85
+    assert np.mean(agreement) >= 0.95, agreement  # measured 0.975
+
+
+def test_multivector_search_knobs_apply_per_search(small_searcher):
+    """The index records its knobs; a search may set its own. Every document decoded with nothing pruned gives exact
+    MaxSim on the stored vectors (the reranker's score); with a threshold no centroid reaches, only each query token's
+    few best centroids are read, so no score is higher and some are lower."""
+    query = "american politician born in texas"
+    recorded = small_searcher.component("multivector").index.search_params
+    assert set(recorded) == {"nprobe", "shortlist", "candidates", "prune"} and recorded["prune"] == 0.0  # short documents
+    everything = small_searcher.search_config(multivector_nprobe=4096, multivector_candidates=len(small_searcher),
+                                              multivector_prune=0.0)
+    found = small_searcher.search(query, k=10, mode="multivector", config=everything)
+    encoded = small_searcher.multivector_encoder.encode_queries([query])[0]
+    rows = [small_searcher.row_of(doc_id) for doc_id in found.ids]
+    np.testing.assert_allclose([h.score for h in found.hits], small_searcher.component("multivector").rescore(encoded, rows), atol=1e-5)
+    fewest = small_searcher.search(query, k=10, mode="multivector", config=small_searcher.search_config(multivector_prune=0.99))
+    exact = small_searcher.component("multivector").rescore(encoded, [small_searcher.row_of(doc_id) for doc_id in fewest.ids])
+    assert all(h.score <= score + 1e-5 for h, score in zip(fewest.hits, exact))
+    assert sum(h.score for h in fewest.hits) < sum(exact) - 0.01
 
 
 def test_save_load_round_trip(tmp_path, slice_tokens):
@@ -225,5 +268,5 @@ def test_a_collection_smaller_than_a_code_book_still_builds_and_ranks_exactly():
     offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])])
     index = MultiVectorIndex.build(np.vstack(docs), offsets, np.array([1, 2, 3]), codec="none")
     query = docs[1][:4]
-    scores, rows = index.search(query, k=3)
+    scores, rows = index.search(query, k=3, prune=0)
     assert list(rows) == sorted([1, 2, 3], key=lambda r: -maxsim(query, docs[r - 1]))

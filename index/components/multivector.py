@@ -98,9 +98,10 @@ class MultiVectorComponent:
     def search_parts(cls, parts: Sequence["MultiVectorComponent"], queries: Sequence[Any], k: int, *,
                      allowed: np.ndarray | None = None, options: Mapping[str, Any] | None = None, run: Any = map) -> list[Ranking]:
         """:meth:`search` over the parts of a split component (shards) together, as the whole would answer."""
+        knobs = {name: (options or {}).get(f"multivector_{name}") for name in ("nprobe", "shortlist", "candidates", "prune")}
         found = []
         for query in queries:
-            scores, rows = search_parts([p.index for p in parts], query, k, allowed=allowed, run=run)
+            scores, rows = search_parts([p.index for p in parts], query, k, allowed=allowed, run=run, **knobs)
             found.append(Ranking(np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float32)))
         return found
 
@@ -131,7 +132,7 @@ class MultiVectorComponent:
         return [
             ("multi-vector model", f"{section.model.get('name')} (spec {section.model.get('spec')})"),
             ("token dimensions", str(section.dimension)),
-            ("token index", f"{section.centroids:,} k-means centroids, {section.pq if section.codec == 'pq' else 'exact float32 vectors'}"),
+            ("token index", f"{section.centroids:,} k-means centroids, {section.pq if section.codec != 'none' else 'exact float32 vectors'}"),
             ("tokens", f"{section.tokens:,} ({section.bytes_per_token} bytes each in the token store)"),
             ("multi-vector search params", json.dumps(section.search_params)),
         ]
@@ -139,7 +140,7 @@ class MultiVectorComponent:
     @classmethod
     def label(cls, section: MultiVectorSection) -> str:
         """The structure in a few words, for build summaries and result tables."""
-        return f"MV{section.centroids},{'PQ' if section.codec == 'pq' else 'exact'}"
+        return f"MV{section.centroids},{section.codec.upper() if section.codec != 'none' else 'exact'}"
 
     @classmethod
     def verify(cls, folder: Path, section: MultiVectorSection, row_ids: np.ndarray) -> str:
