@@ -34,9 +34,11 @@ from retrieval.config import home_dir
 
 logger = logging.getLogger(__name__)
 
-SYSTEMS = ("exact", "modernsearch", "plaid", "voyager", "plaid-2bit")
+SYSTEMS = ("exact", "modernsearch", "modernsearch-pq64", "modernsearch-sq8", "plaid", "voyager", "plaid-2bit")
 DEPTH = 100
-SEARCH_SWEEP = ({"candidates": 256, "shortlist": 256}, {"candidates": 2048, "shortlist": 8192})  # beside the defaults, same index
+# Beside the recorded defaults, on the same index: pruning off and at other thresholds, fewer and more candidates.
+SEARCH_SWEEP = ({"prune": 0.0}, {"prune": 0.4}, {"prune": 0.5}, {"candidates": 256, "shortlist": 256},
+                {"candidates": 2048, "shortlist": 8192})
 
 
 @dataclass
@@ -262,28 +264,32 @@ def _exact(collection: Collection, qrels: dict, scratch: Path) -> list[SystemRes
     return _run_system("exact", collection, qrels, build, search, scratch, "brute-force MaxSim over float32 tokens (memory-mapped)")
 
 
-def _modernsearch(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
+def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str = "pq") -> list[SystemResult]:
+    """This project's index with residual codec ``codec``: the recorded defaults, and (default codec only) the
+    :data:`SEARCH_SWEEP` knob settings on the same index."""
+    name = "modernsearch" if codec == "pq" else f"modernsearch-{codec}"
+
     def build(folder: Path) -> MultiVectorIndex:
-        index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)))
+        index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec=codec)
         index.save(folder)
         return MultiVectorIndex.load(folder)
 
-    def searcher(**knobs: int) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
+    def searcher(**knobs: Any) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
         def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:
             scores, positions = index.search(query, DEPTH, **knobs)
             return [(collection.doc_ids[int(p)], s) for p, s in zip(positions, scores)]
 
         return search
 
-    defaults = search_defaults(len(collection.doc_ids))
-    variants = {"modernsearch": searcher()}
-    for knobs in SEARCH_SWEEP:
-        if knobs != {k: defaults[k] for k in knobs} and max(knobs.values()) < len(collection.doc_ids):
-            variants[f"modernsearch {knobs['candidates']}/{knobs['shortlist']}"] = searcher(**knobs)
-    described = ", ".join(f"{name} {value}" for name, value in defaults.items())
-    results = _run_system("modernsearch", collection, qrels, build, variants, scratch,
-                          f"{described}; 'modernsearch C/S': the same index searched with C candidates from a shortlist of S")
-    results[0].search_rss_mib = _search_process_rss(scratch / "modernsearch", collection.queries)
+    defaults = search_defaults(len(collection.doc_ids), int(collection.offsets[-1]))
+    variants = {name: searcher()}
+    for knobs in SEARCH_SWEEP if codec == "pq" else ():
+        if knobs != {k: defaults[k] for k in knobs} and knobs.get("candidates", 0) < len(collection.doc_ids):
+            variants[f"{name} " + " ".join(f"{k}={v}" for k, v in knobs.items())] = searcher(**knobs)
+    described = ", ".join(f"{knob} {value}" for knob, value in defaults.items())
+    results = _run_system(name, collection, qrels, build, variants, scratch,
+                          f"{described}; rows 'modernsearch knob=value': the same index searched with that setting")
+    results[0].search_rss_mib = _search_process_rss(scratch / name, collection.queries)
     return results
 
 
@@ -336,6 +342,7 @@ def _voyager(collection: Collection, qrels: dict, scratch: Path) -> list[SystemR
 
 
 _SYSTEMS: dict[str, Callable[[Collection, dict, Path], list[SystemResult]]] = {
-    "exact": _exact, "modernsearch": _modernsearch, "plaid": _plaid, "voyager": _voyager,
+    "exact": _exact, "modernsearch": _modernsearch, "modernsearch-pq64": partial(_modernsearch, codec="pq64"),
+    "modernsearch-sq8": partial(_modernsearch, codec="sq8"), "plaid": _plaid, "voyager": _voyager,
     "plaid-2bit": partial(_plaid, nbits=2),
 }
