@@ -50,7 +50,7 @@ def run_long_benchmark(
                        "documents": summary.documents, **summary.long_documents.get(mode, {})}
                 if with_engine:
                     engine = _engine_rows(folder, searcher.multivector_encoder, dataset, Path(scratch) / "engine", codecs)
-                    default = engine[1]  # the default codec at its recorded knobs (after the exact reference)
+                    default = next(r for r in engine if r["system"] == "modernsearch")  # default codec and knobs
                     row |= {"metrics": default["metrics"], "p50_ms": default["p50_ms"], "system": default["system"],
                             "vs_exact": default["vs_exact"]}
                 else:

@@ -1,10 +1,9 @@
-"""Multi-vector index: FAISS k-means centroids over token vectors, PQ-coded residuals, exact MaxSim over candidates.
+"""Multi-vector index: FAISS k-means centroids over token vectors, coded residuals, MaxSim over candidates.
 
 Layout in the index folder (all ``.npy`` memory-mapped on load, except the small centroid table):
 
     mv_centroids.npy       (K, dim) float32    k-means centroids (faiss.Kmeans)
-    mv_pq.faiss            faiss.ProductQuantizer for residuals (token - its centroid), codecs pq, pq64, none
-    mv_sq.npy              (2, dim) float32    faiss.ScalarQuantizer ranges for residuals, codec sq8
+    mv_pq.faiss / mv_sq.npy  the residual codec (token - its centroid; :mod:`index.residual_codec`)
     mv_token_centroid.npy  (n_tokens,) int32   centroid of every token                 4 bytes/token
     mv_token_codes.npy     (n_tokens, M) uint8 code of every token's residual          M bytes/token
     mv_doc_offsets.npy     (n_docs + 1,) int64 tokens of document i: [offsets[i], offsets[i+1])
@@ -38,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
+from index import residual_codec
 from index.rows import best_of, positions_of
 
 FILES = {
     "centroids": "mv_centroids.npy",
-    "pq": "mv_pq.faiss",
-    "sq": "mv_sq.npy",
+    "pq": residual_codec.PQ_FILE,
+    "sq": residual_codec.SQ_FILE,
     "token_centroid": "mv_token_centroid.npy",
     "token_codes": "mv_token_codes.npy",
     "doc_offsets": "mv_doc_offsets.npy",
@@ -59,7 +59,6 @@ SHORTLIST_PER_CANDIDATE = 4
 DECODE_TOKENS = 131_072  # tokens of candidates a search decodes by default, before pruning
 FEWEST_CANDIDATES = 64
 BLOCK_TOKENS = 16_384  # tokens decoded at once: the temporaries stay small and their memory is reused
-CODECS = ("pq", "pq64", "sq8", "none")
 
 
 def search_defaults(n_docs: int, n_tokens: int | None = None) -> dict[str, Any]:
@@ -102,50 +101,10 @@ def centroid_count(n_tokens: int) -> int:
 
 
 EXACT_ASSIGNMENT_MAX_CENTROIDS = 4096
-# Training effort: the fewest k-means and PQ iterations, on the smallest sample per centroid, that keep
-# nDCG@10 at exact MaxSim's level; more effort only lengthens builds (README, "Design choices").
+# Training effort: the fewest k-means iterations, on the smallest sample per centroid, that keep nDCG@10 at
+# exact MaxSim's level; more effort only lengthens builds (README, "Design choices").
 KMEANS_ITERATIONS = 6
 KMEANS_POINTS_PER_CENTROID = 32
-PQ_ITERATIONS = 10
-PQ_TRAINING_TOKENS = 256 * 64  # 64 residuals per PQ code word
-# The larger codec's finer code words need more data and iterations to pay off (measured in ``bench multivector``).
-PQ64_ITERATIONS = 25
-PQ64_TRAINING_TOKENS = 256 * 256
-
-
-def residual_codec(codec: str, dim: int) -> tuple[Any, int, int]:
-    """An untrained FAISS codec for the residuals of ``codec`` with its training iterations and sample size:
-    ``pq`` (and ``none``, which keeps exact vectors beside) 32 PQ sub-quantizers of 8 bits (32 bytes per token),
-    ``pq64`` 64 of them (64 bytes), ``sq8`` 8 bits per dimension (``dim`` bytes)."""
-    import faiss
-
-    if codec not in CODECS:
-        raise ValueError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
-    if codec == "sq8":
-        return faiss.ScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit), 0, PQ_TRAINING_TOKENS
-    if codec == "pq64":
-        return faiss.ProductQuantizer(dim, 64, 8), PQ64_ITERATIONS, PQ64_TRAINING_TOKENS
-    return faiss.ProductQuantizer(dim, 32, 8), PQ_ITERATIONS, PQ_TRAINING_TOKENS
-
-
-def codec_name(quantizer: Any, exact: bool) -> str:
-    """The codec name of a trained residual quantizer (``none`` when exact vectors are kept beside it)."""
-    import faiss
-
-    if exact:
-        return "none"
-    if isinstance(quantizer, faiss.ScalarQuantizer):
-        return "sq8"
-    return "pq64" if quantizer.M == 64 else "pq"
-
-
-def describe_codec(quantizer: Any) -> str:
-    """The residual quantizer in a few words, for the manifest."""
-    import faiss
-
-    if isinstance(quantizer, faiss.ScalarQuantizer):
-        return "SQ8 on residuals"
-    return f"PQ{quantizer.M}x{quantizer.nbits} on residuals"
 
 
 def centroid_search(dim: int, k: int) -> Any:
@@ -181,8 +140,8 @@ class MultiVectorIndex:
 
     @property
     def codec(self) -> str:
-        """One of :data:`CODECS`: how residuals are stored (``none``: exact float32 vectors kept)."""
-        return codec_name(self.quantizer, self.token_vectors is not None)
+        """One of :data:`~index.residual_codec.CODECS`: how residuals are stored (``none``: exact float32 vectors kept)."""
+        return residual_codec.name_of(self.quantizer, self.token_vectors is not None)
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -203,10 +162,10 @@ class MultiVectorIndex:
         seed: int = 0,
     ) -> "MultiVectorIndex":
         """Train centroids and the residual codec on ``tokens`` ``(n_tokens, dim)`` and encode every token
-        (``codec``: one of :data:`CODECS`; ``none`` also keeps the exact vectors)."""
+        (``codec``: one of :data:`~index.residual_codec.CODECS`; ``none`` also keeps the exact vectors)."""
         import faiss
 
-        quantizer, iterations, training_tokens = residual_codec(codec, tokens.shape[1])
+        quantizer, iterations, training_tokens = residual_codec.untrained(codec, tokens.shape[1])
         n_tokens, dim = tokens.shape
         if n_tokens == 0:
             raise ValueError("cannot build a multi-vector index without token vectors")
@@ -222,15 +181,10 @@ class MultiVectorIndex:
         assigner = centroid_search(dim, k)
         assigner.add(centroids)
 
-        if iterations:
-            quantizer.cp.niter = iterations
-        pq_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, training_tokens), replace=False))
-        sample_vectors = np.ascontiguousarray(tokens[pq_sample], dtype=np.float32)
+        codec_sample = np.sort(rng.choice(n_tokens, size=min(n_tokens, training_tokens), replace=False))
+        sample_vectors = np.ascontiguousarray(tokens[codec_sample], dtype=np.float32)
         _, sample_assign = assigner.search(sample_vectors, 1)
-        residuals = sample_vectors - centroids[sample_assign[:, 0]]
-        if iterations and len(residuals) < quantizer.ksub:  # a tiny collection: repeat its residuals so each code book can train
-            residuals = np.tile(residuals, (-(-quantizer.ksub // len(residuals)), 1))
-        quantizer.train(np.ascontiguousarray(residuals))
+        residual_codec.train(quantizer, iterations, sample_vectors - centroids[sample_assign[:, 0]])
 
         token_centroid, token_codes = _encode_tokens(tokens, centroids, assigner, quantizer)
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, np.asarray(doc_offsets), k)
@@ -276,19 +230,12 @@ class MultiVectorIndex:
 
     def save(self, folder: Path) -> list[str]:
         """Write the payload files; returns their names for the manifest."""
-        import faiss
-
         folder = Path(folder)
         names = []
         for key in ("centroids", "token_centroid", "token_codes", "doc_offsets", "doc_ids", "ivf_offsets", "ivf_docs"):
             np.save(folder / FILES[key], getattr(self, key))
             names.append(FILES[key])
-        if isinstance(self.quantizer, faiss.ScalarQuantizer):
-            np.save(folder / FILES["sq"], faiss.vector_to_array(self.quantizer.trained).reshape(2, -1))
-            names.append(FILES["sq"])
-        else:
-            faiss.write_ProductQuantizer(self.quantizer, str(folder / FILES["pq"]))
-            names.append(FILES["pq"])
+        names.append(residual_codec.save(self.quantizer, folder))
         if self.token_vectors is not None:
             np.save(folder / FILES["token_vectors"], self.token_vectors)
             names.append(FILES["token_vectors"])
@@ -297,8 +244,6 @@ class MultiVectorIndex:
     @classmethod
     def load(cls, folder: Path, search_params: dict[str, int] | None = None) -> "MultiVectorIndex":
         """Open the payload files, memory-mapping the per-token arrays."""
-        import faiss
-
         folder = Path(folder)
         arrays = {
             key: np.load(folder / FILES[key], mmap_mode=None if key == "centroids" else "r")
@@ -306,12 +251,7 @@ class MultiVectorIndex:
         }
         vectors_path = folder / FILES["token_vectors"]
         vectors = np.load(vectors_path, mmap_mode="r") if vectors_path.exists() else None
-        if (folder / FILES["sq"]).exists():
-            ranges = np.load(folder / FILES["sq"])
-            quantizer = faiss.ScalarQuantizer(ranges.shape[1], faiss.ScalarQuantizer.QT_8bit)
-            faiss.copy_array_to_vector(np.ascontiguousarray(ranges.ravel(), dtype=np.float32), quantizer.trained)
-        else:
-            quantizer = faiss.read_ProductQuantizer(str(folder / FILES["pq"]))
+        quantizer = residual_codec.load(folder)
         n_docs, n_tokens = len(arrays["doc_ids"]), int(arrays["doc_offsets"][-1])
         recorded = {**search_defaults(n_docs, n_tokens), **(search_params or {})}  # older indexes lack newer knobs
         return cls(quantizer=quantizer, token_vectors=vectors, search_params=recorded, **arrays)
@@ -322,7 +262,7 @@ class MultiVectorIndex:
         return {
             "codec": self.codec,
             "centroids": int(len(self.centroids)),
-            "pq": describe_codec(self.quantizer),
+            "pq": residual_codec.describe(self.quantizer),
             "dimension": int(self.centroids.shape[1]),
             "documents": len(self),
             "tokens": self.n_tokens,
@@ -397,7 +337,7 @@ class MultiVectorIndex:
         def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
             if centroid_scores is None:
                 return query @ np.asarray(self.token_vectors[positions]).T
-            found = query @ _decode(self.quantizer, self.token_codes[positions]).T
+            found = query @ residual_codec.decode(self.quantizer, self.token_codes[positions]).T
             found += np.take(centroid_scores, centroids_of, axis=1)
             return found
 
@@ -478,7 +418,7 @@ class MultiVectorIndex:
         if self.token_vectors is not None:
             residuals = np.asarray(self.token_vectors[chosen]) - self.centroids[self.token_centroid[chosen]]
         else:
-            residuals = _decode(self.quantizer, self.token_codes[chosen])
+            residuals = residual_codec.decode(self.quantizer, self.token_codes[chosen])
         return float(np.mean(np.sum(residuals.astype(np.float64) ** 2, axis=1)))
 
     def document_vectors(self, position: int) -> np.ndarray:
@@ -493,30 +433,19 @@ class MultiVectorIndex:
         """Token vectors at ``positions``: exact with codec ``none``, else centroid + decoded PQ residual."""
         if self.token_vectors is not None:
             return np.asarray(self.token_vectors[positions])
-        return self.centroids[self.token_centroid[positions]] + _decode(self.quantizer, self.token_codes[positions])
+        return self.centroids[self.token_centroid[positions]] + residual_codec.decode(self.quantizer, self.token_codes[positions])
 
 
-def _decode(quantizer: Any, codes: np.ndarray) -> np.ndarray:
-    """Residuals from their codes (``(n, dim)`` float32), written straight into a new array by FAISS."""
-    import faiss
-
-    codes = np.ascontiguousarray(codes, dtype=np.uint8)
-    out = np.empty((len(codes), quantizer.d), dtype=np.float32)
-    if len(codes):
-        quantizer.decode_c(faiss.swig_ptr(codes), faiss.swig_ptr(out), len(codes))
-    return out
-
-
-def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, pq: Any) -> tuple[np.ndarray, np.ndarray]:
+def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, quantizer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid and residual code of every token, 65,536 tokens at a time."""
     n_tokens = len(tokens)
     token_centroid = np.empty(n_tokens, dtype=np.int32)
-    token_codes = np.empty((n_tokens, pq.code_size), dtype=np.uint8)
+    token_codes = np.empty((n_tokens, quantizer.code_size), dtype=np.uint8)
     for start in range(0, n_tokens, 65_536):
         block = np.ascontiguousarray(tokens[start : start + 65_536], dtype=np.float32)
         _, assign = assigner.search(block, 1)
         token_centroid[start : start + len(block)] = assign[:, 0]
-        token_codes[start : start + len(block)] = pq.compute_codes(np.ascontiguousarray(block - centroids[assign[:, 0]]))
+        token_codes[start : start + len(block)] = quantizer.compute_codes(np.ascontiguousarray(block - centroids[assign[:, 0]]))
     return token_centroid, token_codes
 
 
