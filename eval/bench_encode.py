@@ -16,9 +16,9 @@ import numpy as np
 from eval.beir import evaluate_run, load_beir, read_corpus_records
 from eval.process_memory import peak_rss_mib
 from index.docstore import embedded_text
-from retrieval.config import BACKENDS
+from retrieval.config import RUNTIMES
 
-VARIANTS = ("baseline", *BACKENDS)
+VARIANTS = ("baseline", *RUNTIMES)
 
 
 def run_encode_benchmark(dataset_dir: Path | str, model: str = "minilm", variants: tuple[str, ...] = VARIANTS,

@@ -176,3 +176,10 @@ def section_with(section: Section, facts: Mapping[str, Any]) -> Section:
     """``section`` with the fields ``facts`` names replaced (facts it has no field for are ignored)."""
     known = {f.name for f in dataclasses.fields(section)}
     return dataclasses.replace(section, **{k: v for k, v in facts.items() if k in known})
+
+
+def encoding_row(model: Mapping[str, Any], label: str = "encoding") -> tuple[str, str]:
+    """The summary row saying which runtime embedded the documents and which embeds queries (as the build recorded)."""
+    documents = model.get("backend") or "torch"
+    queries = model.get("query_backend") or documents
+    return label, f"documents {documents}, queries {queries}" if queries != documents else documents

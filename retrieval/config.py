@@ -16,7 +16,7 @@ OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
 Codec = Literal["pq", "pq64", "sq8", "none"]
 LongDocs = Literal["chunk", "truncate"]
-Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
+Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
 Fusion = Literal["linear", "rrf"]
 Normalisation = Literal["minmax", "zscore", "bounds"]
 Bm25Analyzer = Literal["auto", "text", "code"]
@@ -35,6 +35,7 @@ NORMALISATIONS = get_args(Normalisation)
 RERANKERS = get_args(Reranker)
 LONG_DOCS = get_args(LongDocs)
 BACKENDS = get_args(Backend)
+RUNTIMES = BACKENDS[1:]  # what a backend setting runs as: every choice but auto
 
 
 def check_choices(settings: Any) -> None:
@@ -123,9 +124,11 @@ class BuildConfig:
     )
     device: str | None = _setting(None, "Torch device for encoding (default: cuda if available, else cpu).")
     backend: Backend = _setting(
-        "torch",
-        "Dense encoder runtime: torch, torch-bf16 (bfloat16 autocast, for CPUs with AMX or AVX512-BF16), "
-        "onnx (ONNX Runtime, exported once and cached) or onnx-int8 (int8 MatMul weights, per channel).",
+        "auto",
+        "Encoder runtime: auto (documents in bfloat16 where the CPU has AMX or AVX512-BF16 units or on a GPU, "
+        "float32 elsewhere; queries in float32), torch (float32), torch-bf16 (bfloat16 autocast, documents and "
+        "queries), onnx (ONNX Runtime, exported once and cached) or onnx-int8 (int8 MatMul weights, per channel); "
+        "the ONNX runtimes serve dense models, a multi-vector model runs float32 torch with them.",
     )
 
     shards: int = _setting(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from retrieval.models import ModelUnavailableError, ResolvedModel, resolve_model
+from retrieval.precision import AUTO, BFLOAT16, FLOAT32, autocast, resolve_backend, unit_rows
 
 
 class DenseEncoder:
@@ -18,10 +18,14 @@ class DenseEncoder:
     model with prompts (``query: ``, ``document: ``) gets the right one for each.
     """
 
-    def __init__(self, model: Any, resolved: ResolvedModel, backend: str = "torch") -> None:
+    def __init__(self, model: Any, resolved: ResolvedModel, backend: str = "torch", query_backend: str | None = None) -> None:
+        if query_backend not in (None, backend) and (backend, query_backend) != (BFLOAT16, FLOAT32):
+            raise ValueError(f"queries can be encoded apart from documents only in float32 ({FLOAT32}) next to {BFLOAT16}, "
+                             f"got documents {backend!r} and queries {query_backend!r}")
         self.model = model
         self.resolved = resolved
         self.backend = backend
+        self.query_backend = query_backend or backend
         self._onnx: Any = None
         if backend.startswith("onnx"):
             from retrieval.onnx_backend import OnnxTransformer, cache_key
@@ -30,15 +34,18 @@ class DenseEncoder:
             self._onnx = OnnxTransformer.load(model, key, quantized=backend == "onnx-int8")
 
     @classmethod
-    def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = "torch") -> "DenseEncoder":
+    def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = "torch",
+             query_backend: str | None = None) -> "DenseEncoder":
         """Load the model a spec names (alias, folder or hub id); ``None`` means the default with fallback."""
         resolved = resolve_model(spec)
-        return cls.from_resolved(resolved, device=device, backend=backend)
+        return cls.from_resolved(resolved, device=device, backend=backend, query_backend=query_backend)
 
     @classmethod
-    def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None, backend: str = "torch") -> "DenseEncoder":
+    def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None, backend: str = "torch",
+                      query_backend: str | None = None) -> "DenseEncoder":
         """Load an already resolved model; ``backend`` onnx or onnx-int8 runs it with ONNX Runtime on the CPU,
-        torch-bf16 runs PyTorch under bfloat16 autocast."""
+        torch-bf16 runs PyTorch under bfloat16 autocast, auto picks as :func:`retrieval.precision.resolve_backend`
+        does; ``query_backend`` (default: the documents') may be float32 torch next to torch-bf16 documents."""
         from sentence_transformers import SentenceTransformer
 
         from retrieval.config import BACKENDS
@@ -47,6 +54,8 @@ class DenseEncoder:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         quiet_transformers()
         device = device or _default_device()
+        if backend == AUTO:
+            backend, query_backend = resolve_backend(backend, device)
         try:
             model = SentenceTransformer(resolved.name_or_path, device=device, model_kwargs=accelerated_kwargs(device))
         except OSError as err:
@@ -54,7 +63,7 @@ class DenseEncoder:
                 f"Could not load model {resolved.spec!r} from {resolved.name_or_path}: {err}"
             ) from err
         model.eval()
-        return cls(model, resolved, backend)
+        return cls(model, resolved, backend, query_backend)
 
     @property
     def dimension(self) -> int:
@@ -88,25 +97,18 @@ class DenseEncoder:
             "normalized": True,
             "prompts": {k: v for k, v in (self.model.prompts or {}).items() if v},
             "backend": self.backend,
+            "query_backend": self.query_backend,
         }
 
     def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embed queries: ``(n_queries, dim)`` float32, unit norm."""
         if self._onnx is not None:
             return self._onnx.embed(self._prompted(queries, "query"), batch_size)
-        with self._precision():
+        with autocast(self.query_backend, self.model.device.type):
             vectors = self.model.encode_query(
                 list(queries), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
             )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    def _precision(self) -> Any:
-        """bfloat16 autocast for the torch-bf16 backend (matrix products on AMX / AVX512-BF16 units; norms stay float32)."""
-        if self.backend != "torch-bf16":
-            return contextlib.nullcontext()
-        import torch
-
-        return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
+        return unit_rows(vectors) if self.query_backend == BFLOAT16 else np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _prompted(self, texts: Sequence[str], kind: str) -> list[str]:
         prompt = (self.model.prompts or {}).get(kind) or ""
@@ -134,9 +136,10 @@ class DenseEncoder:
         def encode(part: list[str], size: int) -> np.ndarray:
             if self._onnx is not None:
                 return self._onnx.embed(self._prompted(part, "document"), size)
-            with self._precision():
+            with autocast(self.backend, self.model.device.type):
                 vectors = self.model.encode_document(part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True)
-            return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(part), self.dimension)
+            vectors = unit_rows(vectors) if self.backend == BFLOAT16 else np.ascontiguousarray(vectors, dtype=np.float32)
+            return vectors.reshape(len(part), self.dimension)
 
         if token_budget is None or len(texts) <= 1:
             return encode(texts, batch_size)
@@ -221,7 +224,8 @@ def load_manifest_encoder(model_info: dict[str, Any], *, device: str | None = No
     """Load exactly the model an index manifest names (never the default)."""
     spec = model_info.get("spec") or model_info.get("name")
     resolved = resolve_model(spec)
-    return DenseEncoder.from_resolved(resolved, device=device, backend=model_info.get("backend", "torch"))
+    return DenseEncoder.from_resolved(resolved, device=device, backend=model_info.get("backend", FLOAT32),
+                                      query_backend=model_info.get("query_backend"))
 
 
 __all__ = ["DenseEncoder", "load_manifest_encoder"]

@@ -13,9 +13,11 @@ import numpy as np
 from retrieval.config import home_dir
 from retrieval.encoders import encode_by_budget, quiet_transformers
 from retrieval.models import ModelUnavailableError, ResolvedModel, bundled_minilm_path, resolve_model
+from retrieval.precision import AUTO, BFLOAT16, FLOAT32, autocast, resolve_backend, unit_rows
 
 DEFAULT_MULTIVECTOR_MODEL = "modernbert-colbert"
 OFFLINE_MULTIVECTOR_MODEL = "minilm-colbert"
+TORCH_BACKENDS = (FLOAT32, BFLOAT16)
 
 
 def minilm_colbert_path() -> Path:
@@ -50,24 +52,34 @@ def resolve_multivector_model(spec: str | None) -> ResolvedModel:
 class MultiVectorEncoder:
     """Token embeddings from a PyLate ColBERT model (prefixes, query length, skiplist as the model defines them)."""
 
-    def __init__(self, model: Any, resolved: ResolvedModel) -> None:
+    def __init__(self, model: Any, resolved: ResolvedModel, backend: str = FLOAT32, query_backend: str | None = None) -> None:
+        for name, value in (("backend", backend), ("query_backend", query_backend or backend)):
+            if value not in TORCH_BACKENDS:
+                raise ValueError(f"{name} of a multi-vector encoder must be one of {', '.join(TORCH_BACKENDS)}, got {value!r}")
         self.model = model
         self.resolved = resolved
+        self.backend = backend
+        self.query_backend = query_backend or backend
 
     @classmethod
-    def load(cls, spec: str | None = None, *, device: str | None = None) -> "MultiVectorEncoder":
-        """Load a ColBERT model by alias, folder or hub id."""
+    def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = FLOAT32,
+             query_backend: str | None = None) -> "MultiVectorEncoder":
+        """Load a ColBERT model by alias, folder or hub id; ``backend`` torch (float32), torch-bf16 (bfloat16
+        autocast) or auto (:func:`retrieval.precision.resolve_backend`); ``query_backend`` as for dense encoders."""
         resolved = resolve_multivector_model(spec)
         from pylate import models
 
         quiet_transformers()
+        device = device or "cpu"
+        if backend == AUTO:
+            backend, query_backend = resolve_backend(backend, device)
         kwargs: dict[str, Any] = {"do_query_expansion": False} if resolved.spec == OFFLINE_MULTIVECTOR_MODEL else {}
         try:
-            model = models.ColBERT(model_name_or_path=resolved.name_or_path, device=device or "cpu", **kwargs)
+            model = models.ColBERT(model_name_or_path=resolved.name_or_path, device=device, **kwargs)
         except OSError as err:
             raise ModelUnavailableError(f"Could not load ColBERT model {resolved.spec!r}: {err}") from err
         model.eval()
-        return cls(model, resolved)
+        return cls(model, resolved, backend, query_backend)
 
     @property
     def dimension(self) -> int:
@@ -98,11 +110,13 @@ class MultiVectorEncoder:
             "document_prefix": self.model.document_prefix,
             "do_query_expansion": bool(self.model.do_query_expansion),
             "similarity": "maxsim",
+            "backend": self.backend,
+            "query_backend": self.query_backend,
         }
 
     def encode_queries(self, queries: Sequence[str], batch_size: int = 32) -> list[np.ndarray]:
         """One ``(n_tokens, dim)`` float32 array per query."""
-        return self._encode(queries, is_query=True, batch_size=batch_size)
+        return self._encode(queries, is_query=True, batch_size=batch_size, backend=self.query_backend)
 
     @property
     def tokenizer(self) -> Any:
@@ -121,14 +135,17 @@ class MultiVectorEncoder:
         ``token_budget``, batches are filled by tokens instead of ``batch_size`` texts each."""
         texts = list(texts)
         if token_budget is None or len(texts) <= 1:
-            return self._encode(texts, is_query=False, batch_size=batch_size)
-        encode = lambda part, size: self._encode(part, is_query=False, batch_size=size)  # noqa: E731
+            return self._encode(texts, is_query=False, batch_size=batch_size, backend=self.backend)
+        encode = lambda part, size: self._encode(part, is_query=False, batch_size=size, backend=self.backend)  # noqa: E731
         return encode_by_budget(texts, encode, self.tokenizer, token_budget, batch_size, lengths)
 
-    def _encode(self, texts: Sequence[str], *, is_query: bool, batch_size: int) -> list[np.ndarray]:
-        vectors = self.model.encode(
-            list(texts), is_query=is_query, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
-        )
+    def _encode(self, texts: Sequence[str], *, is_query: bool, batch_size: int, backend: str) -> list[np.ndarray]:
+        with autocast(backend, self.model.device.type):
+            vectors = self.model.encode(
+                list(texts), is_query=is_query, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+            )
+        if backend == BFLOAT16:
+            return [unit_rows(v) for v in vectors]
         return [np.ascontiguousarray(v, dtype=np.float32) for v in vectors]
 
     def document_tokens(self, text: str) -> list[tuple[str, tuple[int, int] | None]]:

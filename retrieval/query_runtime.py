@@ -44,6 +44,11 @@ def runtime_folder(model_info: dict[str, Any]) -> Path | None:
     return home_dir() / "onnx" / cache_key(model_info["name"], model_info["revision"])
 
 
+def query_backend(model_info: dict[str, Any]) -> str:
+    """The runtime that embeds queries for an index (manifests before ``query_backend`` used the documents' one)."""
+    return model_info.get("query_backend") or model_info.get("backend", "torch")
+
+
 class LightQueryEncoder:
     """Query embeddings from the exported transformer: unit vectors ``(n_queries, dim)``, as the model gives them."""
 
@@ -72,8 +77,8 @@ class LightQueryEncoder:
     @classmethod
     def open(cls, model_info: dict[str, Any]) -> "LightQueryEncoder | None":
         """The checked light encoder of a manifest's model, or ``None`` where there is none to trust."""
-        if model_info.get("backend", "torch") != "torch":
-            return None  # bfloat16 and int8 backends embed differently from the float32 export
+        if query_backend(model_info) != "torch":
+            return None  # bfloat16 and int8 backends embed queries differently from the float32 export
         folder = runtime_folder(model_info)
         if folder is None or not (folder / RECORD_NAME).exists():
             return None
@@ -132,7 +137,7 @@ def prepare_light_encoder(encoder: Any) -> bool:
     """
     info = encoder.describe()
     folder = runtime_folder(info)
-    if folder is None or info.get("backend", "torch") != "torch":
+    if folder is None or query_backend(info) != "torch":
         return False
     record_path = folder / RECORD_NAME
     if record_path.exists():

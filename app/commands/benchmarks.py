@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from app.commands.console import friendly_errors, out, write_report
-from retrieval.config import BACKENDS, results_dir
+from retrieval.config import RUNTIMES, results_dir
 
 bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
 
@@ -62,7 +62,7 @@ def bench_multivector(
 def bench_encode(
     dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
     model: str = typer.Option("minilm", help="Dense model every variant runs."),
-    variants: str = typer.Option(",".join(("baseline", *BACKENDS)), help="Comma-separated: baseline (plain SentenceTransformer.encode) and backends."),
+    variants: str = typer.Option(",".join(("baseline", *RUNTIMES)), help="Comma-separated: baseline (plain SentenceTransformer.encode) and backends."),
     limit: Optional[int] = typer.Option(None, help="Encode only the first N documents."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-encode-DATASET.json)."),
 ) -> None:

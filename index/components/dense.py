@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from index.chunks import aggregate_chunks, unpack_ids
-from index.component import Ranking, register, same_ids, sorted_ids
+from index.component import Ranking, encoding_row, register, same_ids, sorted_ids
 from index.dense import DenseIndex, factory_for
 from index.errors import IndexFormatError
 from index.sections import Section
@@ -169,6 +169,7 @@ class DenseComponent:
             ("dimensions", str(section.dimension)),
             ("similarity", f"{model.get('similarity')} (normalized: {model.get('normalized')})"),
             ("max tokens", str(model.get("max_tokens"))),
+            encoding_row(model),
             ("FAISS factory", section.factory),
             ("search params", json.dumps(section.search_params)),
         ]

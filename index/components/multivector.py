@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from index.component import Ranking, register, same_ids, sorted_ids
+from index.component import Ranking, encoding_row, register, same_ids, sorted_ids
 from index.errors import IndexFormatError
 from index.multivector import FILES, MultiVectorIndex
 from index.multivector_search import search_parts
@@ -131,6 +131,7 @@ class MultiVectorComponent:
         """Rows for people (``info``, the UI's index page)."""
         return [
             ("multi-vector model", f"{section.model.get('name')} (spec {section.model.get('spec')})"),
+            encoding_row(section.model, "multi-vector encoding"),
             ("token dimensions", str(section.dimension)),
             ("token index", f"{section.centroids:,} k-means centroids, {section.pq if section.codec != 'none' else 'exact float32 vectors'}"),
             ("tokens", f"{section.tokens:,} ({section.bytes_per_token} bytes each in the token store)"),

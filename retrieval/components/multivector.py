@@ -35,12 +35,14 @@ class MultiVectorRecipe:
         from retrieval.multivector_encoder import MultiVectorEncoder
 
         spec = config.model if config.components == (self.name,) else config.multivector_model  # the only model of the build
-        return MultiVectorEncoder.load(spec, device=device or config.device)
+        backend = config.backend if config.backend in ("auto", "torch-bf16") else "torch"  # ONNX runtimes are dense-only
+        return MultiVectorEncoder.load(spec, device=device or config.device, backend=backend)
 
     def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> Any:
         from retrieval.multivector_encoder import MultiVectorEncoder
 
-        return MultiVectorEncoder.load(model["spec"], device=device)
+        return MultiVectorEncoder.load(model["spec"], device=device, backend=model.get("backend", "torch"),
+                                       query_backend=model.get("query_backend"))
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
         return {"model": encoder.describe(), "chunking": {**chunk_policy(config, encoder).describe(), **counts}}
