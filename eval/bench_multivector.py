@@ -272,7 +272,7 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str
     def build(folder: Path) -> MultiVectorIndex:
         index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec=codec)
         index.save(folder)
-        return MultiVectorIndex.load(folder)
+        return MultiVectorIndex.load(folder, index.search_params, index.unit_tokens)  # as the manifest would give them
 
     def searcher(**knobs: Any) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
         def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:

@@ -18,7 +18,10 @@ the probed centroids it has a token in, summed over query tokens (read from the
 inverted lists alone, no per-token work); the best ``shortlist`` of those are
 re-scored by centroid interaction (MaxSim with every token replaced by its centroid,
 4 bytes read per token); the best ``candidates`` of those are decoded
-(centroid + residual) and ranked by MaxSim on the decoded vectors.
+(centroid + residual) and ranked by MaxSim on the decoded vectors. Where the indexed
+tokens were unit vectors (a ColBERT model's always are; recorded as ``unit_tokens``),
+decoded vectors are scaled back to unit length: the codec's error along the token's
+own direction then no longer shifts its similarity to every query token alike.
 
 Token pruning (``prune``, a centroid score): a token whose centroid scores below it for
 every query token, and is not among any query token's 16 best centroids, is skipped by
@@ -59,6 +62,7 @@ SHORTLIST_PER_CANDIDATE = 4
 DECODE_TOKENS = 131_072  # tokens of candidates a search decodes by default, before pruning
 FEWEST_CANDIDATES = 64
 BLOCK_TOKENS = 16_384  # tokens decoded at once: the temporaries stay small and their memory is reused
+UNIT_LENGTH_TOLERANCE = 1e-3  # tokens whose norms are all this close to 1 are unit tokens
 
 
 def search_defaults(n_docs: int, n_tokens: int | None = None) -> dict[str, Any]:
@@ -136,6 +140,7 @@ class MultiVectorIndex:
     ivf_docs: np.ndarray
     token_vectors: np.ndarray | None = None
     search_params: dict[str, int] | None = None
+    unit_tokens: bool = False  # the indexed tokens had unit length: decoded vectors are renormalised
     _last_admitted: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -189,8 +194,11 @@ class MultiVectorIndex:
         token_centroid, token_codes = _encode_tokens(tokens, centroids, assigner, quantizer)
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, np.asarray(doc_offsets), k)
         vectors = np.ascontiguousarray(tokens, dtype=np.float32) if codec == "none" else None
+        norms = np.linalg.norm(sample_vectors, axis=1)
+        unit = bool(np.all(np.abs(norms - 1.0) <= UNIT_LENGTH_TOLERANCE))
         return cls(centroids, quantizer, token_centroid, token_codes, np.asarray(doc_offsets, dtype=np.int64),
-                   np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, search_defaults(len(doc_ids), n_tokens))
+                   np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, search_defaults(len(doc_ids), n_tokens),
+                   unit)
 
     def with_documents(self, tokens: np.ndarray, doc_offsets: np.ndarray, doc_ids: np.ndarray) -> "MultiVectorIndex":
         """A new index that also holds these documents, encoded with the existing centroids and residual codec."""
@@ -221,7 +229,7 @@ class MultiVectorIndex:
                   doc_ids: np.ndarray, token_vectors: np.ndarray | None) -> "MultiVectorIndex":
         ivf_offsets, ivf_docs = _inverted_lists(token_centroid, doc_offsets, len(self.centroids))
         return MultiVectorIndex(self.centroids, self.quantizer, token_centroid, token_codes, doc_offsets, doc_ids,
-                                ivf_offsets, ivf_docs, token_vectors, self.search_params)
+                                ivf_offsets, ivf_docs, token_vectors, self.search_params, self.unit_tokens)
 
     @staticmethod
     def payload_names(folder: Path) -> list[str]:
@@ -242,8 +250,9 @@ class MultiVectorIndex:
         return names
 
     @classmethod
-    def load(cls, folder: Path, search_params: dict[str, int] | None = None) -> "MultiVectorIndex":
-        """Open the payload files, memory-mapping the per-token arrays."""
+    def load(cls, folder: Path, search_params: dict[str, int] | None = None, unit_tokens: bool = False) -> "MultiVectorIndex":
+        """Open the payload files, memory-mapping the per-token arrays; ``search_params`` and ``unit_tokens`` as
+        :meth:`describe` gave them at build (the manifest keeps them)."""
         folder = Path(folder)
         arrays = {
             key: np.load(folder / FILES[key], mmap_mode=None if key == "centroids" else "r")
@@ -254,7 +263,7 @@ class MultiVectorIndex:
         quantizer = residual_codec.load(folder)
         n_docs, n_tokens = len(arrays["doc_ids"]), int(arrays["doc_offsets"][-1])
         recorded = {**search_defaults(n_docs, n_tokens), **(search_params or {})}  # older indexes lack newer knobs
-        return cls(quantizer=quantizer, token_vectors=vectors, search_params=recorded, **arrays)
+        return cls(quantizer=quantizer, token_vectors=vectors, search_params=recorded, unit_tokens=unit_tokens, **arrays)
 
     def describe(self) -> dict[str, Any]:
         """Facts for the manifest."""
@@ -268,6 +277,7 @@ class MultiVectorIndex:
             "tokens": self.n_tokens,
             "bytes_per_token": per_token,
             "search_params": dict(self.search_params or search_defaults(len(self), self.n_tokens)),
+            "unit_tokens": self.unit_tokens,
         }
 
     def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, shortlist: int | None = None,
@@ -330,16 +340,10 @@ class MultiVectorIndex:
 
     def _maxsim(self, query: np.ndarray, docs: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of ``query`` against the documents at positions ``docs`` (only tokens of ``kept`` centroids when
-        given), decoding :data:`BLOCK_TOKENS` tokens at a time: q.t = q.centroid + q.residual, the first read from
-        the query's centroid scores."""
-        centroid_scores = None if self.token_vectors is not None else query @ self.centroids.T
+        given), decoding :data:`BLOCK_TOKENS` tokens at a time."""
 
         def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
-            if centroid_scores is None:
-                return query @ np.asarray(self.token_vectors[positions]).T
-            found = query @ residual_codec.decode(self.quantizer, self.token_codes[positions]).T
-            found += np.take(centroid_scores, centroids_of, axis=1)
-            return found
+            return query @ self._vectors_at(positions, centroids_of).T
 
         return self._per_document_best(docs, kept, similarities, len(query)).sum(axis=0)
 
@@ -429,11 +433,17 @@ class MultiVectorIndex:
         """Position of a document row id in this index."""
         return int(positions_of(np.asarray(self.doc_ids), [row_id])[0])
 
-    def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
-        """Token vectors at ``positions``: exact with codec ``none``, else centroid + decoded PQ residual."""
+    def _vectors_at(self, positions: np.ndarray, centroids_of: np.ndarray | None = None) -> np.ndarray:
+        """Token vectors at ``positions`` (whose centroids are ``centroids_of`` if known): exact with codec ``none``,
+        else centroid + decoded residual, renormalised to unit length for an index of unit tokens."""
         if self.token_vectors is not None:
             return np.asarray(self.token_vectors[positions])
-        return self.centroids[self.token_centroid[positions]] + residual_codec.decode(self.quantizer, self.token_codes[positions])
+        centroids_of = self.token_centroid[positions] if centroids_of is None else centroids_of
+        vectors = residual_codec.decode(self.quantizer, self.token_codes[positions])
+        vectors += self.centroids[centroids_of]
+        if self.unit_tokens:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+        return vectors
 
 
 def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, quantizer: Any) -> tuple[np.ndarray, np.ndarray]:

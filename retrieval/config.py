@@ -35,7 +35,6 @@ NORMALISATIONS = get_args(Normalisation)
 RERANKERS = get_args(Reranker)
 LONG_DOCS = get_args(LongDocs)
 BACKENDS = get_args(Backend)
-RUNTIMES = BACKENDS[1:]  # what a backend setting runs as: every choice but auto
 
 
 def check_choices(settings: Any) -> None:

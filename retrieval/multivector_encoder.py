@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,9 @@ from retrieval.precision import AUTO, BFLOAT16, FLOAT32, autocast, resolve_backe
 DEFAULT_MULTIVECTOR_MODEL = "modernbert-colbert"
 OFFLINE_MULTIVECTOR_MODEL = "minilm-colbert"
 TORCH_BACKENDS = (FLOAT32, BFLOAT16)
+LONG_CONTEXT_TOKENS = 1024  # a transformer that reads at least this many tokens reads documents whole up to its limit
+
+logger = logging.getLogger(__name__)
 
 
 def minilm_colbert_path() -> Path:
@@ -49,6 +53,25 @@ def resolve_multivector_model(spec: str | None) -> ResolvedModel:
     return resolved
 
 
+def whole_document_length(model: Any) -> int:
+    """The document length a ColBERT model is used with: its own, or for a long-context model the transformer's
+    input limit, so a document up to that limit is encoded whole instead of in chunks.
+
+    Long-context ColBERT models ship with the short ``document_length`` they were trained at (GTE-ModernColBERT:
+    300 tokens) yet read up to their transformer's limit (8,192); MaxSim over one pass keeps each token's context.
+    Models whose transformer stops below :data:`LONG_CONTEXT_TOKENS` (BERT's 512 positions) keep their own length.
+    """
+    own = int(model.document_length)
+    transformer = model[0]
+    positions = int(getattr(transformer.auto_model.config, "max_position_embeddings", 0) or 0)
+    tokenizer_limit = int(getattr(transformer.tokenizer, "model_max_length", 0) or 0)
+    limit = min(n for n in (positions, tokenizer_limit) if n > 0) if positions or tokenizer_limit else 0
+    if limit < LONG_CONTEXT_TOKENS or limit <= own:
+        return own
+    logger.info("Long-context ColBERT model: documents up to %d tokens are encoded whole (the model's own length is %d)", limit, own)
+    return limit
+
+
 class MultiVectorEncoder:
     """Token embeddings from a PyLate ColBERT model (prefixes, query length, skiplist as the model defines them)."""
 
@@ -63,9 +86,13 @@ class MultiVectorEncoder:
 
     @classmethod
     def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = FLOAT32,
-             query_backend: str | None = None) -> "MultiVectorEncoder":
+             query_backend: str | None = None, document_length: int | None = None) -> "MultiVectorEncoder":
         """Load a ColBERT model by alias, folder or hub id; ``backend`` torch (float32), torch-bf16 (bfloat16
-        autocast) or auto (:func:`retrieval.precision.resolve_backend`); ``query_backend`` as for dense encoders."""
+        autocast) or auto (:func:`retrieval.precision.resolve_backend`); ``query_backend`` as for dense encoders.
+
+        ``document_length`` (tokens a document is read in at once, markers included) defaults to the model's own,
+        raised to the transformer's input limit for a long-context model (see :func:`whole_document_length`).
+        """
         resolved = resolve_multivector_model(spec)
         from pylate import models
 
@@ -79,6 +106,7 @@ class MultiVectorEncoder:
         except OSError as err:
             raise ModelUnavailableError(f"Could not load ColBERT model {resolved.spec!r}: {err}") from err
         model.eval()
+        model.document_length = document_length or whole_document_length(model)
         return cls(model, resolved, backend, query_backend)
 
     @property

@@ -150,6 +150,9 @@ def tiny_modernbert(tmp_path_factory):
     torch.manual_seed(0)
     pylate_models.ColBERT(model_name_or_path=str(folder / "hf"), document_length=8195, query_length=32,
                           do_query_expansion=False, device="cpu").save(str(folder / "colbert"))
+    torch.manual_seed(0)  # the same weights with the short document length long-context ColBERT models ship with
+    pylate_models.ColBERT(model_name_or_path=str(folder / "hf"), document_length=300, query_length=32,
+                          do_query_expansion=False, device="cpu").save(str(folder / "colbert-300"))
     return folder
 
 
@@ -187,6 +190,30 @@ def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_
     np.testing.assert_allclose(tokens, colbert.encode_documents([long_text])[0], atol=1e-5)
     assert searcher.search(long_text[:200], k=1, mode="multivector").ids == ["long"]
     assert read_manifest(tmp_path / "idx").components["dense"].chunking["chunk_tokens"] == 8190
+
+
+def test_a_long_context_colbert_reads_a_6000_token_document_whole(tmp_path, tiny_modernbert, minilm_colbert):
+    from retrieval.multivector_encoder import MultiVectorEncoder
+
+    colbert = MultiVectorEncoder.load(str(tiny_modernbert / "colbert-300"), device="cpu")
+    assert colbert.model.document_length == 8192 and colbert.chunk_limit == 8189, "raised from the shipped 300"
+    assert minilm_colbert.model.document_length == 180, "a 512-position model keeps its own length and is chunked"
+    long_text = text_of_tokens(colbert.tokenizer, 6000, seed=3)
+    corpus = tmp_path / "corpus.jsonl"
+    docs = [{"_id": "long", "text": long_text}, {"_id": "short", "text": text_of_tokens(colbert.tokenizer, 40, seed=4)}]
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    config = BuildConfig(model=str(tiny_modernbert / "colbert-300"), mode="multivector", multivector_codec="none",
+                         backend="torch", token_budget=8192)
+    summary = build_index(corpus, tmp_path / "idx", config, progress=False)
+    assert summary.long_documents["multivector"] == {"chunked": 0, "truncated": 0, "chunks": 2}
+    assert read_manifest(tmp_path / "idx").components["multivector"].model["document_length"] == 8192
+
+    searcher = Searcher.load(tmp_path / "idx")
+    assert searcher.multivector_encoder.model.document_length == 8192, "searches and updates use the recorded length"
+    index = searcher.component("multivector").index
+    tokens = index.document_vectors(index.position_of(1))
+    assert len(tokens) == 6000 + 3  # [CLS], [D], 6,000 text tokens, [SEP]: one pass, nothing cut
+    np.testing.assert_allclose(tokens, colbert.encode_documents([long_text])[0], atol=1e-5)
 
 
 def _byte_level_bpe():

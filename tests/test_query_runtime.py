@@ -47,7 +47,11 @@ def test_searches_through_the_light_encoder_equal_the_model_searches(light, mini
 
 
 def test_an_unchecked_or_other_backend_export_is_not_used(light, minilm, tmp_path, monkeypatch):
-    assert LightQueryEncoder.open({**minilm.describe(), "backend": "torch-bf16"}) is None
+    facts = minilm.describe()
+    assert LightQueryEncoder.open({**facts, "backend": "torch-bf16", "query_backend": "torch-bf16"}) is None
+    old_manifest = {k: v for k, v in facts.items() if k != "query_backend"}  # before queries had their own runtime
+    assert LightQueryEncoder.open({**old_manifest, "backend": "torch-bf16"}) is None
+    assert LightQueryEncoder.open({**facts, "backend": "torch-bf16", "query_backend": "torch"}) is not None, "auto's case"
     assert LightQueryEncoder.open({**minilm.describe(), "revision": None}) is None
     monkeypatch.setenv("MODERNSEARCH_HOME", str(tmp_path))  # a home where no build left an export
     assert LightQueryEncoder.open(minilm.describe()) is None

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from app.commands.console import friendly_errors, out, write_report
-from retrieval.config import RUNTIMES, results_dir
+from retrieval.config import BACKENDS, results_dir
 
 bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
 
@@ -62,7 +62,7 @@ def bench_multivector(
 def bench_encode(
     dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
     model: str = typer.Option("minilm", help="Dense model every variant runs."),
-    variants: str = typer.Option(",".join(("baseline", *RUNTIMES)), help="Comma-separated: baseline (plain SentenceTransformer.encode) and backends."),
+    variants: str = typer.Option(",".join(("baseline", *BACKENDS)), help="Comma-separated: baseline (plain SentenceTransformer.encode) and backends (auto: what builds use here)."),
     limit: Optional[int] = typer.Option(None, help="Encode only the first N documents."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-encode-DATASET.json)."),
 ) -> None:
@@ -78,12 +78,13 @@ def bench_encode(
     write_report(target, report)
     base = report["results"][0]
     table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents ({model}, {report['machine']})", title_justify="left")
-    for column in ("variant", "docs/s", "vs baseline", "tokens/s", "peak RSS MiB", "nDCG@10", "vs baseline "):
+    for column in ("variant", "docs/s", "vs baseline", "tokens/s", "peak RSS MiB", "nDCG@10", "vs baseline ", "query p50 ms"):
         table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=column == "variant")
     for r in report["results"]:
-        table.add_row(r["variant"], f"{r['docs_per_second']:.1f}", f"{r['docs_per_second'] / base['docs_per_second']:.2f}x",
+        name = r["variant"] if r["variant"] != "auto" else f"auto (documents {r['backend']}, queries {r['query_backend']})"
+        table.add_row(name, f"{r['docs_per_second']:.1f}", f"{r['docs_per_second'] / base['docs_per_second']:.2f}x",
                       f"{r['tokens_per_second']:,.0f}", f"{r['peak_rss_mib']:.0f}", f"{r['metrics']['ndcg@10']:.4f}",
-                      f"{r['metrics']['ndcg@10'] / base['metrics']['ndcg@10']:.3f}x")
+                      f"{r['metrics']['ndcg@10'] / base['metrics']['ndcg@10']:.3f}x", f"{r['query_p50_ms']:.1f}")
     out.print(table)
     out.print(f"Results written to {target}")
 

@@ -31,6 +31,7 @@ class MultiVectorSection(Section):
     search_params: dict[str, Any] = field(default_factory=dict)
     trained: dict[str, Any] | None = None
     chunking: dict[str, Any] = field(default_factory=dict)
+    unit_tokens: bool = False  # decoded tokens renormalised (indexes built before this was recorded: not)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class MultiVectorComponent:
     @classmethod
     def load(cls, folder: Path, section: MultiVectorSection, *, writable: bool = False) -> "MultiVectorComponent":
         try:
-            index = MultiVectorIndex.load(Path(folder), section.search_params)
+            index = MultiVectorIndex.load(Path(folder), section.search_params, section.unit_tokens)
         except (OSError, ValueError, RuntimeError) as err:
             raise IndexFormatError(f"{folder}: the multi-vector files cannot be read ({err}). Rebuild the index.") from err
         if len(index) != section.documents:

@@ -42,7 +42,7 @@ class MultiVectorRecipe:
         from retrieval.multivector_encoder import MultiVectorEncoder
 
         return MultiVectorEncoder.load(model["spec"], device=device, backend=model.get("backend", "torch"),
-                                       query_backend=model.get("query_backend"))
+                                       query_backend=model.get("query_backend"), document_length=model.get("document_length"))
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
         return {"model": encoder.describe(), "chunking": {**chunk_policy(config, encoder).describe(), **counts}}
