@@ -343,7 +343,13 @@ class MultiVectorIndex:
         given), decoding :data:`BLOCK_TOKENS` tokens at a time."""
 
         def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
-            return query @ self._vectors_at(positions, centroids_of).T
+            if self.token_vectors is not None:
+                return query @ np.asarray(self.token_vectors[positions]).T
+            vectors, inverse_norms = self._decoded(positions, centroids_of)
+            found = query @ vectors.T
+            if inverse_norms is not None:
+                found *= inverse_norms  # scaling the (n_query, n) products costs less than the (n, dim) vectors
+            return found
 
         return self._per_document_best(docs, kept, similarities, len(query)).sum(axis=0)
 
@@ -433,17 +439,22 @@ class MultiVectorIndex:
         """Position of a document row id in this index."""
         return int(positions_of(np.asarray(self.doc_ids), [row_id])[0])
 
-    def _vectors_at(self, positions: np.ndarray, centroids_of: np.ndarray | None = None) -> np.ndarray:
-        """Token vectors at ``positions`` (whose centroids are ``centroids_of`` if known): exact with codec ``none``,
-        else centroid + decoded residual, renormalised to unit length for an index of unit tokens."""
+    def _vectors_at(self, positions: np.ndarray) -> np.ndarray:
+        """Token vectors at ``positions``: exact with codec ``none``, else decoded (see :meth:`_decoded`)."""
         if self.token_vectors is not None:
             return np.asarray(self.token_vectors[positions])
-        centroids_of = self.token_centroid[positions] if centroids_of is None else centroids_of
+        vectors, inverse_norms = self._decoded(positions, self.token_centroid[positions])
+        return vectors if inverse_norms is None else vectors * inverse_norms[:, None]
+
+    def _decoded(self, positions: np.ndarray, centroids_of: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Centroid + decoded residual of the tokens at ``positions`` (their centroids ``centroids_of``), and for an
+        index of unit tokens the inverse of each decoded vector's length (``None`` otherwise)."""
         vectors = residual_codec.decode(self.quantizer, self.token_codes[positions])
-        vectors += self.centroids[centroids_of]
-        if self.unit_tokens:
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
-        return vectors
+        vectors += np.take(self.centroids, centroids_of, axis=0)
+        if not self.unit_tokens:
+            return vectors, None
+        lengths = np.sqrt(np.einsum("nd,nd->n", vectors, vectors))
+        return vectors, 1.0 / np.maximum(lengths, np.finfo(np.float32).tiny)
 
 
 def _encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, quantizer: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -65,7 +65,7 @@ def whole_document_length(model: Any) -> int:
     transformer = model[0]
     positions = int(getattr(transformer.auto_model.config, "max_position_embeddings", 0) or 0)
     tokenizer_limit = int(getattr(transformer.tokenizer, "model_max_length", 0) or 0)
-    limit = min(n for n in (positions, tokenizer_limit) if n > 0) if positions or tokenizer_limit else 0
+    limit = min((n for n in (positions, tokenizer_limit) if n > 0), default=0)
     if limit < LONG_CONTEXT_TOKENS or limit <= own:
         return own
     logger.info("Long-context ColBERT model: documents up to %d tokens are encoded whole (the model's own length is %d)", limit, own)
