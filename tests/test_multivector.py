@@ -270,6 +270,18 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distrac
     assert 0.75 < np.mean(np.sum(first * real.doc_vectors(source), axis=1)) < 0.99  # cosine with the source
 
 
+def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpedia_small, minilm_colbert):
+    from eval.bench_codecs import run_codec_benchmark
+
+    report = run_codec_benchmark(dbpedia_small, codecs=("pq", "pq64x4", "sq8"), progress=False, encoder=minilm_colbert)
+    rows = {r["codec"]: r for r in report["results"]}
+    assert [rows[c]["bytes_per_token"] for c in ("pq", "pq64x4", "sq8")] == [36, 36, 132]
+    assert rows["sq8"]["residual_mse"] < rows["pq"]["residual_mse"] / 10
+    assert rows["sq8"]["agreement_as_decoded"] >= 0.95, rows
+    assert rows["sq8"]["agreement_as_decoded"] >= rows["pq"]["agreement_as_decoded"], "4x the bytes keep at least as much"
+    assert all(0 < r["agreement_unit_length"] <= 1 for r in rows.values())
+
+
 def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_small, minilm_colbert):
     """bench multivector on a real slice: the nDCG@10 ratio to exact MaxSim comes with a paired interval and
     the share of exact MaxSim's top 10 each system returns."""

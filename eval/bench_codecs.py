@@ -1,0 +1,139 @@
+"""Residual codecs side by side: how much of exact MaxSim's top 10 each FAISS quantizer keeps at its size.
+
+Every codec codes the same residuals (token minus its centroid, with the centroids this project's index trains on
+the collection) from the same seeded training sample, and every query scores every document by MaxSim over the
+decoded tokens (no candidate stages), so only the codec differs between rows. Each row reports the agreement with
+decoded tokens as they come and scaled back to unit length (what the index does for unit tokens).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from eval.bench_multivector import Collection, encode_collection
+from index import residual_codec
+from index.maxsim import maxsim_segments
+from index.multivector import MultiVectorIndex
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """A FAISS quantizer for residuals: how to make it, its code size, and how many residuals train it."""
+
+    label: str
+    code_bytes: int
+    make: Callable[[int], Any]
+    training_tokens: int = residual_codec.PQ_TRAINING_TOKENS
+
+
+def _index_codec(name: str) -> Callable[[int], Any]:
+    def make(dim: int) -> Any:
+        quantizer, iterations, _ = residual_codec.untrained(name, dim)
+        if iterations:
+            quantizer.cp.niter = iterations
+        return quantizer
+    return make
+
+
+def _faiss(factory: str) -> Callable[[int], Any]:
+    def make(dim: int) -> Any:
+        import faiss
+
+        if factory == "opq32":
+            return _Rotated(faiss.OPQMatrix(dim, 32), faiss.ProductQuantizer(dim, 32, 8))
+        if factory == "rq32":
+            quantizer = faiss.ResidualQuantizer(dim, 32, 8)
+            quantizer.max_beam_size = 5
+            return quantizer
+        if factory == "prq32":
+            return faiss.ProductResidualQuantizer(dim, 4, 8, 8)
+        if factory == "pq64x4":
+            return faiss.ProductQuantizer(dim, 64, 4)
+        raise ValueError(factory)
+    return make
+
+
+class _Rotated:
+    """OPQ: a learned rotation, then PQ in the rotated space (decoded back through the rotation's inverse)."""
+
+    def __init__(self, rotation: Any, quantizer: Any) -> None:
+        self.rotation, self.quantizer = rotation, quantizer
+
+    def train(self, x: np.ndarray) -> None:
+        self.rotation.niter = 25
+        self.rotation.train(x)
+        self.quantizer.train(self.rotation.apply(x))
+
+    def compute_codes(self, x: np.ndarray) -> np.ndarray:
+        return self.quantizer.compute_codes(self.rotation.apply(x))
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.rotation.reverse_transform(self.quantizer.decode(codes))
+
+
+CODECS: dict[str, CodecSpec] = {
+    "pq": CodecSpec("PQ 32 x 8 bits (the index's pq)", 32, _index_codec("pq")),
+    "opq32": CodecSpec("OPQ rotation + PQ 32 x 8 bits", 32, _faiss("opq32")),
+    "rq32": CodecSpec("residual quantizer 32 x 8 bits, beam 5", 32, _faiss("rq32")),
+    "prq32": CodecSpec("product residual quantizer 4 x 8 x 8 bits", 32, _faiss("prq32")),
+    "pq64x4": CodecSpec("PQ 64 x 4 bits (fast-scan codes)", 32, _faiss("pq64x4")),
+    "pq64": CodecSpec("PQ 64 x 8 bits (the index's pq64)", 64, _index_codec("pq64"), residual_codec.PQ64_TRAINING_TOKENS),
+    "sq8": CodecSpec("8-bit scalar quantizer (the index's sq8)", 128, _index_codec("sq8")),
+}
+DEFAULT_CODECS = ("pq", "opq32", "rq32", "prq32", "pq64x4", "pq64", "sq8")
+
+
+def run_codec_benchmark(dataset_dir: Path | str, model: str = "minilm-colbert", codecs: tuple[str, ...] = DEFAULT_CODECS,
+                        seed: int = 0, progress: bool = True, encoder: Any = None) -> dict[str, Any]:
+    """Agreement with exact MaxSim's top 10 per codec on the dataset's token vectors (encoded once, cached;
+    ``encoder``: the loaded ``model``, if at hand)."""
+    unknown = [c for c in codecs if c not in CODECS]
+    if unknown:
+        raise ValueError(f"unknown codecs {', '.join(unknown)}; choose from {', '.join(CODECS)}")
+    collection = encode_collection(Path(dataset_dir), model, progress=progress, encoder=encoder)
+    tokens = np.ascontiguousarray(collection.tokens, dtype=np.float32)
+    structure = MultiVectorIndex.build(tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec="none", seed=seed)
+    centroids_of = np.asarray(structure.token_centroid)
+    residuals = tokens - structure.centroids[centroids_of]
+    exact = _top10(collection, tokens)
+    rows = []
+    for name in codecs:
+        spec = CODECS[name]
+        quantizer = spec.make(tokens.shape[1])
+        sample = np.sort(np.random.default_rng(seed).choice(len(tokens), size=min(len(tokens), spec.training_tokens), replace=False))
+        started = time.perf_counter()
+        quantizer.train(np.ascontiguousarray(residuals[sample]))
+        train_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        codes = quantizer.compute_codes(residuals)
+        encode_seconds = time.perf_counter() - started
+        decoded = quantizer.decode(codes)
+        vectors = structure.centroids[centroids_of] + decoded
+        mse = float(np.mean(np.sum((decoded - residuals) ** 2, axis=1)))
+        as_decoded = _agreement(_top10(collection, vectors), exact)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+        rows.append({
+            "codec": name, "label": spec.label, "bytes_per_token": spec.code_bytes + 4, "code_bytes": int(codes.shape[1]),
+            "train_seconds": round(train_seconds, 1), "encode_seconds": round(encode_seconds, 1), "residual_mse": round(mse, 5),
+            "agreement_as_decoded": round(as_decoded, 4), "agreement_unit_length": round(_agreement(_top10(collection, vectors), exact), 4),
+        })
+    return {"dataset": str(dataset_dir), "model": model, "documents": len(collection.doc_ids), "tokens": int(len(tokens)),
+            "queries": len(collection.queries), "centroids": int(len(structure.centroids)), "results": rows}
+
+
+def _top10(collection: Collection, tokens: np.ndarray) -> list[np.ndarray]:
+    """Every query's top 10 documents by exhaustive MaxSim (ties by position)."""
+    tops = []
+    for query in collection.queries:
+        scores = maxsim_segments(query, tokens, collection.offsets)
+        tops.append(np.lexsort((np.arange(len(scores)), -scores))[:10])
+    return tops
+
+
+def _agreement(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
+    return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / 10 for a, b in zip(found, exact)]))
