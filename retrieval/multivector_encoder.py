@@ -68,7 +68,7 @@ def whole_document_length(model: Any) -> int:
     limit = min((n for n in (positions, tokenizer_limit) if n > 0), default=0)
     if limit < LONG_CONTEXT_TOKENS or limit <= own:
         return own
-    logger.info("Long-context ColBERT model: documents up to %d tokens are encoded whole (the model's own length is %d)", limit, own)
+    logger.debug("Long-context ColBERT model: documents up to %d tokens are encoded whole (the model's own length is %d)", limit, own)
     return limit
 
 

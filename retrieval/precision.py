@@ -43,7 +43,7 @@ def resolve_backend(backend: str, device: str) -> tuple[str, str]:
     if backend != AUTO:
         return backend, backend
     documents = BFLOAT16 if native_bfloat16(device) else FLOAT32
-    logger.info("Backend auto on %s: documents %s, queries %s", device, documents, FLOAT32)
+    logger.debug("Backend auto on %s: documents %s, queries %s", device, documents, FLOAT32)
     return documents, FLOAT32
 
 

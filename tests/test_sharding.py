@@ -24,7 +24,8 @@ from retrieval.searcher import Searcher
 from retrieval.updater import add_documents
 
 pytestmark = pytest.mark.slow
-CONFIG = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert")
+# float32 like the session's encoders, so Ray's actors (which load their own models) encode as the whole index did
+CONFIG = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", backend="torch")
 CONFIG_CANDIDATES = 256  # the multi-vector search's candidates at this size (index.multivector.search_defaults)
 SEARCHES = [  # mode, settings, filter
     ("dense", None, None), ("bm25", None, None), ("multivector", None, None), ("hybrid", None, None),
@@ -166,7 +167,8 @@ def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, w
 def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):
     """SIGKILL the driver of a distributed build mid-encoding; the rerun continues from its last committed step."""
     args = ["build", str(grouped_corpus), "--index", str(tmp_path / "idx"), "--mode", "hybrid", "--model", "minilm",
-            "--multivector-model", "minilm-colbert", "--shards", "2", "--engine", "ray", "--ray-address", ray_cluster]
+            "--multivector-model", "minilm-colbert", "--backend", CONFIG.backend, "--shards", "2", "--engine", "ray",
+            "--ray-address", ray_cluster]
     encoding = progress_reached(lambda: [tmp_path / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
     assert kill_when(start_cli(*args), encoding), "the build ended before it could be interrupted"
     assert not (tmp_path / "idx").exists()

@@ -14,6 +14,7 @@ from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
 from retrieval.document_encoding import chunk_policy, encode_multivector
+from retrieval.precision import AUTO, BFLOAT16, FLOAT32
 
 TOKENS = ".tokens.f32"  # token vectors of every chunk, in document order
 CHUNK_TOKENS = ".chunk-tokens.i64"  # (row id, token count) of every chunk
@@ -35,13 +36,13 @@ class MultiVectorRecipe:
         from retrieval.multivector_encoder import MultiVectorEncoder
 
         spec = config.model if config.components == (self.name,) else config.multivector_model  # the only model of the build
-        backend = config.backend if config.backend in ("auto", "torch-bf16") else "torch"  # ONNX runtimes are dense-only
+        backend = config.backend if config.backend in (AUTO, BFLOAT16) else FLOAT32  # ONNX runtimes are dense-only
         return MultiVectorEncoder.load(spec, device=device or config.device, backend=backend)
 
     def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> Any:
         from retrieval.multivector_encoder import MultiVectorEncoder
 
-        return MultiVectorEncoder.load(model["spec"], device=device, backend=model.get("backend", "torch"),
+        return MultiVectorEncoder.load(model["spec"], device=device, backend=model.get("backend", FLOAT32),
                                        query_backend=model.get("query_backend"), document_length=model.get("document_length"))
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
