@@ -133,14 +133,16 @@ def bench_long(
 def bench_codecs(
     dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
     model: str = typer.Option("minilm-colbert", help="ColBERT model whose token vectors every codec codes."),
-    codecs: str = typer.Option("pq,opq32,rq32,prq32,pq64x4,pq64,sq8", help="Comma-separated residual codecs to compare."),
+    codecs: Optional[str] = typer.Option(None, help="Comma-separated residual codecs to compare (default: all of pq, opq32, "
+                                                     "rq32, prq32, pq64x4, pq64, sq8)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-codecs-DATASET.json)."),
 ) -> None:
     """Top-10 agreement with exact MaxSim per residual codec (exhaustive search: only the codec differs), with decoded
     tokens as they come and scaled back to unit length."""
-    from eval.bench_codecs import run_codec_benchmark
+    from eval.bench_codecs import DEFAULT_CODECS, run_codec_benchmark
 
-    report = run_codec_benchmark(dataset, model=model, codecs=tuple(c.strip() for c in codecs.split(",") if c.strip()))
+    chosen = tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else DEFAULT_CODECS
+    report = run_codec_benchmark(dataset, model=model, codecs=chosen)
     target = out_path or results_dir() / f"bench-codecs-{Path(dataset).name}.json"
     write_report(target, report)
     table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, "
