@@ -273,9 +273,13 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distrac
 def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpedia_small, minilm_colbert):
     from eval.bench_codecs import run_codec_benchmark
 
-    report = run_codec_benchmark(dbpedia_small, codecs=("pq", "pq64x4", "sq8"), progress=False, encoder=minilm_colbert)
-    rows = {r["codec"]: r for r in report["results"]}
+    report = run_codec_benchmark(dbpedia_small, codecs=("pq", "pq64x4", "sq8"), progress=False, encoder=minilm_colbert,
+                                 centroid_multipliers=(1, 4))
+    rows = {r["codec"]: r for r in report["results"] if r["centroids"] == report["centroids"]}
+    more = {r["codec"]: r for r in report["results"] if r["centroids"] == 4 * report["centroids"]}
     assert [rows[c]["bytes_per_token"] for c in ("pq", "pq64x4", "sq8")] == [36, 36, 132]
+    assert sorted(more) == sorted(rows), "every codec again with four times the centroids"
+    assert more["pq"]["residual_mse"] < 0.9 * rows["pq"]["residual_mse"], "more centroids leave smaller residuals"
     assert rows["sq8"]["residual_mse"] < rows["pq"]["residual_mse"] / 10
     assert rows["sq8"]["agreement_as_decoded"] >= 0.95, rows
     assert rows["sq8"]["agreement_as_decoded"] >= rows["pq"]["agreement_as_decoded"], "4x the bytes keep at least as much"

@@ -134,7 +134,8 @@ def bench_codecs(
     dataset: Path = typer.Argument(..., help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."),
     model: str = typer.Option("minilm-colbert", help="ColBERT model whose token vectors every codec codes."),
     codecs: Optional[str] = typer.Option(None, help="Comma-separated residual codecs to compare (default: all of pq, opq32, "
-                                                     "rq32, prq32, pq64x4, pq64, sq8)."),
+                                                     "rq32, prq32, pq64x4, pq64, sq8; also pq-t64k, pq64-t256k: longer training)."),
+    centroids: str = typer.Option("1", help="Comma-separated multiples of the index's centroid count to repeat the comparison with."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-codecs-DATASET.json)."),
 ) -> None:
     """Top-10 agreement with exact MaxSim per residual codec (exhaustive search: only the codec differs), with decoded
@@ -142,17 +143,18 @@ def bench_codecs(
     from eval.bench_codecs import DEFAULT_CODECS, run_codec_benchmark
 
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else DEFAULT_CODECS
-    report = run_codec_benchmark(dataset, model=model, codecs=chosen)
+    multipliers = tuple(int(m) for m in centroids.split(",") if m.strip())
+    report = run_codec_benchmark(dataset, model=model, codecs=chosen, centroid_multipliers=multipliers)
     target = out_path or results_dir() / f"bench-codecs-{Path(dataset).name}.json"
     write_report(target, report)
     table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, "
                         f"{report['queries']} queries, {report['centroids']:,} centroids", title_justify="left",
                   caption="top-10 = exact: share of exact MaxSim's top 10 that MaxSim over the decoded tokens returns.",
                   caption_justify="left")
-    for column in ("codec", "bytes/token", "train s", "encode s", "residual MSE", "top-10 = exact", "unit length"):
+    for column in ("centroids", "codec", "bytes/token", "train s", "encode s", "residual MSE", "top-10 = exact", "unit length"):
         table.add_column(column, justify="left" if column == "codec" else "right", no_wrap=column == "codec")
     for r in report["results"]:
-        table.add_row(f"{r['codec']}: {r['label']}", str(r["bytes_per_token"]), f"{r['train_seconds']:.1f}",
+        table.add_row(f"{r['centroids']:,}", f"{r['codec']}: {r['label']}", str(r["bytes_per_token"]), f"{r['train_seconds']:.1f}",
                       f"{r['encode_seconds']:.1f}", f"{r['residual_mse']:.5f}", f"{r['agreement_as_decoded']:.3f}",
                       f"{r['agreement_unit_length']:.3f}")
     out.print(table)
