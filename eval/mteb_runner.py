@@ -33,15 +33,16 @@ class MtebSetup:
     index_type: str = "flat"
     multivector_codec: str = "pq"
     long_docs: str = "chunk"
+    shards: int = 1
 
     @property
     def configuration(self) -> str:
         """Short name of the search setup: ``exact``, ``index-flat``, ``index-hnsw``, ``index-mv-pq``, ... (``-truncate``
-        when the index truncates long documents instead of chunking them)."""
+        when the index truncates long documents instead of chunking them, ``-shards2`` when it is split in two)."""
         if not self.use_index:
             return "exact"
         name = f"index-mv-{self.multivector_codec}" if self.mode == "multivector" else f"index-{self.index_type}"
-        return name + ("-truncate" if self.long_docs == "truncate" else "")
+        return name + ("-truncate" if self.long_docs == "truncate" else "") + (f"-shards{self.shards}" if self.shards > 1 else "")
 
 
 def default_mode(model: str) -> str:
@@ -74,7 +75,8 @@ def run_mteb(
     if encoder is None:
         encoder = MultiVectorEncoder.load(setup.model) if setup.mode == "multivector" else DenseEncoder.load(setup.model)
     if setup.use_index:
-        config = BuildConfig(index_type=setup.index_type, multivector_codec=setup.multivector_codec, long_docs=setup.long_docs)
+        config = BuildConfig(index_type=setup.index_type, multivector_codec=setup.multivector_codec, long_docs=setup.long_docs,
+                             shards=setup.shards)
         model: Any = IndexSearch(encoder, config, configuration=setup.configuration, progress=progress)
     else:
         model = ProjectEncoder(encoder, configuration=setup.configuration)

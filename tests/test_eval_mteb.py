@@ -43,12 +43,16 @@ def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, mi
     exact = run_mteb(MtebSetup("minilm"), local=scifact_slice, results_dir=tmp_path, encoder=minilm, progress=False)[0]
     indexed = run_mteb(MtebSetup("minilm", use_index=True, long_docs="truncate"), local=scifact_slice, results_dir=tmp_path,
                        encoder=minilm, progress=False)[0]
+    sharded = run_mteb(MtebSetup("minilm", use_index=True, long_docs="truncate", shards=2), local=scifact_slice,
+                       results_dir=tmp_path, encoder=minilm, progress=False)[0]
     build_index(scifact_slice, tmp_path / "index", BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
     beir = evaluate_searcher(Searcher.load(tmp_path / "index", encoder=minilm), load_beir(scifact_slice))
     assert exact["n_queries"] == beir.n_queries == 40
     assert exact["metrics"]["ndcg@10"] == pytest.approx(beir.metrics["ndcg@10"], abs=0.002)
     assert exact["metrics"]["recall@100"] == pytest.approx(beir.metrics["recall@100"], abs=0.002)
     assert indexed["metrics"]["ndcg@10"] == pytest.approx(beir.metrics["ndcg@10"], abs=0.002), "a Flat index is exact"
+    assert sharded["index"] == "index-flat-truncate-shards2" and sharded["metrics"] == pytest.approx(indexed["metrics"], abs=1e-9), \
+        "two shards score exactly as one index"
     assert 0.5 < beir.metrics["ndcg@10"] < 0.95, "a slice with 1,000 distractors is not trivially easy"
     assert exact["factory"] == "mteb exact search (cosine)" and indexed["factory"] == "IDMap2,Flat"
     assert indexed["latency_ms"]["mean_per_query_batched"] > 0 and indexed["index_bytes"] > 0

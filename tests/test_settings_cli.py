@@ -26,7 +26,7 @@ def options_of(*path: str) -> dict[str, typing.Any]:
     (("search",), SearchConfig, None),
     (("eval", "beir"), SearchConfig, [f.name for f in dataclasses.fields(SearchConfig) if f.name != "rerank"]),
     (("eval", "beir"), BuildConfig, ["multivector_model", "index_type"]),
-    (("eval", "mteb"), BuildConfig, ["index_type", "multivector_codec", "long_docs"]),
+    (("eval", "mteb"), BuildConfig, ["index_type", "multivector_codec", "long_docs", "shards"]),
 ])
 def test_every_setting_is_an_option_with_the_dataclass_default_choices_and_help(path, settings_type, fields):
     options = options_of(*path)

@@ -70,7 +70,7 @@ def eval_beir(
 
 @eval_app.command("mteb")
 @friendly_errors
-@settings_options(BuildConfig, only=("index_type", "multivector_codec", "long_docs"), into="index_settings")
+@settings_options(BuildConfig, only=("index_type", "multivector_codec", "long_docs", "shards"), into="index_settings")
 def eval_mteb(
     model: str = typer.Option("minilm", help="Model: alias (minilm, minilm-colbert, modernbert, modernbert-colbert), folder or hub id."),
     tasks: Optional[str] = typer.Option(None, help="Comma-separated mteb retrieval tasks, e.g. SciFact,NFCorpus (data from the hub)."),
@@ -78,7 +78,8 @@ def eval_mteb(
     name: Optional[str] = typer.Option(None, help="Task name for --local (default: the folder's name)."),
     mode: Optional[str] = typer.Option(None, help="dense or multivector (default: multivector for ColBERT models, else dense)."),
     use_index: bool = typer.Option(False, "--use-index", help="Search through this project's index (built with --index-type, "
-                                   "--multivector-codec and --long-docs) instead of mteb's exact search, which truncates long documents."),
+                                   "--multivector-codec, --long-docs and --shards) instead of mteb's exact search, which truncates "
+                                   "long documents."),
     results: Optional[Path] = typer.Option(None, help="Results folder: mteb's JSON and this project's summaries (default: $MODERNSEARCH_HOME/results)."),
     *,
     index_settings: BuildConfig,
@@ -88,7 +89,8 @@ def eval_mteb(
 
     task_names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
     setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_settings.index_type,
-                      multivector_codec=index_settings.multivector_codec, long_docs=index_settings.long_docs)
+                      multivector_codec=index_settings.multivector_codec, long_docs=index_settings.long_docs,
+                      shards=index_settings.shards)
     if setup.mode not in ("dense", "multivector"):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
     summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results or results_dir())
