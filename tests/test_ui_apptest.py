@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,31 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
     assert "encode" in text and "search" in text and "total" in text
     assert "<mark>" in text, "query words found in the documents are highlighted"
     assert [e.label for e in at.expander].count("Full text") == 10
+
+
+def test_sharded_index_searches_and_describes_as_its_whole(monkeypatch, tmp_path, small_index, known_hit):
+    """The UI opens a sharded index (``modernsearch shard``) through the same Searcher: the same modes, the same
+    result cards (ids and scores) in the same order, and an Index page with the whole collection's counts."""
+    from index.shard_folders import shard_index
+
+    query, _ = known_hit
+    shard_index(small_index, tmp_path / "sharded", 2)
+    seen = {}
+    for name, folder in (("whole", small_index), ("sharded", tmp_path / "sharded")):
+        at = start(monkeypatch, tmp_path / name, [folder])
+        assert not at.exception
+        assert at.radio[0].options == ["hybrid", "dense", "multivector", "bm25"]
+        search(at, query)
+        assert not at.exception
+        cards = re.findall(r"<div class='ms-meta'><code>(.*?)</code> · score ([-\d.]+)", page_text(at))
+        at.switch_page("pages/index_info.py").run()
+        assert not at.exception
+        values = {label: value for table in at.table for label, value in zip(table.value.index, table.value["value"])}
+        seen[name] = cards, values["documents"], len(at.dataframe[0].value)
+    (whole_cards, *whole_rest), (sharded_cards, *sharded_rest) = seen["whole"], seen["sharded"]
+    assert len(whole_cards) == 10 and [i for i, _ in sharded_cards] == [i for i, _ in whole_cards]
+    assert [float(s) for _, s in sharded_cards] == pytest.approx([float(s) for _, s in whole_cards], abs=1.1e-4)
+    assert sharded_rest == whole_rest
 
 
 def test_hybrid_mode_offers_fusion_and_rerank_and_shows_each_stage(monkeypatch, tmp_path, small_index):
