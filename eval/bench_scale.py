@@ -170,10 +170,11 @@ def bench_multivector_scale(dataset_dir: Path, scratch: Path, *, scale: int, sha
             "queries": len(queries), "results": rows}
 
 
-def run_benchmark(dataset_dir: Path, index_dir: Path, *, build_docs: int = 1000, build_mode: str = "dense",
+def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int = 1000, build_mode: str = "dense",
                   workers: Sequence[int] = (1, 2), shards: Sequence[int] = (2, 4), queries: int = 50, scale: int = 200_000,
                   serve: bool = True, ray_address: str | None = None) -> dict[str, Any]:
-    """Every part of the benchmark (``scale`` 0 skips the large multi-vector part); a JSON-ready report."""
+    """Every part of the benchmark (no ``index_dir`` skips the search part, ``scale`` 0 the large multi-vector part); a
+    JSON-ready report."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     texts = [json.loads(line)["text"] for line in (Path(dataset_dir) / "queries.jsonl").read_text(encoding="utf-8").splitlines()
              if line.strip()][:queries]
@@ -183,8 +184,8 @@ def run_benchmark(dataset_dir: Path, index_dir: Path, *, build_docs: int = 1000,
         (root / "search").mkdir()
         (root / "scale").mkdir()
         builds = bench_builds(dataset_dir, root / "builds", build_docs=build_docs, mode=build_mode, workers=workers, ray_address=ray_address)
-        search = bench_search(index_dir, texts, root / "search", shards=shards, serve=serve)
+        search = bench_search(index_dir, texts, root / "search", shards=shards, serve=serve) if index_dir else []
         large = bench_multivector_scale(dataset_dir, root / "scale", scale=scale, shards=shards) if scale else None
-    return {"dataset": str(dataset_dir), "index": str(index_dir), "cpus": os.cpu_count(), "build_mode": build_mode,
+    return {"dataset": str(dataset_dir), "index": str(index_dir) if index_dir else None, "cpus": os.cpu_count(), "build_mode": build_mode,
             "builds": builds, "search": search, "queries": len(texts), "multivector_scale": large,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

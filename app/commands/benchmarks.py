@@ -258,7 +258,8 @@ def bench_serve(
 @friendly_errors
 def bench_scale(
     dataset: Path = typer.Argument(..., help="BEIR folder: its corpus for the builds, its queries for the searches."),
-    index: Path = typer.Option(..., help="A one-folder index of DATASET to shard and search (e.g. built with --mode hybrid)."),
+    index: Optional[Path] = typer.Option(None, help="A one-folder index of DATASET to shard and search (e.g. built with --mode "
+                                                     "hybrid); without one, the search part is skipped."),
     build_docs: int = typer.Option(1000, help="Documents of DATASET's corpus built locally and on Ray."),
     build_mode: str = typer.Option("dense", help="Mode of those builds: dense, multivector, both or hybrid."),
     workers: str = typer.Option("1,2", help="Comma-separated numbers of Ray encode workers."),
@@ -288,14 +289,15 @@ def bench_scale(
                        f"{r['marginal_docs_per_second']:.1f}", f"{r['marginal_docs_per_second_vs_local']:.2f}x",
                        f"{r['build_seconds']:.1f}", f"{r['build_seconds_vs_local']:.2f}x")
     out.print(builds)
-    search = Table(title=f"{index}: p50 of {report['queries']} queries one at a time, k = 10", title_justify="left",
-                   caption="same top 10: share of queries answered exactly as the unsharded index answers in process.",
-                   caption_justify="left")
-    for column in ("where", "shards", "mode", "p50 ms", "vs unsharded", "same top 10"):
-        search.add_column(column, justify="left" if column in ("where", "mode") else "right")
-    for r in report["search"]:
-        search.add_row(r["where"], str(r["shards"]), r["mode"], f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
-    out.print(search)
+    if report["search"]:
+        search = Table(title=f"{index}: p50 of {report['queries']} queries one at a time, k = 10", title_justify="left",
+                       caption="same top 10: share of queries answered exactly as the unsharded index answers in process.",
+                       caption_justify="left")
+        for column in ("where", "shards", "mode", "p50 ms", "vs unsharded", "same top 10"):
+            search.add_column(column, justify="left" if column in ("where", "mode") else "right")
+        for r in report["search"]:
+            search.add_row(r["where"], str(r["shards"]), r["mode"], f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
+        out.print(search)
     large = report["multivector_scale"]
     if large:
         table = Table(title=f"Multi-vector search at {large['documents']:,} documents ({large['tokens']:,} tokens), "
