@@ -113,20 +113,19 @@ def run_codec_benchmark(dataset_dir: Path | str, model: str = "minilm-colbert", 
         structure = MultiVectorIndex.build(tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec="none",
                                            seed=seed, n_centroids=centroid_count(len(tokens)) * multiplier)
         centroid_seconds = time.perf_counter() - started
+        bases = structure.centroids[np.asarray(structure.token_centroid)]
         rows += [{"centroids": int(len(structure.centroids)), "centroid_seconds": round(centroid_seconds, 1),
-                  **_codec_row(name, collection, tokens, structure, exact, seed)} for name in codecs]
+                  **_codec_row(name, collection, bases, tokens - bases, exact, seed)} for name in codecs]
     return {"dataset": str(dataset_dir), "model": model, "documents": len(collection.doc_ids), "tokens": int(len(tokens)),
             "queries": len(collection.queries), "centroids": centroid_count(len(tokens)), "results": rows}
 
 
-def _codec_row(name: str, collection: Collection, tokens: np.ndarray, structure: MultiVectorIndex, exact: list[np.ndarray],
+def _codec_row(name: str, collection: Collection, bases: np.ndarray, residuals: np.ndarray, exact: list[np.ndarray],
                seed: int) -> dict[str, Any]:
-    """One codec trained and applied on the residuals of ``structure``'s centroids."""
-    centroids_of = np.asarray(structure.token_centroid)
-    residuals = tokens - structure.centroids[centroids_of]
+    """One codec trained and applied on the residuals of the tokens from their centroids (``bases``, one per token)."""
     spec = CODECS[name]
-    quantizer = spec.make(tokens.shape[1])
-    sample = np.sort(np.random.default_rng(seed).choice(len(tokens), size=min(len(tokens), spec.training_tokens), replace=False))
+    quantizer = spec.make(residuals.shape[1])
+    sample = np.sort(np.random.default_rng(seed).choice(len(residuals), size=min(len(residuals), spec.training_tokens), replace=False))
     started = time.perf_counter()
     quantizer.train(np.ascontiguousarray(residuals[sample]))
     train_seconds = time.perf_counter() - started
@@ -134,7 +133,7 @@ def _codec_row(name: str, collection: Collection, tokens: np.ndarray, structure:
     codes = quantizer.compute_codes(residuals)
     encode_seconds = time.perf_counter() - started
     decoded = quantizer.decode(codes)
-    vectors = structure.centroids[centroids_of] + decoded
+    vectors = bases + decoded
     mse = float(np.mean(np.sum((decoded - residuals) ** 2, axis=1)))
     as_decoded = _agreement(_top10(collection, vectors), exact)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
