@@ -37,9 +37,9 @@ class CodecSpec:
 def _index_codec(name: str, iterations: int | None = None) -> Callable[[int], Any]:
     """The index's quantizer for ``name``, with ``iterations`` of k-means per code book instead of its own when given."""
     def make(dim: int) -> Any:
-        quantizer, default_iterations, _ = residual_codec.untrained(name, dim)
-        if iterations or default_iterations:
-            quantizer.cp.niter = iterations or default_iterations
+        quantizer, own_iterations, _ = residual_codec.untrained(name, dim)
+        if iterations or own_iterations:  # 0 for sq8, which has no k-means
+            quantizer.cp.niter = iterations or own_iterations
         return quantizer
     return make
 

@@ -124,6 +124,9 @@ def test_cli_local_run_and_report_with_plots(dbpedia_small, tmp_path, small_inde
         return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=900)
 
     results = tmp_path / "results"
+    unsharded = cli("eval", "mteb", "--model", "minilm", "--local", str(dbpedia_small), "--shards", "2", "--results", str(results))
+    assert unsharded.returncode == 1 and "--shards splits this project's index: add --use-index" in unsharded.stderr
+    assert not results.exists(), "nothing evaluated or written"
     mteb_run = cli("eval", "mteb", "--model", "minilm", "--local", str(dbpedia_small), "--name", "dbpedia-small",
                    "--use-index", "--results", str(results))
     assert mteb_run.returncode == 0, mteb_run.stderr

@@ -143,12 +143,15 @@ def bench_codecs(
     from eval.bench_codecs import DEFAULT_CODECS, run_codec_benchmark
 
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else DEFAULT_CODECS
-    multipliers = tuple(int(m) for m in centroids.split(",") if m.strip())
+    try:
+        multipliers = tuple(int(m) for m in centroids.split(",") if m.strip())
+    except ValueError:
+        raise ValueError(f"--centroids takes comma-separated whole numbers such as 1,2, got {centroids!r}") from None
     report = run_codec_benchmark(dataset, model=model, codecs=chosen, centroid_multipliers=multipliers)
     target = out_path or results_dir() / f"bench-codecs-{Path(dataset).name}.json"
     write_report(target, report)
     table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, "
-                        f"{report['queries']} queries, {report['centroids']:,} centroids", title_justify="left",
+                        f"{report['queries']} queries, the index's {report['centroids']:,} centroids", title_justify="left",
                   caption="top-10 = exact: share of exact MaxSim's top 10 that MaxSim over the decoded tokens returns.",
                   caption_justify="left")
     for column in ("centroids", "codec", "bytes/token", "train s", "encode s", "residual MSE", "top-10 = exact", "unit length"):

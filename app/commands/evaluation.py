@@ -93,6 +93,8 @@ def eval_mteb(
                       shards=index_settings.shards)
     if setup.mode not in ("dense", "multivector"):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
+    if setup.shards > 1 and not use_index:
+        raise ValueError("--shards splits this project's index: add --use-index (mteb's exact search has no shards)")
     summaries = run_mteb(setup, tasks=task_names, local=local, name=name, results_dir=results or results_dir())
     table = Table(title=f"MTEB: {model} ({setup.mode}, {setup.configuration})", title_justify="left")
     for column in ("task", "ndcg@10", "recall@100", "mrr@10", "search ms/query", "seconds"):
