@@ -5,8 +5,10 @@ One Ray session for the module (``ray.init(num_cpus=2)``); the encoder actors lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -191,8 +193,8 @@ def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_
 
 def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(ray_built, whole, minilm, minilm_colbert):
     """The router and a deployment per shard on Ray Serve: the same HTTP answers as one index in one process; with one
-    shard's replica killed under a bounded load, every answer is complete and right or marked partial, and the
-    replica comes back."""
+    shard's replica frozen and then killed under a bounded load, every answer is complete and right or marked partial
+    (always partial while it is frozen), and the replica comes back."""
     import httpx2 as httpx
     import ray
     from ray import serve
@@ -217,22 +219,32 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
 
         second = {int(r) for r in Searcher.load(folder / "shard-001", verify=False).component("dense").row_ids()}
         expected = one.search("history of the tango", k=10, mode="hybrid")
+        replica = next(a for a in ray.util.list_named_actors(all_namespaces=True) if "split-shard-001" in a["name"])
+        actor = ray.get_actor(replica["name"], namespace=replica["namespace"])
+        pid = ray.get(actor.__ray_call__.remote(lambda _: os.getpid()), timeout=60)
+        # A bounded load: shard-001's replica is frozen for the first requests (it cannot answer, so they must say the
+        # shard is missing, however fast Serve would replace a dead replica), then killed while the load goes on.
+        os.kill(pid, signal.SIGSTOP)
         outcomes = []
-        for i in range(40):  # a bounded load; the replica of shard-001 is killed a few requests in
-            if i == 5:
-                replica = next(a for a in ray.util.list_named_actors(all_namespaces=True) if "split-shard-001" in a["name"])
-                ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
-            answer = httpx.post(f"{url}/indexes/split/search", json={"query": "history of the tango", "k": 10, "mode": "hybrid"}, timeout=60)
-            assert answer.status_code == 200, answer.text
-            body = answer.json()
-            if body.get("partial"):
-                assert body["missing_shards"] == ["shard-001"]
-                assert all(one.row_of(hit["id"]) not in second for hit in body["results"])
-                outcomes.append("partial")
-            else:
-                assert [hit["id"] for hit in body["results"]] == expected.ids
-                outcomes.append("complete")
-        assert "partial" in outcomes, "the killed replica's shard was never reported missing"
+        try:
+            for i in range(12):
+                if i == 2:
+                    os.kill(pid, signal.SIGKILL)
+                answer = httpx.post(f"{url}/indexes/split/search", json={"query": "history of the tango", "k": 10, "mode": "hybrid"},
+                                    timeout=120)
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+                if body.get("partial"):
+                    assert body["missing_shards"] == ["shard-001"]
+                    assert all(one.row_of(hit["id"]) not in second for hit in body["results"])
+                    outcomes.append("partial")
+                else:
+                    assert [hit["id"] for hit in body["results"]] == expected.ids
+                    outcomes.append("complete")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        assert outcomes[:2] == ["partial", "partial"], outcomes
         _wait_until(lambda: not httpx.post(f"{url}/indexes/split/search", json={"query": "tango", "mode": "hybrid"},
                                            timeout=60).json().get("partial"), 120)  # Serve starts a new replica
     finally:
