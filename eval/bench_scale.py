@@ -8,9 +8,9 @@ Three parts, each against its baseline on the same machine:
   nothing encoded again), the same queries one at a time through :class:`Searcher` and through the Ray Serve router
   (sharded copies fan out to their shard deployments; the unsharded index is searched inside the router), p50 per
   mode, with the share of queries whose top 10 equals the unsharded index's;
-- **multi-vector at scale**: the corpus grown to ``scale`` documents (``bench multivector``'s distractors, ``mix``),
-  its multi-vector index split into the same numbers of parts and searched with the shards' staged search (a thread
-  per part) against the whole index, p50 and top-10 equality.
+- **search at scale**: the corpus grown to ``scale`` documents (``bench multivector``'s distractors, ``mix``) and
+  written as a multi-vector index folder, then searched as in the previous part (whole and sharded, in process and
+  on Ray Serve).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import socket
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -54,7 +53,6 @@ def bench_builds(dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str
     loaded, Ray's actors started)."""
     from retrieval.builder import build_index
     from retrieval.config import BuildConfig
-    from retrieval.ray_encoding import connect
 
     sizes = (build_docs // 2, build_docs)
     for size in sizes:
@@ -63,7 +61,6 @@ def bench_builds(dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str
                 dst.write(line)
     config = BuildConfig(model="minilm", multivector_model="minilm-colbert", mode=mode)  # type: ignore[arg-type]
     runs = [("local", 0, config)] + [("ray", w, config.with_changes(engine="ray", encode_workers=w, ray_address=ray_address)) for w in workers]
-    connect(ray_address)
     rows = []
     for engine, n_workers, settings in runs:
         timed = []
@@ -146,36 +143,68 @@ def _served(folders: dict[int, Path], modes: list[str], queries: list[str], refe
     return rows
 
 
-def bench_multivector_scale(dataset_dir: Path, scratch: Path, *, scale: int, shards: Sequence[int]) -> dict[str, Any]:
-    """The multi-vector index of the corpus grown to ``scale`` documents, whole and split into parts."""
-    from eval.bench_multivector import encode_collection, scale_collection
-    from index.multivector import MultiVectorIndex
-    from index.multivector_search import search_parts
+def write_collection_index(folder: Path, collection: Any, texts: dict[str, str], encoder: Any) -> float:
+    """Write ``collection`` (token vectors already encoded by ``encoder``; real documents first, then distractors) as a
+    multi-vector index folder, as a ``--mode multivector`` build of those documents would; returns the seconds the
+    multi-vector index took to build. Real documents keep their texts, distractors get a line naming them."""
+    from index.components.multivector import MultiVectorComponent, TokenRows
+    from index.docstore import Document, DocumentStore
+    from index.format import DOCUMENTS_NAME, describe_files, write_manifest
+    from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest
+    from retrieval.components import recipe_for, section_for
+    from retrieval.config import BuildConfig
 
-    collection = scale_collection(encode_collection(dataset_dir, "minilm-colbert"), scale, scratch, distractors="mix")
+    folder.mkdir(parents=True)
+    config = BuildConfig(model=encoder.describe()["spec"], mode="multivector")  # type: ignore[arg-type]
+    store = DocumentStore.create(folder / DOCUMENTS_NAME)
+    try:
+        rows = np.asarray(store.insert([Document(doc_id, texts.get(doc_id) or f"Synthetic distractor {doc_id}.")
+                                        for doc_id in collection.doc_ids]), dtype=np.int64)
+    finally:
+        store.close()
     started = time.perf_counter()
-    whole = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids), dtype=np.int64))
-    build_seconds = round(time.perf_counter() - started, 1)
-    queries = collection.queries
-    p50, reference = _p50(lambda q: whole.search(q, K)[1].tolist(), queries)
-    rows = [{"shards": 1, "p50_ms": p50, "same_top10": 1.0}]
-    for n in shards:
-        parts = [whole.without_documents(np.setdiff1d(whole.doc_ids, rows_of_part)) for rows_of_part in np.array_split(np.asarray(whole.doc_ids), n)]
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            p50, found = _p50(lambda q: search_parts(parts, q, K, run=pool.map)[1].tolist(), queries)  # noqa: B023
-        rows.append({"shards": n, "p50_ms": p50, "same_top10": _same(found, reference)})
-    for row in rows:
-        row["vs_unsharded"] = round(row["p50_ms"] / rows[0]["p50_ms"], 3)
-    return {"documents": len(collection.doc_ids), "tokens": int(collection.offsets[-1]), "build_seconds": build_seconds,
-            "queries": len(queries), "results": rows}
+    component = MultiVectorComponent.build(TokenRows(collection.tokens, collection.offsets, rows), {"codec": config.multivector_codec})
+    seconds = time.perf_counter() - started
+    recipe = recipe_for("multivector")
+    section = section_for(recipe, {**recipe.describe_encoding(encoder, config, {}), **component.describe(), "trained": component.training_fit()})
+    payload = [DOCUMENTS_NAME, *component.save(folder)]
+    write_manifest(folder, Manifest(
+        format_version=FORMAT_VERSION, created_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), mode="multivector",
+        documents=DocumentsSection(DOCUMENTS_NAME, len(rows)), components={"multivector": section},
+        files=describe_files(folder, payload), build=BuildRecord("bench scale: a synthetic collection", {}, {}),
+    ))
+    return round(seconds, 1)
+
+
+def bench_search_at_scale(dataset_dir: Path, queries: list[str], scratch: Path, *, scale: int, shards: Sequence[int],
+                          serve: bool) -> dict[str, Any]:
+    """The corpus grown to ``scale`` documents (``bench multivector``'s ``mix`` distractors) as a multi-vector index,
+    searched whole and split into shards, in process and on Ray Serve (:func:`bench_search`)."""
+    from eval.bench_multivector import encode_collection, scale_collection
+    from eval.beir import load_beir
+    from retrieval.multivector_encoder import MultiVectorEncoder
+
+    encoder = MultiVectorEncoder.load("minilm-colbert")
+    collection = scale_collection(encode_collection(dataset_dir, "minilm-colbert", encoder=encoder), scale, scratch, distractors="mix")
+    corpus = [json.loads(line) for line in load_beir(dataset_dir).corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = {str(d["_id"]): d["text"] for d in corpus}
+    build_seconds = write_collection_index(scratch / "index", collection, texts, encoder)
+    documents, tokens = len(collection.doc_ids), int(collection.offsets[-1])
+    del collection  # its tokens are in the index now (the memory-mapped file stays in the scratch folder)
+    return {"documents": documents, "tokens": tokens, "build_seconds": build_seconds, "queries": len(queries),
+            "results": bench_search(scratch / "index", queries, scratch, shards=shards, serve=serve)}
 
 
 def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int = 1000, build_mode: str = "dense",
                   workers: Sequence[int] = (1, 2), shards: Sequence[int] = (2, 4), queries: int = 50, scale: int = 200_000,
                   serve: bool = True, ray_address: str | None = None) -> dict[str, Any]:
-    """Every part of the benchmark (no ``index_dir`` skips the search part, ``scale`` 0 the large multi-vector part); a
-    JSON-ready report."""
+    """Every part of the benchmark (``build_docs`` 0 skips the builds, no ``index_dir`` the search part, ``scale`` 0 the
+    search at scale); a JSON-ready report."""
+    from retrieval.ray_encoding import connect
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if build_docs or serve:
+        connect(ray_address)
     texts = [json.loads(line)["text"] for line in (Path(dataset_dir) / "queries.jsonl").read_text(encoding="utf-8").splitlines()
              if line.strip()][:queries]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
@@ -183,9 +212,10 @@ def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int 
         (root / "builds").mkdir()
         (root / "search").mkdir()
         (root / "scale").mkdir()
-        builds = bench_builds(dataset_dir, root / "builds", build_docs=build_docs, mode=build_mode, workers=workers, ray_address=ray_address)
+        builds = bench_builds(dataset_dir, root / "builds", build_docs=build_docs, mode=build_mode, workers=workers,
+                              ray_address=ray_address) if build_docs else []
         search = bench_search(index_dir, texts, root / "search", shards=shards, serve=serve) if index_dir else []
-        large = bench_multivector_scale(dataset_dir, root / "scale", scale=scale, shards=shards) if scale else None
+        large = bench_search_at_scale(dataset_dir, texts, root / "scale", scale=scale, shards=shards, serve=serve) if scale else None
     return {"dataset": str(dataset_dir), "index": str(index_dir) if index_dir else None, "cpus": os.cpu_count(), "build_mode": build_mode,
             "builds": builds, "search": search, "queries": len(texts), "multivector_scale": large,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -315,3 +315,30 @@ def test_a_collection_smaller_than_a_code_book_still_builds_and_ranks_exactly():
     query = docs[1][:4]
     scores, rows = index.search(query, k=3, prune=0)
     assert list(rows) == sorted([1, 2, 3], key=lambda r: -maxsim(query, docs[r - 1]))
+
+
+def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_like_exact_maxsim(tmp_path, dbpedia_small, minilm_colbert):
+    """bench scale's large part searches the grown collection as an index folder: it verifies, opens like a built
+    multi-vector index, keeps the real documents' texts, and ranks close to exhaustive MaxSim over the same tokens."""
+    from eval.beir import load_beir
+    from eval.bench_multivector import encode_collection, scale_collection
+    from eval.bench_scale import write_collection_index
+    from index.maxsim import maxsim_segments
+    from index.verify import verify_index
+
+    real = encode_collection(dbpedia_small, "minilm-colbert", progress=False, encoder=minilm_colbert)
+    grown = scale_collection(real, len(real.doc_ids) + 300, tmp_path, distractors="mix")
+    dataset = load_beir(dbpedia_small)
+    texts = {line["_id"]: line["text"] for line in map(json.loads, dataset.corpus_path.read_text(encoding="utf-8").splitlines())}
+    write_collection_index(tmp_path / "index", grown, texts, minilm_colbert)
+    assert all(check.ok for check in verify_index(tmp_path / "index"))
+    searcher = Searcher.load(tmp_path / "index", multivector_encoder=minilm_colbert)
+    assert len(searcher) == len(grown.doc_ids) and searcher.modes == ["multivector"]
+    agreement = []
+    for query in dataset.queries.values():
+        found = searcher.search(query, k=10, mode="multivector")
+        exact = maxsim_segments(minilm_colbert.encode_queries([query])[0], np.asarray(grown.tokens), grown.offsets)
+        agreement.append(len(set(found.ids) & {grown.doc_ids[i] for i in np.argsort(-exact)[:10]}) / 10)
+        for hit in found.hits:
+            assert hit.text == (texts[hit.id] if hit.id in texts else f"Synthetic distractor {hit.id}.")
+    assert np.mean(agreement) >= 0.9, agreement

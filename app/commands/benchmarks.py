@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -12,6 +12,17 @@ from app.commands.console import friendly_errors, out, write_report
 from retrieval.config import BACKENDS, results_dir
 
 bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
+
+
+def _whole_numbers(flag: str, given: str, example: str) -> tuple[int, ...]:
+    """A flag's comma-separated whole numbers (each at least 1), or an error naming the flag."""
+    try:
+        numbers = tuple(int(part) for part in given.split(",") if part.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers or min(numbers) < 1:
+        raise ValueError(f"{flag} takes comma-separated whole numbers of at least 1 such as {example}, got {given!r}")
+    return numbers
 
 
 @bench_app.command("multivector")
@@ -143,11 +154,7 @@ def bench_codecs(
     from eval.bench_codecs import DEFAULT_CODECS, run_codec_benchmark
 
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else DEFAULT_CODECS
-    try:
-        multipliers = tuple(int(m) for m in centroids.split(",") if m.strip())
-    except ValueError:
-        raise ValueError(f"--centroids takes comma-separated whole numbers such as 1,2, got {centroids!r}") from None
-    report = run_codec_benchmark(dataset, model=model, codecs=chosen, centroid_multipliers=multipliers)
+    report = run_codec_benchmark(dataset, model=model, codecs=chosen, centroid_multipliers=_whole_numbers("--centroids", centroids, "1,2"))
     target = out_path or results_dir() / f"bench-codecs-{Path(dataset).name}.json"
     write_report(target, report)
     table = Table(title=f"{Path(dataset).name}: {report['documents']:,} documents, {report['tokens']:,} tokens, "
@@ -238,8 +245,7 @@ def bench_serve(
     """`modernsearch serve` on a loopback port under a bounded load, against the in-process Searcher on the same queries."""
     from eval.bench_serve import read_queries, run_benchmark
 
-    levels = tuple(int(c) for c in concurrency.split(",") if c.strip())
-    report = run_benchmark(index, read_queries(queries, limit), levels=levels, requests=requests)
+    report = run_benchmark(index, read_queries(queries, limit), levels=_whole_numbers("--concurrency", concurrency, "1,8,32"), requests=requests)
     target = out_path or results_dir() / f"bench-serve-{index.resolve().name}.json"
     write_report(target, report)
     table = Table(title=f"{index}: {report['queries']} queries, {requests} requests per level, k = 10", title_justify="left",
@@ -263,12 +269,12 @@ def bench_scale(
     dataset: Path = typer.Argument(..., help="BEIR folder: its corpus for the builds, its queries for the searches."),
     index: Optional[Path] = typer.Option(None, help="A one-folder index of DATASET to shard and search (e.g. built with --mode "
                                                      "hybrid); without one, the search part is skipped."),
-    build_docs: int = typer.Option(1000, help="Documents of DATASET's corpus built locally and on Ray."),
+    build_docs: int = typer.Option(1000, help="Documents of DATASET's corpus built locally and on Ray (0: skip the builds)."),
     build_mode: str = typer.Option("dense", help="Mode of those builds: dense, multivector, both or hybrid."),
     workers: str = typer.Option("1,2", help="Comma-separated numbers of Ray encode workers."),
     shards: str = typer.Option("2,4", help="Comma-separated numbers of shards (1, the unsharded index, is always measured)."),
     queries: int = typer.Option(50, help="Queries searched one at a time for each latency."),
-    scale: int = typer.Option(200_000, help="Documents of the large multi-vector part (0: skip it)."),
+    scale: int = typer.Option(200_000, help="Documents of DATASET grown with distractors and searched as a multi-vector index (0: skip it)."),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Also search through Ray Serve."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster (default: a local one started for the benchmark)."),
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-scale-DATASET.json)."),
@@ -277,40 +283,40 @@ def bench_scale(
     from eval.bench_scale import run_benchmark
 
     report = run_benchmark(dataset, index, build_docs=build_docs, build_mode=build_mode, queries=queries, scale=scale, serve=serve,
-                           workers=tuple(int(w) for w in workers.split(",") if w.strip()),
-                           shards=tuple(int(n) for n in shards.split(",") if n.strip() and int(n) > 1), ray_address=ray_address)
+                           workers=_whole_numbers("--workers", workers, "1,2"),
+                           shards=tuple(n for n in _whole_numbers("--shards", shards, "2,4") if n > 1), ray_address=ray_address)
     target = out_path or results_dir() / f"bench-scale-{Path(dataset).name}.json"
     write_report(target, report)
-    builds = Table(title=f"Builds of {report['builds'][0]['documents']:,} documents ({report['build_mode']}), {report['cpus']} CPUs",
-                   title_justify="left", caption="docs/s: the encoding pass (Ray's actors start and load the models within it); "
-                   "steady: the rate between a build of half as many documents and this one; build s: the whole build.",
-                   caption_justify="left")
-    for column in ("engine", "encode workers", "docs/s", "vs local", "steady docs/s", "vs local ", "build s", "vs local  "):
-        builds.add_column(column, justify="left" if column == "engine" else "right")
-    for r in report["builds"]:
-        builds.add_row(r["engine"], str(r["encode_workers"] or "-"), f"{r['docs_per_second']:.1f}", f"{r['docs_per_second_vs_local']:.2f}x",
-                       f"{r['marginal_docs_per_second']:.1f}", f"{r['marginal_docs_per_second_vs_local']:.2f}x",
-                       f"{r['build_seconds']:.1f}", f"{r['build_seconds_vs_local']:.2f}x")
-    out.print(builds)
-    if report["search"]:
-        search = Table(title=f"{index}: p50 of {report['queries']} queries one at a time, k = 10", title_justify="left",
-                       caption="same top 10: share of queries answered exactly as the unsharded index answers in process.",
+    if report["builds"]:
+        builds = Table(title=f"Builds of {report['builds'][0]['documents']:,} documents ({report['build_mode']}), {report['cpus']} CPUs",
+                       title_justify="left", caption="docs/s: the encoding pass (Ray's actors start and load the models within it); "
+                       "steady: the rate between a build of half as many documents and this one; build s: the whole build.",
                        caption_justify="left")
-        for column in ("where", "shards", "mode", "p50 ms", "vs unsharded", "same top 10"):
-            search.add_column(column, justify="left" if column in ("where", "mode") else "right")
-        for r in report["search"]:
-            search.add_row(r["where"], str(r["shards"]), r["mode"], f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
-        out.print(search)
+        for column in ("engine", "encode workers", "docs/s", "vs local", "steady docs/s", "vs local ", "build s", "vs local  "):
+            builds.add_column(column, justify="left" if column == "engine" else "right")
+        for r in report["builds"]:
+            builds.add_row(r["engine"], str(r["encode_workers"] or "-"), f"{r['docs_per_second']:.1f}", f"{r['docs_per_second_vs_local']:.2f}x",
+                           f"{r['marginal_docs_per_second']:.1f}", f"{r['marginal_docs_per_second_vs_local']:.2f}x",
+                           f"{r['build_seconds']:.1f}", f"{r['build_seconds_vs_local']:.2f}x")
+        out.print(builds)
+    if report["search"]:
+        out.print(_sharded_search_table(f"{index}: p50 of {report['queries']} queries one at a time, k = 10", report["search"]))
     large = report["multivector_scale"]
     if large:
-        table = Table(title=f"Multi-vector search at {large['documents']:,} documents ({large['tokens']:,} tokens), "
-                            f"{large['queries']} queries", title_justify="left")
-        for column in ("shards", "p50 ms", "vs unsharded", "same top 10"):
-            table.add_column(column, justify="right")
-        for r in large["results"]:
-            table.add_row(str(r["shards"]), f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
-        out.print(table)
+        out.print(_sharded_search_table(
+            f"{Path(dataset).name} grown to {large['documents']:,} documents ({large['tokens']:,} tokens, multi-vector index built in "
+            f"{large['build_seconds']:.0f} s): p50 of {large['queries']} queries one at a time, k = 10", large["results"]))
     out.print(f"Results written to {target}")
+
+
+def _sharded_search_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", caption="same top 10: share of queries answered exactly as the unsharded "
+                  "index answers in process.", caption_justify="left")
+    for column in ("where", "shards", "mode", "p50 ms", "vs unsharded", "same top 10"):
+        table.add_column(column, justify="left" if column in ("where", "mode") else "right")
+    for r in rows:
+        table.add_row(r["where"], str(r["shards"]), r["mode"], f"{r['p50_ms']:.1f}", f"{r['vs_unsharded']:.2f}x", f"{r['same_top10']:.3f}")
+    return table
 
 
 @bench_app.command("fusion")
