@@ -143,10 +143,11 @@ def _served(folders: dict[int, Path], modes: list[str], queries: list[str], refe
     return rows
 
 
-def write_collection_index(folder: Path, collection: Any, texts: dict[str, str], encoder: Any) -> float:
+def write_collection_index(folder: Path, collection: Any, documents: dict[str, Any], encoder: Any) -> float:
     """Write ``collection`` (token vectors already encoded by ``encoder``; real documents first, then distractors) as a
     multi-vector index folder, as a ``--mode multivector`` build of those documents would; returns the seconds the
-    multi-vector index took to build. Real documents keep their texts, distractors get a line naming them."""
+    multi-vector index took to build. ``documents``: the real ones by id (stored as they are); a distractor is stored
+    with a line naming it."""
     from index.components.multivector import MultiVectorComponent, TokenRows
     from index.docstore import Document, DocumentStore
     from index.format import DOCUMENTS_NAME, describe_files, write_manifest
@@ -158,7 +159,7 @@ def write_collection_index(folder: Path, collection: Any, texts: dict[str, str],
     config = BuildConfig(model=encoder.describe()["spec"], mode="multivector")  # type: ignore[arg-type]
     store = DocumentStore.create(folder / DOCUMENTS_NAME)
     try:
-        rows = np.asarray(store.insert([Document(doc_id, texts.get(doc_id) or f"Synthetic distractor {doc_id}.")
+        rows = np.asarray(store.insert([documents.get(doc_id) or Document(doc_id, f"Synthetic distractor {doc_id}.")
                                         for doc_id in collection.doc_ids]), dtype=np.int64)
     finally:
         store.close()
@@ -176,19 +177,26 @@ def write_collection_index(folder: Path, collection: Any, texts: dict[str, str],
     return round(seconds, 1)
 
 
+def corpus_documents(dataset_dir: Path) -> dict[str, Any]:
+    """The documents of a BEIR folder's corpus by id."""
+    from eval.beir import load_beir
+    from index.docstore import Document
+
+    lines = load_beir(dataset_dir).corpus_path.read_text(encoding="utf-8").splitlines()
+    found = (json.loads(line) for line in lines if line.strip())
+    return {str(d["_id"]): Document(str(d["_id"]), d["text"], d.get("title") or "") for d in found}
+
+
 def bench_search_at_scale(dataset_dir: Path, queries: list[str], scratch: Path, *, scale: int, shards: Sequence[int],
                           serve: bool) -> dict[str, Any]:
     """The corpus grown to ``scale`` documents (``bench multivector``'s ``mix`` distractors) as a multi-vector index,
     searched whole and split into shards, in process and on Ray Serve (:func:`bench_search`)."""
     from eval.bench_multivector import encode_collection, scale_collection
-    from eval.beir import load_beir
     from retrieval.multivector_encoder import MultiVectorEncoder
 
     encoder = MultiVectorEncoder.load("minilm-colbert")
     collection = scale_collection(encode_collection(dataset_dir, "minilm-colbert", encoder=encoder), scale, scratch, distractors="mix")
-    corpus = [json.loads(line) for line in load_beir(dataset_dir).corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = {str(d["_id"]): d["text"] for d in corpus}
-    build_seconds = write_collection_index(scratch / "index", collection, texts, encoder)
+    build_seconds = write_collection_index(scratch / "index", collection, corpus_documents(dataset_dir), encoder)
     documents, tokens = len(collection.doc_ids), int(collection.offsets[-1])
     del collection  # its tokens are in the index now (the memory-mapped file stays in the scratch folder)
     return {"documents": documents, "tokens": tokens, "build_seconds": build_seconds, "queries": len(queries),

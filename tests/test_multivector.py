@@ -322,15 +322,15 @@ def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_li
     multi-vector index, keeps the real documents' texts, and ranks close to exhaustive MaxSim over the same tokens."""
     from eval.beir import load_beir
     from eval.bench_multivector import encode_collection, scale_collection
-    from eval.bench_scale import write_collection_index
+    from eval.bench_scale import corpus_documents, write_collection_index
     from index.maxsim import maxsim_segments
     from index.verify import verify_index
 
     real = encode_collection(dbpedia_small, "minilm-colbert", progress=False, encoder=minilm_colbert)
     grown = scale_collection(real, len(real.doc_ids) + 300, tmp_path, distractors="mix")
     dataset = load_beir(dbpedia_small)
-    texts = {line["_id"]: line["text"] for line in map(json.loads, dataset.corpus_path.read_text(encoding="utf-8").splitlines())}
-    write_collection_index(tmp_path / "index", grown, texts, minilm_colbert)
+    documents = corpus_documents(dbpedia_small)
+    write_collection_index(tmp_path / "index", grown, documents, minilm_colbert)
     assert all(check.ok for check in verify_index(tmp_path / "index"))
     searcher = Searcher.load(tmp_path / "index", multivector_encoder=minilm_colbert)
     assert len(searcher) == len(grown.doc_ids) and searcher.modes == ["multivector"]
@@ -340,5 +340,6 @@ def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_li
         exact = maxsim_segments(minilm_colbert.encode_queries([query])[0], np.asarray(grown.tokens), grown.offsets)
         agreement.append(len(set(found.ids) & {grown.doc_ids[i] for i in np.argsort(-exact)[:10]}) / 10)
         for hit in found.hits:
-            assert hit.text == (texts[hit.id] if hit.id in texts else f"Synthetic distractor {hit.id}.")
+            assert hit.text == (documents[hit.id].text if hit.id in documents else f"Synthetic distractor {hit.id}.")
+            assert hit.title == (documents[hit.id].title if hit.id in documents else "")
     assert np.mean(agreement) >= 0.9, agreement
