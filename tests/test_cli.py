@@ -122,6 +122,9 @@ def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_smal
         (("eval", "beir", "/nonexistent"), "Give either --index DIR"),
         (("eval", "beir", "/nonexistent", "--model", "minilm", "--mode", "hybrid+bm25"), "Unknown configuration 'hybrid+bm25'"),
         (("search", "/nonexistent/idx", "q", "--fusion", "max"), "fusion must be one of linear, rrf"),
+        (("bench", "scale", "/nonexistent", "--workers", "one"), "--workers takes comma-separated whole numbers of at least 1"),
+        (("bench", "scale", "/nonexistent", "--shards", "2,0"), "--shards takes comma-separated whole numbers of at least 1"),
+        (("bench", "codecs", "/nonexistent", "--centroids", "x"), "--centroids takes comma-separated whole numbers"),
     ],
 )
 def test_errors_are_one_clear_line_without_traceback(args, message):
