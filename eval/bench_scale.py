@@ -211,7 +211,7 @@ def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int 
     from retrieval.ray_encoding import connect
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if build_docs or serve:
+    if build_docs or (serve and (index_dir or scale)):  # only the parts that use Ray start it
         connect(ray_address)
     texts = [json.loads(line)["text"] for line in (Path(dataset_dir) / "queries.jsonl").read_text(encoding="utf-8").splitlines()
              if line.strip()][:queries]
