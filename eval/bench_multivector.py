@@ -269,10 +269,13 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str
     :data:`SEARCH_SWEEP` knob settings on the same index."""
     name = "modernsearch" if codec == "pq" else f"modernsearch-{codec}"
 
+    recorded: dict[str, Any] = {}  # what the manifest would keep, for the search-memory process
+
     def build(folder: Path) -> MultiVectorIndex:
         index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec=codec)
         index.save(folder)
-        return MultiVectorIndex.load(folder, index.search_params, index.unit_tokens)  # as the manifest would give them
+        recorded.update(search_params=index.search_params, unit_tokens=index.unit_tokens)
+        return MultiVectorIndex.load(folder, **recorded)
 
     def searcher(**knobs: Any) -> Callable[[MultiVectorIndex, np.ndarray], list[tuple[str, float]]]:
         def search(index: MultiVectorIndex, query: np.ndarray) -> list[tuple[str, float]]:
@@ -289,15 +292,16 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str
     described = ", ".join(f"{knob} {value}" for knob, value in defaults.items())
     results = _run_system(name, collection, qrels, build, variants, scratch,
                           f"{described}; rows 'modernsearch knob=value': the same index searched with that setting")
-    results[0].search_rss_mib = _search_process_rss(scratch / name, collection.queries)
+    results[0].search_rss_mib = _search_process_rss(scratch / name, collection.queries, recorded)
     return results
 
 
-def _search_process_rss(index_dir: Path, queries: list[np.ndarray]) -> float:
-    """Peak RSS of a fresh process that opens the saved index and answers every query (``eval.search_memory``)."""
+def _search_process_rss(index_dir: Path, queries: list[np.ndarray], recorded: dict[str, Any]) -> float:
+    """Peak RSS of a fresh process that opens the saved index as the manifest's ``recorded`` facts say (search knobs,
+    unit tokens) and answers every query (``eval.search_memory``)."""
     queries_file = index_dir.parent / "search-memory-queries.npz"
     np.savez(queries_file, *queries)
-    done = subprocess.run([sys.executable, "-m", "eval.search_memory", str(index_dir), str(queries_file)],
+    done = subprocess.run([sys.executable, "-m", "eval.search_memory", str(index_dir), str(queries_file), json.dumps(recorded)],
                           capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"])
 

@@ -1,7 +1,8 @@
 """Peak memory of search alone: a fresh process opens a multi-vector index folder and answers the queries.
 
 Run by ``bench multivector`` so the figure is not the benchmark process's high-water mark (which includes
-building, and exact MaxSim's pass over every token): ``python -m eval.search_memory INDEX_DIR QUERIES.npz``.
+building, and exact MaxSim's pass over every token): ``python -m eval.search_memory INDEX_DIR QUERIES.npz RECORDED``,
+``RECORDED`` the JSON of what a manifest keeps for the index (``search_params``, ``unit_tokens``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,9 +18,9 @@ from eval.process_memory import peak_rss_mib
 from index.multivector import MultiVectorIndex
 
 
-def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], k: int = 100) -> float:
-    """Open the index (token store memory-mapped), answer every query with the recorded knobs, return peak RSS."""
-    index = MultiVectorIndex.load(index_dir)
+def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], recorded: dict[str, Any], k: int = 100) -> float:
+    """Open the index (token store memory-mapped) as ``recorded`` says, answer every query with its knobs, return peak RSS."""
+    index = MultiVectorIndex.load(index_dir, recorded.get("search_params"), bool(recorded.get("unit_tokens")))
     for query in queries:
         index.search(query, k)
     return peak_rss_mib()
@@ -26,4 +28,5 @@ def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], k: int = 100
 
 if __name__ == "__main__":
     stored = np.load(sys.argv[2])
-    print(json.dumps({"peak_rss_mib": round(search_peak_rss_mib(Path(sys.argv[1]), [stored[key] for key in stored.files]), 1)}))
+    print(json.dumps({"peak_rss_mib": round(search_peak_rss_mib(Path(sys.argv[1]), [stored[key] for key in stored.files],
+                                                                         json.loads(sys.argv[3])), 1)}))
