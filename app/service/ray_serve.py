@@ -56,7 +56,7 @@ class ShardServer:
         facts: dict[str, Any] = {"components": list(self.opened.components)}
         if "multivector" in self.opened.components:
             index = self.opened.components["multivector"].index
-            facts["multivector"] = {"centroids": index.centroids, "search_params": index.search_params}
+            facts["multivector"] = {"centroids": index.centroids, "search_params": index.search_params, "documents": index.count(None)}
         return facts
 
     def _follow_commits(self) -> None:
@@ -99,6 +99,19 @@ def _answer(response: Any, shard: str, timeout: float) -> Any:
         raise ShardUnavailableError(shard, f"no answer within {timeout:g} s ({type(err).__name__})") from err
 
 
+class _RemoteStages(_Remote):
+    """A shard's multi-vector search stages. Its document count comes with the facts the router keeps (the router
+    reopens the index, and so asks again, when a commit changes it), which saves a sharded search one round trip of
+    five; a count of filtered documents is still asked for."""
+
+    documents: int
+
+    def count(self, allowed: Any) -> int:
+        if allowed is None:
+            return self.documents
+        return _answer(self._handle.call.remote(self._target, "count", allowed), self._shard, self._timeout)
+
+
 class _RemoteShard:
     """A shard served by a deployment, seen as an open index folder (``store``, ``components``)."""
 
@@ -108,7 +121,7 @@ class _RemoteShard:
         self.store.close = lambda: None  # the deployment keeps its store open
         self.components = {name: _Remote(handle, shard, name, timeout) for name in facts["components"]}
         if "multivector" in facts:
-            self.components["multivector"].index = _Remote(handle, shard, "multivector.index", timeout, facts["multivector"])
+            self.components["multivector"].index = _RemoteStages(handle, shard, "multivector.index", timeout, facts["multivector"])
 
     def close(self) -> None:
         pass
