@@ -20,7 +20,7 @@ from index.multivector import MultiVectorIndex
 
 def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], recorded: dict[str, Any], k: int = 100) -> float:
     """Open the index (token store memory-mapped) as ``recorded`` says, answer every query with its knobs, return peak RSS."""
-    index = MultiVectorIndex.load(index_dir, recorded.get("search_params"), bool(recorded.get("unit_tokens")))
+    index = MultiVectorIndex.load(index_dir, **recorded)
     for query in queries:
         index.search(query, k)
     return peak_rss_mib()
