@@ -12,21 +12,23 @@ keys: ``$and`` and ``$or`` (lists of filters) and ``$not`` (a filter). On a ``li
 spelling (``year >= 2020 and not draft``).
 
 Field names are checked against the index's schema and every value is a bound parameter: no text from a
-filter is ever spliced into SQL.
+filter is ever spliced into SQL. A filter is bounded: at most :data:`MAX_DEPTH` levels of nesting and
+:data:`MAX_CONDITIONS` conditions (SQLite joins at most 500 selects in one compound), and numbers within the
+64-bit range that SQLite stores.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
-from index.metadata import NUMERIC, ORDERED, iso_datetime, kind_of
+from index.metadata import NUMERIC, ORDERED, iso_datetime, kind_of, number_problem
 
 COMPARISONS = {"$eq": "=", "$ne": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$contains")
 LOGICAL = ("$and", "$or", "$not")
 MAX_DEPTH = 32
 MAX_VALUES = 10_000
+MAX_CONDITIONS = 256  # field conditions and logical operands in one filter; an $in list counts once
 _VALUES = "SELECT row_id FROM metadata_values WHERE field = ?"
 _EVERY = "SELECT row_id FROM documents"
 _NONE = "SELECT row_id FROM documents WHERE 0"
@@ -55,6 +57,13 @@ def to_sql(filter: Mapping[str, Any], types: Mapping[str, str]) -> tuple[str, li
 class _Compiler:
     def __init__(self, types: Mapping[str, str]) -> None:
         self.types = types
+        self.conditions = 0
+
+    def count(self, n: int = 1) -> None:
+        self.conditions += n
+        if self.conditions > MAX_CONDITIONS:
+            raise FilterError(f"the filter has more than {MAX_CONDITIONS} conditions; list many values of one field "
+                              f"with $in (or `field in (...)`) instead")
 
     def document(self, filter: Any, depth: int) -> tuple[str, list[Any]]:
         if depth > MAX_DEPTH:
@@ -63,6 +72,7 @@ class _Compiler:
             raise FilterError(f"a filter must be an object of fields and conditions, not {_kind(filter)}")
         if not filter:
             return _EVERY, []
+        self.count(len(filter))
         parts = [self.entry(str(key), value, depth) for key, value in filter.items()]
         return _joined(parts, "INTERSECT")
 
@@ -70,6 +80,7 @@ class _Compiler:
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{key} takes a non-empty list of filters, not {_kind(value)}")
+            self.count(len(value))
             return _joined([self.document(v, depth + 1) for v in value], "INTERSECT" if key == "$and" else "UNION")
         if key == "$not":
             return _except(self.document(value, depth + 1))
@@ -77,6 +88,7 @@ class _Compiler:
             raise FilterError(f"unknown operator {key!r} at the top of a filter; use a field name or one of {', '.join(LOGICAL)}")
         kind = self.field_type(key)
         if isinstance(value, Mapping) and value and all(str(k).startswith("$") for k in value):
+            self.count(len(value) - 1)
             return _joined([self.condition(key, kind, str(op), v) for op, v in value.items()], "INTERSECT")
         return self.condition(key, kind, "$eq", value)
 
@@ -122,8 +134,11 @@ class _Compiler:
         """``value`` as stored in a field of type ``kind`` (a ``list`` field compares one element)."""
         found = kind_of(value)
         if kind in NUMERIC and found in NUMERIC:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise FilterError(f"field {field!r} cannot be compared with {value}", field=field)
+            problem = number_problem(value)
+            if problem:
+                shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+                raise FilterError(f"field {field!r} cannot be compared with {problem} ({shown}); use a number between "
+                                  f"-2**63 and 2**63-1 (a finite one)", field=field)
             return value
         if kind == "boolean" and found == "boolean":
             return int(value)
@@ -136,7 +151,8 @@ class _Compiler:
         expected = {"integer": "a number", "float": "a number", "boolean": "true or false", "string": "a string",
                     "list": "a string (one element)", "date": "an ISO date such as 2024-05-01",
                     "datetime": "an ISO date or datetime such as 2024-05-01T12:00:00"}[kind]
-        raise FilterError(f"field {field!r} is {kind}; compare it with {expected}, not {_kind(value)} {value!r}", field=field)
+        given = "null" if value is None else f"{_kind(value)} {value!r}"
+        raise FilterError(f"field {field!r} is {kind}; compare it with {expected}, not {given}", field=field)
 
 
 def _joined(parts: list[tuple[str, list[Any]]], operator: str) -> tuple[str, list[Any]]:

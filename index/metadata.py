@@ -16,6 +16,7 @@ ISO-formatted strings become dates.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -25,6 +26,7 @@ FieldType = Literal["integer", "float", "boolean", "string", "date", "datetime",
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 ORDERED = ("integer", "float", "string", "date", "datetime")  # types whose values compare with < and >
 NUMERIC = ("integer", "float")
+INT64 = (-(2**63), 2**63 - 1)  # the integers SQLite stores
 
 _INTEGER = re.compile(r"[+-]?(0|[1-9][0-9]*)")
 _LEADING_ZERO = re.compile(r"[+-]?0[0-9]+(\.[0-9]*)?")
@@ -96,6 +98,20 @@ def kind_of(value: Any) -> str | None:
     return "json"
 
 
+def number_problem(value: Any) -> str | None:
+    """Why a number cannot be stored or compared (``None`` if it can): a float must be finite, an integer within
+    SQLite's 64-bit range.
+
+    >>> number_problem(2020), number_problem(float("nan")), number_problem(2**63)
+    (None, 'a non-finite number', "an integer beyond SQLite's 64-bit range")
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a non-finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+        return "an integer beyond SQLite's 64-bit range"
+    return None
+
+
 def _parses(parse: Any, text: str) -> bool:
     try:
         parse(text)
@@ -146,14 +162,22 @@ def normalise(value: Any, field_type: str, field: str = "") -> Any:
     if kind is None:
         return None
     if field_type == "json":
-        return json.loads(json.dumps(value, default=str))
+        try:
+            return json.loads(json.dumps(value, default=str, allow_nan=False))
+        except ValueError:
+            raise MetadataTypeError(field, field_type, "an object with a non-finite number", value) from None
     fits = kind == field_type or join_kinds(kind, field_type, textual) == field_type
     if not fits or (field_type == "string" and kind in NUMERIC + ("boolean",) and not textual):
         raise MetadataTypeError(field, field_type, _describe(kind), value)
-    if field_type == "integer":
-        return int(str(value).strip()) if textual else int(value)
-    if field_type == "float":
-        return float(str(value).strip()) if textual else float(value)
+    if field_type in NUMERIC:
+        try:
+            number = (int if field_type == "integer" else float)(str(value).strip() if textual else value)
+            problem = number_problem(number)
+        except OverflowError:
+            problem = "a number too large for a float"
+        if problem:
+            raise MetadataTypeError(field, field_type, problem, value)
+        return number
     if field_type == "boolean":
         return str(value).strip().lower() == "true" if textual else bool(value)
     if field_type == "date":

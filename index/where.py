@@ -17,7 +17,9 @@ import functools
 import re
 from typing import Any, Mapping
 
-from index.filters import FilterError
+from index.filters import MAX_CONDITIONS, MAX_DEPTH, FilterError
+
+MAX_CHARS = 100_000
 
 _GRAMMAR = r"""
 ?start: expr
@@ -72,14 +74,41 @@ def parse_where(text: str) -> dict[str, Any]:
 
     if not text.strip():
         return {}
+    if len(text) > MAX_CHARS:
+        raise FilterError(f"the filter has {len(text):,} characters, over the limit of {MAX_CHARS:,}; list many values of "
+                          f"one field with `field in (...)`")
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as err:
         ended = isinstance(err, lark.exceptions.UnexpectedEOF) or getattr(getattr(err, "token", None), "type", "") == "$END"
         position = len(text.rstrip()) if ended else getattr(err, "pos_in_stream", None) or 0
-        found = "the end of the filter" if ended else repr(text[position : position + 12])
+        found = "end of the filter" if ended else repr(text[position : position + 12])
         raise FilterError(f"malformed filter at column {position + 1}: unexpected {found}", position=position, text=text) from None
+    _check_size(tree)
     return _as_document(_Build().transform(tree))
+
+
+def _check_size(tree: Any) -> None:
+    """Refuse a parse tree with more conditions or deeper nesting than a filter may have, walking it without
+    recursion (a chain of ``and`` or ``or`` is one level, as :class:`_Build` flattens it)."""
+    import lark
+
+    conditions = 0
+    stack = [(tree, 0, None)]
+    while stack:
+        node, depth, parent_rule = stack.pop()
+        if not isinstance(node, lark.Tree):
+            continue
+        if node.data in ("and_", "or_", "not_"):
+            depth += node.data != parent_rule or node.data == "not_"
+            if depth > MAX_DEPTH:
+                raise FilterError(f"the filter nests deeper than {MAX_DEPTH} levels (parentheses, not, and/or groups)")
+            stack.extend((child, depth, node.data) for child in node.children)
+        else:
+            conditions += 1
+            if conditions > MAX_CONDITIONS:
+                raise FilterError(f"the filter has more than {MAX_CONDITIONS} conditions; list many values of one field "
+                                  f"with `field in (...)` instead")
 
 
 def _unquote(token: str) -> str:
@@ -108,7 +137,12 @@ class _Build:
         children = tree.children
         rule = tree.data
         if rule in ("and_", "or_"):
-            parts = [self.transform(c) for c in children]
+            operands = []  # a chain of one operator, left-nested by the grammar, read without recursing down it
+            while isinstance(tree, lark.Tree) and tree.data == rule:
+                operands.append(tree.children[1])
+                tree = tree.children[0]
+            operands.append(tree)
+            parts = [self.transform(c) for c in reversed(operands)]
             return {"$and" if rule == "and_" else "$or": [p for part in parts for p in _flatten(part, rule)]}
         if rule == "not_":
             return {"$not": _as_document(self.transform(children[0]))}

@@ -260,7 +260,7 @@ def test_hostile_field_names_are_rejected_with_the_fields_listed(filtered, field
     ({"reviewed": {"$gt": True}}, "$gt needs an ordered field; 'reviewed' is boolean"),
     ({"year": {"$between": [1, 2]}}, "unknown operator '$between' for field 'year'"),
     ({"$nor": []}, "unknown operator '$nor' at the top of a filter"),
-    ("year >= 2020 and", "malformed filter at column 17: unexpected the end of the filter"),
+    ("year >= 2020 and", "malformed filter at column 17: unexpected end of the filter"),
     ("year >> 2020", "malformed filter at column 7"),
 ])
 def test_bad_filters_say_what_is_wrong(filtered, filter, expected):

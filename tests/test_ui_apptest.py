@@ -288,3 +288,9 @@ def test_filter_widgets_come_from_the_metadata_and_restrict_the_results(monkeypa
     assert "No document matches the filter" in page_text(at) + "\n".join(str(i.value) for i in at.info)
     at.text_input[1].input("year >>").run()
     assert [e.value for e in at.error] and "malformed filter at column" in at.error[0].value
+    for condition, message in [("year > 'abc'", "compare it with a number"), ("yeer = 1", "unknown field 'yeer'"),
+                               ("year = 99999999999999999999", "64-bit range"), ("not " * 40 + "reviewed", "nests deeper")]:
+        at.text_input[1].input(condition).run()
+        assert not at.exception, condition
+        assert [e.value for e in at.error] and message in at.error[0].value, condition
+        assert "class='ms-rank'" not in "\n".join(str(h.value) for h in at.html), "no results under a filter that cannot apply"

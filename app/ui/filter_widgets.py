@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app.ui.document_html import code_span
-from index.filters import FilterError
+from index.filters import to_sql
 from index.where import parse_where, where_text
 from retrieval.searcher import Searcher
 
@@ -22,8 +22,8 @@ LOW_CARDINALITY = 50  # most distinct values a multiselect offers
 
 
 def metadata_filter(searcher: Searcher, key: str) -> dict[str, Any] | None:
-    """Show the filter widgets for ``searcher``'s metadata fields; the filter they spell (``None``: no filter, or
-    a condition that is not valid, which is reported on the page)."""
+    """Show the filter widgets for ``searcher``'s metadata fields; the filter they spell (``None``: no filter), checked
+    against the fields' types: :class:`FilterError` for a condition that cannot be read or applied."""
     fields = searcher.metadata_fields()
     if not fields:
         return None
@@ -40,14 +40,11 @@ def metadata_filter(searcher: Searcher, key: str) -> dict[str, Any] | None:
         text = st.text_input("Other conditions", placeholder="year >= 2020 and not draft", key=f"{key}-where",
                              help="Any condition on the fields above, as `modernsearch search --where` takes it.")
         if text.strip():
-            try:
-                parts.append(parse_where(text))
-            except FilterError as err:
-                st.error(f"The condition cannot be read: {code_span(err)}")
-                return None
+            parts.append(parse_where(text))
     if not parts:
         return None
     document = parts[0] if len(parts) == 1 else {"$and": parts}
+    to_sql(document, {name: stats["type"] for name, stats in fields.items()})  # fields, types and numbers, before searching
     st.caption("Filter: " + code_span(where_text(document)))
     return document
 

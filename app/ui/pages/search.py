@@ -9,6 +9,7 @@ from app.ui.document_html import code_span
 from app.ui.filter_widgets import metadata_filter
 from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
+from index.filters import FilterError
 from retrieval.config import FUSIONS, NORMALISATIONS, help_for
 from retrieval.highlight import query_terms
 from retrieval.pipeline import HYBRID
@@ -61,7 +62,11 @@ if mode == HYBRID or rerankers:
 with st.form("search", border=False):
     query = st.text_input("Query", placeholder="Ask anything about the indexed documents…", max_chars=None)
     submitted = st.form_submit_button("Search", type="primary")
-active_filter = metadata_filter(searcher, f"filter-{chosen}")
+try:
+    active_filter = metadata_filter(searcher, f"filter-{chosen}")
+except FilterError as err:
+    st.error(f"The filter cannot be applied: {code_span(err)}")
+    st.stop()
 
 if not submitted and not query:
     st.caption(f"{len(searcher):,} documents · modes {', '.join(searcher.modes)}")
