@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from eval.beir import METRICS, BeirDataset, Run, evaluate_run
+from eval.beir import METRICS, BeirDataset, DatasetError, Run, evaluate_run
 from retrieval.config import SearchConfig
 from retrieval.pipeline import HYBRID_PARTS, fuse_scores
 
@@ -129,9 +129,22 @@ class TuningReport:
         return {"kind": "fusion-tuning", **dataclasses.asdict(self)}
 
 
+def judged_in_index(dataset: BeirDataset, searcher: Any) -> float:
+    """The share of the documents the judgments name that the index holds; :class:`DatasetError` when it holds
+    none of them (judgments of another corpus would score every setting 0 and choose at random)."""
+    judged = {doc for docs in dataset.qrels.values() for doc, grade in docs.items() if grade > 0}
+    found = sum(searcher.row_of(doc) is not None for doc in judged)
+    if judged and not found:
+        raise DatasetError(f"the index holds none of the {len(judged):,} documents that {dataset.root} judges relevant: "
+                           f"the judgments are for another corpus. Tune with the dataset the index was built from.")
+    return found / len(judged) if judged else 1.0
+
+
 def tune(runs: ComponentRuns, qrels: dict[str, dict[str, int]], *, metric: str = "ndcg@10", folds: int = 5, seed: int = 0,
-         dataset: str = "", index: str = "", on_setting: Callable[[int], None] | None = None) -> TuningReport:
-    """Evaluate the grid on the collected lists; choose on all queries and estimate by k-fold cross-validation."""
+         dataset: str = "", index: str = "", on_setting: Callable[[int], None] | None = None,
+         current: SearchConfig = SearchConfig()) -> TuningReport:
+    """Evaluate the grid on the collected lists; choose on all queries and estimate by k-fold cross-validation.
+    ``current`` is the setting the index searches with now, reported as the default to beat."""
     from eval.paired import difference_interval
 
     if metric not in METRICS:
@@ -162,7 +175,7 @@ def tune(runs: ComponentRuns, qrels: dict[str, dict[str, int]], *, metric: str =
         fold_choices.append({"fold": fold, "queries": len(held_out), "setting": describe(grid[chosen])})
     chosen = _best(per_setting, queries)
     difference, low, high = difference_interval(out_of_fold, best_values)
-    default = SearchConfig()
+    default = current
     default_index = grid.index(default) if default in grid else None
     default_value = (_mean(per_setting[default_index], queries) if default_index is not None
                      else _metric_of(fused_run(runs, default), qrels, metric))

@@ -3,7 +3,8 @@ modernsearch index (recognised by its manifest) is ever replaced.
 
 A build or update swaps a whole folder into place and deletes the previous one, so the folder it
 replaces must hold nothing but files this project wrote. Everything else is refused before any lock,
-staging folder or model load, with :class:`UnsafeTargetError` saying why.
+staging folder or model load, with :class:`UnsafeTargetError` saying why. Nothing is written inside another
+index's folder either: the shards of a sharded index change only through it (:class:`ShardWriteError`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,22 @@ class UnsafeTargetError(IndexFormatError):
         super().__init__(f"Refusing to write an index at {path}: {reason}. Choose a new folder for the index.")
 
 
+class ExistingIndexError(UnsafeTargetError):
+    """The target already holds an index, and the caller did not ask to replace it (``path``)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "it holds an index already")
+
+
+class ShardWriteError(IndexFormatError):
+    """A write aimed at one shard of a sharded index: ``shard`` (the folder) and ``index`` (the sharded index)."""
+
+    def __init__(self, shard: Path, index: Path) -> None:
+        self.shard, self.index = shard, index
+        super().__init__(f"{shard} is shard {shard.name} of the sharded index {index}; write to {index} instead, which "
+                         f"keeps its shards and their checksums consistent.")
+
+
 def resolve_index_path(path: Path | str) -> Path:
     """The real location of an index folder: absolute, ``~`` expanded, symlinks followed.
 
@@ -51,6 +68,7 @@ def check_build_target(target: Path, sources: Iterable[Path | str] = ()) -> None
         real = Path(source).expanduser().resolve()
         if real == target or target in real.parents:
             raise UnsafeTargetError(target, f"it contains the corpus {real}")
+    check_outside_indexes(target)
     if not os.path.lexists(target):
         return
     if not target.is_dir():
@@ -64,6 +82,32 @@ def check_build_target(target: Path, sources: Iterable[Path | str] = ()) -> None
             target, f"it is a folder that is not a modernsearch index (no {MANIFEST_NAME}) and holds {len(entries)} entries ({shown})"
         )
     check_owned_index(target, _manifest_or_refuse(target).get("files", {}))
+
+
+def check_outside_indexes(target: Path) -> None:
+    """Refuse a folder inside another index's folder: a shard of a sharded index (:class:`ShardWriteError`), or any
+    other folder there, which would make that index hold files that are not its own."""
+    target = resolve_index_path(target)
+    for ancestor in target.parents:
+        manifest = _index_manifest(ancestor)
+        if manifest is None:
+            continue
+        shards = manifest.get("shards")
+        if ancestor == target.parent and isinstance(shards, dict) and target.name in shards:
+            raise ShardWriteError(target, ancestor)
+        raise UnsafeTargetError(target, f"it is inside the index {ancestor}")
+
+
+def _index_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a modernsearch index folder, ``None`` for any other folder."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and "format_version" in manifest else None
 
 
 def check_owned_index(target: Path, payload: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from index.component import IndexComponent, section_with
 from index.docstore import DocumentStore
+from index.errors import SettingError
 from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, write_manifest
 from index.manifest import DocumentsSection, Manifest, ShardEntry
 
@@ -38,7 +39,7 @@ def split_rows(row_ids: np.ndarray, shards: int) -> list[np.ndarray]:
     [[0, 1, 2], [3, 4], [5, 6]]
     """
     if shards < 1 or shards > max(1, len(row_ids)):
-        raise ValueError(f"cannot split {len(row_ids)} documents into {shards} shards (give 1 to {max(1, len(row_ids))})")
+        raise ValueError(f"cannot split {len(row_ids)} documents into {shards} shards; give 1 to {max(1, len(row_ids))}")
     return [np.asarray(part, dtype=np.int64) for part in np.array_split(np.sort(np.asarray(row_ids, dtype=np.int64)), shards)]
 
 
@@ -67,24 +68,33 @@ def write_shards(folder: Path, whole: Manifest, store: DocumentStore, components
                                files=describe_files(Path(folder), [f"{name}/{MANIFEST_NAME}" for name in entries]))
 
 
-def shard_index(source: Path | str, target: Path | str, shards: int) -> Manifest:
+def shard_index(source: Path | str, target: Path | str, shards: int, *, replace: bool = False) -> Manifest:
     """Write a sharded copy of the index at ``source`` into ``target`` without encoding anything again: the same
     documents, trained structures and statistics, so it answers every search as ``source`` does. Committed
-    atomically, as a build is; returns the sharded index's manifest."""
-    from index.format import read_manifest, staged_folder, verify_files
+    atomically, as a build is; returns the sharded index's manifest. An index already at ``target`` is replaced
+    only with ``replace`` (:class:`~index.ownership.ExistingIndexError` otherwise)."""
+    from index.format import has_manifest, read_manifest, staged_folder, verify_files
     from index.lock import writer_lock
-    from index.ownership import check_build_target, resolve_index_path
+    from index.ownership import ExistingIndexError, check_build_target, resolve_index_path
     from index.component import component_type
 
     source = Path(source)
     whole = read_manifest(source)
     if whole.shards:
         raise ValueError(f"{source} is sharded already ({len(whole.shards)} shards); give a one-folder index")
+    if not 2 <= shards <= whole.documents.count:
+        raise SettingError("shards", shards, f"must be from 2 to {whole.documents.count:,} (the index's documents)")
     verify_files(source, whole)
     target = resolve_index_path(target)
-    check_build_target(target, [source])
-    with writer_lock(target):
+
+    def check_target() -> None:
         check_build_target(target, [source])
+        if has_manifest(target) and not replace:
+            raise ExistingIndexError(target)
+
+    check_target()
+    with writer_lock(target):
+        check_target()
         with staged_folder(target) as staging:
             store = DocumentStore.open(source / whole.documents.file)
             try:

@@ -24,7 +24,7 @@ from index.docstore import Document, DocumentStore
 from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, verify_files, write_manifest
 from index.lock import writer_lock
 from index.manifest import Manifest
-from index.ownership import check_owned_index, resolve_index_path
+from index.ownership import check_outside_indexes, check_owned_index, resolve_index_path
 from retrieval.components import given_encoders, recipe_for, stored_encoders
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
@@ -32,6 +32,7 @@ from retrieval.corpus.typed import schema_for, typed_batch
 from retrieval.sharded_updates import check_shards, copy_shards, update_shards
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
+from retrieval.opening import open_committed
 
 
 @dataclass
@@ -70,13 +71,15 @@ def add_documents(
     with locked_index(index_dir) as (index_dir, manifest):
         config = recorded_config(manifest)
         stats = ReadStats()
-        documents = list(read_corpus(corpus, config, stats) if isinstance(corpus, (str, Path)) else corpus)
+        from_file = isinstance(corpus, (str, Path))
+        documents = list(read_corpus(corpus, config, stats) if from_file else corpus)
+        source = corpus if from_file else "the update"  # never the documents themselves: an error would echo them all
         if not documents:
-            raise CorpusError(f"{corpus} has no documents with text; nothing to add.")
+            raise CorpusError(f"{source} has no documents with text; nothing to add.")
         ids = [d.id for d in documents]
         repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
         if repeated:
-            raise CorpusError(f"{corpus} repeats document ids {repeated[:5]}; each id may appear once in an update.")
+            raise CorpusError(f"{source} repeats document ids {repeated[:5]}; each id may appear once in an update.")
         loaded = stored_encoders(manifest, given_encoders(encoder, multivector_encoder, encoders))
         if manifest.shards:
             def typed(batch: Sequence[Document], store: DocumentStore) -> list[Document]:
@@ -113,9 +116,18 @@ def add_documents(
 
 
 def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSummary:
-    """Delete documents by id from every part of the index; ids it does not hold are reported, not an error."""
+    """Delete documents by id from every part of the index; ids it does not hold are reported, not an error. When it
+    holds none of them, nothing is committed (the version stays)."""
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
+        opened = open_committed(index_dir, verify=False)  # checked by locked_index
+        try:
+            held = [i for i in dict.fromkeys(doc_ids) if opened.store.row_id(i) is not None]
+        finally:
+            opened.close()
+        if not held:
+            return UpdateSummary(str(index_dir), 0, 0, 0, manifest.documents.count, round(time.perf_counter() - started, 3),
+                                 list(dict.fromkeys(doc_ids)))
         if manifest.shards:
             return _update_sharded(index_dir, manifest, started, delete_ids=list(dict.fromkeys(doc_ids)))
         with staged_folder(index_dir) as staging:
@@ -142,10 +154,11 @@ def locked_index(index_dir: Path | str) -> Iterator[tuple[Path, Manifest]]:
     """Hold the writer lock of an existing index: yields its real path and committed manifest.
 
     The path is resolved once (a symlink locks and updates the folder it points at), and a folder that is
-    not an index fails before any lock file is created beside it.
+    not an index, or is one shard of a sharded index, fails before any lock file is created beside it.
     """
     index_dir = resolve_index_path(index_dir)
     read_manifest(index_dir)
+    check_outside_indexes(index_dir)
     with writer_lock(index_dir):
         yield index_dir, committed_manifest(index_dir)
 

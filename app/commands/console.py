@@ -80,6 +80,7 @@ def cli_message(error: BaseException) -> str | None:
     from eval.beir import DatasetError
     from index.errors import IndexFormatError, IndexNotFoundError, NotAnIndexError, SettingError
     from index.filters import FilterError
+    from index.ownership import ExistingIndexError, ShardWriteError
     from retrieval.corpus.readers import CorpusError
     from retrieval.models import ModelUnavailableError
 
@@ -89,6 +90,10 @@ def cli_message(error: BaseException) -> str | None:
         return error.message(cli_spelling)
     if isinstance(error, IndexNotFoundError) and error.folder is not None:
         return f"{error} Build one with: modernsearch build CORPUS --index {error.folder}"
+    if isinstance(error, ExistingIndexError):
+        return f"{error} To replace it, pass --replace."
+    if isinstance(error, ShardWriteError):
+        return f"{error.shard} is shard {error.shard.name} of the sharded index {error.index}; run the command on {error.index} instead."
     if isinstance(error, NotAnIndexError):
         return f"{error} Build one into a new folder with: modernsearch build CORPUS --index NEW_FOLDER"
     if isinstance(error, FilterError) and error.position is not None and error.text:
@@ -98,7 +103,7 @@ def cli_message(error: BaseException) -> str | None:
     if isinstance(error, OSError):
         return describe_os_error(error)
     if isinstance(error, sqlite3.OperationalError):
-        return f"the document store failed: {error}. Any earlier index is unchanged."
+        return f"the document store failed: {error}. No index was changed (writes are atomic)."
     return None
 
 

@@ -71,13 +71,14 @@ def print_build_summary(summary: Any) -> None:
 @friendly_errors
 def shard(
     index: Path = typer.Argument(..., help="Index folder to split (it stays as it is)."),
-    out_dir: Path = typer.Option(..., "--out", help="Folder for the sharded index."),
-    shards: int = typer.Option(..., min=2, help="Number of shards."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the sharded index (a new one, or an index to replace with --replace)."),
+    shards: int = typer.Option(..., help="Number of shards (2 to the index's documents)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the index already at --out."),
 ) -> None:
     """Write a sharded copy of an index, encoding nothing again: the shards answer every search as the index does."""
     from index.shard_folders import shard_index
 
-    manifest = shard_index(index, out_dir, shards)
+    manifest = shard_index(index, out_dir, shards, replace=replace)
     for name, entry in manifest.shards.items():
         out.print(f"{out_dir / name}: {entry.documents:,} documents (rows {entry.first_row} to {entry.last_row})")
 
@@ -152,25 +153,17 @@ def delete(
     as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
 ) -> None:
     """Delete documents by id from every part of an index; they never appear in results again."""
+    from retrieval.corpus.readers import read_lines
     from retrieval.updater import delete_documents
 
     if (ids is None) == (ids_file is None):
         raise ValueError("Give the ids to delete with either --ids ID,ID,... or --ids-file PATH (not both).")
-    wanted = ids.split(",") if ids is not None else read_id_file(ids_file)
+    wanted = ids.split(",") if ids is not None else read_lines(ids_file)
     wanted = [i for i in wanted if i]
     if not wanted:
         raise ValueError("No document ids given: --ids or --ids-file names no documents.")
     summary = delete_documents(index, wanted)
     after_commit(print_update, summary, as_json)
-
-
-def read_id_file(path: Path) -> list[str]:
-    """One id per line, exact: only the line ending is removed (ids may carry spaces)."""
-    try:
-        text = path.read_bytes().decode("utf-8")  # bytes: text mode would turn a lone \r inside an id into a newline
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte offset {error.start}); write one id per line in UTF-8.") from None
-    return [line.removesuffix("\r") for line in text.split("\n")]  # not splitlines: ids may hold \x0c or U+2028
 
 
 @friendly_errors
@@ -206,10 +199,11 @@ def print_update(summary: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
         return
-    out.print(
-        f"Updated {summary.index_dir}: {summary.added:,} added, {summary.replaced:,} replaced, {summary.deleted:,} deleted; "
-        f"{summary.documents:,} documents now ({summary.seconds:.1f} s)."
-    )
+    if summary.added or summary.replaced or summary.deleted:
+        out.print(f"Updated {summary.index_dir}: {summary.added:,} added, {summary.replaced:,} replaced, {summary.deleted:,} "
+                  f"deleted; {summary.documents:,} documents now ({summary.seconds:.1f} s).")
+    else:
+        out.print(f"{summary.index_dir} is unchanged ({summary.documents:,} documents).")
     if summary.not_found:
         shown = ", ".join(repr(i) for i in summary.not_found[:10]) + (" …" if len(summary.not_found) > 10 else "")
         warning_line(shown, "Not in the index: ")

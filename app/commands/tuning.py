@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from app.commands.console import friendly_errors, out, write_report
+from app.commands.console import friendly_errors, out, warning_line, write_report
 from retrieval.config import results_dir
 
 
@@ -28,7 +28,7 @@ def tune(
     from tqdm import tqdm
 
     from eval.beir import METRICS, check_judged_documents, corpus_ids, load_beir
-    from eval.fusion_tuning import collect_runs, settings_grid, tune as run_tuning
+    from eval.fusion_tuning import collect_runs, judged_in_index, settings_grid, tune as run_tuning
     from retrieval.pipeline import HYBRID_PARTS
     from retrieval.searcher import Searcher
     from retrieval.tuned import apply_tuned_search
@@ -43,18 +43,26 @@ def tune(
             raise ValueError(f"{index} has no {' or '.join(missing)} component; tuning fusion needs a hybrid index "
                              f"(build it with --mode hybrid).")
         check_judged_documents(data, corpus_ids(data.corpus_path), split)
+        coverage = judged_in_index(data, searcher)
+        if coverage < 0.5:
+            warning_line(f"the index holds only {coverage:.0%} of the documents {dataset} judges relevant; is it the "
+                         f"dataset the index was built from?")
+        current = searcher.search_config()
         with tqdm(total=len(data.judged_queries), desc="Searching components", unit=" query") as bar:
             runs = collect_runs(searcher, data, on_batch=bar.update)
     finally:
         searcher.close()
     with tqdm(total=len(settings_grid(runs.maxsim is not None)), desc="Evaluating settings", unit=" setting") as bar:
         report = run_tuning(runs, data.qrels, metric=metric, folds=folds, dataset=str(dataset), index=str(index),
-                            on_setting=bar.update)
+                            on_setting=bar.update, current=current)
     target = out_path or results_dir() / f"tune-{Path(index).resolve().name}-{Path(dataset).name}.json"
     write_report(target, report.to_dict())
     _print_report(report)
     out.print(f"Report written to {target}")
     if apply:
+        if report.cv_metric < report.default[metric]:
+            raise ValueError(f"Not applied: tuning's cross-validated {metric} ({report.cv_metric:.4f}) is below that of the "
+                             f"index's current settings ({report.default[metric]:.4f}); {index} keeps them.")
         tuned = apply_tuned_search(index, report.chosen, dataset=str(dataset), metric=metric, cv_metric=report.cv_metric,
                                    in_sample_metric=report.chosen_metric, queries=report.n_queries)
         out.print(f"Applied to {index}: searches now default to {_spelled(tuned.settings)}.")
@@ -68,7 +76,7 @@ def _print_report(report: Any) -> None:
     table.add_column(m, justify="right")
     for name, value in report.components.items():
         table.add_row(f"{name} alone", f"{value:.4f}")
-    table.add_row(f"default ({_spelled(report.default, skip=(m,))})", f"{report.default[m]:.4f}")
+    table.add_row(f"current ({_spelled(report.default, skip=(m,))})", f"{report.default[m]:.4f}")
     table.add_row(f"chosen on all queries ({_spelled(report.chosen)})", f"{report.chosen_metric:.4f}")
     versus = report.cv_vs_best_component
     table.add_row("tuning, cross-validated (what to expect)", f"{report.cv_metric:.4f}")
