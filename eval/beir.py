@@ -55,7 +55,7 @@ def load_beir(root: Path | str, split: str = "test") -> BeirDataset:
     for needed in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
         if not (root / needed).exists():
             raise DatasetError(f"{root / needed} is missing; a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv.")
-    queries = _read_queries(root / "queries.jsonl")
+    queries = read_queries_file(root / "queries.jsonl")
     qrels = _read_qrels(root / "qrels" / f"{split}.tsv")
     unknown = [qid for qid in qrels if qid not in queries]
     if unknown:
@@ -100,7 +100,8 @@ def corpus_ids(path: Path) -> set[str]:
     return {record["id"] for record in read_corpus_records(path)}
 
 
-def _read_queries(path: Path) -> dict[str, str]:
+def read_queries_file(path: Path) -> dict[str, str]:
+    """Query id -> text of a BEIR ``queries.jsonl``, in file order."""
     queries: dict[str, str] = {}
     for number, qid, text, _ in _records(path):
         if not isinstance(text, str) or not text.strip():

@@ -11,7 +11,6 @@ apart) plus the search. Queries are encoded once beforehand and shared by every 
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from eval.bench_multivector import encode_collection, scale_collection
-from eval.beir import load_beir
+from eval.beir import load_beir, read_corpus_records
 from eval.paired import top_k_agreement
 from index.chunks import pack_ids
 from index.components.dense import DenseComponent, VectorRows
@@ -51,10 +50,10 @@ def dense_collection(dataset_dir: Path, progress: bool = True) -> tuple[np.ndarr
     queries = encoder.encode_queries([dataset.queries[q] for q in dataset.judged_queries])
     if cache.exists():
         return np.load(cache)["vectors"], queries
-    docs = [json.loads(line) for line in dataset.corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    docs = list(read_corpus_records(dataset.corpus_path))
     from tqdm.auto import tqdm
 
-    texts = [embedded_text(d.get("title") or "", d["text"]) for d in docs]
+    texts = [embedded_text(d["title"], d["text"]) for d in docs]
     vectors = np.vstack([encoder.encode_documents(texts[start : start + 256], token_budget=16384)
                          for start in tqdm(range(0, len(texts), 256), desc="Encoding documents", unit=" batch", disable=not progress)])
     cache.parent.mkdir(parents=True, exist_ok=True)

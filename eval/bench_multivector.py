@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from eval.beir import evaluate_run, load_beir
+from eval.beir import evaluate_run, load_beir, read_corpus_records
 from eval.paired import ratio_interval, top_k_agreement
 from eval.process_memory import peak_rss_mib
 from index.docstore import embedded_text
@@ -96,14 +96,14 @@ def encode_collection(dataset_dir: Path, model: str, progress: bool = True, enco
         stored = np.load(cache, allow_pickle=False)
         doc_ids = [str(x) for x in stored["doc_ids"]]
         return Collection(doc_ids, stored["tokens"], stored["offsets"], query_ids, query_vectors, query_ms, len(doc_ids))
-    docs = [json.loads(line) for line in dataset.corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [embedded_text(d.get("title") or "", d["text"]) for d in docs]
+    docs = list(read_corpus_records(dataset.corpus_path))
+    texts = [embedded_text(d["title"], d["text"]) for d in docs]
     vectors: list[np.ndarray] = []
     for start in tqdm(range(0, len(texts), 128), desc="Encoding documents", unit=" batch", disable=not progress):
         vectors += encoder.encode_documents(texts[start : start + 128])
     offsets = np.concatenate([[0], np.cumsum([len(v) for v in vectors])]).astype(np.int64)
     tokens = np.vstack(vectors).astype(np.float32)
-    doc_ids = [str(d["_id"]) for d in docs]
+    doc_ids = [d["id"] for d in docs]
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, tokens=tokens, offsets=offsets, doc_ids=np.array(doc_ids))
     return Collection(doc_ids, tokens, offsets, query_ids, query_vectors, query_ms, len(doc_ids))

@@ -15,7 +15,6 @@ Three parts, each against its baseline on the same machine:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -179,12 +178,11 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
 
 def corpus_documents(dataset_dir: Path) -> dict[str, Any]:
     """The documents of a BEIR folder's corpus by id."""
-    from eval.beir import load_beir
+    from eval.beir import load_beir, read_corpus_records
     from index.docstore import Document
 
-    lines = load_beir(dataset_dir).corpus_path.read_text(encoding="utf-8").splitlines()
-    found = (json.loads(line) for line in lines if line.strip())
-    return {str(d["_id"]): Document(str(d["_id"]), d["text"], d.get("title") or "") for d in found}
+    found = read_corpus_records(load_beir(dataset_dir).corpus_path)
+    return {d["id"]: Document(d["id"], d["text"], d["title"]) for d in found}
 
 
 def bench_search_at_scale(dataset_dir: Path, queries: list[str], scratch: Path, *, scale: int, shards: Sequence[int],
@@ -208,13 +206,13 @@ def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int 
                   serve: bool = True, ray_address: str | None = None) -> dict[str, Any]:
     """Every part of the benchmark (``build_docs`` 0 skips the builds, no ``index_dir`` the search part, ``scale`` 0 the
     search at scale); a JSON-ready report."""
+    from eval.beir import load_beir
     from retrieval.ray_encoding import connect
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if build_docs or (serve and (index_dir or scale)):  # only the parts that use Ray start it
         connect(ray_address)
-    texts = [json.loads(line)["text"] for line in (Path(dataset_dir) / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-             if line.strip()][:queries]
+    texts = list(load_beir(dataset_dir).queries.values())[:queries]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
         root = Path(scratch)
         (root / "builds").mkdir()

@@ -10,7 +10,6 @@ as the level's number of clients, which is all the server can join (``vs_batch``
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -32,11 +31,13 @@ BEST_BATCH = 32  # the in-process batch size with the highest throughput measure
 
 def read_queries(source: Path, limit: int) -> list[str]:
     """Query texts from a BEIR folder (its queries.jsonl) or a file of one query per line."""
+    from eval.beir import read_queries_file
+    from retrieval.corpus.readers import read_lines
+
     source = Path(source)
     if source.is_dir():
-        lines = (source / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-        return [json.loads(line)["text"] for line in lines if line.strip()][:limit]
-    return [line.strip() for line in source.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
+        return list(read_queries_file(source / "queries.jsonl").values())[:limit]
+    return [line.strip() for line in read_lines(source) if line.strip()][:limit]
 
 
 def _percentile(values: list[float], share: float) -> float:

@@ -175,3 +175,29 @@ def test_reading_is_lazy(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", ROWS, extra_lines=["broken"])
     stream = read_corpus(path, BuildConfig(), ReadStats())
     assert next(stream).id == "d1"
+
+
+def test_benchmark_readers_split_records_at_newlines_only(tmp_path):
+    """NEL (U+0085), LINE SEPARATOR (U+2028) and form feeds are characters of a passage, not line breaks: every
+    benchmark reads corpora, queries and query lists through the project's readers, which split at newlines only."""
+    from eval.bench_scale import corpus_documents
+    from eval.bench_serve import read_queries
+    from eval.beir import read_corpus_records
+    from retrieval.corpus.readers import read_lines
+
+    odd = "first\u0085second\u2028third\x0cfourth\rfifth"
+    root = tmp_path / "beir"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"{odd} {i}"}, ensure_ascii=False) + "\n"
+                                               for i in range(3)), encoding="utf-8")
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": f"which {odd}"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td1\t1\n", encoding="utf-8")
+    assert [r["text"] for r in read_corpus_records(root / "corpus.jsonl")] == [f"{odd} {i}" for i in range(3)]
+    assert corpus_documents(root)["d2"].text == f"{odd} 2"
+    assert read_queries(root, 10) == [f"which {odd}"]
+    listed = tmp_path / "queries.txt"
+    listed.write_bytes(f"one {odd}\r\ntwo\n".encode())
+    assert read_lines(listed) == [f"one {odd}", "two", ""] and read_queries(listed, 10) == [f"one {odd}".strip(), "two"]
+    listed.write_bytes(b"bad \xff\n")
+    with pytest.raises(CorpusError, match=r"queries.txt is not UTF-8 text \(byte offset 4\)"):
+        read_lines(listed)

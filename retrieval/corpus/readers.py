@@ -140,6 +140,17 @@ def _records(source: Path | str, config: BuildConfig, stats: ReadStats, hf_datas
     )
 
 
+def read_lines(path: Path | str) -> list[str]:
+    """The lines of a UTF-8 text file (a list of ids or queries), split at newlines only: an entry may hold any other
+    character, form feeds and U+2028 included; only the line ending (``\n`` or ``\r\n``) is removed."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")  # bytes: text mode would turn a lone \r inside an entry into a newline
+    except UnicodeDecodeError as error:
+        raise CorpusError(f"{path} is not UTF-8 text (byte offset {error.start}); write one entry per line in UTF-8") from None
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _decoded_lines(path: Path, config: BuildConfig, stats: ReadStats) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` of a UTF-8 file, naming the byte offset of any invalid byte."""
     offset = 0
