@@ -1,4 +1,4 @@
-"""What counts as a query: text with at least one visible character."""
+"""What counts as a query: Unicode text (no lone surrogates) with at least one visible character."""
 
 from __future__ import annotations
 
@@ -29,3 +29,34 @@ class EmptyQueryError(ValueError):
     def __init__(self, query: object) -> None:
         self.query = query
         super().__init__(f"The query {query!r} has no visible characters; type some words to search for.")
+
+
+class InvalidQueryError(ValueError):
+    """A query is not valid Unicode text: ``position`` is the first character that is half of a surrogate pair
+    (as a JSON ``\\ud800`` escape or undecodable bytes read with ``surrogateescape`` give)."""
+
+    def __init__(self, query: str, position: int) -> None:
+        self.query, self.position = query, position
+        super().__init__(f"The query holds {query[position]!r} at character {position + 1}, half of a UTF-16 surrogate pair, "
+                         f"which is not text; send the query as valid UTF-8.")
+
+
+def check_query(query: object) -> str:
+    """``query`` if it can be searched: :class:`InvalidQueryError` for a lone surrogate, :class:`EmptyQueryError`
+    for text without visible characters.
+
+    >>> check_query("cats")
+    'cats'
+    >>> check_query("brain \\ud800")
+    Traceback (most recent call last):
+    ...
+    retrieval.query_text.InvalidQueryError: The query holds '\\ud800' at character 7, half of a UTF-16 surrogate pair, which is not text; send the query as valid UTF-8.
+    """
+    if isinstance(query, str):
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise InvalidQueryError(query, err.start) from None
+    if not has_visible_text(query):
+        raise EmptyQueryError(query)
+    return query  # type: ignore[return-value]

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class AnswerTooLargeError(ValueError):
+    """The hits of one query carry more stored text than the caller allows: ``size`` and ``limit`` in bytes (UTF-8
+    of titles, texts and metadata as JSON), ``query`` the query's position in its batch."""
+
+    def __init__(self, size: int, limit: int, query: int) -> None:
+        self.size, self.limit, self.query = size, limit, query
+        super().__init__(f"the results of query {query + 1} hold {size:,} bytes of documents, over the limit of {limit:,}")
 
 
 @dataclass(frozen=True)
@@ -21,11 +31,19 @@ class Hit:
     passage: tuple[int, int] | None = None
     """For a document indexed in chunks: ``[start, end)`` in ``text`` of the chunk that matched best (dense stage)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form used by ``search --json``."""
+    def to_dict(self, documents: bool = True) -> dict[str, Any]:
+        """JSON form used by ``search --json``; without ``documents``, only the id and the scores."""
+        if not documents:
+            return {"id": self.id, "score": self.score, "components": self.components}
         found = {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "metadata": self.metadata,
                  "components": self.components}
         return {**found, "passage": list(self.passage)} if self.passage else found
+
+    def stored_bytes(self) -> int:
+        """What the stored document adds to an answer: UTF-8 bytes of its title and text, and of its metadata as JSON."""
+        text = self.title + self.text
+        size = len(text) if text.isascii() else len(text.encode("utf-8", errors="replace"))
+        return size + (len(json.dumps(self.metadata, default=str)) if self.metadata else 0)
 
 
 @dataclass(frozen=True)
@@ -44,10 +62,11 @@ class SearchResult:
         """Document ids in rank order."""
         return [h.id for h in self.hits]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}], "timings_ms"}``,
-        and ``"partial": true, "missing_shards": [...]`` for an answer some shards missed."""
-        found = {"query": self.query, "results": [h.to_dict() for h in self.hits], "timings_ms": self.timings_ms}
+    def to_dict(self, documents: bool = True) -> dict[str, Any]:
+        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}], "timings_ms"}``
+        (without ``documents``, results hold only ids and scores), and ``"partial": true, "missing_shards": [...]``
+        for an answer some shards missed."""
+        found = {"query": self.query, "results": [h.to_dict(documents) for h in self.hits], "timings_ms": self.timings_ms}
         return {**found, "partial": True, "missing_shards": list(self.missing_shards)} if self.missing_shards else found
 
 

@@ -17,8 +17,8 @@ from retrieval.config import SearchConfig
 from retrieval.explanations import passage, token_matches
 from retrieval.opening import OpenIndex, open_committed
 from retrieval.pipeline import HYBRID, HYBRID_PARTS, first_stage, rerank, stage_components
-from retrieval.query_text import EmptyQueryError, has_visible_text
-from retrieval.results import Candidate, Hit, SearchResult, TokenMatch
+from retrieval.query_text import check_query
+from retrieval.results import AnswerTooLargeError, Candidate, Hit, SearchResult, TokenMatch
 
 __all__ = ["Filter", "Hit", "SearchResult", "Searcher", "TokenMatch"]
 Filter = Mapping[str, Any] | str | None  # a filter document (index.filters) or its text (index.where)
@@ -140,16 +140,19 @@ class Searcher:
 
     def search_batch(
         self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-        filter: Filter = None,
+        filter: Filter = None, max_text_bytes: int | None = None,
     ) -> list[SearchResult]:
         """Search a batch of queries; timings are those of the whole batch divided per query. A sharded index served
-        elsewhere may answer without shards that did not answer in time, if it was opened to: the results say which."""
+        elsewhere may answer without shards that did not answer in time, if it was opened to: the results say which.
+
+        ``max_text_bytes`` bounds what one query's hits may carry of stored documents (:meth:`Hit.stored_bytes`):
+        beyond it the search stops with :class:`AnswerTooLargeError` before the next query's documents are read."""
         with tolerating_missing_shards() as missing:
-            results = self._search_batch(queries, k, mode, config, filter)
+            results = self._search_batch(queries, k, mode, config, filter, max_text_bytes)
         return [dataclasses.replace(r, missing_shards=tuple(sorted(missing))) for r in results] if missing else results
 
     def _search_batch(self, queries: Sequence[str], k: int, mode: str | None, config: SearchConfig | None,
-                      filter: Filter) -> list[SearchResult]:
+                      filter: Filter, max_text_bytes: int | None) -> list[SearchResult]:
         config = config or self.search_config()
         mode = mode or self.modes[0]
         self._check_request(queries, k, mode, config)
@@ -174,7 +177,7 @@ class Searcher:
             label = recipe_for(reranker).score_name
             ranked = [rerank(self.component(reranker), label, c[:depth], q) for c, q in zip(ranked, encoded[reranker])]
         after_rerank = time.perf_counter()
-        hits = [self._hits(r[:k]) for r in ranked]
+        hits = [self._hits(r[:k]) for r in ranked] if max_text_bytes is None else self._bounded_hits(ranked, k, max_text_bytes)
         finished = time.perf_counter()
         n = len(queries)
         timings = {
@@ -208,8 +211,7 @@ class Searcher:
         if config.rerank != "none" and config.rerank not in self._opened.components:
             raise ValueError(f"rerank={config.rerank!r} needs a {config.rerank} component in the index (build with mode hybrid or both).")
         for q in queries:
-            if not has_visible_text(q):
-                raise EmptyQueryError(q)
+            check_query(q)
 
     def _hits(self, ranked: list[Candidate]) -> list[Hit]:
         store = self._opened.store
@@ -221,6 +223,17 @@ class Searcher:
             Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components, passage(spans.get((c.row_id, c.chunk)), doc))
             for rank, (c, doc) in enumerate(found, start=1)
         ]
+
+    def _bounded_hits(self, ranked: list[list[Candidate]], k: int, max_text_bytes: int) -> list[list[Hit]]:
+        """:meth:`_hits` of each query in turn, stopping at the first whose documents hold over ``max_text_bytes``."""
+        answers = []
+        for number, candidates in enumerate(ranked):
+            hits = self._hits(candidates[:k])
+            size = sum(h.stored_bytes() for h in hits)
+            if size > max_text_bytes:
+                raise AnswerTooLargeError(size, max_text_bytes, number)
+            answers.append(hits)
+        return answers
 
     def explain(self, query: str, doc_id: str) -> list[TokenMatch]:
         """For each query token, the document token it matches best under MaxSim, with the similarity."""

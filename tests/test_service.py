@@ -5,14 +5,10 @@ the API and by another process)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
 import schemathesis
@@ -25,8 +21,8 @@ from index.verify import verify_index
 from retrieval.config import SearchConfig
 from retrieval.remote import RemoteSearchError, RemoteSearcher
 from retrieval.searcher import Searcher
+from servers import KEY, running_server
 
-KEY = "test-key-0123456789"
 QUERIES = ["american football player", "a river in europe", "famous painter"]
 
 
@@ -182,39 +178,6 @@ def test_fuzzed_requests_never_fail_and_answers_match_the_schema(served):
         answers_as_documented()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_server(folder, log, *extra: str) -> Iterator[str]:
-    """`modernsearch serve small=FOLDER` on a free loopback port, writes enabled with KEY; yields its URL once ready."""
-    import httpx2 as httpx
-
-    port = free_port()
-    env = {**os.environ, "MS_TEST_KEY": KEY}
-    with open(log, "w") as handle:
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", f"small={folder}", "--port", str(port),
-                                   "--api-key-env", "MS_TEST_KEY", *extra], stdout=handle, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=60).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server never became ready"
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def cli(*args: str) -> None:
     done = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -225,7 +188,7 @@ def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_sma
     """`modernsearch serve` on a loopback port: RemoteSearcher equals Searcher; a commit made by another process
     (the CLI) is seen by the next request; the access log has one JSON line per request."""
     log = tmp_path / "server.log"
-    with running_server(copy_of_small_index, log) as url:
+    with running_server({"small": copy_of_small_index}, log) as url:
         remote = RemoteSearcher(url, "small")
         for mode in ("hybrid", "dense", "multivector", "bm25"):
             got = remote.search(QUERIES, k=5, mode=mode)
@@ -272,7 +235,7 @@ def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of
     answers: list[list[str]] = []
     errors: list[str] = []
     stop = threading.Event()
-    with running_server(copy_of_small_index, tmp_path / "server.log") as url:
+    with running_server({"small": copy_of_small_index}, tmp_path / "server.log") as url:
         def client() -> None:
             remote = RemoteSearcher(url, "small")
             while not stop.is_set():
@@ -346,3 +309,88 @@ def test_concurrent_queries_with_the_same_settings_are_searched_together(small_s
     assert [len(b) for b in batches] == sizes
     assert [r.query for r in results] == queries
     assert [r.ids for r in results] == [small_searcher.search(q, k=3, mode="dense").ids for q in queries]
+
+def test_a_query_that_fails_in_a_batch_fails_only_its_own_request(small_searcher):
+    """Queries of several clients batched together, one of which the search fails: the batch is searched again query by
+    query, so every other client gets its own answer and only the failing one its error."""
+    import asyncio
+
+    from app.service.batching import QueryBatcher
+
+    batches: list[list[str]] = []
+
+    def search(queries):
+        batches.append(list(queries))
+        time.sleep(0.2)
+        if "poison" in queries:
+            raise ValueError("this query cannot be searched")
+        return small_searcher.search_batch(queries, k=3, mode="dense")
+
+    async def clients():
+        batcher = QueryBatcher(max_batch=32)
+        first = asyncio.create_task(batcher.search("key", QUERIES[0], search))
+        await asyncio.sleep(0.05)  # the others arrive while the first batch runs, and wait for one batch together
+        rest = [asyncio.create_task(batcher.search("key", q, search)) for q in [*QUERIES[1:], "poison", QUERIES[0]]]
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    answers = asyncio.run(clients())
+    assert batches[:2] == [[QUERIES[0]], [*QUERIES[1:], "poison", QUERIES[0]]]
+    assert [type(a).__name__ for a in answers] == ["SearchResult"] * 3 + ["ValueError", "SearchResult"]
+    assert [a.ids for a in answers if not isinstance(a, Exception)] == [small_searcher.search(q, k=3, mode="dense").ids
+                                                                        for q in [*QUERIES, QUERIES[0]]]
+
+
+def test_answers_over_the_size_budget_are_413s_and_ids_only_answers_are_not(copy_of_small_index, small_searcher, minilm, minilm_colbert):
+    """An answer's stored text is bounded (a batch shares the budget); ``return_documents: false`` answers with ids and
+    scores alone, whatever the budget."""
+    indexes = ServedIndexes({"small": copy_of_small_index})
+    indexes._encoders.update(_shared(copy_of_small_index, minilm, minilm_colbert))
+    full = small_searcher.search("a film", k=100, mode="dense")
+    size = sum(hit.stored_bytes() for hit in full.hits)
+    with TestClient(create_app(indexes, limits=ServiceLimits(max_answer_bytes=size - 1))) as client:
+        body = problem(client.post("/indexes/small/search", json={"query": "a film", "k": 100, "mode": "dense"}), 413, "Answer too large")
+        assert f"hold {size / 1e6:,.1f} MB of documents" in body["detail"] and '"return_documents": false' in body["detail"]
+        assert body["limit_bytes"] == size - 1
+        fits = client.post("/indexes/small/search", json={"query": "a film", "k": 10, "mode": "dense"})
+        assert fits.status_code == 200 and [h["id"] for h in fits.json()["results"]] == full.ids[:10]
+        batch = client.post("/indexes/small/search", json={"queries": ["a film", "a film"], "k": 100, "mode": "dense"})
+        assert "of query 1" in problem(batch, 413, "Answer too large")["detail"], "two queries share the budget"
+        ids_only = client.post("/indexes/small/search", json={"query": "a film", "k": 100, "mode": "dense", "return_documents": False})
+        assert ids_only.status_code == 200
+        assert [h["id"] for h in ids_only.json()["results"]] == full.ids and set(ids_only.json()["results"][0]) == {"id", "score", "components"}
+    indexes.close()
+
+
+def test_fuzzed_requests_with_lone_surrogates_and_huge_integers_never_fail(served):
+    """The schema's requests with every string of the body given a lone surrogate or non-ASCII text and every integer
+    made huge: always an answer or a 4xx problem, never a 5xx (sent by the test client: schemathesis's own
+    validation cannot encode lone surrogates)."""
+    from hypothesis import strategies as st
+
+    client, _ = served
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    poisons = st.sampled_from(["\ud800", "\udfff tail", "Москва 東京 🚀", "\x00", "%d %s"])
+    huge = st.sampled_from([2**63, -(2**63) - 1, 10**30, 2**64])
+
+    def poisoned(value, text, number):
+        if isinstance(value, dict):
+            return {k: poisoned(v, text, number) for k, v in value.items()}
+        if isinstance(value, list):
+            return [poisoned(v, text, number) for v in value]
+        if isinstance(value, str):
+            return value + text
+        if isinstance(value, int) and not isinstance(value, bool):
+            return number
+        return value
+
+    for operation in (result.ok() for result in schema.get_all_operations()):
+        @given(case=operation.as_strategy(), text=poisons, number=huge)
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def never_a_server_error(case, text, number):
+            body = poisoned(case.body, text, number) if isinstance(case.body, (dict, list)) else None
+            content = json.dumps(body).encode() if body is not None else None  # JSON escapes keep lone surrogates sendable
+            response = client.request(case.method, case.formatted_path, content=content, params=case.query or None,
+                                      headers={"X-API-Key": KEY, "content-type": "application/json"})
+            assert response.status_code < 500, (case.method, case.formatted_path, body, response.text[:300])
+
+        never_a_server_error()

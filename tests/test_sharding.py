@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import kill_when, progress_reached, start_cli
+from servers import free_port
 from index.verify import verify_index
 from retrieval.build_progress import PROGRESS_NAME
 from retrieval.builder import build_index
@@ -202,7 +203,7 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
     from retrieval.remote import RemoteSearcher
 
     folder, _ = ray_built(2)
-    port = _free_port()
+    port = free_port()
     ray_serve.start({"split": folder, "whole": whole}, port=port, cpus_per_replica=0.25, policy=ray_serve.ShardPolicy(timeout=3.0))
     url = f"http://127.0.0.1:{port}"
     try:
@@ -251,12 +252,6 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
         serve.shutdown()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until(condition, seconds: float) -> None:

@@ -17,7 +17,7 @@ def demo(
     model: str = typer.Option("minilm", help="Model for the demo index (the offline minilm by default)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild the demo index even if it exists."),
     serve_ui: bool = typer.Option(True, "--serve/--no-serve", help="Serve the Streamlit UI after the example searches."),
-    port: int = typer.Option(8501, help="Port of the UI."),
+    port: int = typer.Option(8501, min=1, max=65535, help="Port of the UI."),
 ) -> None:
     """Index the Python standard library's documentation (built once, then reused), search it, serve the UI."""
     from app.demo import EXAMPLE_QUERIES, ensure_demo_index, published_results
@@ -41,7 +41,7 @@ def demo(
 @friendly_errors
 def app_command(
     index: list[Path] = typer.Option([], "--index", help="Index folder to serve (repeat for several). Default: the demo index."),
-    port: int = typer.Option(8501, help="Port to listen on (localhost)."),
+    port: int = typer.Option(8501, min=1, max=65535, help="Port to listen on (localhost)."),
     results: Optional[Path] = typer.Option(None, help="Folder of evaluation reports for the Evaluation page (default: $MODERNSEARCH_HOME/results; the demo shows the results published with modernsearch)."),
 ) -> None:
     """Start the Streamlit search UI on localhost."""
@@ -58,7 +58,7 @@ def app_command(
 def serve_command(
     indexes: list[str] = typer.Argument(..., help="Index folders to serve, as DIR (named by the folder) or NAME=DIR."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; 0.0.0.0 exposes the service)."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (they share the memory-mapped index files)."),
     api_key_env: Optional[str] = typer.Option(None, help="Environment variable holding the API key that writes need; "
                                                          "without it, the write endpoints are disabled."),
@@ -71,6 +71,8 @@ def serve_command(
     shard_timeout: float = typer.Option(10.0, min=0.001, help="With --engine ray: seconds a shard has to answer a call."),
     on_shard_failure: str = typer.Option("partial", help="With --engine ray, when a shard does not answer in time: partial "
                                                           "(answer from the others, marked partial with missing_shards) or fail (503)."),
+    debug: bool = typer.Option(False, "--debug", help="Error answers name server folders and process ids (by default they "
+                                                      "name the served index instead; for a server only you can reach)."),
 ) -> None:
     """Serve indexes over HTTP (FastAPI on uvicorn, or Ray Serve): search, documents, updates, health, readiness and metrics."""
     import os
@@ -96,8 +98,9 @@ def serve_command(
 
         ray_serve.start(served, host=host, port=port, address=ray_address, blocking=True, replicas=replicas,
                         cpus_per_replica=cpus_per_replica, policy=ray_serve.ShardPolicy(shard_timeout, on_shard_failure),  # type: ignore[arg-type]
-                        api_key=os.environ.get(api_key_env) if api_key_env else None, cors_origins=tuple(cors_origin))
+                        api_key=os.environ.get(api_key_env) if api_key_env else None, cors_origins=tuple(cors_origin),
+                        debug=debug)
         return
-    os.environ.update(serve_environment(served, api_key_env=api_key_env, cors_origins=cors_origin))
+    os.environ.update(serve_environment(served, api_key_env=api_key_env, cors_origins=cors_origin, debug=debug))
     uvicorn.run("app.service.main:create_from_environment", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level="warning")

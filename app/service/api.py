@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -29,7 +30,8 @@ from app.service.models import (
     UpdateResult, problem_responses,
 )
 from app.service.problems import Problem
-from retrieval.query_text import EmptyQueryError, has_visible_text
+from retrieval.query_text import check_query
+from retrieval.results import AnswerTooLargeError
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,23 @@ class ServiceLimits:
     max_batch: int = 64
     max_body_bytes: int = 10_000_000
     max_documents: int = 1_000
+    max_answer_bytes: int = 64_000_000
+    """Stored text (titles, texts, metadata) one search answer may carry; a batch of n queries shares it, n-th each."""
 
 
 def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: ServiceLimits = ServiceLimits(),
-               cors_origins: tuple[str, ...] = (), api_key_env: str = "MODERNSEARCH_API_KEY") -> FastAPI:
-    """The service over ``indexes``; writes need ``api_key`` (none: writes disabled, saying to set ``api_key_env``)."""
+               cors_origins: tuple[str, ...] = (), api_key_env: str = "MODERNSEARCH_API_KEY", debug: bool = False) -> FastAPI:
+    """The service over ``indexes``; writes need ``api_key`` (none: writes disabled, saying to set ``api_key_env``).
+    Problem details name the served indexes, never their folders or other server paths, unless ``debug``."""
+    from index.errors import IndexFormatError
+    from index.sharding import ShardUnavailableError
+
     app = FastAPI(title="modernsearch", summary="Dense, multi-vector, BM25 and hybrid search over modernsearch indexes.",
                   version="1")
-    problems.install(app)
+    paths = problems.ServerPaths(indexes.folders, enabled=not debug)
+    problems.install(app, paths)
     metrics = ServiceMetrics(indexes)
-    batcher = QueryBatcher(limits.max_batch)
+    batcher = QueryBatcher(limits.max_batch, shared_errors=(ShardUnavailableError, IndexFormatError))
     overlap: dict[tuple[str, Any, Any], int] = {}  # per index, mode and reranker: batches its encoders run well at once
     app.state.indexes, app.state.metrics = indexes, metrics
     if cors_origins:
@@ -84,7 +93,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
             indexes.open_all()
         except Exception as err:  # noqa: BLE001 - not ready, whatever the reason; the log says which
             logging.getLogger(__name__).warning("Not ready: %s", err)
-            return problems.problem_response(503, "Not ready", f"An index or model could not be loaded: {err}")
+            return problems.problem_response(503, "Not ready", paths(f"An index or model could not be loaded: {err}"))
         return JSONResponse({"status": "ready", "indexes": indexes.names})
 
     @app.get("/metrics", summary="Prometheus metrics.", response_class=Response)
@@ -96,8 +105,12 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
     def list_indexes() -> list[IndexSummary]:
         summaries = []
         for name in indexes.names:
-            with indexes.lease(name) as (searcher, version):
-                summaries.append(IndexSummary(name=name, documents=len(searcher), modes=searcher.modes, index_version=_version(version)))
+            try:
+                with indexes.lease(name) as (searcher, version):
+                    summaries.append(IndexSummary(name=name, documents=len(searcher), modes=searcher.modes,
+                                                  index_version=_version(version)))
+            except IndexFormatError as err:  # one index gone does not hide the others
+                summaries.append(IndexSummary(name=name, available=False, problem=paths(str(err))))
         return summaries
 
     @app.get("/indexes/{name}", response_model=IndexDetails, responses=problem_responses(404, 422, 503), summary="One index: model, modes, counts, metadata fields, version.")
@@ -131,24 +144,34 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
         served(name)
         queries = _queries(request, limits)
         given = request.settings()
-        key = (name, request.k, request.mode, tuple(sorted(given.items())), json.dumps(request.filter, sort_keys=True, default=str))
+        documents = request.return_documents
+        key = (name, request.k, request.mode, documents, tuple(sorted(given.items())),
+               json.dumps(request.filter, sort_keys=True, default=str))
         encoding = (name, request.mode, given.get("rerank"))  # what decides the query encoders: a bounded set of keys
+        # each query's share of the answer budget (ids and scores alone are bounded by k and the batch size)
+        text_budget = limits.max_answer_bytes // len(queries) if documents else None
 
         def run(batch: Sequence[str]) -> list[tuple[Any, Any]]:
             """Each query's result with the index version that answered the batch."""
             with indexes.lease(name) as (searcher, version):
                 config = searcher.search_config(**given)
-                results = searcher.search_batch(batch, k=request.k, mode=request.mode, config=config, filter=request.filter)
+                results = searcher.search_batch(batch, k=request.k, mode=request.mode, config=config, filter=request.filter,
+                                                max_text_bytes=text_budget)
                 overlap[encoding] = _concurrent_batches(searcher.query_encoders(request.mode or searcher.modes[0], config))
             return [(result, version) for result in results]
 
-        if request.query is not None:  # joins the other clients' concurrent queries with the same settings
-            if not has_visible_text(queries[0]):
-                raise EmptyQueryError(queries[0])
-            result, version = await batcher.search(key, queries[0], run, max_in_flight=overlap.get(encoding, 1))
-            return _json({**result.to_dict(), "mode": result.mode, "index_version": _version(version)})
-        answers = await run_in_threadpool(run, queries)
-        return _json({"searches": [r.to_dict() for r, _ in answers], "mode": answers[0][0].mode,
+        try:
+            if request.query is not None:  # joins the other clients' concurrent queries with the same settings
+                result, version = await batcher.search(key, queries[0], run, max_in_flight=overlap.get(encoding, 1))
+                return _json({**result.to_dict(documents), "mode": result.mode, "index_version": _version(version)})
+            answers = await run_in_threadpool(run, queries)
+        except AnswerTooLargeError as err:
+            which, share = (f"of query {err.query + 1} ", f" (its share of a batch of {len(queries)})") if len(queries) > 1 else ("", "")
+            raise Problem(413, "Answer too large",
+                          f"The results {which}hold {_megabytes(err.size)} of documents, over the "
+                          f"{_megabytes(err.limit)} an answer may hold{share}. Ask for fewer results (k) or fewer queries, or send "
+                          f"\"return_documents\": false for ids and scores only.", limit_bytes=limits.max_answer_bytes) from None
+        return _json({"searches": [r.to_dict(documents) for r, _ in answers], "mode": answers[0][0].mode,
                       "index_version": _version(answers[0][1])})
 
     @app.post("/indexes/{name}/documents", response_model=UpdateResult, dependencies=[Depends(require_key)],
@@ -190,6 +213,8 @@ def _queries(request: SearchRequest, limits: ServiceLimits) -> list[str]:
     longest = max(len(q) for q in queries)
     if longest > limits.max_query_chars:
         raise Problem(413, "Request too large", f"A query may hold at most {limits.max_query_chars:,} characters, not {longest:,}.")
+    for query in queries:  # before a query joins other clients' batch
+        check_query(query)
     return queries
 
 
@@ -198,10 +223,29 @@ def _concurrent_batches(encoders: dict[str, Any]) -> int:
     return min((getattr(e, "concurrent_batches", 1) for e in encoders.values() if e is not None), default=1)
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
 def _json(payload: dict[str, Any]) -> Response:
     """A search answer serialised once, as the response model documents it (the hot path skips re-validating
     what :meth:`SearchResult.to_dict` built; the tests check the shape against the schema)."""
-    return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
+    try:
+        body = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a NaN or infinity stored before such numbers were refused: null, as JSON spells no other
+        body = json.dumps(_finite(payload), ensure_ascii=False)
+    return Response(body, media_type="application/json")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _version(stamp: Any) -> str:

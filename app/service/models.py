@@ -7,10 +7,11 @@ are, so a setting is declared once for every way of searching.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from retrieval.config import SEARCH_MODES, SearchConfig
 
@@ -23,7 +24,46 @@ def _settings_fields() -> dict[str, Any]:
     return {f.name: (Optional[hints[f.name]], Field(None, description=f.metadata["help"])) for f in dataclasses.fields(SearchConfig)}
 
 
-_SearchSettings = create_model("SearchSettings", __config__=ConfigDict(extra="forbid"), **_settings_fields())
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _scalar_kinds(annotation: Any) -> set[type]:
+    """The JSON scalar types a field's annotation admits (a Literal admits its values' types)."""
+    if annotation in _KIND_NAMES:
+        return {annotation}
+    if typing.get_origin(annotation) is Literal:
+        return {type(value) for value in typing.get_args(annotation)}
+    return {kind for argument in typing.get_args(annotation) for kind in _scalar_kinds(argument)}
+
+
+class _Request(BaseModel):
+    """A request body: unknown fields are errors, and so is a value of another JSON type than the field's, which
+    pydantic would otherwise convert ("k": "5" or "k": true is not 5 or 1, "upsert": "yes" is not true). A
+    whole-number float stays a valid integer, as JSON Schema has it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _same_json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
+        numbers = bool(kinds & {int, float})
+        if isinstance(value, bool):
+            wrong = bool not in kinds and numbers
+        elif isinstance(value, (int, float)):
+            wrong = bool in kinds and not numbers
+        elif isinstance(value, str):
+            wrong = str not in kinds and (numbers or bool in kinds)
+        else:
+            wrong = False
+        if wrong:
+            expected = " or ".join(_KIND_NAMES[kind] for kind in _KIND_NAMES if kind in kinds)
+            shown = json.dumps(value)
+            raise ValueError(f"expected {expected}, not {shown if len(shown) <= 40 else shown[:37] + '...'}")
+        return value
+
+
+_SearchSettings = create_model("SearchSettings", __base__=_Request, **_settings_fields())
 
 
 class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
@@ -35,6 +75,9 @@ class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
     mode: Optional[Literal[SEARCH_MODES]] = Field(None, description="Search mode (default: the index's default, hybrid where built).")
     filter: Optional[dict[str, Any] | str] = Field(
         None, description="Metadata filter: a document such as {\"year\": {\"$gte\": 2020}}, or its text, \"year >= 2020\".")
+    return_documents: bool = Field(
+        True, description="Return each hit's title, text and metadata; false: ids and scores only (answers of any size "
+                          "within the limits on k and queries).")
 
     def settings(self) -> dict[str, Any]:
         """The search settings this request sets (checked by :class:`SearchConfig`); the index's tuned settings and
@@ -47,9 +90,9 @@ class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
 class Hit(BaseModel):
     id: str
     score: float
-    title: str
-    text: str
-    metadata: dict[str, Any]
+    title: Optional[str] = Field(None, description="Absent with return_documents false, as are text and metadata.")
+    text: Optional[str] = None
+    metadata: Optional[dict[str, Any]] = None
     components: dict[str, float] = Field(description="Score of each stage that saw the document: bm25, dense, fused, maxsim.")
     passage: Optional[list[int]] = Field(None, description="[start, end) in text of the best chunk of a long document.")
 
@@ -77,9 +120,11 @@ class BatchSearchResponse(BaseModel):
 
 class IndexSummary(BaseModel):
     name: str
-    documents: int
-    modes: list[str]
-    index_version: str
+    documents: Optional[int] = Field(None, description="Absent while the index is unavailable.")
+    modes: list[str] = []
+    index_version: Optional[str] = None
+    available: bool = Field(True, description="False while the index cannot be opened (its folder moved or broken).")
+    problem: Optional[str] = Field(None, description="Why the index is unavailable.")
 
 
 class IndexDetails(IndexSummary):
@@ -99,14 +144,12 @@ class Document(BaseModel):
     metadata: dict[str, Any]
 
 
-class AddDocuments(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AddDocuments(_Request):
     documents: list[dict[str, Any]] = Field(min_length=1, description="Records in the corpus JSONL shape (_id/id, text, title, other fields).")
     upsert: bool = Field(False, description="Replace documents whose ids the index holds (else that is an error).")
 
 
-class DeleteDocuments(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeleteDocuments(_Request):
     ids: list[str] = Field(min_length=1)
 
 

@@ -1,13 +1,17 @@
 """Errors as RFC 9457 problem details (``type``, ``title``, ``status``, ``detail``), never a stack trace.
 
 Library exceptions carry what went wrong; this module decides their HTTP status and wording. An error the
-service does not know is logged with its traceback and answered with a bare 500.
+service does not know is logged with its traceback and answered with a bare 500. Library messages name folders
+and processes for the people at the server's terminal; a client is told the index's name instead
+(:class:`ServerPaths`), unless the server runs in debug mode.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +29,52 @@ class Problem(Exception):
     def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
         super().__init__(detail)
+
+
+class ServerPaths:
+    """What a client may read of a library's message, which names folders and processes for the people at the
+    server's terminal. :meth:`served` names each served index instead of its folder (``<docs>``) and hides the
+    files beside it (lock files, staging folders); calling it also hides every other absolute path and process id,
+    for errors about the server's state, whose messages name nothing the client sent. With ``enabled`` false
+    (a debug server) messages pass unchanged.
+
+    >>> paths = ServerPaths({"docs": Path("/srv/indexes/docs")})
+    >>> paths.served("2 documents are already in /srv/indexes/docs (for example ['/a/b'])")
+    "2 documents are already in <docs> (for example ['/a/b'])"
+    >>> paths("/srv/indexes/docs is being written by process 4242 (lock /srv/indexes/.docs.lock); see /tmp/x.log.")
+    '<docs> is being written by another process (lock <server path>); see <server path>.'
+    """
+
+    _PATH = re.compile(r"(?<![\w.~/-])(?:~|\.{1,2})?/[^\s'\"`,;()<>]*[^\s'\"`,;()<>.:]")
+    _PROCESS = re.compile(r"\b(?:by )?(?:process|pid|PID) \d+")
+
+    def __init__(self, folders: Mapping[str, Path], *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        replacements = []
+        for name, folder in folders.items():
+            for spelling in {str(folder), str(Path(folder).absolute()), str(Path(folder).resolve())}:
+                spelling = spelling.rstrip("/")
+                replacements.append((re.escape(spelling) + r"(?![\w.-])", f"<{name}>"))
+                parent = re.escape(spelling.rpartition("/")[0])
+                replacements.append((rf"{parent}/\.[^\s'\"`,;()<>]*[^\s'\"`,;()<>.:]", "<server path>"))  # lock, staging
+        replacements.sort(key=lambda pair: -len(pair[0]))  # longest first: nested folders
+        self._served = [(re.compile(pattern), text) for pattern, text in replacements]
+
+    def served(self, message: str) -> str:
+        """``message`` with served folders named by their index, and files beside them hidden."""
+        if not self.enabled:
+            return message
+        for pattern, text in self._served:
+            message = pattern.sub(text, message)
+        return message
+
+    def __call__(self, message: str) -> str:
+        """:meth:`served`, then every other absolute path and process id hidden."""
+        if not self.enabled:
+            return message
+        message = self._PROCESS.sub(lambda m: "by another process" if m.group(0).startswith("by ") else "another process",
+                                    self.served(message))
+        return self._PATH.sub("<server path>", message)
 
 
 def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -69,14 +119,15 @@ class BodyLimit:
         await self.app(scope, counted_receive, send)
 
 
-def install(app: FastAPI) -> None:
-    """Answer every error of ``app`` as problem details."""
+def install(app: FastAPI, paths: ServerPaths) -> None:
+    """Answer every error of ``app`` as problem details: echoes of the request as they are, library messages with the
+    served folders named by their index, errors about the server's state with no path or process id (``paths``)."""
     from index.errors import IndexFormatError, SettingError
     from index.sharding import ShardUnavailableError
     from index.filters import FilterError
     from index.lock import IndexLockedError
     from retrieval.corpus.readers import CorpusError
-    from retrieval.query_text import EmptyQueryError
+    from retrieval.query_text import EmptyQueryError, InvalidQueryError
 
     @app.exception_handler(Problem)
     async def problem(request: Request, error: Problem) -> JSONResponse:
@@ -84,8 +135,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, error: HTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
-        return problem_response(error.status_code, titles.get(error.status_code, "HTTP error"), str(error.detail))
+        titles = {400: "Invalid request", 404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        detail = str(error.detail)
+        if detail == "There was an error parsing the body":  # FastAPI's words for a body it cannot decode
+            detail = "The body is not UTF-8 JSON; send the request as JSON encoded in UTF-8."
+        return problem_response(error.status_code, titles.get(error.status_code, "HTTP error"), detail)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -99,7 +153,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CorpusError)
     async def bad_documents(request: Request, error: CorpusError) -> JSONResponse:
-        return problem_response(422, "Invalid documents", error.message(_json_spelling))
+        # a remedy that names settings the request cannot carry (reader settings of the index) is left out
+        offered = set(error.settings) <= _REQUEST_SETTINGS
+        return problem_response(422, "Invalid documents", paths.served(error.message(_json_spelling) if offered else f"{error.problem}."))
 
     @app.exception_handler(SettingError)
     async def bad_setting(request: Request, error: SettingError) -> JSONResponse:
@@ -109,27 +165,34 @@ def install(app: FastAPI) -> None:
     async def empty_query(request: Request, error: EmptyQueryError) -> JSONResponse:
         return problem_response(400, "Empty query", str(error))
 
+    @app.exception_handler(InvalidQueryError)
+    async def invalid_query(request: Request, error: InvalidQueryError) -> JSONResponse:
+        return problem_response(400, "Invalid query", str(error))
+
     @app.exception_handler(IndexLockedError)
     async def locked(request: Request, error: IndexLockedError) -> JSONResponse:
-        return problem_response(409, "Index busy", f"{error} Retry when the other update has finished.")
+        return problem_response(409, "Index busy", paths(f"{error} Retry when the other update has finished."))
 
     @app.exception_handler(ShardUnavailableError)
     async def shard_missing(request: Request, error: ShardUnavailableError) -> JSONResponse:
-        return problem_response(503, "Shard unavailable", str(error), missing_shards=[error.shard])
+        return problem_response(503, "Shard unavailable", paths(str(error)), missing_shards=[error.shard])
 
     @app.exception_handler(IndexFormatError)
     async def unusable_index(request: Request, error: IndexFormatError) -> JSONResponse:
         logger.error("An index cannot be read: %s", error)
-        return problem_response(503, "Index unavailable", str(error))
+        return problem_response(503, "Index unavailable", paths(str(error)))
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, error: ValueError) -> JSONResponse:
-        return problem_response(400, "Bad request", str(error))
+        return problem_response(400, "Bad request", paths.served(str(error)))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("Unexpected error answering %s %s", request.method, request.url.path)
         return problem_response(500, "Internal error", "The server failed to answer; its log has the details.")
+
+
+_REQUEST_SETTINGS = {"upsert"}  # the settings of a corpus error's remedy that a request body takes
 
 
 def _json_spelling(name: str, value: str | None) -> str:

@@ -140,9 +140,9 @@ class Router:
     shard deployments (``shards``: index name -> one handle per shard, in shard order)."""
 
     def __init__(self, folders: dict[str, str], shards: dict[str, list[Any]], policy: ShardPolicy, api_key: str | None,
-                 cors_origins: tuple[str, ...] = ()) -> None:
+                 cors_origins: tuple[str, ...] = (), debug: bool = False) -> None:
         self.folders = {name: Path(folder) for name, folder in folders.items()}
-        self.shards, self.policy, self.api_key, self.cors_origins = shards, policy, api_key, cors_origins
+        self.shards, self.policy, self.api_key, self.cors_origins, self.debug = shards, policy, api_key, cors_origins, debug
 
     def __serve_build_asgi_app__(self) -> Any:
         from app.service.api import create_app
@@ -150,7 +150,7 @@ class Router:
 
         names = {folder.resolve(): name for name, folder in self.folders.items()}
         return create_app(ServedIndexes(self.folders, opener=lambda folder, encoders: self._open(names[folder.resolve()], folder, encoders)),
-                          api_key=self.api_key, cors_origins=self.cors_origins)
+                          api_key=self.api_key, cors_origins=self.cors_origins, debug=self.debug)
 
     def _open(self, name: str, folder: Path, encoders: dict[str, Any]) -> Any:
         from retrieval.opening import OpenIndex
@@ -166,7 +166,7 @@ class Router:
 
 
 def application(folders: dict[str, Path], *, replicas: int = 1, cpus_per_replica: float = 1.0, policy: ShardPolicy = ShardPolicy(),
-                api_key: str | None = None, cors_origins: tuple[str, ...] = ()) -> Any:
+                api_key: str | None = None, cors_origins: tuple[str, ...] = (), debug: bool = False) -> Any:
     """The Serve application: a deployment per shard of every sharded index (``replicas`` each) and the router, each
     replica reserving ``cpus_per_replica`` of the cluster's CPUs."""
     from ray import serve
@@ -179,7 +179,8 @@ def application(folders: dict[str, Path], *, replicas: int = 1, cpus_per_replica
         shards[name] = [shard_deployment.options(name=f"{name}-{shard}", num_replicas=replicas, ray_actor_options=resources)
                         .bind(str(Path(folder).resolve() / shard)) for shard in manifest.shards]
     router = serve.deployment(serve.ingress()(Router)).options(name="router", ray_actor_options=resources)
-    return router.bind({name: str(Path(folder).resolve()) for name, folder in folders.items()}, shards, policy, api_key, cors_origins)
+    return router.bind({name: str(Path(folder).resolve()) for name, folder in folders.items()}, shards, policy, api_key, cors_origins,
+                       debug)
 
 
 def build_app(args: dict[str, Any]) -> Any:
