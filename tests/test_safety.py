@@ -256,7 +256,7 @@ def test_ids_is_a_list_and_never_reads_a_file(index_copy, tmp_path):
     id_file = tmp_path / "list.txt"
     id_file.write_text("d1\n")
     process = cli("delete", str(index_copy), "--ids", str(id_file))
-    assert process.returncode == 0 and "0 deleted" in process.stdout
+    assert process.returncode == 0 and "is unchanged" in process.stdout
     assert repr(str(id_file)) in process.stderr and "d1" not in process.stderr.replace(str(id_file), "")
     process = cli("delete", str(index_copy), "--ids-file", str(id_file))
     assert process.returncode == 0 and "1 deleted" in process.stdout
