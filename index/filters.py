@@ -28,7 +28,7 @@ FIELD_OPERATORS = (*COMPARISONS, "$in", "$nin", "$exists", "$contains")
 LOGICAL = ("$and", "$or", "$not")
 MAX_DEPTH = 32
 MAX_VALUES = 10_000
-MAX_CONDITIONS = 256  # field conditions and logical operands in one filter; an $in list counts once
+MAX_CONDITIONS = 256  # field conditions in one filter (an $in list counts once), and operands of one $and or $or
 _VALUES = "SELECT row_id FROM metadata_values WHERE field = ?"
 _EVERY = "SELECT row_id FROM documents"
 _NONE = "SELECT row_id FROM documents WHERE 0"
@@ -72,7 +72,6 @@ class _Compiler:
             raise FilterError(f"a filter must be an object of fields and conditions, not {_kind(filter)}")
         if not filter:
             return _EVERY, []
-        self.count(len(filter))
         parts = [self.entry(str(key), value, depth) for key, value in filter.items()]
         return _joined(parts, "INTERSECT")
 
@@ -80,7 +79,9 @@ class _Compiler:
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{key} takes a non-empty list of filters, not {_kind(value)}")
-            self.count(len(value))
+            if len(value) > MAX_CONDITIONS:
+                raise FilterError(f"{key} takes at most {MAX_CONDITIONS} filters, got {len(value)}; list many values of one "
+                                  f"field with $in (or `field in (...)`) instead")
             return _joined([self.document(v, depth + 1) for v in value], "INTERSECT" if key == "$and" else "UNION")
         if key == "$not":
             return _except(self.document(value, depth + 1))
@@ -88,8 +89,9 @@ class _Compiler:
             raise FilterError(f"unknown operator {key!r} at the top of a filter; use a field name or one of {', '.join(LOGICAL)}")
         kind = self.field_type(key)
         if isinstance(value, Mapping) and value and all(str(k).startswith("$") for k in value):
-            self.count(len(value) - 1)
+            self.count(len(value))
             return _joined([self.condition(key, kind, str(op), v) for op, v in value.items()], "INTERSECT")
+        self.count()
         return self.condition(key, kind, "$eq", value)
 
     def field_type(self, field: str) -> str:

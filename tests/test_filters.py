@@ -321,3 +321,25 @@ def test_store_filters_are_parameterised(tmp_path):
     with sqlite3.connect(":memory:") as conn:  # the condition is valid SQL over the store's tables
         conn.executescript("CREATE TABLE documents (row_id INTEGER PRIMARY KEY); CREATE TABLE metadata_values (row_id, field, value);")
         conn.execute(sql, params).fetchall()
+
+
+def test_filters_are_bounded_in_conditions_and_nesting_not_by_recursion_or_sqlite():
+    """256 conditions and 32 levels pass, one more is a FilterError saying which bound, in both spellings; no
+    RecursionError however long the text, and no compound select over SQLite's 500."""
+    from index.filters import MAX_CONDITIONS, MAX_DEPTH, to_sql
+    from index.where import parse_where
+
+    types = {"year": "integer", "draft": "boolean"}
+    widest = " or ".join(f"year = {y}" for y in range(MAX_CONDITIONS))
+    assert len(parse_where(widest)["$or"]) == MAX_CONDITIONS and to_sql(parse_where(widest), types)
+    deepest = "not " * MAX_DEPTH + "draft"
+    assert to_sql(parse_where(deepest), types)
+    for text, message in [(widest + " or year = 0", "more than 256 conditions"), ("not " * (MAX_DEPTH + 1) + "draft", "deeper than 32"),
+                          ("not " * 5_000 + "draft", "deeper than 32"), ("draft and " * 30_000 + "draft", "over the limit of 100,000")]:
+        with pytest.raises(FilterError, match=message):
+            parse_where(text)
+    for document, message in [({"$or": [{}] * 600}, "at most 256 filters, got 600"),
+                              ({"$and": [{"year": {"$gte": y, "$lt": y + 1}} for y in range(200)]}, "more than 256 conditions"),
+                              ({"year": 2**63}, "64-bit range"), ({"year": {"$in": [1, float("inf")]}}, "non-finite")]:
+        with pytest.raises(FilterError, match=message):
+            to_sql(document, types)

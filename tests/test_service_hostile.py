@@ -109,7 +109,7 @@ FILTERS = [  # (filter, what the detail says)
     ({"year": HUGE}, "64-bit"),
     ({"year": {"$in": [2020, -HUGE]}}, "64-bit"),
     ("year > 99999999999999999999999", "64-bit"),
-    ({"$or": [{"year": y} for y in range(600)]}, "more than 256 conditions"),
+    ({"$or": [{"year": y} for y in range(600)]}, "$or takes at most 256 filters, got 600"),
     (" or ".join(f"year = {y}" for y in range(520)), "more than 256 conditions"),
     ("not " * 3000 + "year exists", "nests deeper than 32"),
     ("year = 1 and " * 80_000 + "year = 2", "over the limit of 100,000"),
