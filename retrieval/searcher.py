@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence, overload
 
 import numpy as np
 
-from index.component import IndexComponent
+from index.component import IndexComponent, component_type
 from index.sharding import tolerating_missing_shards
 from index.where import parse_where
 from retrieval.components import recipe_for
@@ -69,8 +69,11 @@ class Searcher:
         return available
 
     def rerankers(self, mode: str) -> list[str]:
-        """Components that can rerank the results of ``mode`` (they rescore candidates, and ``mode`` is not theirs)."""
-        return [name for name, c in self._opened.components.items() if hasattr(c, "rescore") and name not in stage_components(mode)]
+        """Components that can rerank the results of ``mode`` (they rescore candidates, and ``mode`` is not theirs). The
+        registered component type is asked, not the open object: a sharded or remote component forwards ``rescore``
+        whatever its kind."""
+        return [name for name in self._opened.components
+                if hasattr(component_type(name), "rescore") and name not in stage_components(mode)]
 
     def explains(self, mode: str, config: SearchConfig) -> bool:
         """Whether results of ``mode`` under ``config`` come with token explanations (:meth:`explain_hits`)."""

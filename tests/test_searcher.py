@@ -9,6 +9,7 @@ import pytest
 
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError
 from retrieval import Searcher, SearchResult
+from retrieval.config import SearchConfig
 
 
 def test_single_query_and_batch_share_one_result_type(small_index, minilm, dbpedia_small):
@@ -104,3 +105,20 @@ def test_garbled_manifest(copy_of_small_index):
     (copy_of_small_index / "manifest.json").write_text("{not json")
     with pytest.raises(IndexFormatError, match="not valid JSON"):
         Searcher.load(copy_of_small_index)
+
+
+def test_a_sharded_index_offers_the_rerankers_of_its_whole(small_index, small_searcher, tmp_path, minilm, minilm_colbert):
+    """Which components can rerank comes from their registered type, not from the sharded proxy (which forwards
+    ``rescore`` for every kind): BM25 results of a sharded index rerank by MaxSim, as the whole's do (the UI's
+    rerank toggle picked dense here and failed)."""
+    from index.shard_folders import shard_index
+
+    shard_index(small_index, tmp_path / "sharded", 2)
+    sharded = Searcher.load(tmp_path / "sharded", encoder=minilm, multivector_encoder=minilm_colbert)
+    try:
+        assert {mode: sharded.rerankers(mode) for mode in sharded.modes} == {mode: small_searcher.rerankers(mode) for mode in sharded.modes}
+        assert sharded.rerankers("bm25") == ["multivector"]
+        config = SearchConfig(rerank="multivector")
+        assert sharded.search("a film", k=5, mode="bm25", config=config).ids == small_searcher.search("a film", k=5, mode="bm25", config=config).ids
+    finally:
+        sharded.close()

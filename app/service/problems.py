@@ -41,6 +41,8 @@ class ServerPaths:
     >>> paths = ServerPaths({"docs": Path("/srv/indexes/docs")})
     >>> paths.served("2 documents are already in /srv/indexes/docs (for example ['/a/b'])")
     "2 documents are already in <docs> (for example ['/a/b'])"
+    >>> paths.served("No index at /srv/indexes/docs. /srv/indexes/docs.bak and /srv/indexes/docs-2 are other folders.")
+    'No index at <docs>. /srv/indexes/docs.bak and /srv/indexes/docs-2 are other folders.'
     >>> paths("/srv/indexes/docs is being written by process 4242 (lock /srv/indexes/.docs.lock); see /tmp/x.log.")
     '<docs> is being written by another process (lock <server path>); see <server path>.'
     """
@@ -54,7 +56,7 @@ class ServerPaths:
         for name, folder in folders.items():
             for spelling in {str(folder), str(Path(folder).absolute()), str(Path(folder).resolve())}:
                 spelling = spelling.rstrip("/")
-                replacements.append((re.escape(spelling) + r"(?![\w.-])", f"<{name}>"))
+                replacements.append((re.escape(spelling) + r"(?![\w-]|\.[\w-])", f"<{name}>"))  # not docs-2, docs.bak
                 parent = re.escape(spelling.rpartition("/")[0])
                 replacements.append((rf"{parent}/\.[^\s'\"`,;()<>]*[^\s'\"`,;()<>.:]", "<server path>"))  # lock, staging
         replacements.sort(key=lambda pair: -len(pair[0]))  # longest first: nested folders
