@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from index.component import component_type
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError, NotAnIndexError
 from index.manifest import FileEntry, Manifest
-from index.ownership import MANIFEST_NAME, UnsafeTargetError, permissions_for, resolve_index_path
+from index.ownership import MANIFEST_NAME, UnsafeTargetError, index_manifest, permissions_for, resolve_index_path
 
 DOCUMENTS_NAME = "documents.sqlite"
 OWNER_NAME = ".owner-pid"
@@ -187,10 +187,16 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def remove_abandoned_staging(target: Path) -> None:
     """Delete staging folders of builds whose process is gone (killed or crashed); only folders that
-    carry this project's owner file are touched."""
+    carry this project's owner file are touched, or, without one, a finished index of ours: a writer killed
+    while swapping it in had removed its owner file already. Callers hold the target's writer lock, so no live
+    writer is between those two steps."""
     for staging in target.parent.glob(f".{target.name}.building-*"):
         try:
             pid = int((staging / OWNER_NAME).read_text())
+        except FileNotFoundError:
+            if index_manifest(staging) is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            continue
         except (OSError, ValueError):
             continue
         if not _process_alive(pid):

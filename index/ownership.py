@@ -89,7 +89,7 @@ def check_outside_indexes(target: Path) -> None:
     other folder there, which would make that index hold files that are not its own."""
     target = resolve_index_path(target)
     for ancestor in target.parents:
-        manifest = _index_manifest(ancestor)
+        manifest = index_manifest(ancestor)
         if manifest is None:
             continue
         shards = manifest.get("shards")
@@ -98,7 +98,7 @@ def check_outside_indexes(target: Path) -> None:
         raise UnsafeTargetError(target, f"it is inside the index {ancestor}")
 
 
-def _index_manifest(folder: Path) -> dict[str, Any] | None:
+def index_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest of a modernsearch index folder, ``None`` for any other folder."""
     path = folder / MANIFEST_NAME
     if not path.is_file():

@@ -209,3 +209,21 @@ def test_one_searcher_shared_by_threads_answers_like_one_thread(small_index, min
     for t in threads:
         t.join()
     assert len(results) == 60 and all(ids == expected[q] for q, ids in results)
+
+
+def test_a_writer_killed_while_swapping_leaves_nothing_the_next_writer_keeps(copy_of_small_index):
+    """A writer removes its owner file just before renaming its finished staging folder into place; killed between
+    the two, it leaves a complete index of ours without an owner. The next writer (holding the lock, so no live
+    writer can be between those steps) removes it, and still leaves alone a folder of that name that is not ours."""
+    from index.format import MANIFEST_NAME
+
+    parent = copy_of_small_index.parent
+    abandoned = parent / f".{copy_of_small_index.name}.building-killed"
+    shutil.copytree(copy_of_small_index, abandoned)
+    foreign = parent / f".{copy_of_small_index.name}.building-notes"
+    foreign.mkdir()
+    (foreign / MANIFEST_NAME).write_text('{"someone": "else"}')
+    stored = next(iter(Searcher.load(copy_of_small_index).documents_sample(1))).id
+    assert delete_documents(copy_of_small_index, [stored]).deleted == 1
+    assert not abandoned.exists() and (foreign / MANIFEST_NAME).read_text() == '{"someone": "else"}'
+    assert all(check.ok for check in verify_index(copy_of_small_index))
