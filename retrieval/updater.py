@@ -32,7 +32,6 @@ from retrieval.corpus.typed import schema_for, typed_batch
 from retrieval.sharded_updates import check_shards, copy_shards, update_shards
 from retrieval.encoders import DenseEncoder
 from retrieval.multivector_encoder import MultiVectorEncoder
-from retrieval.opening import open_committed
 
 
 @dataclass
@@ -120,12 +119,7 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
     holds none of them, nothing is committed (the version stays)."""
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
-        opened = open_committed(index_dir, verify=False)  # checked by locked_index
-        try:
-            held = [i for i in dict.fromkeys(doc_ids) if opened.store.row_id(i) is not None]
-        finally:
-            opened.close()
-        if not held:
+        if not _held(index_dir, manifest, list(dict.fromkeys(doc_ids))):
             return UpdateSummary(str(index_dir), 0, 0, 0, manifest.documents.count, round(time.perf_counter() - started, 3),
                                  list(dict.fromkeys(doc_ids)))
         if manifest.shards:
@@ -147,6 +141,19 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
                                     [i for i in doc_ids if i not in removed])
             _write_manifest(staging, manifest, summary, sections, payload)
     return summary
+
+
+def _held(index_dir: Path, manifest: Manifest, doc_ids: Sequence[str]) -> list[str]:
+    """The ids of ``doc_ids`` the committed index holds, read from its document stores alone (one per shard)."""
+    folders = [index_dir / name for name in manifest.shards] or [index_dir]
+    held: set[str] = set()
+    for folder in folders:
+        store = DocumentStore.open(folder / read_manifest(folder).documents.file)
+        try:
+            held.update(i for i in doc_ids if store.row_id(i) is not None)
+        finally:
+            store.close()
+    return [i for i in doc_ids if i in held]
 
 
 @contextmanager
