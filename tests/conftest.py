@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -115,6 +116,64 @@ def dbpedia_index(tmp_path_factory, dbpedia_dir, minilm) -> Path:
     folder = tmp_path_factory.mktemp("indexes") / "dbpedia-5k"
     build_index(dbpedia_dir, folder, BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
     return folder
+
+
+METADATA_CATEGORIES = [f"c{i:02d}" for i in range(20)]
+METADATA_TAGS = ["alpha", "beta", "gamma", "delta", "epsilon"]
+
+
+def synthetic_metadata(rng: random.Random) -> dict[str, Any]:
+    """Seeded metadata of one document: a category from 20, a year 1990-2024, a boolean, a list of tags, a date."""
+    return {
+        "category": rng.choice(METADATA_CATEGORIES),
+        "year": rng.randrange(1990, 2025),
+        "reviewed": rng.random() < 0.4,
+        "tags": sorted(rng.sample(METADATA_TAGS, rng.randrange(0, 3))),
+        "published": f"{rng.randrange(2000, 2024)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+    }
+
+
+def write_corpus_with_metadata(source: Path, target: Path, n: int, keep=lambda meta: True) -> dict[str, dict[str, Any]]:
+    """The first ``n`` documents of ``source`` with seeded metadata (those ``keep`` accepts); their metadata by id."""
+    rng = random.Random(17)
+    kept: dict[str, dict[str, Any]] = {}
+    with open(source / "corpus.jsonl", encoding="utf-8") as src, open(target, "w", encoding="utf-8") as out:
+        for number, line in enumerate(src):
+            if number == n:
+                break
+            record = json.loads(line)
+            record.pop("metadata", None)
+            meta = synthetic_metadata(rng)
+            if keep(meta):
+                out.write(json.dumps({**record, **meta}) + "\n")
+                kept[record["_id"]] = meta
+    return kept
+
+
+@pytest.fixture(scope="session")
+def filtered_corpus(tmp_path_factory) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """The first 300 dbpedia-5k documents with seeded synthetic metadata: the JSONL file and the metadata by id."""
+    corpus = tmp_path_factory.mktemp("filtered-corpus") / "corpus.jsonl"
+    return corpus, write_corpus_with_metadata(shared_dataset("dbpedia-5k"), corpus, 300)
+
+
+@pytest.fixture(scope="session")
+def filtered_metadata(filtered_corpus) -> dict[str, dict[str, Any]]:
+    """The metadata of :func:`filtered_index`'s documents, by id."""
+    return filtered_corpus[1]
+
+
+@pytest.fixture(scope="session")
+def filtered_index(filtered_corpus, minilm, minilm_colbert) -> Path:
+    """A hybrid index (Flat dense, exact float32 token vectors, BM25) of :func:`filtered_corpus`, in ``index``
+    beside the corpus file."""
+    from retrieval.builder import build_index
+    from retrieval.config import BuildConfig
+
+    corpus = filtered_corpus[0]
+    config = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", multivector_codec="none")
+    build_index(corpus, corpus.parent / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    return corpus.parent / "index"
 
 
 @pytest.fixture(scope="session")

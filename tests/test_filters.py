@@ -20,7 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_dataset
+from conftest import METADATA_CATEGORIES as CATEGORIES
+from conftest import METADATA_TAGS as TAGS
+from conftest import shared_dataset, synthetic_metadata
+from conftest import write_corpus_with_metadata as write_corpus
 from index.docstore import Document, DocumentStore
 from index.filters import FilterError
 from index.where import parse_where, where_text
@@ -28,42 +31,7 @@ from retrieval.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.searcher import Searcher
 
-CATEGORIES = [f"c{i:02d}" for i in range(20)]
-TAGS = ["alpha", "beta", "gamma", "delta", "epsilon"]
 QUERIES = ["american football player", "a river in europe", "famous painter", "computer software company", "war in the 19th century"]
-
-
-def synthetic_metadata(rng: random.Random) -> dict[str, Any]:
-    """Seeded metadata of one document: a category from 20, a year 1990-2024, a boolean, a list of tags, a date."""
-    return {
-        "category": rng.choice(CATEGORIES),
-        "year": rng.randrange(1990, 2025),
-        "reviewed": rng.random() < 0.4,
-        "tags": sorted(rng.sample(TAGS, rng.randrange(0, 3))),
-        "published": f"{rng.randrange(2000, 2024)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
-    }
-
-
-def write_corpus(source: Path, target: Path, n: int, keep=lambda meta: True) -> dict[str, dict[str, Any]]:
-    """The first ``n`` documents of ``source`` with seeded metadata (those ``keep`` accepts); their metadata by id."""
-    rng = random.Random(17)
-    kept: dict[str, dict[str, Any]] = {}
-    with open(source / "corpus.jsonl", encoding="utf-8") as src, open(target, "w", encoding="utf-8") as out:
-        for number, line in enumerate(src):
-            if number == n:
-                break
-            record = json.loads(line)
-            record.pop("metadata", None)
-            meta = synthetic_metadata(rng)
-            if keep(meta):
-                out.write(json.dumps({**record, **meta}) + "\n")
-                kept[record["_id"]] = meta
-    return kept
-
-
-@pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("filtered-corpus")
 
 
 class Filtered(tuple):
@@ -74,12 +42,14 @@ class Filtered(tuple):
 
 
 @pytest.fixture(scope="module")
-def filtered(corpus_dir, minilm, minilm_colbert) -> Filtered:
-    """A hybrid index (Flat dense, exact float32 token vectors, BM25) of 300 dbpedia documents with metadata."""
-    metadata = write_corpus(shared_dataset("dbpedia-5k"), corpus_dir / "corpus.jsonl", 300)
-    config = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", multivector_codec="none")
-    build_index(corpus_dir / "corpus.jsonl", corpus_dir / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
-    return Filtered((Searcher.load(corpus_dir / "index", encoder=minilm, multivector_encoder=minilm_colbert), metadata))
+def corpus_dir(filtered_index) -> Path:
+    return filtered_index.parent
+
+
+@pytest.fixture(scope="module")
+def filtered(filtered_index, filtered_metadata, minilm, minilm_colbert) -> Filtered:
+    """The session's hybrid index of 300 dbpedia documents with metadata, and that metadata."""
+    return Filtered((Searcher.load(filtered_index, encoder=minilm, multivector_encoder=minilm_colbert), filtered_metadata))
 
 
 def python_match(meta: dict[str, Any], filter: dict[str, Any]) -> bool:
