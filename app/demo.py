@@ -6,7 +6,7 @@ from pathlib import Path
 
 from index.errors import IndexFormatError
 from index.format import read_manifest
-from retrieval.builder import BuildSummary, build_index
+from retrieval.build.builder import BuildSummary, build_index
 from retrieval.config import BuildConfig, home_dir
 from retrieval.corpus.stdlib_docs import stdlib_documents
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 from index.component import component_type
 from index.manifest import Manifest
 from index.where import where_text
-from retrieval.pipeline import HYBRID, stage_components
+from retrieval.search.pipeline import HYBRID, stage_components
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]

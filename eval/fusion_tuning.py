@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from eval.beir import METRICS, BeirDataset, DatasetError, Run, evaluate_run
 from retrieval.config import SearchConfig
-from retrieval.pipeline import HYBRID_PARTS, fuse_scores
+from retrieval.search.pipeline import HYBRID_PARTS, fuse_scores
 
 DEPTH = 100  # documents kept per query: what recall@100 needs
 RERANK_DEPTH = 100

@@ -3,7 +3,7 @@
 - :class:`ProjectEncoder` is an mteb ``EncoderProtocol``: mteb's own exact search encodes with it and
   scores by cosine (dense) or MaxSim over ragged token vectors (multi-vector).
 - :class:`IndexSearch` is an mteb ``SearchProtocol``: ``index`` builds this project's FAISS index of the
-  task's corpus with the builder, ``search`` answers through the :class:`~retrieval.searcher.Searcher`.
+  task's corpus with the builder, ``search`` answers through the :class:`~retrieval.search.searcher.Searcher`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from index.docstore import Document
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig, SearchConfig
-from retrieval.encoders import DenseEncoder
-from retrieval.multivector_encoder import MultiVectorEncoder
-from retrieval.searcher import Searcher
+from retrieval.encode.dense import DenseEncoder
+from retrieval.encode.multivector import MultiVectorEncoder
+from retrieval.search.searcher import Searcher
 
 
 def model_meta(encoder: DenseEncoder | MultiVectorEncoder, configuration: str) -> Any:

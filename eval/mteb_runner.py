@@ -17,8 +17,8 @@ from eval.beir import DatasetError, describe_configuration
 from eval.mteb_models import IndexSearch, ProjectEncoder
 from eval.mteb_tasks import hub_tasks, local_task
 from retrieval.config import BuildConfig, results_dir as default_results_dir
-from retrieval.encoders import DenseEncoder
-from retrieval.multivector_encoder import MultiVectorEncoder
+from retrieval.encode.dense import DenseEncoder
+from retrieval.encode.multivector import MultiVectorEncoder
 
 METRIC_NAMES = {"ndcg_at_10": "ndcg@10", "recall_at_100": "recall@100", "mrr_at_10": "mrr@10"}
 

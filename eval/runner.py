@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import SEARCH_MODES, BuildConfig, SearchConfig
-from retrieval.searcher import Filter, Searcher
+from retrieval.search.searcher import Filter, Searcher
 
 
 def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple[str, SearchConfig]:

@@ -8,25 +8,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from retrieval.builder import BuildSummary, build_index
-    from retrieval.compaction import compact_index
+    from retrieval.build.builder import BuildSummary, build_index
+    from retrieval.build.compaction import compact_index
     from retrieval.config import BuildConfig, SearchConfig
-    from retrieval.remote import RemoteSearcher
-    from retrieval.searcher import Hit, SearchResult, Searcher
-    from retrieval.updater import add_documents, delete_documents
+    from retrieval.search.remote import RemoteSearcher
+    from retrieval.search.searcher import Hit, SearchResult, Searcher
+    from retrieval.build.updater import add_documents, delete_documents
 
 _EXPORTS = {
-    "Searcher": "retrieval.searcher",
-    "RemoteSearcher": "retrieval.remote",
-    "SearchResult": "retrieval.searcher",
-    "Hit": "retrieval.searcher",
-    "build_index": "retrieval.builder",
-    "BuildSummary": "retrieval.builder",
+    "Searcher": "retrieval.search.searcher",
+    "RemoteSearcher": "retrieval.search.remote",
+    "SearchResult": "retrieval.search.searcher",
+    "Hit": "retrieval.search.searcher",
+    "build_index": "retrieval.build.builder",
+    "BuildSummary": "retrieval.build.builder",
     "BuildConfig": "retrieval.config",
     "SearchConfig": "retrieval.config",
-    "add_documents": "retrieval.updater",
-    "delete_documents": "retrieval.updater",
-    "compact_index": "retrieval.compaction",
+    "add_documents": "retrieval.build.updater",
+    "delete_documents": "retrieval.build.updater",
+    "compact_index": "retrieval.build.compaction",
 }
 
 __all__ = list(_EXPORTS)

@@ -69,7 +69,7 @@ def write_beir_slice(source: Path, target: Path, n_queries: int, n_extra_docs: i
 @pytest.fixture(scope="session")
 def minilm():
     """The offline all-MiniLM-L6-v2 encoder, loaded once for the whole session."""
-    from retrieval.encoders import DenseEncoder
+    from retrieval.encode.dense import DenseEncoder
 
     return DenseEncoder.load("minilm", device="cpu")
 
@@ -77,7 +77,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def minilm_colbert():
     """The offline ColBERT model (bundled MiniLM + seeded projection), loaded once for the whole session."""
-    from retrieval.multivector_encoder import MultiVectorEncoder
+    from retrieval.encode.multivector import MultiVectorEncoder
 
     return MultiVectorEncoder.load("minilm-colbert", device="cpu")
 
@@ -97,7 +97,7 @@ def dbpedia_small(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_index(tmp_path_factory, dbpedia_small, minilm, minilm_colbert) -> Path:
     """A hybrid index of the dbpedia slice: Flat dense, multi-vector and BM25 in one folder (default mode hybrid)."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     folder = tmp_path_factory.mktemp("indexes") / "small"
@@ -110,7 +110,7 @@ def small_index(tmp_path_factory, dbpedia_small, minilm, minilm_colbert) -> Path
 def dbpedia_index(tmp_path_factory, dbpedia_dir, minilm) -> Path:
     """A Flat index of the full dbpedia-5k corpus (about two minutes on two cores), built once. Documents longer
     than the model's 256 tokens are truncated, as in the independent measurement the evaluation is checked against."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     folder = tmp_path_factory.mktemp("indexes") / "dbpedia-5k"
@@ -167,7 +167,7 @@ def filtered_metadata(filtered_corpus) -> dict[str, dict[str, Any]]:
 def filtered_index(filtered_corpus, minilm, minilm_colbert) -> Path:
     """A hybrid index (Flat dense, exact float32 token vectors, BM25) of :func:`filtered_corpus`, in ``index``
     beside the corpus file."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     corpus = filtered_corpus[0]
@@ -179,7 +179,7 @@ def filtered_index(filtered_corpus, minilm, minilm_colbert) -> Path:
 @pytest.fixture(scope="session")
 def small_searcher(small_index, minilm, minilm_colbert):
     """A searcher on the hybrid :func:`small_index`, with the session's models."""
-    from retrieval.searcher import Searcher
+    from retrieval.search.searcher import Searcher
 
     return Searcher.load(small_index, encoder=minilm, multivector_encoder=minilm_colbert)
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from index.format import read_manifest
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig, home_dir
-from retrieval.encoders import DenseEncoder, accelerated_kwargs
-from retrieval.onnx_backend import INT8_FILE
-from retrieval.precision import native_bfloat16, resolve_backend
-from retrieval.query_runtime import LightQueryEncoder
-from retrieval.searcher import Searcher
+from retrieval.encode.dense import DenseEncoder, accelerated_kwargs
+from retrieval.encode.onnx_backend import INT8_FILE
+from retrieval.encode.precision import native_bfloat16, resolve_backend
+from retrieval.encode.query_runtime import LightQueryEncoder
+from retrieval.search.searcher import Searcher
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_bf16_token_vectors_keep_exact_maxsim_rankings(dbpedia_small, minilm_col
     """Compared on exact MaxSim over the token vectors (a compressed index would add its own codec's noise)."""
     from pylate import rank
 
-    from retrieval.multivector_encoder import MultiVectorEncoder
+    from retrieval.encode.multivector import MultiVectorEncoder
 
     lines = (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:300]
     texts = [f"{r['title']} {r['text']}" for r in map(json.loads, lines)]

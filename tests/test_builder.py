@@ -13,11 +13,11 @@ from conftest import kill_when, progress_reached, start_cli
 from index.chunks import pack_ids
 from index.format import file_sha256, read_manifest
 from index.manifest import FORMAT_VERSION
-from retrieval.build_progress import PROGRESS_NAME
-from retrieval.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 TOPICS = [
     ("py", "Python", "Python is a programming language with dynamic typing and garbage collection."),

@@ -10,11 +10,11 @@ import pytest
 
 from index.format import read_manifest
 from index.verify import verify_index
-from retrieval.builder import build_index
-from retrieval.compaction import DRIFT_THRESHOLD, compact_index, measure_drift
+from retrieval.build.builder import build_index
+from retrieval.build.compaction import DRIFT_THRESHOLD, compact_index, measure_drift
 from retrieval.config import BuildConfig
-from retrieval.searcher import Searcher
-from retrieval.updater import add_documents, delete_documents
+from retrieval.search.searcher import Searcher
+from retrieval.build.updater import add_documents, delete_documents
 
 from conftest import kill_when, progress_reached, shared_dataset, start_cli
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.dense import DenseIndex, factory_for
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 IVFPQ_RECALL_AT_10 = 0.75  # stated threshold: 4-bit PQ codes, 2 dims each (96 bytes per 384-dim vector); measured 0.82
 

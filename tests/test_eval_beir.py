@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from eval.beir import DatasetError, evaluate_run, evaluate_searcher, load_beir
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 
 def test_ndcg_uses_graded_gains_like_trec_eval():

@@ -17,7 +17,7 @@ from eval.mteb_runner import MtebSetup, run_mteb
 from eval.reports import load_reports
 from eval.runner import run_beir
 from retrieval import Searcher
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 
 

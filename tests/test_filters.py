@@ -27,9 +27,9 @@ from conftest import write_corpus_with_metadata as write_corpus
 from index.docstore import Document, DocumentStore
 from index.filters import FilterError
 from index.where import parse_where, where_text
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 QUERIES = ["american football player", "a river in europe", "famous painter", "computer software company", "war in the 19th century"]
 
@@ -119,7 +119,7 @@ def test_k_results_whenever_k_documents_match_in_every_mode(filtered, filter, qu
             assert len(ids) == min(k, len(expected)), (mode, filter)
         else:  # BM25 returns the documents that hold a query term: k of them whenever k matching ones do
             bm25 = searcher.component("bm25").index
-            from retrieval.lexical import analyse
+            from retrieval.encode.lexical import analyse
 
             scores = bm25.scores(analyse([query])[0])
             with_term = {int(r) for r in bm25.row_ids[scores > 0]}
@@ -150,7 +150,7 @@ def test_filtered_search_equals_an_index_of_only_the_matching_documents(filtered
 def test_bm25_under_a_filter_is_its_unfiltered_scores_restricted(tmp_path):
     """On all of scifact: the BM25 component's filtered top 10 is its full score vector cut to the matching rows."""
     from index.bm25 import BM25Index
-    from retrieval.lexical import analyse
+    from retrieval.encode.lexical import analyse
 
     scifact = shared_dataset("scifact")
     rng = random.Random(3)

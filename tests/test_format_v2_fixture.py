@@ -17,8 +17,8 @@ import pytest
 from index.format import read_manifest
 from index.verify import verify_index
 from retrieval.config import SearchConfig
-from retrieval.searcher import Searcher
-from retrieval.updater import add_documents
+from retrieval.search.searcher import Searcher
+from retrieval.build.updater import add_documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "index-v2-expected.json").read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from retrieval.config import SearchConfig
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden-answers.json"
 RECORD = os.environ.get("MODERNSEARCH_RECORD_GOLDEN") == "1"

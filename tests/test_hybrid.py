@@ -11,8 +11,8 @@ from eval.beir import evaluate_run, load_beir
 from index.bm25 import BM25Index
 from retrieval import Searcher
 from retrieval.config import SearchConfig
-from retrieval.fusion import linear_fusion, min_max_normalise, reciprocal_rank_fusion
-from retrieval.lexical import analyse
+from retrieval.search.fusion import linear_fusion, min_max_normalise, reciprocal_rank_fusion
+from retrieval.encode.lexical import analyse
 
 from conftest import shared_dataset
 
@@ -139,7 +139,7 @@ def test_k_larger_than_the_corpus_in_every_mode(small_searcher):
 
 
 def test_rerank_without_a_multivector_index_is_a_clear_error(dbpedia_small, tmp_path, minilm):
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     build_index(dbpedia_small, tmp_path / "dense", BuildConfig(model="minilm"), encoder=minilm, progress=False)
@@ -189,7 +189,7 @@ CODE_CORPUS = [
 def test_the_code_analyser_matches_identifier_words_and_is_chosen_for_code(tmp_path, minilm, minilm_colbert, analyser):
     """A query in words meets the identifiers that spell them only with the code analyser, which `auto` picks for a
     corpus of source code; the manifest records the analyser, and queries are analysed with it."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     corpus = tmp_path / "code.jsonl"

@@ -12,11 +12,11 @@ import pytest
 from index.chunks import pack_ids
 from index.format import read_manifest
 from index.verify import verify_index
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from index.chunks import aggregate_chunks
-from retrieval.chunking import ChunkPolicy, split_text
+from retrieval.encode.chunking import ChunkPolicy, split_text
 from retrieval.config import BuildConfig
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 MIXED = (
     "Épreuve à Zürich: naïve café owners in Kraków met 東京の研究者 and 🚀 engineers; "
@@ -131,7 +131,7 @@ def tiny_modernbert(tmp_path_factory):
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, ModernBertConfig, ModernBertModel
 
-    from retrieval.models import bundled_minilm_path
+    from retrieval.encode.model_specs import bundled_minilm_path
 
     folder = tmp_path_factory.mktemp("tiny-modernbert")
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path()))
@@ -163,8 +163,8 @@ def text_of_tokens(tokenizer, n: int, seed: int) -> str:
 
 
 def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_modes(tmp_path, tiny_modernbert):
-    from retrieval.encoders import DenseEncoder
-    from retrieval.multivector_encoder import MultiVectorEncoder
+    from retrieval.encode.dense import DenseEncoder
+    from retrieval.encode.multivector import MultiVectorEncoder
 
     dense = DenseEncoder.load(str(tiny_modernbert / "dense"), device="cpu")
     colbert = MultiVectorEncoder.load(str(tiny_modernbert / "colbert"), device="cpu")
@@ -193,7 +193,7 @@ def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_
 
 
 def test_a_long_context_colbert_reads_a_6000_token_document_whole(tmp_path, tiny_modernbert, minilm_colbert):
-    from retrieval.multivector_encoder import MultiVectorEncoder
+    from retrieval.encode.multivector import MultiVectorEncoder
 
     colbert = MultiVectorEncoder.load(str(tiny_modernbert / "colbert-300"), device="cpu")
     assert colbert.model.document_length == 8192 and colbert.chunk_limit == 8189, "raised from the shipped 300"
@@ -229,7 +229,7 @@ def _byte_level_bpe():
 
 @pytest.mark.parametrize("kind", ["wordpiece", "byte-level bpe"])
 def test_segmented_tokenisation_of_a_long_text_equals_tokenising_it_whole(monkeypatch, minilm, kind):
-    import retrieval.chunking as chunking
+    import retrieval.encode.chunking as chunking
 
     tokenizer = minilm.tokenizer if kind == "wordpiece" else _byte_level_bpe()
     words = "Rivers flow, through Europe; to the sea:\ncarrying   sediment and boats. Straße café 東京 🚀".split(" ")

@@ -13,12 +13,12 @@ import pytest
 
 from index.docstore import DocumentStore
 from index.verify import verify_index
-from retrieval.builder import build_index
-from retrieval.compaction import compact_index
+from retrieval.build.builder import build_index
+from retrieval.build.compaction import compact_index
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
-from retrieval.searcher import Searcher
-from retrieval.updater import add_documents, delete_documents
+from retrieval.search.searcher import Searcher
+from retrieval.build.updater import add_documents, delete_documents
 
 RECORDS = [
     {"_id": "a", "text": "The Danube flows to the Black Sea.", "year": 2019, "score": 3, "draft": False, "team": "finance",

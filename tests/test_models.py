@@ -7,9 +7,9 @@ import warnings
 
 import pytest
 
-from retrieval.builder import build_index
-from retrieval.models import FallbackWarning, ModelUnavailableError, bundled_minilm_path, resolve_model
-from retrieval.searcher import Searcher
+from retrieval.build.builder import build_index
+from retrieval.encode.model_specs import FallbackWarning, ModelUnavailableError, bundled_minilm_path, resolve_model
+from retrieval.search.searcher import Searcher
 
 
 def test_minilm_alias_is_the_bundled_folder():

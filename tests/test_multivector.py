@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from index.maxsim import maxsim
-from index.multivector import DEFAULT_PRUNE, MultiVectorIndex
-from index.multivector_search import kept_centroids
-from retrieval.builder import build_index
+from index.multivector.maxsim import maxsim
+from index.multivector.defaults import DEFAULT_PRUNE
+from index.multivector.token_index import MultiVectorIndex
+from index.multivector.search import kept_centroids
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exac
     document's MaxSim for every query (top-10 sets of 13 queries are too few to rank the two: a swap is 0.008)."""
     import dataclasses
 
-    from index.maxsim import maxsim_segments
+    from index.multivector.maxsim import maxsim_segments
 
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     ids = np.arange(len(doc_vectors))
@@ -246,7 +247,7 @@ def test_query_longer_than_the_query_length_is_truncated(small_index, minilm, mi
 
 @pytest.mark.parametrize("distractors", ["noise", "mix"])
 def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distractors):
-    from eval.bench_multivector import Collection, scale_collection
+    from eval.bench.multivector import Collection, scale_collection
 
     rng = np.random.default_rng(1)
     lengths = rng.integers(3, 9, size=20)
@@ -271,7 +272,7 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distrac
 
 
 def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpedia_small, minilm_colbert):
-    from eval.bench_codecs import run_codec_benchmark
+    from eval.bench.codecs import run_codec_benchmark
 
     report = run_codec_benchmark(dbpedia_small, codecs=("pq", "pq64x4", "sq8"), progress=False, encoder=minilm_colbert,
                                  centroid_multipliers=(1, 4))
@@ -290,7 +291,7 @@ def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_smal
     """bench multivector on a real slice: the nDCG@10 ratio to exact MaxSim comes with a paired interval and
     the share of exact MaxSim's top 10 each system returns."""
     from eval.beir import evaluate_run, load_beir
-    from eval.bench_multivector import run_benchmark
+    from eval.bench.multivector import run_benchmark
 
     report = run_benchmark(dbpedia_small, systems=("exact", "modernsearch"), progress=False, encoder=minilm_colbert)
     json.dumps(report, allow_nan=False)
@@ -321,9 +322,9 @@ def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_li
     """bench scale's large part searches the grown collection as an index folder: it verifies, opens like a built
     multi-vector index, keeps the real documents' texts, and ranks close to exhaustive MaxSim over the same tokens."""
     from eval.beir import load_beir
-    from eval.bench_multivector import encode_collection, scale_collection
-    from eval.bench_scale import corpus_documents, write_collection_index
-    from index.maxsim import maxsim_segments
+    from eval.bench.multivector import encode_collection, scale_collection
+    from eval.bench.scale import corpus_documents, write_collection_index
+    from index.multivector.maxsim import maxsim_segments
     from index.verify import verify_index
 
     real = encode_collection(dbpedia_small, "minilm-colbert", progress=False, encoder=minilm_colbert)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.query_runtime import RECORD_NAME, TOLERANCE, LightQueryEncoder, prepare_light_encoder, runtime_folder
-from retrieval.searcher import Searcher
+from retrieval.encode.query_runtime import RECORD_NAME, TOLERANCE, LightQueryEncoder, prepare_light_encoder, runtime_folder
+from retrieval.search.searcher import Searcher
 
 QUERIES = ["american politician", "rivers of europe", "who wrote the iliad", "Boeing 747 operators " * 80]
 
@@ -76,7 +76,7 @@ def test_a_command_line_search_imports_no_training_stack(light, small_index):
 
 
 def test_the_cold_start_benchmark_times_both_query_encoders(light, small_index):
-    from eval.bench_cold_start import run_cold_start_benchmark
+    from eval.bench.cold_start import run_cold_start_benchmark
 
     report = run_cold_start_benchmark(small_index, query="american politician", runs=1)
     full, fast = report["results"]

@@ -180,8 +180,8 @@ def test_reading_is_lazy(tmp_path):
 def test_benchmark_readers_split_records_at_newlines_only(tmp_path):
     """NEL (U+0085), LINE SEPARATOR (U+2028) and form feeds are characters of a passage, not line breaks: every
     benchmark reads corpora, queries and query lists through the project's readers, which split at newlines only."""
-    from eval.bench_scale import corpus_documents
-    from eval.bench_serve import read_queries
+    from eval.bench.scale import corpus_documents
+    from eval.bench.serve import read_queries
     from eval.beir import read_corpus_records
     from retrieval.corpus.readers import read_lines
 

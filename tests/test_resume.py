@@ -15,10 +15,10 @@ import pytest
 from conftest import kill_when, progress_reached, start_cli
 from index.format import partial_folder, read_manifest
 from index.verify import verify_index
-from retrieval.build_progress import PROGRESS_NAME
-from retrieval.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 HYBRID = ["--mode", "hybrid", "--model", "minilm", "--multivector-model", "minilm-colbert", "--read-batch-size", "64"]
 

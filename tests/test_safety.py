@@ -23,8 +23,8 @@ from index.errors import IndexFormatError
 from index.format import partial_folder, read_manifest
 from index.lock import lock_path, writer_lock
 from index.verify import verify_index
-from retrieval.build_progress import PROGRESS_NAME
-from retrieval.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -153,7 +153,7 @@ def test_permissions_follow_the_umask(tmp_path, minilm):
     old = os.umask(0o002)
     try:
         build_index(corpus, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
-        from retrieval.updater import delete_documents
+        from retrieval.build.updater import delete_documents
 
         delete_documents(tmp_path / "idx", ["d2"])
     finally:
@@ -179,8 +179,8 @@ MARKUP = st.text(alphabet="[]/:\\abi_-", min_size=1, max_size=12)
 @pytest.fixture
 def fast_models(monkeypatch, minilm):
     """The session's offline model wherever the CLI would load one (this module tests output, not loading)."""
-    monkeypatch.setattr("retrieval.encoders.DenseEncoder.load", classmethod(lambda cls, *a, **k: minilm))
-    monkeypatch.setattr("retrieval.encoders.load_manifest_encoder", lambda *a, **k: minilm)
+    monkeypatch.setattr("retrieval.encode.dense.DenseEncoder.load", classmethod(lambda cls, *a, **k: minilm))
+    monkeypatch.setattr("retrieval.encode.dense.load_manifest_encoder", lambda *a, **k: minilm)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -332,7 +332,7 @@ def test_a_failing_write_is_one_line_where_no_tmpfs_can_be_mounted(index_copy, m
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(index_copy))
 
-    monkeypatch.setattr("retrieval.updater.copy_payload", full)
+    monkeypatch.setattr("retrieval.build.updater.copy_payload", full)
     result = CliRunner().invoke(app, ["delete", str(index_copy), "--ids", "d1"])
     assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
     assert "No space left on device" in result.output and "free some space" in result.output

@@ -19,8 +19,8 @@ from app.service.api import ServiceLimits, create_app
 from app.service.indexes import ServedIndexes
 from index.verify import verify_index
 from retrieval.config import SearchConfig
-from retrieval.remote import RemoteSearchError, RemoteSearcher
-from retrieval.searcher import Searcher
+from retrieval.search.remote import RemoteSearchError, RemoteSearcher
+from retrieval.search.searcher import Searcher
 from servers import KEY, running_server
 
 QUERIES = ["american football player", "a river in europe", "famous painter"]
@@ -210,7 +210,7 @@ def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_sma
         response = writer._client.post("/indexes/small/documents:delete", json={"ids": ["cli-added"]})
         assert response.status_code == 200 and response.json()["deleted"] == 1
         assert "cli-added" not in remote.search("Zanzibar spice archipelago", k=3).ids
-        from retrieval.tuned import apply_tuned_search  # tuned settings reach remote searches that give none
+        from retrieval.build.tuned import apply_tuned_search  # tuned settings reach remote searches that give none
 
         apply_tuned_search(copy_of_small_index, {"fusion": "rrf", "rrf_k": 1, "rrf_alpha": 0.2}, dataset="slice", metric="ndcg@10",
                            cv_metric=0.5, in_sample_metric=0.5, queries=5)

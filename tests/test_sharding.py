@@ -19,16 +19,16 @@ import pytest
 from conftest import kill_when, progress_reached, start_cli
 from servers import free_port
 from index.verify import verify_index
-from retrieval.build_progress import PROGRESS_NAME
-from retrieval.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig, SearchConfig
-from retrieval.searcher import Searcher
-from retrieval.updater import add_documents
+from retrieval.search.searcher import Searcher
+from retrieval.build.updater import add_documents
 
 pytestmark = pytest.mark.slow
 # float32 like the session's encoders, so Ray's actors (which load their own models) encode as the whole index did
 CONFIG = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", backend="torch")
-CONFIG_CANDIDATES = 256  # the multi-vector search's candidates at this size (index.multivector.search_defaults)
+CONFIG_CANDIDATES = 256  # the multi-vector search's candidates at this size (index.multivector.defaults.search_defaults)
 SEARCHES = [  # mode, settings, filter
     ("dense", None, None), ("bm25", None, None), ("multivector", None, None), ("hybrid", None, None),
     ("hybrid", SearchConfig(fusion="rrf"), None), ("hybrid", SearchConfig(rerank="multivector"), None),
@@ -117,9 +117,9 @@ def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, w
     """The same adds, upserts and deletes applied to a one-folder index and to a sharded one: afterwards both answer
     every search alike (BM25 statistics stay collection-wide), the new documents get the same row ids, and verify
     passes; compaction vacuums the shards (answers unchanged) or retrains them into as many shards."""
-    from retrieval.compaction import compact_index
-    from retrieval.tuned import apply_tuned_search
-    from retrieval.updater import delete_documents
+    from retrieval.build.compaction import compact_index
+    from retrieval.build.tuned import apply_tuned_search
+    from retrieval.build.updater import delete_documents
 
     one_dir = copy_index(whole, "one")
     split_dir = tmp_path / "split"
@@ -200,7 +200,7 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
     from ray import serve
 
     from app.service import ray_serve
-    from retrieval.remote import RemoteSearcher
+    from retrieval.search.remote import RemoteSearcher
 
     folder, _ = ray_built(2)
     port = free_port()

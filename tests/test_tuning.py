@@ -64,9 +64,9 @@ def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(c
     from typer.testing import CliRunner
 
     from app.cli import app
-    from retrieval.searcher import Searcher
-    from retrieval.compaction import compact_index
-    from retrieval.updater import add_documents
+    from retrieval.search.searcher import Searcher
+    from retrieval.build.compaction import compact_index
+    from retrieval.build.updater import add_documents
     from index.docstore import Document
 
     folder = copy_of_small_index

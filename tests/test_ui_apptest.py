@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from eval.beir import evaluate_searcher, load_beir
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py")
 
@@ -246,7 +246,7 @@ def test_evaluation_page_without_reports(monkeypatch, tmp_path, small_index):
 @pytest.fixture(scope="module")
 def metadata_index(tmp_path_factory, minilm) -> Path:
     """A dense index of a few documents with a low-cardinality string, a number, a boolean and a date field."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     folder = tmp_path_factory.mktemp("ui-metadata")

@@ -8,7 +8,7 @@ import pytest
 
 from browser import ARTIFACTS, assert_no_streamlit_exception, chromium_page, full_page_screenshot, needs_chromium, running_app
 from eval.beir import evaluate_searcher, load_beir
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 pytestmark = needs_chromium
 

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from browser import assert_no_streamlit_exception, chromium_page, full_page_screenshot, needs_chromium, running_app
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py")

@@ -17,10 +17,10 @@ from conftest import kill_when, start_cli
 from index.lock import IndexLockedError, writer_lock
 from index.verify import verify_index
 from retrieval import Searcher
-from retrieval.builder import build_index
+from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
-from retrieval.updater import add_documents, delete_documents
+from retrieval.build.updater import add_documents, delete_documents
 
 QUERIES = ["american politician", "guitar tuning", "roman city in gaul", "a film directed by", "football club"]
 

@@ -79,7 +79,7 @@ def test_tune_refuses_judgments_of_another_corpus_and_never_applies_a_worse_sett
 @pytest.fixture
 def typed_index(tmp_path, minilm):
     """A dense index of three documents with an integer field ``year``."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
     corpus = tmp_path / "typed.jsonl"

@@ -38,7 +38,7 @@ def bench_multivector(
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-multivector-DATASET-N[-mix].json)."),
 ) -> None:
     """Exact MaxSim vs this project's index vs PyLate PLAID and Voyager on the same token vectors."""
-    from eval.bench_multivector import run_benchmark
+    from eval.bench.multivector import run_benchmark
 
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     report = run_benchmark(dataset, model=model, scale=scale, systems=chosen, distractors=distractors)
@@ -78,7 +78,7 @@ def bench_encode(
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-encode-DATASET.json)."),
 ) -> None:
     """Documents/s, tokens/s, peak memory and nDCG@10: plain SentenceTransformer.encode against this project's encoder per backend."""
-    from eval.bench_encode import VARIANTS, run_encode_benchmark
+    from eval.bench.encode import VARIANTS, run_encode_benchmark
 
     chosen = tuple(v.strip() for v in variants.split(",") if v.strip())
     unknown = [v for v in chosen if v not in VARIANTS]
@@ -109,7 +109,7 @@ def bench_long(
 ) -> None:
     """nDCG@10, p50 and build time with long documents truncated to the model's input or chunked, for minilm and
     minilm-colbert; then the multi-vector engine (codecs, knob settings) against exact MaxSim on the same token vectors."""
-    from eval.bench_long import run_long_benchmark
+    from eval.bench.long import run_long_benchmark
 
     report = run_long_benchmark(dataset, queries=queries or None)
     target = out_path or results_dir() / f"bench-long-{Path(dataset).name}.json"
@@ -151,7 +151,7 @@ def bench_codecs(
 ) -> None:
     """Top-10 agreement with exact MaxSim per residual codec (exhaustive search: only the codec differs), with decoded
     tokens as they come and scaled back to unit length."""
-    from eval.bench_codecs import DEFAULT_CODECS, run_codec_benchmark
+    from eval.bench.codecs import DEFAULT_CODECS, run_codec_benchmark
 
     chosen = tuple(c.strip() for c in codecs.split(",") if c.strip()) if codecs else DEFAULT_CODECS
     report = run_codec_benchmark(dataset, model=model, codecs=chosen, centroid_multipliers=_whole_numbers("--centroids", centroids, "1,2"))
@@ -180,7 +180,7 @@ def bench_cold_start(
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-cold-start-INDEX.json)."),
 ) -> None:
     """Seconds for a whole `modernsearch search` process: the light query encoder against loading the full model."""
-    from eval.bench_cold_start import run_cold_start_benchmark
+    from eval.bench.cold_start import run_cold_start_benchmark
 
     report = run_cold_start_benchmark(index, query=query, runs=runs)
     target = out_path or results_dir() / f"bench-cold-start-{Path(index).name}.json"
@@ -207,7 +207,7 @@ def bench_filter(
 ) -> None:
     """Filtered search at 0.1%, 1%, 10%, 50% selectivity and none: recall@10 against exact filtered search, latency,
     the planner's choice, and post-filtering (search 100, then filter) as the baseline."""
-    from eval.bench_filter import run_benchmark
+    from eval.bench.filter import run_benchmark
 
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     report = run_benchmark(dataset, scale=scale, multivector_scale=multivector_scale, systems=chosen)
@@ -243,7 +243,7 @@ def bench_serve(
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-serve-INDEX.json)."),
 ) -> None:
     """`modernsearch serve` on a loopback port under a bounded load, against the in-process Searcher on the same queries."""
-    from eval.bench_serve import read_queries, run_benchmark
+    from eval.bench.serve import read_queries, run_benchmark
 
     report = run_benchmark(index, read_queries(queries, limit), levels=_whole_numbers("--concurrency", concurrency, "1,8,32"), requests=requests)
     target = out_path or results_dir() / f"bench-serve-{index.resolve().name}.json"
@@ -280,7 +280,7 @@ def bench_scale(
     out_path: Optional[Path] = typer.Option(None, "--out", help="JSON results (default: $MODERNSEARCH_HOME/results/bench-scale-DATASET.json)."),
 ) -> None:
     """Ray builds against a local build, and sharded search (in process, on Ray Serve, at scale) against one index."""
-    from eval.bench_scale import run_benchmark
+    from eval.bench.scale import run_benchmark
 
     report = run_benchmark(dataset, index, build_docs=build_docs, build_mode=build_mode, queries=queries, scale=scale, serve=serve,
                            workers=_whole_numbers("--workers", workers, "1,2"),
@@ -328,7 +328,7 @@ def bench_fusion(
 ) -> None:
     """Fusion rules that need no judgments, on several datasets: each rule's metric, the components', tuning's
     cross-validated figure, and each rule's worst loss against the stronger component."""
-    from eval.bench_fusion import run_benchmark
+    from eval.bench.fusion import run_benchmark
 
     parsed = []
     for pair in pairs:

@@ -50,7 +50,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from retrieval.models import FallbackWarning
+        from retrieval.encode.model_specs import FallbackWarning
 
         def show_warning(message, category, *rest, **kw):  # noqa: ANN001 - warnings API
             if issubclass(category, FallbackWarning):
@@ -82,7 +82,7 @@ def cli_message(error: BaseException) -> str | None:
     from index.filters import FilterError
     from index.ownership import ExistingIndexError, ShardWriteError
     from retrieval.corpus.readers import CorpusError
-    from retrieval.models import ModelUnavailableError
+    from retrieval.encode.model_specs import ModelUnavailableError
 
     if isinstance(error, SettingError):
         return f"{cli_spelling(error.setting, None)} {error.requirement}, got {error.value!r}"

@@ -28,7 +28,7 @@ def build(
     settings: BuildConfig,
 ) -> None:
     """Encode a corpus and write an index folder."""
-    from retrieval.builder import build_index
+    from retrieval.build.builder import build_index
 
     if (corpus is None) == (hf_dataset is None):
         raise ValueError("Give either a CORPUS path or --hf-dataset NAME (not both).")
@@ -90,7 +90,7 @@ def info(
 ) -> None:
     """Print an index's manifest: model, dimensions, mode, FAISS factory, counts, sizes, version, time."""
     from index.format import manifest_summary
-    from retrieval.opening import open_committed
+    from retrieval.search.opening import open_committed
 
     opened = open_committed(index, verify=False)  # a sharded index's stores are read as one
     try:
@@ -133,7 +133,7 @@ def add(
 ) -> None:
     """Add documents to an index (dense, multi-vector and BM25 parts) without rebuilding it."""
     from retrieval.corpus.readers import CorpusError
-    from retrieval.updater import add_documents
+    from retrieval.build.updater import add_documents
 
     try:
         summary = add_documents(index, corpus, upsert=upsert)
@@ -154,7 +154,7 @@ def delete(
 ) -> None:
     """Delete documents by id from every part of an index; they never appear in results again."""
     from retrieval.corpus.readers import read_lines
-    from retrieval.updater import delete_documents
+    from retrieval.build.updater import delete_documents
 
     if (ids is None) == (ids_file is None):
         raise ValueError("Give the ids to delete with either --ids ID,ID,... or --ids-file PATH (not both).")
@@ -174,7 +174,7 @@ def compact(
     as_json: bool = typer.Option(False, "--json", help="Print the compaction summary as JSON."),
 ) -> None:
     """Rewrite an index as a new version: reclaim the space updates left, retrain centroids if the data drifted."""
-    from retrieval.compaction import compact_index
+    from retrieval.build.compaction import compact_index
 
     summary = compact_index(index, retrain=retrain, threshold=drift_threshold)
     after_commit(print_compaction, summary, as_json)

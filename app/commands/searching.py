@@ -51,7 +51,7 @@ def search(
     settings: dict[str, Any],
 ) -> None:
     """Search an index and print the top documents (with the settings tuned for it, where options do not say)."""
-    from retrieval.searcher import Searcher
+    from retrieval.search.searcher import Searcher
 
     searcher = Searcher.load(index)
     result = searcher.search(query, k=k, mode=mode, config=searcher.search_config(**settings), filter=chosen_filter(filter_json, where))

@@ -21,7 +21,7 @@ def demo(
 ) -> None:
     """Index the Python standard library's documentation (built once, then reused), search it, serve the UI."""
     from app.demo import EXAMPLE_QUERIES, ensure_demo_index, published_results
-    from retrieval.searcher import Searcher
+    from retrieval.search.searcher import Searcher
 
     index_dir, summary = ensure_demo_index(model=model, rebuild=rebuild)
     if summary is not None:
@@ -33,7 +33,7 @@ def demo(
         print_results(searcher.search(query, k=5))
     out.print(f"Search it yourself: modernsearch search {index_dir} \"your question\"")
     if serve_ui:
-        from app.serve import serve
+        from app.ui.launcher import serve
 
         serve([index_dir], port=port, results=published_results())
 
@@ -45,7 +45,7 @@ def app_command(
     results: Optional[Path] = typer.Option(None, help="Folder of evaluation reports for the Evaluation page (default: $MODERNSEARCH_HOME/results; the demo shows the results published with modernsearch)."),
 ) -> None:
     """Start the Streamlit search UI on localhost."""
-    from app.serve import serve
+    from app.ui.launcher import serve
     from index.format import has_manifest
 
     for folder in index:

@@ -29,9 +29,9 @@ def tune(
 
     from eval.beir import METRICS, check_judged_documents, corpus_ids, load_beir
     from eval.fusion_tuning import collect_runs, judged_in_index, settings_grid, tune as run_tuning
-    from retrieval.pipeline import HYBRID_PARTS
-    from retrieval.searcher import Searcher
-    from retrieval.tuned import apply_tuned_search
+    from retrieval.search.pipeline import HYBRID_PARTS
+    from retrieval.search.searcher import Searcher
+    from retrieval.build.tuned import apply_tuned_search
 
     if metric not in METRICS:  # before the searches, not after them
         raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")

@@ -25,13 +25,13 @@ from app.service.access import ObserveRequests
 from app.service.batching import QueryBatcher
 from app.service.indexes import ServedIndexes, UnknownIndexError
 from app.service.metrics import ServiceMetrics
-from app.service.models import (
+from app.service.schemas import (
     AddDocuments, BatchSearchResponse, DeleteDocuments, Document, IndexDetails, IndexSummary, SearchRequest, SearchResponse,
     UpdateResult, problem_responses,
 )
 from app.service.problems import Problem
-from retrieval.query_text import check_query
-from retrieval.results import AnswerTooLargeError
+from retrieval.search.query_text import check_query
+from retrieval.search.results import AnswerTooLargeError
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
               summary="Add documents (or replace them with upsert), as `modernsearch add` does.")
     def add(name: str, body: AddDocuments) -> UpdateResult:
         from retrieval.corpus.readers import ReadStats, read_records
-        from retrieval.updater import add_documents, recorded_config
+        from retrieval.build.updater import add_documents, recorded_config
         from index.format import read_manifest
 
         folder = served(name)
@@ -194,7 +194,7 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
               responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
               summary="Delete documents by id (ids the index does not hold are listed, not an error).")
     def delete(name: str, body: DeleteDocuments) -> UpdateResult:
-        from retrieval.updater import delete_documents
+        from retrieval.build.updater import delete_documents
 
         folder = served(name)
         return _update_result(delete_documents(folder, body.ids), folder)

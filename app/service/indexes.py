@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from index.format import read_manifest, version_stamp
 from retrieval.components import recipe_for
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 logger = logging.getLogger(__name__)
 

@@ -129,7 +129,7 @@ def install(app: FastAPI, paths: ServerPaths) -> None:
     from index.filters import FilterError
     from index.lock import IndexLockedError
     from retrieval.corpus.readers import CorpusError
-    from retrieval.query_text import EmptyQueryError, InvalidQueryError
+    from retrieval.search.query_text import EmptyQueryError, InvalidQueryError
 
     @app.exception_handler(Problem)
     async def problem(request: Request, error: Problem) -> JSONResponse:

@@ -3,7 +3,7 @@
 Each shard of a sharded index is a deployment of its own (``--replicas`` replicas) that opens the shard folder and
 answers its store's and components' calls. The router deployment is the same FastAPI application as
 ``modernsearch serve`` (Serve's ingress); it loads the query encoders, encodes each query once, and searches a
-:class:`~retrieval.searcher.Searcher` whose store and components are proxies calling the shard deployments (see
+:class:`~retrieval.search.searcher.Searcher` whose store and components are proxies calling the shard deployments (see
 :mod:`index.sharding`: every stage merges over the shards as it does in one process, so the answers are the same).
 A shard that does not answer within ``--shard-timeout`` is left out and the answer says so (``"partial": true,
 "missing_shards": [...]``) or the request fails with 503, per ``--on-shard-failure``. An index that is not sharded
@@ -67,7 +67,7 @@ class ShardServer:
 
 
 def _open_folder(folder: Path) -> Any:
-    from retrieval.opening import open_committed
+    from retrieval.search.opening import open_committed
 
     return open_committed(folder)
 
@@ -153,8 +153,8 @@ class Router:
                           api_key=self.api_key, cors_origins=self.cors_origins, debug=self.debug)
 
     def _open(self, name: str, folder: Path, encoders: dict[str, Any]) -> Any:
-        from retrieval.opening import OpenIndex
-        from retrieval.searcher import Searcher
+        from retrieval.search.opening import OpenIndex
+        from retrieval.search.searcher import Searcher
 
         manifest = read_manifest(folder)
         if not manifest.shards:
@@ -203,7 +203,7 @@ def start(folders: dict[str, Path], *, host: str = "127.0.0.1", port: int = 8000
           blocking: bool = False, **settings: Any) -> None:
     """Deploy :func:`application` on the Ray cluster at ``address`` (a local one when ``None``), its HTTP proxy on
     ``host:port``; with ``blocking``, serve until interrupted."""
-    from retrieval.ray_encoding import connect
+    from retrieval.build.ray_encoding import connect
 
     connect(address)
     from ray import serve

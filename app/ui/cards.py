@@ -11,8 +11,8 @@ import html
 import streamlit as st
 
 from app.ui.document_html import code_html, heading_for, highlighted, is_code, line_window
-from retrieval.highlight import best_window, term_spans
-from retrieval.searcher import Hit, TokenMatch
+from retrieval.search.highlight import best_window, term_spans
+from retrieval.search.searcher import Hit, TokenMatch
 
 
 def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = None) -> None:

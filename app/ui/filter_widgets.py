@@ -16,7 +16,7 @@ import streamlit as st
 from app.ui.document_html import code_span
 from index.filters import to_sql
 from index.where import parse_where, where_text
-from retrieval.searcher import Searcher
+from retrieval.search.searcher import Searcher
 
 LOW_CARDINALITY = 50  # most distinct values a multiselect offers
 

@@ -13,8 +13,8 @@ from app.ui.document_html import code_span
 from index.errors import IndexFormatError, IndexNotFoundError
 from index.format import read_manifest, version_stamp
 from retrieval.components import recipe_for
-from retrieval.models import ModelUnavailableError
-from retrieval.searcher import Searcher
+from retrieval.encode.model_specs import ModelUnavailableError
+from retrieval.search.searcher import Searcher
 
 logger = logging.getLogger(__name__)
 BUILD_HINT = "Build one with `modernsearch build CORPUS --index DIR`, then start `modernsearch app --index DIR` (or run `modernsearch demo`)."

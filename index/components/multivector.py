@@ -1,4 +1,4 @@
-"""The multi-vector component: every document's token vectors, searched by MaxSim (:mod:`index.multivector`)."""
+"""The multi-vector component: every document's token vectors, searched by MaxSim (:mod:`index.multivector.token_index`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 
 from index.component import Ranking, encoding_row, register, same_ids, sorted_ids
 from index.errors import IndexFormatError
-from index.multivector import FILES, MultiVectorIndex
-from index.multivector_search import search_parts
+from index.multivector.token_index import FILES, MultiVectorIndex
+from index.multivector.search import search_parts
 from index.sections import Section
 
 

@@ -11,11 +11,11 @@ import numpy as np
 from index.chunks import pack_ids
 from index.components.dense import DenseComponent, VectorRows
 from index.docstore import DocumentStore
-from retrieval.chunking import Chunk
+from retrieval.encode.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
-from retrieval.document_encoding import chunk_policy, chunk_spans, encode_dense
+from retrieval.encode.documents import chunk_policy, chunk_spans, encode_dense
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ class DenseRecipe:
         return self.name in config.components
 
     def load_encoder(self, config: BuildConfig, device: str | None) -> Any:
-        from retrieval.encoders import DenseEncoder
+        from retrieval.encode.dense import DenseEncoder
 
         return DenseEncoder.load(config.model, device=device or config.device, backend=config.backend)
 
     def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> Any:
-        from retrieval.encoders import load_manifest_encoder
-        from retrieval.query_runtime import LightQueryEncoder
+        from retrieval.encode.dense import load_manifest_encoder
+        from retrieval.encode.query_runtime import LightQueryEncoder
 
         light = LightQueryEncoder.open(model) if queries_only and device in (None, "cpu") else None
         return light or load_manifest_encoder(model, device=device)
@@ -82,7 +82,7 @@ class DenseRecipe:
 
     def prepare_queries(self, encoder: Any) -> None:
         """Leave a checked light query encoder for this model so searches start fast (a failure only costs speed)."""
-        from retrieval.query_runtime import prepare_light_encoder
+        from retrieval.encode.query_runtime import prepare_light_encoder
 
         try:
             prepare_light_encoder(encoder)

@@ -1,4 +1,4 @@
-"""Recipe of the BM25 component: no model; an analyser of :mod:`retrieval.lexical` (text or code, ``auto`` decided
+"""Recipe of the BM25 component: no model; an analyser of :mod:`retrieval.encode.lexical` (text or code, ``auto`` decided
 from the stored documents) for documents, and for queries the one the component's manifest section records."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import numpy as np
 
 from index.components.bm25 import BM25Component, TermRows
 from index.docstore import DocumentStore
-from retrieval.chunking import Chunk
+from retrieval.encode.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
-from retrieval.lexical import SAMPLE, Analyser
+from retrieval.encode.lexical import SAMPLE, Analyser
 
 TEXT_BATCH = 4096
 

@@ -9,12 +9,12 @@ import numpy as np
 
 from index.components.multivector import MultiVectorComponent, TokenRows
 from index.docstore import DocumentStore
-from retrieval.chunking import Chunk
+from retrieval.encode.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
-from retrieval.document_encoding import chunk_policy, encode_multivector
-from retrieval.precision import AUTO, BFLOAT16, FLOAT32
+from retrieval.encode.documents import chunk_policy, encode_multivector
+from retrieval.encode.precision import AUTO, BFLOAT16, FLOAT32
 
 TOKENS = ".tokens.f32"  # token vectors of every chunk, in document order
 CHUNK_TOKENS = ".chunk-tokens.i64"  # (row id, token count) of every chunk
@@ -33,14 +33,14 @@ class MultiVectorRecipe:
         return self.name in config.components
 
     def load_encoder(self, config: BuildConfig, device: str | None) -> Any:
-        from retrieval.multivector_encoder import MultiVectorEncoder
+        from retrieval.encode.multivector import MultiVectorEncoder
 
         spec = config.model if config.components == (self.name,) else config.multivector_model  # the only model of the build
         backend = config.backend if config.backend in (AUTO, BFLOAT16) else FLOAT32  # ONNX runtimes are dense-only
         return MultiVectorEncoder.load(spec, device=device or config.device, backend=backend)
 
     def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> Any:
-        from retrieval.multivector_encoder import MultiVectorEncoder
+        from retrieval.encode.multivector import MultiVectorEncoder
 
         return MultiVectorEncoder.load(model["spec"], device=device, backend=model.get("backend", FLOAT32),
                                        query_backend=model.get("query_backend"), document_length=model.get("document_length"))

@@ -9,7 +9,7 @@ import numpy as np
 
 from index.component import IndexComponent
 from index.docstore import DocumentStore
-from retrieval.chunking import Chunk
+from retrieval.encode.chunking import Chunk
 from retrieval.config import BuildConfig
 
 

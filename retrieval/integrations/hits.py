@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from retrieval.results import Hit
+from retrieval.search.results import Hit
 
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
