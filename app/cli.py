@@ -12,9 +12,7 @@ import sys
 import typer
 
 from app.commands import benchmarks, evaluation, indexing, searching, serving, tuning
-
-OWN_PACKAGES = ("app", "eval", "index", "retrieval")
-CLI_HANDLER = "modernsearch-cli"
+from app.commands.console import configure_logging
 
 app = typer.Typer(
     name="modernsearch",
@@ -42,25 +40,6 @@ def configure(
     """Build, search and evaluate long-context dense retrieval indexes."""
     configure_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
-
-def configure_logging(level: int) -> None:
-    """Library messages (``logging``) go to stderr at ``level``: through rich on a terminal, as plain lines in a pipe
-    or log file. Only this project's loggers are configured; other libraries keep their own settings."""
-    from rich.logging import RichHandler
-
-    from app.commands.console import err
-
-    if err.is_terminal:
-        handler: logging.Handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.set_name(CLI_HANDLER)
-    for package in OWN_PACKAGES:
-        log = logging.getLogger(package)
-        log.setLevel(level)
-        log.handlers = [h for h in log.handlers if h.get_name() != CLI_HANDLER] + [handler]
-        log.propagate = False  # printed once, here, whatever the root logger does
 
 def main() -> None:
     """Entry point of the ``modernsearch`` script."""

@@ -11,44 +11,10 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
+from index.docstore_schema import DOCUMENTS_SCHEMA, METADATA_SCHEMA
+
 OnDuplicate = Literal["error", "first", "last"]
 MATCHES_KEPT = 32  # filters whose admitted rows a store keeps
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    row_id   INTEGER PRIMARY KEY,
-    doc_id   TEXT NOT NULL UNIQUE,
-    title    TEXT NOT NULL DEFAULT '',
-    text     TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    source   TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    row_id   INTEGER NOT NULL,
-    chunk    INTEGER NOT NULL,
-    start    INTEGER NOT NULL,
-    end      INTEGER NOT NULL,
-    PRIMARY KEY (row_id, chunk)
-) WITHOUT ROWID;
-"""
-
-# Typed metadata (index.metadata): each field's type, and one row per (document, field, value) -- a list field has
-# a row per element -- so a filter is a parameterised query over an index on (field, value).
-_METADATA_SCHEMA = """
-CREATE TABLE IF NOT EXISTS metadata_fields (
-    name     TEXT PRIMARY KEY,
-    type     TEXT NOT NULL,
-    position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS metadata_values (
-    row_id   INTEGER NOT NULL,
-    field    TEXT NOT NULL,
-    value
-);
-CREATE INDEX IF NOT EXISTS metadata_by_value ON metadata_values (field, value, row_id);
-CREATE INDEX IF NOT EXISTS metadata_by_row ON metadata_values (row_id);
-"""
-
 
 @dataclass(frozen=True)
 class Document:
@@ -113,7 +79,7 @@ class DocumentStore:
         conn = sqlite3.connect(path, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA + _METADATA_SCHEMA)
+        conn.executescript(DOCUMENTS_SCHEMA + METADATA_SCHEMA)
         conn.commit()
         return cls(conn, path)
 
@@ -300,7 +266,7 @@ class DocumentStore:
         from index.metadata import MetadataSchema, MetadataTypeError
 
         with self._lock, self._conn:
-            self._conn.executescript(_METADATA_SCHEMA)
+            self._conn.executescript(METADATA_SCHEMA)
         schema = MetadataSchema({})
         stored = [(str(r), json.loads(m)) for r, m in self._conn.execute("SELECT row_id, metadata FROM documents ORDER BY row_id")]
         while True:

@@ -97,7 +97,7 @@ def test_verbose_and_quiet_set_how_much_the_library_logs(cli_index):
         assert CliRunner().invoke(app, [*flags, "verify", str(folder)]).exit_code == 0
         levels[" ".join(flags)] = logging.getLogger("retrieval").getEffectiveLevel()
     assert levels == {"": logging.INFO, "--quiet": logging.WARNING, "--verbose": logging.DEBUG}
-    shown = subprocess.run([sys.executable, "-c", "import logging, app.cli as c; c.configure_logging(logging.WARNING); "
+    shown = subprocess.run([sys.executable, "-c", "import logging, app.commands.console as c; c.configure_logging(logging.WARNING); "
                             "log = logging.getLogger('retrieval.build.builder'); log.info('hidden'); log.warning('shown')"],
                            capture_output=True, text=True, env=ENV)
     assert shown.stderr.strip() == "WARNING: shown"

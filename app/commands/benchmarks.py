@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
@@ -263,6 +263,17 @@ def bench_serve(
     out.print(f"Results written to {target}")
 
 
+def _ray_serve(folders: dict[str, Path], port: int) -> Callable[[], None]:
+    """Ray Serve over ``folders`` on ``port`` for ``bench scale`` (small CPU shares: the benchmark's replicas share
+    one machine); returns what shuts it down."""
+    from ray import serve
+
+    from app.service import ray_serve
+
+    ray_serve.start(folders, port=port, cpus_per_replica=0.1)
+    return serve.shutdown
+
+
 @bench_app.command("scale")
 @friendly_errors
 def bench_scale(
@@ -282,7 +293,8 @@ def bench_scale(
     """Ray builds against a local build, and sharded search (in process, on Ray Serve, at scale) against one index."""
     from eval.bench.scale import run_benchmark
 
-    report = run_benchmark(dataset, index, build_docs=build_docs, build_mode=build_mode, queries=queries, scale=scale, serve=serve,
+    report = run_benchmark(dataset, index, build_docs=build_docs, build_mode=build_mode, queries=queries, scale=scale,
+                           serve=_ray_serve if serve else None,
                            workers=_whole_numbers("--workers", workers, "1,2"),
                            shards=tuple(n for n in _whole_numbers("--shards", shards, "2,4") if n > 1), ray_address=ray_address)
     target = out_path or results_dir() / f"bench-scale-{Path(dataset).name}.json"

@@ -28,6 +28,8 @@ _LITERAL = {"markup": False, "emoji": False, "highlight": False}
 # Piped into a log or file, rich would squeeze tables into 80 columns and elide every number; give them room.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160, **_LITERAL)
 err = Console(stderr=True, **_LITERAL)
+OWN_PACKAGES = ("app", "eval", "index", "retrieval")
+LOG_HANDLER = "modernsearch-cli"
 
 
 def styled(label: str, style: str, rest: str = "") -> Text:
@@ -150,3 +152,21 @@ def write_report(target: Path, report: dict[str, Any]) -> None:
     """Write a benchmark's JSON results (creating the folder)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def configure_logging(level: int) -> None:
+    """Library messages (``logging``) go to stderr at ``level``: through rich on a terminal, as plain lines in a pipe
+    or log file. Only this project's loggers are configured; other libraries keep their own settings."""
+    from rich.logging import RichHandler
+
+    if err.is_terminal:
+        handler: logging.Handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.set_name(LOG_HANDLER)
+    for package in OWN_PACKAGES:
+        log = logging.getLogger(package)
+        log.setLevel(level)
+        log.handlers = [h for h in log.handlers if h.get_name() != LOG_HANDLER] + [handler]
+        log.propagate = False  # printed once, here, whatever the root logger does

@@ -28,7 +28,7 @@ def serve_environment(indexes: dict[str, Path], *, api_key_env: str | None, cors
 
 def create_from_environment() -> FastAPI:
     """The application that ``MODERNSEARCH_SERVE`` describes (the API key read from the variable it names)."""
-    from app.cli import configure_logging
+    from app.commands.console import configure_logging
     from app.service.api import create_app
     from app.service.indexes import ServedIndexes
 

@@ -124,11 +124,14 @@ class BodyLimit:
 def install(app: FastAPI, paths: ServerPaths) -> None:
     """Answer every error of ``app`` as problem details: echoes of the request as they are, library messages with the
     served folders named by their index, errors about the server's state with no path or process id (``paths``)."""
-    from index.errors import IndexFormatError, SettingError
-    from index.sharding import ShardUnavailableError
+    _install_request_errors(app)
+    _install_library_errors(app, paths)
+
+
+def _install_request_errors(app: FastAPI) -> None:
+    """Errors in what the client sent: its body, its settings, its filter or query."""
+    from index.errors import SettingError
     from index.filters import FilterError
-    from index.lock import IndexLockedError
-    from retrieval.corpus.readers import CorpusError
     from retrieval.search.query_text import EmptyQueryError, InvalidQueryError
 
     @app.exception_handler(Problem)
@@ -153,16 +156,6 @@ def install(app: FastAPI, paths: ServerPaths) -> None:
     async def bad_filter(request: Request, error: FilterError) -> JSONResponse:
         return problem_response(400, "Invalid filter", str(error), **({"field": error.field} if error.field else {}))
 
-    @app.exception_handler(CorpusError)
-    async def bad_documents(request: Request, error: CorpusError) -> JSONResponse:
-        # a remedy that names settings the request cannot carry (reader settings of the index) is left out
-        offered = set(error.settings) <= _REQUEST_SETTINGS
-        return problem_response(422, "Invalid documents", paths.served(error.message(_json_spelling) if offered else f"{error.problem}."))
-
-    @app.exception_handler(SettingError)
-    async def bad_setting(request: Request, error: SettingError) -> JSONResponse:
-        return problem_response(400, "Invalid setting", f"{error.setting} {error.requirement}, got {error.value!r}", setting=error.setting)
-
     @app.exception_handler(EmptyQueryError)
     async def empty_query(request: Request, error: EmptyQueryError) -> JSONResponse:
         return problem_response(400, "Empty query", str(error))
@@ -170,6 +163,24 @@ def install(app: FastAPI, paths: ServerPaths) -> None:
     @app.exception_handler(InvalidQueryError)
     async def invalid_query(request: Request, error: InvalidQueryError) -> JSONResponse:
         return problem_response(400, "Invalid query", str(error))
+
+    @app.exception_handler(SettingError)
+    async def bad_setting(request: Request, error: SettingError) -> JSONResponse:
+        return problem_response(400, "Invalid setting", f"{error.setting} {error.requirement}, got {error.value!r}", setting=error.setting)
+
+
+def _install_library_errors(app: FastAPI, paths: ServerPaths) -> None:
+    """Errors the library raised answering: documents it refused, the index's state, and anything unexpected."""
+    from index.errors import IndexFormatError
+    from index.lock import IndexLockedError
+    from index.sharding import ShardUnavailableError
+    from retrieval.corpus.readers import CorpusError
+
+    @app.exception_handler(CorpusError)
+    async def bad_documents(request: Request, error: CorpusError) -> JSONResponse:
+        # a remedy that names settings the request cannot carry (reader settings of the index) is left out
+        offered = set(error.settings) <= _REQUEST_SETTINGS
+        return problem_response(422, "Invalid documents", paths.served(error.message(_json_spelling) if offered else f"{error.problem}."))
 
     @app.exception_handler(IndexLockedError)
     async def locked(request: Request, error: IndexLockedError) -> JSONResponse:

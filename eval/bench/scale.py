@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 K = 10
 
 
+ServeStarter = Callable[[dict[str, Path], int], Callable[[], None]]
+"""Starts an HTTP search service over named index folders on a loopback port and returns what stops it. The command
+line passes Ray Serve's (:mod:`app.service.ray_serve`): the benchmark measures the service without importing the
+application layer."""
+
+
 def _p50(run: Callable[[Any], Any], items: Sequence[Any]) -> tuple[float, list[Any]]:
     """Median milliseconds of ``run`` over ``items`` (after one warm-up call), and the answers."""
     run(items[0])
@@ -80,8 +86,9 @@ def bench_builds(dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str
     return rows
 
 
-def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: Sequence[int], serve: bool) -> list[dict[str, Any]]:
-    """p50 per mode of the index and of its sharded copies, in process and (with ``serve``) through Ray Serve."""
+def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: Sequence[int],
+                 serve: ServeStarter | None) -> list[dict[str, Any]]:
+    """p50 per mode of the index and of its sharded copies, in process and (with ``serve``) through the service it starts."""
     from index.shard_folders import shard_index
     from retrieval.search.searcher import Searcher
 
@@ -100,7 +107,7 @@ def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: 
                 reference.setdefault(mode, found)
                 rows.append({"where": "in process", "shards": n, "mode": mode, "p50_ms": p50, "same_top10": _same(found, reference[mode])})
         if serve:
-            rows += _served(folders, modes, queries, reference)
+            rows += _served(serve, folders, modes, queries, reference)
     finally:
         for searcher in searchers.values():
             searcher.close()
@@ -110,17 +117,15 @@ def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: 
     return rows
 
 
-def _served(folders: dict[int, Path], modes: list[str], queries: list[str], reference: dict[str, list[list[str]]]) -> list[dict[str, Any]]:
+def _served(start: ServeStarter, folders: dict[int, Path], modes: list[str], queries: list[str],
+            reference: dict[str, list[list[str]]]) -> list[dict[str, Any]]:
     import httpx2 as httpx
-    from ray import serve
-
-    from app.service import ray_serve
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     names = {n: "unsharded" if n == 1 else f"shards-{n}" for n in folders}
-    ray_serve.start({names[n]: folder for n, folder in folders.items()}, port=port, cpus_per_replica=0.1)
+    stop = start({names[n]: folder for n, folder in folders.items()}, port)
     rows = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
@@ -138,7 +143,7 @@ def _served(folders: dict[int, Path], modes: list[str], queries: list[str], refe
                     p50, found = _p50(search, queries)
                     rows.append({"where": "Ray Serve", "shards": n, "mode": mode, "p50_ms": p50, "same_top10": _same(found, reference[mode])})
     finally:
-        serve.shutdown()
+        stop()
     return rows
 
 
@@ -186,7 +191,7 @@ def corpus_documents(dataset_dir: Path) -> dict[str, Any]:
 
 
 def bench_search_at_scale(dataset_dir: Path, queries: list[str], scratch: Path, *, scale: int, shards: Sequence[int],
-                          serve: bool) -> dict[str, Any]:
+                          serve: ServeStarter | None) -> dict[str, Any]:
     """The corpus grown to ``scale`` documents (``bench multivector``'s ``mix`` distractors) as a multi-vector index,
     searched whole and split into shards, in process and on Ray Serve (:func:`bench_search`)."""
     from eval.bench.multivector import encode_collection, scale_collection
@@ -203,9 +208,9 @@ def bench_search_at_scale(dataset_dir: Path, queries: list[str], scratch: Path, 
 
 def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int = 1000, build_mode: str = "dense",
                   workers: Sequence[int] = (1, 2), shards: Sequence[int] = (2, 4), queries: int = 50, scale: int = 200_000,
-                  serve: bool = True, ray_address: str | None = None) -> dict[str, Any]:
+                  serve: ServeStarter | None = None, ray_address: str | None = None) -> dict[str, Any]:
     """Every part of the benchmark (``build_docs`` 0 skips the builds, no ``index_dir`` the search part, ``scale`` 0 the
-    search at scale); a JSON-ready report."""
+    search at scale, no ``serve`` the searches through a service); a JSON-ready report."""
     from eval.beir import load_beir
     from retrieval.build.ray_encoding import connect
 

@@ -34,7 +34,7 @@ from retrieval.components import given_encoders, stored_encoders
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
 from retrieval.build.sharded_updates import copy_shards
-from retrieval.build.updater import committed_manifest, copy_payload, locked_index, recorded_config
+from retrieval.build.committed import committed_manifest, copy_payload, locked_index, recorded_config
 
 DRIFT_THRESHOLD = 1.2
 Retrain = Literal["auto", "always", "never"]

@@ -9,7 +9,6 @@ shard's documents and cut into parts again, so the shards keep scoring every doc
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -18,10 +17,10 @@ import numpy as np
 
 from index.component import section_with
 from index.docstore import Document, DocumentStore
-from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, read_manifest, verify_files, write_manifest
+from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, read_manifest, write_manifest
 from index.manifest import DocumentsSection, Manifest, ShardEntry
-from index.ownership import check_owned_index
 from retrieval.components import recipe_for
+from retrieval.build.committed import recorded_config
 from retrieval.config import BuildConfig
 
 ADDITIVE_FACTS = ("count", "documents", "tokens")  # section facts of the whole that are sums over the shards
@@ -38,31 +37,12 @@ class ShardedChange:
     not_found: list[str]
 
 
-def check_shards(index_dir: Path, manifest: Manifest) -> None:
-    """Every shard's files as its manifest records them, and nothing else in its folder (the update replaces it)."""
-    for name in manifest.shards:
-        shard = read_manifest(index_dir / name)
-        check_owned_index(index_dir / name, shard.files)
-        verify_files(index_dir / name, shard)
-
-
-def copy_shards(index_dir: Path, staging: Path, manifest: Manifest) -> None:
-    """Copy every shard's files and manifest into the staging folder (the starting point of the new version)."""
-    from retrieval.build.updater import copy_payload
-
-    for name in manifest.shards:
-        (staging / name).mkdir()
-        copy_payload(index_dir / name, staging / name, read_manifest(index_dir / name))
-        shutil.copy2(index_dir / name / MANIFEST_NAME, staging / name / MANIFEST_NAME)
-
-
 def update_shards(staging: Path, manifest: Manifest, *, documents: Sequence[Document] = (), delete_ids: Sequence[str] = (),
                   upsert: bool = False, encoders: Mapping[str, Any] | None = None, typed: Any = None) -> tuple[ShardedChange, Manifest]:
     """Apply an update to the copied shards in ``staging``, write their manifests, and return what changed with the
     whole's new manifest, for the caller to write (``typed`` types the new documents' metadata with a store's
     schema, as the one-folder updater does)."""
     from retrieval.corpus.readers import CorpusError
-    from retrieval.build.updater import recorded_config
 
     names = list(manifest.shards)
     stores = [DocumentStore.open(staging / name / DOCUMENTS_NAME, readonly=False) for name in names]

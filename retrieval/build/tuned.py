@@ -11,8 +11,8 @@ from typing import Any
 from index.format import describe_files, staged_folder, write_manifest
 from index.manifest import TunedSearch
 from retrieval.config import SearchConfig
-from retrieval.build.sharded_updates import copy_shards
-from retrieval.build.updater import copy_payload, locked_index
+from retrieval.build.committed import copy_shards
+from retrieval.build.committed import copy_payload, locked_index
 
 
 def apply_tuned_search(index_dir: Path | str, settings: dict[str, Any], *, dataset: str, metric: str, cv_metric: float,

@@ -9,27 +9,24 @@ either the old or the new one.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from index.component import section_with
 from index.docstore import Document, DocumentStore
-from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, verify_files, write_manifest
-from index.lock import writer_lock
+from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, write_manifest
 from index.manifest import Manifest
-from index.ownership import check_outside_indexes, check_owned_index, resolve_index_path
 from retrieval.components import given_encoders, recipe_for, stored_encoders
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
 from retrieval.corpus.typed import schema_for, typed_batch
-from retrieval.build.sharded_updates import check_shards, copy_shards, update_shards
+from retrieval.build.committed import copy_payload, copy_shards, locked_index, recorded_config
+from retrieval.build.sharded_updates import update_shards
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
 
@@ -70,15 +67,7 @@ def add_documents(
     with locked_index(index_dir) as (index_dir, manifest):
         config = recorded_config(manifest)
         stats = ReadStats()
-        from_file = isinstance(corpus, (str, Path))
-        documents = list(read_corpus(corpus, config, stats) if from_file else corpus)
-        source = corpus if from_file else "the update"  # never the documents themselves: an error would echo them all
-        if not documents:
-            raise CorpusError(f"{source} has no documents with text; nothing to add.")
-        ids = [d.id for d in documents]
-        repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
-        if repeated:
-            raise CorpusError(f"{source} repeats document ids {repeated[:5]}; each id may appear once in an update.")
+        documents = _documents_of_update(corpus, config, stats)
         loaded = stored_encoders(manifest, given_encoders(encoder, multivector_encoder, encoders))
         if manifest.shards:
             def typed(batch: Sequence[Document], store: DocumentStore) -> list[Document]:
@@ -112,6 +101,21 @@ def add_documents(
                                     round(time.perf_counter() - started, 3))
             _write_manifest(staging, manifest, summary, sections, payload)
     return summary
+
+
+def _documents_of_update(corpus: Path | str | Iterable[Document], config: BuildConfig, stats: ReadStats) -> list[Document]:
+    """The documents an update adds, read as the index's build read its corpus; none, or an id given twice, is an
+    error that names the file (never the documents themselves: an error would echo them all)."""
+    from_file = isinstance(corpus, (str, Path))
+    documents = list(read_corpus(corpus, config, stats) if from_file else corpus)
+    source = corpus if from_file else "the update"
+    if not documents:
+        raise CorpusError(f"{source} has no documents with text; nothing to add.")
+    ids = [d.id for d in documents]
+    repeated = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+    if repeated:
+        raise CorpusError(f"{source} repeats document ids {repeated[:5]}; each id may appear once in an update.")
+    return documents
 
 
 def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSummary:
@@ -156,31 +160,6 @@ def _held(index_dir: Path, manifest: Manifest, doc_ids: Sequence[str]) -> list[s
     return [i for i in doc_ids if i in held]
 
 
-@contextmanager
-def locked_index(index_dir: Path | str) -> Iterator[tuple[Path, Manifest]]:
-    """Hold the writer lock of an existing index: yields its real path and committed manifest.
-
-    The path is resolved once (a symlink locks and updates the folder it points at), and a folder that is
-    not an index, or is one shard of a sharded index, fails before any lock file is created beside it.
-    """
-    index_dir = resolve_index_path(index_dir)
-    read_manifest(index_dir)
-    check_outside_indexes(index_dir)
-    with writer_lock(index_dir):
-        yield index_dir, committed_manifest(index_dir)
-
-
-def committed_manifest(index_dir: Path) -> Manifest:
-    """The committed manifest, after checking the files it describes (never update a corrupt index) and that
-    the folder holds nothing else (a new version replaces the whole folder)."""
-    manifest = read_manifest(index_dir)
-    check_owned_index(index_dir, manifest.files)
-    verify_files(index_dir, manifest)
-    if manifest.shards:
-        check_shards(index_dir, manifest)
-    return manifest
-
-
 def _update_sharded(index_dir: Path, manifest: Manifest, started: float, **change: Any) -> UpdateSummary:
     """An add or delete of a sharded index (see :mod:`retrieval.build.sharded_updates`), committed as one new version."""
     with staged_folder(index_dir) as staging:
@@ -191,19 +170,6 @@ def _update_sharded(index_dir: Path, manifest: Manifest, started: float, **chang
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_manifest(staging, dataclasses.replace(updated, updates=[*manifest.updates, {"at": stamp, **summary.to_dict()}]))
     return summary
-
-
-def recorded_config(manifest: Manifest) -> BuildConfig:
-    """The build settings a manifest records (unknown keys from other versions ignored)."""
-    known = {f.name for f in dataclasses.fields(BuildConfig)}
-    return BuildConfig(**{k: v for k, v in manifest.build.config.items() if k in known})
-
-
-def copy_payload(source: Path, staging: Path, manifest: Manifest) -> None:
-    """Copy every file the manifest lists into a staging folder (the starting point of a new version)."""
-    for name in manifest.files:
-        (staging / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, staging / name)
 
 
 def _update_components(
