@@ -21,8 +21,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command in (indexing.build, searching.search, indexing.info, indexing.add, indexing.delete, indexing.compact, indexing.verify,
-                indexing.shard):
+for command in (
+    indexing.build,
+    searching.search,
+    indexing.info,
+    indexing.add,
+    indexing.delete,
+    indexing.compact,
+    indexing.verify,
+    indexing.shard,
+):
     app.command()(command)
 app.add_typer(evaluation.eval_app, name="eval")
 app.command("tune")(tuning.tune)
@@ -34,7 +42,9 @@ app.add_typer(benchmarks.bench_app, name="bench")
 
 @app.callback()
 def configure(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log details (debug messages) of what the library does."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also log details (debug messages) of what the library does."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
 ) -> None:
     """Build, search and evaluate long-context dense retrieval indexes."""

@@ -9,10 +9,11 @@ import csv
 import json
 import statistics
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from index.component import component_type
 from index.manifest import Manifest
@@ -54,7 +55,9 @@ def load_beir(root: Path | str, split: str = "test") -> BeirDataset:
         raise DatasetError(f"{root} is not a folder. Point at a BEIR folder with corpus.jsonl, queries.jsonl, qrels/.")
     for needed in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
         if not (root / needed).exists():
-            raise DatasetError(f"{root / needed} is missing; a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv.")
+            raise DatasetError(
+                f"{root / needed} is missing; a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv."
+            )
     queries = read_queries_file(root / "queries.jsonl")
     qrels = _read_qrels(root / "qrels" / f"{split}.tsv")
     unknown = [qid for qid in qrels if qid not in queries]
@@ -77,7 +80,8 @@ def check_judged_documents(dataset: BeirDataset, corpus_ids: set[str], split: st
 
 
 def _records(path: Path) -> Iterator[tuple[int, str, Any, dict[str, Any]]]:
-    """``(line number, _id, text, record)`` of every non-blank line of a BEIR JSONL file, with errors naming file and line."""
+    """``(line number, _id, text, record)`` of every non-blank line of a BEIR JSONL file, with errors naming file and
+    line."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -176,7 +180,7 @@ class EvalReport:
     latency_ms: dict[str, float] = field(default_factory=dict)
     index_bytes: int = 0
     filter: str | None = None
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON, the format other tools (the UI's evaluation page, reports) read."""
@@ -223,12 +227,15 @@ def evaluate_searcher(
     run: Run = {}
     mode = mode or searcher.modes[0]
     config = config or searcher.search_config()  # what the searches use, so the report names it
-    searcher.search_batch([queries[ids[0]]], k=1, mode=mode, config=config, filter=filter)  # warm-up: model loading is not query latency
+    searcher.search_batch(
+        [queries[ids[0]]], k=1, mode=mode, config=config, filter=filter
+    )  # warm-up: model loading is not query latency
     started = time.perf_counter()
     for start in range(0, len(ids), batch_size):
         part = ids[start : start + batch_size]
-        for qid, result in zip(part, searcher.search_batch([queries[q] for q in part], k=depth, mode=mode, config=config,
-                                                                filter=filter)):
+        for qid, result in zip(
+            part, searcher.search_batch([queries[q] for q in part], k=depth, mode=mode, config=config, filter=filter)
+        ):
             run[qid] = {hit.id: hit.score for hit in result.hits}
         if on_batch:
             on_batch(len(part))

@@ -16,8 +16,9 @@ import dataclasses
 import random
 import statistics
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from eval.beir import METRICS, BeirDataset, DatasetError, Run, evaluate_run
 from retrieval.config import SearchConfig
@@ -43,8 +44,14 @@ class ComponentRuns:
     doc_ids: dict[int, str]
 
 
-def collect_runs(searcher: Any, dataset: BeirDataset, *, candidates: int = 100, batch_size: int = 32,
-                 on_batch: Callable[[int], None] | None = None) -> ComponentRuns:
+def collect_runs(
+    searcher: Any,
+    dataset: BeirDataset,
+    *,
+    candidates: int = 100,
+    batch_size: int = 32,
+    on_batch: Callable[[int], None] | None = None,
+) -> ComponentRuns:
     """Search every judged query with each component hybrid fuses, and MaxSim-score their candidates."""
     queries = dataset.judged_queries
     ids = list(queries)
@@ -64,11 +71,16 @@ def collect_runs(searcher: Any, dataset: BeirDataset, *, candidates: int = 100, 
     for start in range(0, len(ids), batch_size):
         texts = [queries[q] for q in ids[start : start + batch_size]]
         for name in HYBRID_PARTS:
-            lists[name] += [by_row(r.hits, lambda h: h.score) for r in searcher.search_batch(texts, k=candidates, mode=name, config=plain)]
+            lists[name] += [
+                by_row(r.hits, lambda h: h.score)
+                for r in searcher.search_batch(texts, k=candidates, mode=name, config=plain)
+            ]
         if with_maxsim:  # each component's candidates reranked: MaxSim scores of every document either list holds
             parts = [searcher.search_batch(texts, k=candidates, mode=name, config=rescored) for name in HYBRID_PARTS]
-            maxsim += [{**by_row(a.hits, lambda h: h.components["maxsim"]), **by_row(b.hits, lambda h: h.components["maxsim"])}
-                       for a, b in zip(*parts)]
+            maxsim += [
+                {**by_row(a.hits, lambda h: h.components["maxsim"]), **by_row(b.hits, lambda h: h.components["maxsim"])}
+                for a, b in zip(*parts)
+            ]
         if on_batch:
             on_batch(len(texts))
     return ComponentRuns(ids, lists, maxsim if with_maxsim else None, {row: doc for doc, row in rows.items()})
@@ -79,7 +91,9 @@ def settings_grid(with_rerank: bool) -> list[SearchConfig]:
     which win ties), then linear fusion at every alpha under each normalisation and weighted RRF, each with and
     without MaxSim rerank."""
     pure = [SearchConfig(fusion="linear", alpha=1.0), SearchConfig(fusion="linear", alpha=0.0)]
-    first = pure + [SearchConfig(fusion="linear", alpha=a, normalisation=n) for n in NORMALISATIONS for a in ALPHAS if 0 < a < 1]
+    first = pure + [
+        SearchConfig(fusion="linear", alpha=a, normalisation=n) for n in NORMALISATIONS for a in ALPHAS if 0 < a < 1
+    ]
     first += [SearchConfig(fusion="rrf", rrf_k=k, rrf_alpha=a) for k in RRF_KS for a in RRF_ALPHAS]
     if not with_rerank:
         return first
@@ -93,15 +107,19 @@ def fused_run(runs: ComponentRuns, setting: SearchConfig, depth: int = DEPTH) ->
         fused = fuse_scores(HYBRID_PARTS, [runs.lists[name][i] for name in HYBRID_PARTS], setting)
         if setting.rerank == "multivector" and runs.maxsim is not None:
             scores = runs.maxsim[i]
-            fused = sorted(((row, scores[row]) for row, _ in fused[: setting.rerank_depth]), key=lambda d: (-d[1], d[0]))
+            fused = sorted(
+                ((row, scores[row]) for row, _ in fused[: setting.rerank_depth]), key=lambda d: (-d[1], d[0])
+            )
         run[qid] = {runs.doc_ids[row]: score for row, score in fused[:depth]}
     return run
 
 
 def component_run(runs: ComponentRuns, name: str, depth: int = DEPTH) -> Run:
     """One component's own run."""
-    return {qid: {runs.doc_ids[row]: score for row, score in list(runs.lists[name][i].items())[:depth]}
-            for i, qid in enumerate(runs.queries)}
+    return {
+        qid: {runs.doc_ids[row]: score for row, score in list(runs.lists[name][i].items())[:depth]}
+        for i, qid in enumerate(runs.queries)
+    }
 
 
 @dataclass
@@ -135,14 +153,25 @@ def judged_in_index(dataset: BeirDataset, searcher: Any) -> float:
     judged = {doc for docs in dataset.qrels.values() for doc, grade in docs.items() if grade > 0}
     found = sum(searcher.row_of(doc) is not None for doc in judged)
     if judged and not found:
-        raise DatasetError(f"the index holds none of the {len(judged):,} documents that {dataset.root} judges relevant: "
-                           f"the judgments are for another corpus. Tune with the dataset the index was built from.")
+        raise DatasetError(
+            f"the index holds none of the {len(judged):,} documents that {dataset.root} judges relevant: "
+            f"the judgments are for another corpus. Tune with the dataset the index was built from."
+        )
     return found / len(judged) if judged else 1.0
 
 
-def tune(runs: ComponentRuns, qrels: dict[str, dict[str, int]], *, metric: str = "ndcg@10", folds: int = 5, seed: int = 0,
-         dataset: str = "", index: str = "", on_setting: Callable[[int], None] | None = None,
-         current: SearchConfig = SearchConfig()) -> TuningReport:
+def tune(
+    runs: ComponentRuns,
+    qrels: dict[str, dict[str, int]],
+    *,
+    metric: str = "ndcg@10",
+    folds: int = 5,
+    seed: int = 0,
+    dataset: str = "",
+    index: str = "",
+    on_setting: Callable[[int], None] | None = None,
+    current: SearchConfig = SearchConfig(),
+) -> TuningReport:
     """Evaluate the grid on the collected lists; choose on all queries and estimate by k-fold cross-validation.
     ``current`` is the setting the index searches with now, reported as the default to beat."""
     from eval.paired import difference_interval
@@ -177,15 +206,32 @@ def tune(runs: ComponentRuns, qrels: dict[str, dict[str, int]], *, metric: str =
     difference, low, high = difference_interval(out_of_fold, best_values)
     default = current
     default_index = grid.index(default) if default in grid else None
-    default_value = (_mean(per_setting[default_index], queries) if default_index is not None
-                     else _metric_of(fused_run(runs, default), qrels, metric))
+    default_value = (
+        _mean(per_setting[default_index], queries)
+        if default_index is not None
+        else _metric_of(fused_run(runs, default), qrels, metric)
+    )
     return TuningReport(
-        dataset=dataset, index=index, metric=metric, folds=folds, n_queries=len(queries), grid_size=len(grid),
-        components=components, default={**describe(default), metric: default_value}, chosen=describe(grid[chosen]),
-        chosen_metric=_mean(per_setting[chosen], queries), cv_metric=statistics.fmean(out_of_fold.values()),
+        dataset=dataset,
+        index=index,
+        metric=metric,
+        folds=folds,
+        n_queries=len(queries),
+        grid_size=len(grid),
+        components=components,
+        default={**describe(default), metric: default_value},
+        chosen=describe(grid[chosen]),
+        chosen_metric=_mean(per_setting[chosen], queries),
+        cv_metric=statistics.fmean(out_of_fold.values()),
         best_component=best_component,
-        cv_vs_best_component={"difference": difference, "low": low, "high": high, "component": components[best_component]},
-        fold_choices=fold_choices, seconds=round(time.perf_counter() - started, 1),
+        cv_vs_best_component={
+            "difference": difference,
+            "low": low,
+            "high": high,
+            "component": components[best_component],
+        },
+        fold_choices=fold_choices,
+        seconds=round(time.perf_counter() - started, 1),
     )
 
 

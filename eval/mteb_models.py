@@ -11,8 +11,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from index.docstore import Document
 from retrieval.build.builder import build_index
@@ -30,14 +31,16 @@ def model_meta(encoder: DenseEncoder | MultiVectorEncoder, configuration: str) -
     spec = str(facts["spec"])
     is_hub_id = "/" in spec and not Path(spec).exists()
     multivector = isinstance(encoder, MultiVectorEncoder)
-    return ModelMeta.create_empty({
-        "name": spec if is_hub_id else f"modernsearch/{Path(spec).name}",
-        "revision": f"{facts.get('revision') or 'local'}-{configuration}",
-        "embed_dim": facts.get("dimension"),
-        "max_tokens": facts.get("max_tokens"),
-        "similarity_fn_name": ScoringFunction.MAX_SIM if multivector else ScoringFunction.COSINE,
-        "framework": ["PyLate" if multivector else "Sentence Transformers"],
-    })
+    return ModelMeta.create_empty(
+        {
+            "name": spec if is_hub_id else f"modernsearch/{Path(spec).name}",
+            "revision": f"{facts.get('revision') or 'local'}-{configuration}",
+            "embed_dim": facts.get("dimension"),
+            "max_tokens": facts.get("max_tokens"),
+            "similarity_fn_name": ScoringFunction.MAX_SIM if multivector else ScoringFunction.COSINE,
+            "framework": ["PyLate" if multivector else "Sentence Transformers"],
+        }
+    )
 
 
 def _texts(inputs: Any) -> list[str]:
@@ -52,7 +55,9 @@ class ProjectEncoder:
         self.encoder = encoder
         self.mteb_model_meta = model_meta(encoder, configuration)
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any) -> Any:
+    def encode(
+        self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any
+    ) -> Any:
         """Embeddings of a dataloader's texts: a matrix (dense) or one token matrix per text (multi-vector)."""
         from mteb.types import PromptType
 
@@ -65,7 +70,11 @@ class ProjectEncoder:
         """All-pairs similarity with the model's scoring function."""
         from mteb.similarity_functions import cos_sim, max_sim
 
-        return max_sim(embeddings1, embeddings2) if isinstance(self.encoder, MultiVectorEncoder) else cos_sim(embeddings1, embeddings2)
+        return (
+            max_sim(embeddings1, embeddings2)
+            if isinstance(self.encoder, MultiVectorEncoder)
+            else cos_sim(embeddings1, embeddings2)
+        )
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
         """Row-by-row similarity with the model's scoring function."""
@@ -102,17 +111,41 @@ class IndexSearch:
     def mode(self) -> str:
         return "multivector" if isinstance(self.encoder, MultiVectorEncoder) else "dense"
 
-    def index(self, corpus: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, encode_kwargs: Any = None, num_proc: int | None = None, **kwargs: Any) -> None:
+    def index(
+        self,
+        corpus: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        encode_kwargs: Any = None,
+        num_proc: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Build this project's index of the task's corpus (replacing the previous task's)."""
         self.close()
         self._scratch = Path(tempfile.mkdtemp(prefix="modernsearch-mteb-"))
         folder = self._scratch / "index"
         encoders = {"multivector_encoder": self.encoder} if self.mode == "multivector" else {"encoder": self.encoder}
-        build_index(_documents(corpus), folder, self.config.with_changes(mode=self.mode), progress=self.progress, **encoders)
+        build_index(
+            _documents(corpus), folder, self.config.with_changes(mode=self.mode), progress=self.progress, **encoders
+        )
         self.searcher = Searcher.load(folder, **encoders)
         self.index_bytes = self.searcher.manifest.payload_bytes
 
-    def search(self, queries: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: Any = None, top_ranked: Any = None, num_proc: int | None = None, **kwargs: Any) -> dict[str, dict[str, float]]:
+    def search(
+        self,
+        queries: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        top_k: int,
+        encode_kwargs: Any = None,
+        top_ranked: Any = None,
+        num_proc: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, dict[str, float]]:
         """Top ``top_k`` documents per query from the index: ``{query_id: {doc_id: score}}``."""
         if self.searcher is None:
             raise RuntimeError("index() must run before search()")
@@ -121,7 +154,9 @@ class IndexSearch:
         started = time.perf_counter()
         run: dict[str, dict[str, float]] = {}
         for start in range(0, len(ids), 32):
-            results = self.searcher.search_batch(texts[start : start + 32], k=top_k, mode=self.mode, config=self.search_config)
+            results = self.searcher.search_batch(
+                texts[start : start + 32], k=top_k, mode=self.mode, config=self.search_config
+            )
             for qid, result in zip(ids[start : start + 32], results):
                 run[str(qid)] = {hit.id: hit.score for hit in result.hits}
         self.search_seconds += time.perf_counter() - started

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from eval.beir import DatasetError, describe_configuration
 from eval.mteb_models import IndexSearch, ProjectEncoder
 from eval.mteb_tasks import hub_tasks, local_task
-from retrieval.config import BuildConfig, results_dir as default_results_dir
+from retrieval.config import BuildConfig
+from retrieval.config import results_dir as default_results_dir
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
 
@@ -37,12 +39,17 @@ class MtebSetup:
 
     @property
     def configuration(self) -> str:
-        """Short name of the search setup: ``exact``, ``index-flat``, ``index-hnsw``, ``index-mv-pq``, ... (``-truncate``
+        """Short name of the search setup: ``exact``, ``index-flat``, ``index-hnsw``, ``index-mv-pq``, ...
+        (``-truncate``
         when the index truncates long documents instead of chunking them, ``-shards2`` when it is split in two)."""
         if not self.use_index:
             return "exact"
         name = f"index-mv-{self.multivector_codec}" if self.mode == "multivector" else f"index-{self.index_type}"
-        return name + ("-truncate" if self.long_docs == "truncate" else "") + (f"-shards{self.shards}" if self.shards > 1 else "")
+        return (
+            name
+            + ("-truncate" if self.long_docs == "truncate" else "")
+            + (f"-shards{self.shards}" if self.shards > 1 else "")
+        )
 
 
 def default_mode(model: str) -> str:
@@ -73,10 +80,16 @@ def run_mteb(
     for task in chosen:  # data first: a bad folder or an unreachable hub fails before the model loads
         _load(task, hub=local is None)
     if encoder is None:
-        encoder = MultiVectorEncoder.load(setup.model) if setup.mode == "multivector" else DenseEncoder.load(setup.model)
+        encoder = (
+            MultiVectorEncoder.load(setup.model) if setup.mode == "multivector" else DenseEncoder.load(setup.model)
+        )
     if setup.use_index:
-        config = BuildConfig(index_type=setup.index_type, multivector_codec=setup.multivector_codec, long_docs=setup.long_docs,
-                             shards=setup.shards)
+        config = BuildConfig(
+            index_type=setup.index_type,
+            multivector_codec=setup.multivector_codec,
+            long_docs=setup.long_docs,
+            shards=setup.shards,
+        )
         model: Any = IndexSearch(encoder, config, configuration=setup.configuration, progress=progress)
     else:
         model = ProjectEncoder(encoder, configuration=setup.configuration)
@@ -107,7 +120,9 @@ def _load(task: Any, hub: bool) -> None:
         ) from err
 
 
-def _write(task_result: Any, task: Any, setup: MtebSetup, model: Any, encoder: Any, results_dir: Path, seconds: float) -> dict[str, Any]:
+def _write(
+    task_result: Any, task: Any, setup: MtebSetup, model: Any, encoder: Any, results_dir: Path, seconds: float
+) -> dict[str, Any]:
     """mteb's JSON and the project's summary for one task; returns the summary."""
     meta = model.mteb_model_meta
     raw_path = results_dir / "mteb" / meta.model_name_as_path() / setup.configuration / f"{task_result.task_name}.json"
@@ -127,13 +142,14 @@ def _write(task_result: Any, task: Any, setup: MtebSetup, model: Any, encoder: A
         "main_score": float(scores["main_score"]),
         "latency_ms": (
             {"mean_per_query_batched": round(model.search_seconds * 1000 / model.queries_searched, 2)}
-            if isinstance(model, IndexSearch) and model.queries_searched else {}
+            if isinstance(model, IndexSearch) and model.queries_searched
+            else {}
         ),
         "index_bytes": getattr(model, "index_bytes", 0),
         "evaluation_seconds": round(seconds, 2),
         "mteb_version": task_result.mteb_version,
         "mteb_result": str(raw_path),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     target = results_dir / f"mteb-{task_result.task_name}-{_slug(meta.name)}-{setup.configuration}.json"
     target.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Paired comparisons of two systems on the same queries: how sure a "0.98x the baseline" is, and how alike the rankings are.
+"""Paired comparisons of two systems on the same queries: how sure a "0.98x the baseline" is, and how alike the rankings
+are.
 
 With 40 judged queries (dbpedia-5k) one query moving a relevant document by a rank shifts
 nDCG@10 by about 0.005, so a ratio of means needs its interval beside it before it is
@@ -10,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def ratio_interval(system: dict[str, float], baseline: dict[str, float], confidence: float = 0.95,
-                   resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+def ratio_interval(
+    system: dict[str, float],
+    baseline: dict[str, float],
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """``mean(system) / mean(baseline)`` over the baseline's queries with a paired bootstrap interval (BCa, scipy).
 
     Queries are resampled together for both systems, so a hard query counts against both.
@@ -20,7 +26,8 @@ def ratio_interval(system: dict[str, float], baseline: dict[str, float], confide
     >>> ratio, low, high = ratio_interval({q: 0.9 * v for q, v in base.items()}, base)
     >>> round(ratio, 3), round(low, 3), round(high, 3)
     (0.9, 0.9, 0.9)
-    >>> ratio, low, high = ratio_interval({q: v + (0.1 if i % 2 else -0.1) for i, (q, v) in enumerate(base.items())}, base)
+    >>> noisy = {q: v + (0.1 if i % 2 else -0.1) for i, (q, v) in enumerate(base.items())}
+    >>> ratio, low, high = ratio_interval(noisy, base)
     >>> round(ratio, 6), low < 0.95 and high > 1.05
     (1.0, True)
     """
@@ -35,8 +42,14 @@ def ratio_interval(system: dict[str, float], baseline: dict[str, float], confide
     if np.allclose(ours, ratio * theirs):  # constant ratio per query: no spread to resample
         return ratio, ratio, ratio
     result = stats.bootstrap(
-        (ours, theirs), lambda a, b, axis: a.mean(axis=axis) / b.mean(axis=axis), paired=True, vectorized=True,
-        n_resamples=resamples, confidence_level=confidence, method="BCa", rng=np.random.default_rng(seed),
+        (ours, theirs),
+        lambda a, b, axis: a.mean(axis=axis) / b.mean(axis=axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=resamples,
+        confidence_level=confidence,
+        method="BCa",
+        rng=np.random.default_rng(seed),
     )
     return ratio, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
@@ -53,14 +66,20 @@ def top_k_agreement(run: dict[str, list[str]], reference: dict[str, list[str]], 
     return float(np.mean(shares)) if shares else float("nan")
 
 
-def difference_interval(system: dict[str, float], baseline: dict[str, float], confidence: float = 0.95,
-                        resamples: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+def difference_interval(
+    system: dict[str, float],
+    baseline: dict[str, float],
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """``mean(system) - mean(baseline)`` over the baseline's queries with a paired bootstrap interval (BCa, scipy).
 
     >>> base = {f"q{i}": v for i, v in enumerate([0.2, 0.4, 0.6, 0.8, 1.0] * 4)}
     >>> difference_interval({q: v + 0.05 for q, v in base.items()}, base)
     (0.05, 0.05, 0.05)
-    >>> diff, low, high = difference_interval({q: v + (0.1 if i % 2 else -0.1) for i, (q, v) in enumerate(base.items())}, base)
+    >>> noisy = {q: v + (0.1 if i % 2 else -0.1) for i, (q, v) in enumerate(base.items())}
+    >>> diff, low, high = difference_interval(noisy, base)
     >>> round(diff, 6), low < -0.02 and high > 0.02
     (0.0, True)
     """
@@ -73,6 +92,12 @@ def difference_interval(system: dict[str, float], baseline: dict[str, float], co
     difference = float(change.mean())
     if np.allclose(change, difference):  # the same change on every query: no spread to resample
         return round(difference, 12), round(difference, 12), round(difference, 12)
-    result = stats.bootstrap((change,), np.mean, n_resamples=resamples, confidence_level=confidence, method="BCa",
-                             rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (change,),
+        np.mean,
+        n_resamples=resamples,
+        confidence_level=confidence,
+        method="BCa",
+        rng=np.random.default_rng(seed),
+    )
     return difference, float(result.confidence_interval.low), float(result.confidence_interval.high)

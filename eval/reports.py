@@ -8,15 +8,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("dataset", "configuration", "evaluator", "ndcg@10", "recall@100", "mrr@10", "ms/query", "index MiB", "n_queries", "file")
+COLUMNS = (
+    "dataset",
+    "configuration",
+    "evaluator",
+    "ndcg@10",
+    "recall@100",
+    "mrr@10",
+    "ms/query",
+    "index MiB",
+    "n_queries",
+    "file",
+)
 
 
 def configuration_label(report: dict[str, Any]) -> str:
     """A short name for what was evaluated: model, mode and index structure (parameters are in the report).
 
-    >>> configuration_label({"model": "sentence-transformers/all-MiniLM-L6-v2", "mode": "dense", "factory": "IDMap2,HNSW32"})
+    >>> hnsw = {"model": "sentence-transformers/all-MiniLM-L6-v2", "mode": "dense", "factory": "IDMap2,HNSW32"}
+    >>> configuration_label(hnsw)
     'all-MiniLM-L6-v2 · dense · HNSW32'
-    >>> configuration_label({"model": "BM25 + minilm", "mode": "hybrid-rrf", "factory": "BM25(k1=1.5,b=0.75) + IDMap2,Flat"})
+    >>> hybrid = {"model": "BM25 + minilm", "mode": "hybrid-rrf", "factory": "BM25(k1=1.5,b=0.75) + IDMap2,Flat"}
+    >>> configuration_label(hybrid)
     'BM25 + minilm · hybrid-rrf · BM25 + Flat'
     >>> configuration_label({"model": "BM25", "mode": "bm25", "factory": "BM25-code(k1=1.5,b=0.75)"})
     'BM25 · bm25 · BM25-code'
@@ -78,6 +91,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     |---|---|---|---:|---:|---:|---:|---:|---:|
     | d | c | beir | 0.5000 | 0.9000 | 0.7000 | 3.2 | - | 40 |
     """
+
     def number(value: Any, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
@@ -99,7 +113,9 @@ def render_report(results: Path | str, out_dir: Path | str) -> RenderedReport:
     (nDCG@10 against query latency, marker area by index size) for every report under ``results``."""
     results, out_dir = Path(results), Path(out_dir)
     if not results.is_dir():
-        raise FileNotFoundError(f"{results} is not a folder of reports. Write some with `modernsearch eval beir ... --out-dir {results}`.")
+        raise FileNotFoundError(
+            f"{results} is not a folder of reports. Write some with `modernsearch eval beir ... --out-dir {results}`."
+        )
     rows, problems = load_reports(results)
     if not rows:
         raise FileNotFoundError(f"No eval beir / eval mteb reports under {results}.")
@@ -130,7 +146,9 @@ def _plot_ndcg(rows: list[dict[str, Any]], path: Path) -> Path:
 
     grouped = _by_dataset(rows)
     heights = [max(1.6, 0.38 * len(g) + 0.9) for g in grouped.values()]
-    fig, axes = plt.subplots(len(grouped), 1, figsize=(10, sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(grouped), 1, figsize=(10, sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
     for ax, (dataset, group) in zip(axes[:, 0], grouped.items()):
         group = sorted(group, key=lambda r: r["ndcg@10"] or 0.0)
         labels = [f"{r['configuration']} ({r['evaluator']})" for r in group]
@@ -162,9 +180,15 @@ def _plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> Path | None:
     colors = plt.get_cmap("tab20").colors
     for ax, (dataset, group) in zip(axes[0], grouped.items()):
         for i, r in enumerate(group):
-            ax.scatter(r["ms/query"], r["ndcg@10"], s=max(30.0, 12.0 * (r["index MiB"] or 0.0)), alpha=0.7,
-                       color=colors[i % len(colors)], marker="o" if r["evaluator"] == "beir" else "s",
-                       label=f"{r['configuration']} ({r['evaluator']})")
+            ax.scatter(
+                r["ms/query"],
+                r["ndcg@10"],
+                s=max(30.0, 12.0 * (r["index MiB"] or 0.0)),
+                alpha=0.7,
+                color=colors[i % len(colors)],
+                marker="o" if r["evaluator"] == "beir" else "s",
+                label=f"{r['configuration']} ({r['evaluator']})",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("query latency, ms per query (batched, log scale)")
         ax.set_ylabel("nDCG@10")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
 from retrieval.build.builder import build_index
@@ -24,8 +25,10 @@ def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple
     spec, at, default = spec.partition("@")
     mode, plus, suffix = spec.partition("+")
     if mode not in SEARCH_MODES or (plus and suffix != "rerank") or (at and default != "default"):
-        raise ValueError(f"Unknown configuration {spec + at + default!r}: use one of {', '.join(SEARCH_MODES)}, optionally "
-                         f"with +rerank, and @default for the default settings instead of the index's tuned ones.")
+        raise ValueError(
+            f"Unknown configuration {spec + at + default!r}: use one of {', '.join(SEARCH_MODES)}, optionally "
+            f"with +rerank, and @default for the default settings instead of the index's tuned ones."
+        )
     base = SearchConfig() if at else base
     return mode, base.with_changes(rerank="multivector") if plus else base
 
@@ -62,7 +65,9 @@ def run_beir(
     tuned for the index and the defaults. A metadata ``filter`` restricts every search (judged documents it excludes
     count as misses)."""
     if (index is None) == (build is None):
-        raise ValueError("Evaluate either an existing index or a temporary one built with the given settings, not both.")
+        raise ValueError(
+            "Evaluate either an existing index or a temporary one built with the given settings, not both."
+        )
     for spec in configurations:
         parse_configuration(spec)  # a typo fails now, not after a long build
     dataset = load_beir(dataset_dir, split=split)
@@ -70,8 +75,15 @@ def run_beir(
     if index is not None:
         searcher = Searcher.load(index)
         try:
-            return _evaluate_all(searcher, dataset, configurations, searcher.search_config(**(search_settings or {})), depth,
-                                 progress, filter)
+            return _evaluate_all(
+                searcher,
+                dataset,
+                configurations,
+                searcher.search_config(**(search_settings or {})),
+                depth,
+                progress,
+                filter,
+            )
         finally:
             searcher.close()
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
@@ -82,8 +94,15 @@ def run_beir(
         build_index(dataset.corpus_path, folder, config, progress=progress)
         searcher = Searcher.load(folder)
         try:
-            reports = _evaluate_all(searcher, dataset, configurations or ["dense"], SearchConfig(**(search_settings or {})), depth,
-                                    progress, filter)
+            reports = _evaluate_all(
+                searcher,
+                dataset,
+                configurations or ["dense"],
+                SearchConfig(**(search_settings or {})),
+                depth,
+                progress,
+                filter,
+            )
         finally:
             searcher.close()
         for report in reports:
@@ -92,7 +111,12 @@ def run_beir(
 
 
 def _evaluate_all(
-    searcher: Searcher, dataset: BeirDataset, configurations: Sequence[str], base: SearchConfig, depth: int, progress: bool,
+    searcher: Searcher,
+    dataset: BeirDataset,
+    configurations: Sequence[str],
+    base: SearchConfig,
+    depth: int,
+    progress: bool,
     filter: Filter = None,
 ) -> list[EvalReport]:
     from tqdm.auto import tqdm
@@ -100,7 +124,12 @@ def _evaluate_all(
     reports = []
     for spec in configurations or [searcher.modes[0]]:
         mode, config = parse_configuration(spec, base)
-        with tqdm(total=len(dataset.judged_queries), desc=f"Searching ({spec})", unit=" query", disable=not progress) as bar:
-            reports.append(evaluate_searcher(searcher, dataset, mode=mode, config=config, depth=depth, on_batch=bar.update,
-                                             filter=filter))
+        with tqdm(
+            total=len(dataset.judged_queries), desc=f"Searching ({spec})", unit=" query", disable=not progress
+        ) as bar:
+            reports.append(
+                evaluate_searcher(
+                    searcher, dataset, mode=mode, config=config, depth=depth, on_batch=bar.update, filter=filter
+                )
+            )
     return reports

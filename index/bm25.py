@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,9 @@ class BM25Index:
         return int(len(self.row_ids))
 
     @classmethod
-    def build(cls, documents: Sequence[list[str]], row_ids: np.ndarray, params: dict[str, Any] | None = None) -> "BM25Index":
+    def build(
+        cls, documents: Sequence[list[str]], row_ids: np.ndarray, params: dict[str, Any] | None = None
+    ) -> BM25Index:
         """Index one token list per document (``row_ids`` in the same order)."""
         import bm25s
 
@@ -40,22 +43,30 @@ class BM25Index:
         model.index((token_ids, vocabulary), show_progress=False)
         return cls(model=model, row_ids=np.asarray(row_ids, dtype=np.int64), params=params)
 
-    def part(self, positions: np.ndarray) -> "BM25Index":
+    def part(self, positions: np.ndarray) -> BM25Index:
         """The documents at ``positions`` with the scores they have in the whole collection (its document frequencies
         and average length), so that the parts of a split score every document exactly as the whole does."""
         import bm25s
         import scipy.sparse as sp
 
         scores = self.model.scores
-        matrix = sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]), shape=(scores["num_docs"], len(scores["indptr"]) - 1))
+        matrix = sp.csc_matrix(
+            (scores["data"], scores["indices"], scores["indptr"]), shape=(scores["num_docs"], len(scores["indptr"]) - 1)
+        )
         kept = matrix[np.asarray(positions, dtype=np.int64)].tocsc()
         kept.sort_indices()
         model = bm25s.BM25(k1=self.params["k1"], b=self.params["b"], method=self.params["method"])
-        model.scores = {"data": kept.data.astype(scores["data"].dtype), "indices": kept.indices.astype(scores["indices"].dtype),
-                        "indptr": kept.indptr.astype(scores["indptr"].dtype), "num_docs": len(positions)}
+        model.scores = {
+            "data": kept.data.astype(scores["data"].dtype),
+            "indices": kept.indices.astype(scores["indices"].dtype),
+            "indptr": kept.indptr.astype(scores["indptr"].dtype),
+            "num_docs": len(positions),
+        }
         model.vocab_dict = dict(self.model.vocab_dict)
         model.nonoccurrence_array = getattr(self.model, "nonoccurrence_array", None)
-        return BM25Index(model=model, row_ids=self.row_ids[np.asarray(positions, dtype=np.int64)], params=dict(self.params))
+        return BM25Index(
+            model=model, row_ids=self.row_ids[np.asarray(positions, dtype=np.int64)], params=dict(self.params)
+        )
 
     def save(self, folder: Path) -> list[str]:
         """Write the bm25s files under ``folder/bm25``; returns their paths relative to ``folder``."""
@@ -65,7 +76,7 @@ class BM25Index:
         return sorted(f"{BM25_FOLDER}/{p.name}" for p in target.iterdir() if p.is_file())
 
     @classmethod
-    def load(cls, folder: Path, params: dict[str, Any] | None = None) -> "BM25Index":
+    def load(cls, folder: Path, params: dict[str, Any] | None = None) -> BM25Index:
         """Open a saved index, memory-mapping the score matrix."""
         import bm25s
 

@@ -8,7 +8,7 @@ chunk has chunk number 0. Up to 65,536 chunks per document and 2**47 documents.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

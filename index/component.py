@@ -10,9 +10,10 @@ loop over the components an index has; only a component's own module knows what 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class Ranking:
         return len(self.rows)
 
     @classmethod
-    def empty(cls) -> "Ranking":
+    def empty(cls) -> Ranking:
         """No documents."""
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
@@ -79,13 +80,20 @@ class IndexComponent(Protocol):
 
     def part(self: C, row_ids: np.ndarray) -> C:
         """The component holding only these documents, with the trained structures and collection statistics of the
-        whole, so that the parts of a split (shards) search together exactly as the whole does; ``self`` is unchanged."""
+        whole, so that the parts of a split (shards) search together exactly as the whole does; ``self`` is
+        unchanged."""
 
     def row_ids(self) -> np.ndarray:
         """The distinct document row ids the component holds, sorted."""
 
-    def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
-               options: Mapping[str, Any] | None = None) -> list[Ranking]:
+    def search(
+        self,
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[Ranking]:
         """Top-``k`` documents per encoded query; with ``allowed`` (sorted row ids), only those documents.
         ``options`` are search settings by name; a component reads those it knows."""
 

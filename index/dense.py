@@ -44,7 +44,9 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
     if kind == "ivfpq":
         if n_vectors < 16 * MIN_POINTS_PER_CENTROID:
             raise SettingError(
-                "index_type", index_type, f"must be flat or hnsw for a corpus of {n_vectors} documents (IVF-PQ needs at least "
+                "index_type",
+                index_type,
+                f"must be flat or hnsw for a corpus of {n_vectors} documents (IVF-PQ needs at least "
                 f"{16 * MIN_POINTS_PER_CENTROID} documents to train)",
             )
         nlist = max(1, min(round(4 * math.sqrt(n_vectors)), n_vectors // MIN_POINTS_PER_CENTROID))
@@ -74,7 +76,7 @@ class DenseIndex:
         self._apply_search_params()
 
     @classmethod
-    def create(cls, dim: int, factory: str) -> "DenseIndex":
+    def create(cls, dim: int, factory: str) -> DenseIndex:
         """An empty index of ``dim`` dimensions built from a FAISS factory string."""
         import faiss
 
@@ -158,7 +160,9 @@ class DenseIndex:
             self._last_bits = (selected, bits)
         return bits
 
-    def _selected_search(self, queries: np.ndarray, k: int, bits: np.ndarray, exact: bool, share: float) -> tuple[np.ndarray, np.ndarray]:
+    def _selected_search(
+        self, queries: np.ndarray, k: int, bits: np.ndarray, exact: bool, share: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Search the inner index (positions as ids) among the vectors whose bit is set (``share`` of them).
         A graph widens its search by share ** -FILTERED_EF_EXPONENT, since fewer of the nodes it visits count."""
         import faiss
@@ -167,7 +171,9 @@ class DenseIndex:
         inner = faiss.downcast_index(self._index.index)
         if isinstance(inner, faiss.IndexHNSW):
             if exact:
-                return faiss.downcast_index(inner.storage).search(queries, k, params=faiss.SearchParameters(sel=selector))
+                return faiss.downcast_index(inner.storage).search(
+                    queries, k, params=faiss.SearchParameters(sel=selector)
+                )
             widened = min(FILTERED_EF_MAX, round(inner.hnsw.efSearch * max(share, 1e-9) ** -FILTERED_EF_EXPONENT))
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(k, widened))
         elif isinstance(inner, faiss.IndexIVF):
@@ -184,13 +190,13 @@ class DenseIndex:
             self._ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         return self._ids
 
-    def copy(self) -> "DenseIndex":
+    def copy(self) -> DenseIndex:
         """An independent copy (FAISS clone) with the same factory and search settings."""
         import faiss
 
         return DenseIndex(faiss.clone_index(self._index), self.factory, self.search_params)
 
-    def without(self, ids: np.ndarray | list[int]) -> "DenseIndex":
+    def without(self, ids: np.ndarray | list[int]) -> DenseIndex:
         """This index without the vectors of ``ids``: removed in place where FAISS can (Flat, IVF),
         else (HNSW) rebuilt from the remaining stored vectors."""
         ids = np.asarray(ids, dtype=np.int64)
@@ -233,7 +239,9 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path, factory: str, search_params: dict[str, int] | None = None, *, writable: bool = False) -> "DenseIndex":
+    def load(
+        cls, path: Path, factory: str, search_params: dict[str, int] | None = None, *, writable: bool = False
+    ) -> DenseIndex:
         """Read a FAISS index file, memory-mapped read-only where FAISS supports it (``writable`` for updates)."""
         import faiss
 

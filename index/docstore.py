@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from index.docstore_schema import DOCUMENTS_SCHEMA, METADATA_SCHEMA
 
 OnDuplicate = Literal["error", "first", "last"]
 MATCHES_KEPT = 32  # filters whose admitted rows a store keeps
+
 
 @dataclass(frozen=True)
 class Document:
@@ -71,7 +73,7 @@ class DocumentStore:
         self.path = path
 
     @classmethod
-    def create(cls, path: Path) -> "DocumentStore":
+    def create(cls, path: Path) -> DocumentStore:
         """Create an empty store at ``path`` (which must not exist yet)."""
         path = Path(path)
         if path.exists():
@@ -84,7 +86,7 @@ class DocumentStore:
         return cls(conn, path)
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = True) -> "DocumentStore":
+    def open(cls, path: Path, *, readonly: bool = True) -> DocumentStore:
         """Open an existing store; read-only by default so a reader can never modify an index."""
         path = Path(path)
         if not path.exists():
@@ -115,7 +117,8 @@ class DocumentStore:
         ``on_duplicate``: ``error`` keeps the first copy and reports the duplicate
         (the caller decides whether to fail), ``first`` keeps the first silently,
         ``last`` replaces the stored copy with the new one (keeping its row id).
-        Metadata must already have the types :meth:`metadata_types` records (see :class:`index.metadata.MetadataSchema`).
+        Metadata must already have the types :meth:`metadata_types` records (see
+        :class:`index.metadata.MetadataSchema`).
         """
         duplicates: list[Duplicate] = []
         self._matched.clear()
@@ -151,8 +154,14 @@ class DocumentStore:
             for number, doc in enumerate(documents):
                 cursor = self._conn.execute(
                     "INSERT INTO documents (row_id, doc_id, title, text, metadata, source) VALUES (?, ?, ?, ?, ?, ?)",
-                    (None if first_row_id is None else first_row_id + number, doc.id, doc.title, doc.text,
-                     json.dumps(doc.metadata, ensure_ascii=False), doc.source),
+                    (
+                        None if first_row_id is None else first_row_id + number,
+                        doc.id,
+                        doc.title,
+                        doc.text,
+                        json.dumps(doc.metadata, ensure_ascii=False),
+                        doc.source,
+                    ),
                 )
                 rows.append(int(cursor.lastrowid))
                 self._write_values(rows[-1], doc.metadata)
@@ -174,7 +183,9 @@ class DocumentStore:
     def has_metadata_tables(self) -> bool:
         """Whether this store has the typed metadata tables (stores written before them do not)."""
         with self._lock:
-            found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metadata_fields'").fetchone()
+            found = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metadata_fields'"
+            ).fetchone()
         return found is not None
 
     def metadata_types(self) -> dict[str, str]:
@@ -223,7 +234,8 @@ class DocumentStore:
         with self._lock:
             return self._conn.execute(
                 "SELECT value, COUNT(DISTINCT row_id) AS n FROM metadata_values WHERE field = ? GROUP BY value "
-                "ORDER BY n DESC, value LIMIT ?", (field, limit),
+                "ORDER BY n DESC, value LIMIT ?",
+                (field, limit),
             ).fetchall()
 
     def metadata_stats(self) -> dict[str, dict[str, Any]]:
@@ -231,11 +243,14 @@ class DocumentStore:
         types = self.metadata_types()
         with self._lock:
             rows = self._conn.execute(
-                "SELECT field, COUNT(DISTINCT row_id), COUNT(DISTINCT value), MIN(value), MAX(value) FROM metadata_values GROUP BY field"
+                "SELECT field, COUNT(DISTINCT row_id), COUNT(DISTINCT value), MIN(value), MAX(value) FROM "
+                "metadata_values GROUP BY field"
             ).fetchall()
         found = {r[0]: r[1:] for r in rows}
         return {
-            name: dict(zip(("type", "documents", "distinct", "min", "max"), (kind, *found.get(name, (0, 0, None, None)))))
+            name: dict(
+                zip(("type", "documents", "distinct", "min", "max"), (kind, *found.get(name, (0, 0, None, None))))
+            )
             for name, kind in types.items()
         }
 
@@ -268,7 +283,10 @@ class DocumentStore:
         with self._lock, self._conn:
             self._conn.executescript(METADATA_SCHEMA)
         schema = MetadataSchema({})
-        stored = [(str(r), json.loads(m)) for r, m in self._conn.execute("SELECT row_id, metadata FROM documents ORDER BY row_id")]
+        stored = [
+            (str(r), json.loads(m))
+            for r, m in self._conn.execute("SELECT row_id, metadata FROM documents ORDER BY row_id")
+        ]
         while True:
             try:
                 schema.learn(stored)
@@ -304,7 +322,9 @@ class DocumentStore:
     def add_chunk_spans(self, spans: np.ndarray) -> None:
         """Record ``(row id, chunk number, start, end)`` character spans of the chunks of split documents."""
         with self._lock, self._conn:
-            self._conn.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)", [tuple(map(int, r)) for r in spans])
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)", [tuple(map(int, r)) for r in spans]
+            )
 
     def has_chunk_spans(self) -> bool:
         """Whether any chunk span is recorded."""
@@ -377,7 +397,5 @@ class DocumentStore:
     def sample(self, n: int) -> list[Document]:
         """The first ``n`` documents by row id, for previews."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT row_id FROM documents ORDER BY row_id LIMIT ?", (n,)
-            ).fetchall()
+            rows = self._conn.execute("SELECT row_id FROM documents ORDER BY row_id LIMIT ?", (n,)).fetchall()
         return [d for d in self.get([r[0] for r in rows]) if d is not None]

@@ -19,7 +19,8 @@ filter is ever spliced into SQL. A filter is bounded: at most :data:`MAX_DEPTH` 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from index.metadata import NUMERIC, ORDERED, iso_datetime, kind_of, number_problem
 
@@ -45,11 +46,16 @@ class FilterError(ValueError):
 
 def to_sql(filter: Mapping[str, Any], types: Mapping[str, str]) -> tuple[str, list[Any]]:
     """An SQL query selecting the ``row_id`` values ``filter`` admits (a list field's document may come more than
-    once), over fields of ``types``, and its parameters. Each condition reads only its matching rows through the ``(field, value)`` index; conditions
+    once), over fields of ``types``, and its parameters. Each condition reads only its matching rows through the
+    ``(field, value)`` index; conditions
     combine by INTERSECT, UNION and EXCEPT.
 
-    >>> to_sql({"year": {"$gte": 2020}, "draft": False}, {"year": "integer", "draft": "boolean"})
-    ('SELECT row_id FROM (SELECT row_id FROM metadata_values WHERE field = ? AND value >= ?) INTERSECT SELECT row_id FROM (SELECT row_id FROM metadata_values WHERE field = ? AND value = ?)', ['year', 2020, 'draft', 0])
+    >>> sql, parameters = to_sql({"year": {"$gte": 2020}, "draft": False}, {"year": "integer", "draft": "boolean"})
+    >>> print(sql.replace(" INTERSECT ", "\nINTERSECT "))
+    SELECT row_id FROM (SELECT row_id FROM metadata_values WHERE field = ? AND value >= ?)
+    INTERSECT SELECT row_id FROM (SELECT row_id FROM metadata_values WHERE field = ? AND value = ?)
+    >>> parameters
+    ['year', 2020, 'draft', 0]
     """
     return _Compiler(types).document(filter, 0)
 
@@ -62,8 +68,10 @@ class _Compiler:
     def count(self, n: int = 1) -> None:
         self.conditions += n
         if self.conditions > MAX_CONDITIONS:
-            raise FilterError(f"the filter has more than {MAX_CONDITIONS} conditions; list many values of one field "
-                              f"with $in (or `field in (...)`) instead")
+            raise FilterError(
+                f"the filter has more than {MAX_CONDITIONS} conditions; list many values of one field "
+                f"with $in (or `field in (...)`) instead"
+            )
 
     def document(self, filter: Any, depth: int) -> tuple[str, list[Any]]:
         if depth > MAX_DEPTH:
@@ -80,13 +88,17 @@ class _Compiler:
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{key} takes a non-empty list of filters, not {_kind(value)}")
             if len(value) > MAX_CONDITIONS:
-                raise FilterError(f"{key} takes at most {MAX_CONDITIONS} filters, got {len(value)}; list many values of one "
-                                  f"field with $in (or `field in (...)`) instead")
+                raise FilterError(
+                    f"{key} takes at most {MAX_CONDITIONS} filters, got {len(value)}; list many values of one "
+                    f"field with $in (or `field in (...)`) instead"
+                )
             return _joined([self.document(v, depth + 1) for v in value], "INTERSECT" if key == "$and" else "UNION")
         if key == "$not":
             return _except(self.document(value, depth + 1))
         if key.startswith("$"):
-            raise FilterError(f"unknown operator {key!r} at the top of a filter; use a field name or one of {', '.join(LOGICAL)}")
+            raise FilterError(
+                f"unknown operator {key!r} at the top of a filter; use a field name or one of {', '.join(LOGICAL)}"
+            )
         kind = self.field_type(key)
         if isinstance(value, Mapping) and value and all(str(k).startswith("$") for k in value):
             self.count(len(value))
@@ -96,17 +108,22 @@ class _Compiler:
 
     def field_type(self, field: str) -> str:
         if field not in self.types:
-            known = ", ".join(f"{name} ({kind})" for name, kind in self.types.items()) or "none (the index stores no metadata)"
+            known = (
+                ", ".join(f"{name} ({kind})" for name, kind in self.types.items())
+                or "none (the index stores no metadata)"
+            )
             raise FilterError(f"unknown field {field!r}; the index's metadata fields are: {known}", field=field)
         return self.types[field]
 
     def condition(self, field: str, kind: str, op: str, value: Any) -> tuple[str, list[Any]]:
         if op not in FIELD_OPERATORS:
-            raise FilterError(f"unknown operator {op!r} for field {field!r}; use one of {', '.join(FIELD_OPERATORS)}", field=field)
+            raise FilterError(
+                f"unknown operator {op!r} for field {field!r}; use one of {', '.join(FIELD_OPERATORS)}", field=field
+            )
         if op == "$exists":
             if not isinstance(value, bool):
                 raise FilterError(f"$exists takes true or false, not {_kind(value)}", field=field)
-            return ((_VALUES, [field]) if value else _except((_VALUES, [field])))
+            return (_VALUES, [field]) if value else _except((_VALUES, [field]))
         if kind == "json":
             raise FilterError(f"field {field!r} holds objects (type json); only $exists applies to it", field=field)
         if op in ("$in", "$nin"):
@@ -122,13 +139,17 @@ class _Compiler:
         if op == "$contains":
             if kind == "string":
                 if not isinstance(value, str):
-                    raise FilterError(f"$contains on string field {field!r} takes a string, not {_kind(value)}", field=field)
+                    raise FilterError(
+                        f"$contains on string field {field!r} takes a string, not {_kind(value)}", field=field
+                    )
                 return f"{_VALUES} AND instr(value, ?) > 0", [field, value]
             if kind != "list":
                 raise FilterError(f"$contains applies to list and string fields; {field!r} is {kind}", field=field)
             return f"{_VALUES} AND value = ?", [field, self.literal(field, kind, value)]
         if op not in ("$eq", "$ne") and kind not in ORDERED:
-            raise FilterError(f"{op} needs an ordered field; {field!r} is {kind} (use $eq, $ne, $in or $nin)", field=field)
+            raise FilterError(
+                f"{op} needs an ordered field; {field!r} is {kind} (use $eq, $ne, $in or $nin)", field=field
+            )
         found = (f"{_VALUES} AND value {COMPARISONS[op]} ?", [field, self.literal(field, kind, value)])
         return _except(found) if op == "$ne" else found
 
@@ -139,8 +160,11 @@ class _Compiler:
             problem = number_problem(value)
             if problem:
                 shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
-                raise FilterError(f"field {field!r} cannot be compared with {problem} ({shown}); use a number between "
-                                  f"-2**63 and 2**63-1 (a finite one)", field=field)
+                raise FilterError(
+                    f"field {field!r} cannot be compared with {problem} ({shown}); use a number between "
+                    f"-2**63 and 2**63-1 (a finite one)",
+                    field=field,
+                )
             return value
         if kind == "boolean" and found == "boolean":
             return int(value)
@@ -150,9 +174,15 @@ class _Compiler:
             return str(value).strip()
         if kind == "datetime" and found in ("date", "datetime"):
             return iso_datetime(value)
-        expected = {"integer": "a number", "float": "a number", "boolean": "true or false", "string": "a string",
-                    "list": "a string (one element)", "date": "an ISO date such as 2024-05-01",
-                    "datetime": "an ISO date or datetime such as 2024-05-01T12:00:00"}[kind]
+        expected = {
+            "integer": "a number",
+            "float": "a number",
+            "boolean": "true or false",
+            "string": "a string",
+            "list": "a string (one element)",
+            "date": "an ISO date such as 2024-05-01",
+            "datetime": "an ISO date or datetime such as 2024-05-01T12:00:00",
+        }[kind]
         given = "null" if value is None else f"{_kind(value)} {value!r}"
         raise FilterError(f"field {field!r} is {kind}; compare it with {expected}, not {given}", field=field)
 

@@ -20,9 +20,10 @@ import os
 import shutil
 import tempfile
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from index.component import component_type
 from index.errors import ChecksumMismatchError, IndexFormatError, IndexNotFoundError, NotAnIndexError
@@ -75,7 +76,9 @@ def read_manifest(folder: Path) -> Manifest:
         raise IndexNotFoundError(f"{folder} is a file, not an index folder.")
     path = folder / MANIFEST_NAME
     if not path.exists():
-        raise NotAnIndexError(f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index, or its build did not finish.", folder)
+        raise NotAnIndexError(
+            f"{folder} has no {MANIFEST_NAME}: it is not a modernsearch index, or its build did not finish.", folder
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -117,8 +120,7 @@ def verify_files(folder: Path, manifest: Manifest) -> None:
             )
         if file_sha256(path) != expected.sha256:
             raise ChecksumMismatchError(
-                f"{path} does not match its checksum in {MANIFEST_NAME}: the file is corrupt. "
-                "Rebuild the index."
+                f"{path} does not match its checksum in {MANIFEST_NAME}: the file is corrupt. Rebuild the index."
             )
 
 
@@ -163,7 +165,9 @@ def discard_partial(target: Path) -> None:
     if not staging.exists():
         return
     if not (staging / RESUME_KEY_NAME).exists() and any(staging.iterdir()):
-        raise UnsafeTargetError(staging, "it was not written by a modernsearch build (no resume key), so it is left alone")
+        raise UnsafeTargetError(
+            staging, "it was not written by a modernsearch build (no resume key), so it is left alone"
+        )
     shutil.rmtree(staging)
 
 
@@ -280,10 +284,17 @@ def manifest_summary(manifest: Manifest) -> list[tuple[str, str]]:
     tuned = manifest.tuned_search
     if tuned is not None:
         settings = ", ".join(f"{k}={v}" for k, v in tuned.settings.items())
-        rows.append(("tuned search settings", f"{settings} (on {tuned.dataset}: {tuned.metric} {tuned.cv_metric:.4f} "
-                                                f"cross-validated over {tuned.queries} queries; {tuned.tuned_at})"))
-    rows += [(f"shard {name}", f"{shard.documents:,} documents (rows {shard.first_row} to {shard.last_row})")
-             for name, shard in manifest.shards.items()]
+        rows.append(
+            (
+                "tuned search settings",
+                f"{settings} (on {tuned.dataset}: {tuned.metric} {tuned.cv_metric:.4f} "
+                f"cross-validated over {tuned.queries} queries; {tuned.tuned_at})",
+            )
+        )
+    rows += [
+        (f"shard {name}", f"{shard.documents:,} documents (rows {shard.first_row} to {shard.last_row})")
+        for name, shard in manifest.shards.items()
+    ]
     rows += [(f"file {name}", human_bytes(entry.bytes)) for name, entry in manifest.files.items()]
     built_bytes = manifest.build.summary.get("index_bytes")  # a sharded index's files are its shards' manifests
     rows.append(("total size", human_bytes(built_bytes if manifest.shards and built_bytes else manifest.payload_bytes)))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from index.errors import IndexFormatError
 from index.ownership import resolve_index_path

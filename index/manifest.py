@@ -89,7 +89,7 @@ class Manifest(Section):
     read_from_version: int = field(default=FORMAT_VERSION, metadata={"stored": False})
 
     @classmethod
-    def parse(cls, data: Any, path: Path) -> "Manifest":
+    def parse(cls, data: Any, path: Path) -> Manifest:
         """Check a manifest's JSON (either readable version) and return it in the current format."""
         version = data.get("format_version") if isinstance(data, dict) else None
         if version not in READABLE_VERSIONS:
@@ -104,7 +104,11 @@ class Manifest(Section):
             raise CorruptManifestError(path, "components", "is empty: the index holds no searchable part")
         for name, section in manifest.components.items():
             if name not in registered():
-                raise CorruptManifestError(path, f"components[{name!r}]", f"is not a component this modernsearch knows ({', '.join(registered())})")
+                raise CorruptManifestError(
+                    path,
+                    f"components[{name!r}]",
+                    f"is not a component this modernsearch knows ({', '.join(registered())})",
+                )
             manifest.components[name] = component_type(name).section_type.from_json(section, path, f"components.{name}")
         for name, entry in manifest.files.items():
             _check_file_entry(path, name, entry)
@@ -147,4 +151,3 @@ def _check_file_entry(path: Path, name: str, entry: FileEntry) -> None:
     digest = entry.sha256
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise CorruptManifestError(path, f"files[{name!r}].sha256", "must be 64 lowercase hex digits")
-

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Literal, Mapping, get_args
+from datetime import UTC, date, datetime
+from typing import Any, Literal, get_args
 
 FieldType = Literal["integer", "float", "boolean", "string", "date", "datetime", "list", "json"]
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
@@ -32,7 +33,9 @@ _INTEGER = re.compile(r"[+-]?(0|[1-9][0-9]*)")
 _LEADING_ZERO = re.compile(r"[+-]?0[0-9]+(\.[0-9]*)?")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?")
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
 
 
 class TableText(str):
@@ -49,7 +52,7 @@ class MetadataTypeError(ValueError):
         place = f"{where}: " if where else ""
         super().__init__(f"{place}field {field!r} holds {found} {shown}; the field's type is {expected}")
 
-    def at(self, where: str) -> "MetadataTypeError":
+    def at(self, where: str) -> MetadataTypeError:
         """The same error, located."""
         return MetadataTypeError(self.field, self.expected, self.found, self.value, where)
 
@@ -124,8 +127,10 @@ def join_kinds(a: str, b: str, textual: bool) -> str | None:
     """The type two values of one field share: itself, a wider number or time, or ``string`` where every value
     is text anyway (``textual``: all came from table cells, or both are string-like); ``None`` if none.
 
-    >>> join_kinds("integer", "float", False), join_kinds("date", "datetime", False), join_kinds("date", "string", False)
-    ('float', 'datetime', 'string')
+    >>> join_kinds("integer", "float", False), join_kinds("date", "datetime", False)
+    ('float', 'datetime')
+    >>> join_kinds("date", "string", False)
+    'string'
     >>> join_kinds("integer", "string", True), join_kinds("integer", "string", False)
     ('string', None)
     """
@@ -144,8 +149,17 @@ def join_kinds(a: str, b: str, textual: bool) -> str | None:
 
 
 def _describe(kind: str | None) -> str:
-    return {"integer": "an integer", "float": "a number", "boolean": "a boolean", "string": "a string", "date": "a date",
-            "datetime": "a datetime", "list": "a list of strings", "json": "an object", None: "null"}[kind]
+    return {
+        "integer": "an integer",
+        "float": "a number",
+        "boolean": "a boolean",
+        "string": "a string",
+        "date": "a date",
+        "datetime": "a datetime",
+        "list": "a list of strings",
+        "json": "an object",
+        None: "null",
+    }[kind]
 
 
 def normalise(value: Any, field_type: str, field: str = "") -> Any:
@@ -198,7 +212,7 @@ def iso_datetime(value: Any) -> str:
     else:
         moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     if moment.tzinfo is not None:
-        return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
     return moment.isoformat()
 
 
@@ -248,4 +262,3 @@ class MetadataSchema:
             except MetadataTypeError as err:
                 raise err.at(where) from None
         return checked
-

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from index.errors import IndexFormatError
 
@@ -42,8 +43,10 @@ class ShardWriteError(IndexFormatError):
 
     def __init__(self, shard: Path, index: Path) -> None:
         self.shard, self.index = shard, index
-        super().__init__(f"{shard} is shard {shard.name} of the sharded index {index}; write to {index} instead, which "
-                         f"keeps its shards and their checksums consistent.")
+        super().__init__(
+            f"{shard} is shard {shard.name} of the sharded index {index}; write to {index} instead, which "
+            f"keeps its shards and their checksums consistent."
+        )
 
 
 def resolve_index_path(path: Path | str) -> Path:
@@ -79,7 +82,9 @@ def check_build_target(target: Path, sources: Iterable[Path | str] = ()) -> None
     if MANIFEST_NAME not in entries:
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise UnsafeTargetError(
-            target, f"it is a folder that is not a modernsearch index (no {MANIFEST_NAME}) and holds {len(entries)} entries ({shown})"
+            target,
+            f"it is a folder that is not a modernsearch index (no {MANIFEST_NAME}) and holds {len(entries)} entries "
+            f"({shown})",
         )
     check_owned_index(target, _manifest_or_refuse(target).get("files", {}))
 
@@ -127,8 +132,14 @@ def _manifest_or_refuse(target: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((target / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise UnsafeTargetError(target, f"its {MANIFEST_NAME} cannot be read as a modernsearch manifest ({err})") from err
-    if not isinstance(manifest, dict) or "format_version" not in manifest or not isinstance(manifest.get("files", {}), dict):
+        raise UnsafeTargetError(
+            target, f"its {MANIFEST_NAME} cannot be read as a modernsearch manifest ({err})"
+        ) from err
+    if (
+        not isinstance(manifest, dict)
+        or "format_version" not in manifest
+        or not isinstance(manifest.get("files", {}), dict)
+    ):
         raise UnsafeTargetError(target, f"its {MANIFEST_NAME} is not a modernsearch manifest")
     return manifest
 

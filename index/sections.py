@@ -92,11 +92,25 @@ def is_type(value: Any, types_: Any) -> bool:
 
 def describe(types_: Any) -> str:
     """How a type is named in an error: ``an integer``."""
-    names = {int: "an integer", float: "a number", str: "a string", dict: "an object", list: "a list", bool: "a boolean"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        dict: "an object",
+        list: "a list",
+        bool: "a boolean",
+    }
     return names.get(types_, getattr(types_, "__name__", str(types_)))
 
 
 def kind(value: Any) -> str:
     """What a JSON value is, in words."""
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", dict: "an object",
-            list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        dict: "an object",
+        list: "a list",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

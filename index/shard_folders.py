@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -39,12 +39,18 @@ def split_rows(row_ids: np.ndarray, shards: int) -> list[np.ndarray]:
     [[0, 1, 2], [3, 4], [5, 6]]
     """
     if shards < 1 or shards > max(1, len(row_ids)):
-        raise ValueError(f"cannot split {len(row_ids)} documents into {shards} shards; give 1 to {max(1, len(row_ids))}")
-    return [np.asarray(part, dtype=np.int64) for part in np.array_split(np.sort(np.asarray(row_ids, dtype=np.int64)), shards)]
+        raise ValueError(
+            f"cannot split {len(row_ids)} documents into {shards} shards; give 1 to {max(1, len(row_ids))}"
+        )
+    return [
+        np.asarray(part, dtype=np.int64)
+        for part in np.array_split(np.sort(np.asarray(row_ids, dtype=np.int64)), shards)
+    ]
 
 
-def write_shards(folder: Path, whole: Manifest, store: DocumentStore, components: Mapping[str, IndexComponent],
-                 shards: int) -> Manifest:
+def write_shards(
+    folder: Path, whole: Manifest, store: DocumentStore, components: Mapping[str, IndexComponent], shards: int
+) -> Manifest:
     """Write ``shards`` shard folders into ``folder`` from the whole collection's ``store`` and ``components``
     (described by the ``whole`` manifest), and return the sharded index's manifest (to be written by the caller,
     which commits the folder): the whole's, with the shards listed and their manifests as its files."""
@@ -58,14 +64,26 @@ def write_shards(folder: Path, whole: Manifest, store: DocumentStore, components
         store.copy_part(target / DOCUMENTS_NAME, rows)
         parts = {kind: component.part(rows) for kind, component in components.items()}
         payload = [DOCUMENTS_NAME, *(path for part in parts.values() for path in part.save(target))]
-        write_manifest(target, dataclasses.replace(
-            whole, documents=DocumentsSection(DOCUMENTS_NAME, len(rows)), files=describe_files(target, payload), shards={},
-            components={kind: section_with(whole.components[kind], part.describe()) for kind, part in parts.items()},
-            build=dataclasses.replace(whole.build, summary={"shard": name, "documents": len(rows)}),
-        ))
+        write_manifest(
+            target,
+            dataclasses.replace(
+                whole,
+                documents=DocumentsSection(DOCUMENTS_NAME, len(rows)),
+                files=describe_files(target, payload),
+                shards={},
+                components={
+                    kind: section_with(whole.components[kind], part.describe()) for kind, part in parts.items()
+                },
+                build=dataclasses.replace(whole.build, summary={"shard": name, "documents": len(rows)}),
+            ),
+        )
         entries[name] = ShardEntry(len(rows), int(rows[0]), int(rows[-1]))
-    return dataclasses.replace(whole, documents=DocumentsSection("", whole.documents.count), shards=entries,
-                               files=describe_files(Path(folder), [f"{name}/{MANIFEST_NAME}" for name in entries]))
+    return dataclasses.replace(
+        whole,
+        documents=DocumentsSection("", whole.documents.count),
+        shards=entries,
+        files=describe_files(Path(folder), [f"{name}/{MANIFEST_NAME}" for name in entries]),
+    )
 
 
 def shard_index(source: Path | str, target: Path | str, shards: int, *, replace: bool = False) -> Manifest:
@@ -73,10 +91,10 @@ def shard_index(source: Path | str, target: Path | str, shards: int, *, replace:
     documents, trained structures and statistics, so it answers every search as ``source`` does. Committed
     atomically, as a build is; returns the sharded index's manifest. An index already at ``target`` is replaced
     only with ``replace`` (:class:`~index.ownership.ExistingIndexError` otherwise)."""
+    from index.component import component_type
     from index.format import has_manifest, read_manifest, staged_folder, verify_files
     from index.lock import writer_lock
     from index.ownership import ExistingIndexError, check_build_target, resolve_index_path
-    from index.component import component_type
 
     source = Path(source)
     whole = read_manifest(source)
@@ -98,7 +116,9 @@ def shard_index(source: Path | str, target: Path | str, shards: int, *, replace:
         with staged_folder(target) as staging:
             store = DocumentStore.open(source / whole.documents.file)
             try:
-                components = {name: component_type(name).load(source, section) for name, section in whole.components.items()}
+                components = {
+                    name: component_type(name).load(source, section) for name, section in whole.components.items()
+                }
                 sharded = write_shards(staging, whole, store, components, shards)
             finally:
                 store.close()

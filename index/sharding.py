@@ -13,10 +13,11 @@ all shards at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,9 @@ class ShardedStore:
     It owns the thread pool that the shards' components search with, and closes it with the stores.
     """
 
-    def __init__(self, stores: Sequence[Any], names: Sequence[str] | None = None, *, tolerate_missing: bool = False) -> None:
+    def __init__(
+        self, stores: Sequence[Any], names: Sequence[str] | None = None, *, tolerate_missing: bool = False
+    ) -> None:
         self.stores = list(stores)
         self.names = list(names or [shard_name(i) for i in range(len(self.stores))])
         self.tolerate_missing = tolerate_missing
@@ -123,7 +126,10 @@ class ShardedStore:
 
     def matching(self, filter: Mapping[str, Any]) -> np.ndarray:
         """Row ids (ascending) of the documents a metadata filter admits, in every shard."""
-        rows = np.concatenate([r for r in self.gather(lambda s: self.stores[s].matching(filter)) if r is not None] or [np.zeros(0, np.int64)])
+        rows = np.concatenate(
+            [r for r in self.gather(lambda s: self.stores[s].matching(filter)) if r is not None]
+            or [np.zeros(0, np.int64)]
+        )
         rows.sort()
         rows.flags.writeable = False
         return rows
@@ -147,16 +153,22 @@ class ShardedStore:
         for name, first in per_shard[0].items():
             stats = [p[name] for p in per_shard if name in p]
             values = [s[k] for s in stats for k in ("min", "max") if s[k] is not None]
-            merged[name] = {"type": first["type"], "documents": sum(s["documents"] for s in stats),
-                            "distinct": len({v for v, _ in self.metadata_values(name, limit=-1)}),
-                            "min": min(values, default=None), "max": max(values, default=None)}
+            merged[name] = {
+                "type": first["type"],
+                "documents": sum(s["documents"] for s in stats),
+                "distinct": len({v for v, _ in self.metadata_values(name, limit=-1)}),
+                "min": min(values, default=None),
+                "max": max(values, default=None),
+            }
         return merged
 
     def chunk_spans(self, chunks: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
         """Character spans of chunks of split documents, from the shards holding them."""
         owners = self.owners([row for row, _ in chunks])
         found: dict[tuple[int, int], tuple[int, int]] = {}
-        for spans in self.gather(lambda s: self.stores[s].chunk_spans([c for c, o in zip(chunks, owners) if o == s]) if s in owners else {}):
+        for spans in self.gather(
+            lambda s: self.stores[s].chunk_spans([c for c, o in zip(chunks, owners) if o == s]) if s in owners else {}
+        ):
             found.update(spans or {})
         return found
 
@@ -190,16 +202,34 @@ class ShardedComponent:
     def row_ids(self) -> np.ndarray:
         return sorted_ids(np.concatenate([p.row_ids() for p in self.parts]))
 
-    def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
-               options: Mapping[str, Any] | None = None) -> list[Ranking]:
+    def search(
+        self,
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[Ranking]:
         if self._search_parts is None:
-            found = [f for f in self._store.gather(lambda s: self.parts[s].search(queries, k, allowed=allowed, options=options)) if f is not None]
+            found = [
+                f
+                for f in self._store.gather(
+                    lambda s: self.parts[s].search(queries, k, allowed=allowed, options=options)
+                )
+                if f is not None
+            ]
             return [merged_ranking([shard[i] for shard in found], k) for i in range(len(queries))]
         answering = list(range(len(self.parts)))
         while answering:  # the stages need every shard's answer: one that fails is left out and the search run again
             try:
-                return self._search_parts([self.parts[s] for s in answering], queries, k, allowed=allowed, options=options,
-                                          run=self._store.run)
+                return self._search_parts(
+                    [self.parts[s] for s in answering],
+                    queries,
+                    k,
+                    allowed=allowed,
+                    options=options,
+                    run=self._store.run,
+                )
             except ShardUnavailableError as err:
                 self._store.left_out(err)
                 answering.remove(self._store.names.index(err.shard))
@@ -210,7 +240,9 @@ class ShardedComponent:
         -inf for a row whose shard did not answer)."""
         owners, wanted = self._store.by_shard(row_ids)
         scores = np.full(len(row_ids), -np.inf, dtype=np.float32)
-        rescored = self._store.gather(lambda s: self.parts[s].rescore(query, wanted[s]) if wanted[s] else np.zeros(0, np.float32))
+        rescored = self._store.gather(
+            lambda s: self.parts[s].rescore(query, wanted[s]) if wanted[s] else np.zeros(0, np.float32)
+        )
         for shard, found in enumerate(rescored):
             if found is not None:
                 scores[owners == shard] = found
@@ -224,7 +256,9 @@ class ShardedComponent:
 def merged_ranking(rankings: Sequence[Ranking], k: int) -> Ranking:
     """The best ``k`` of several shards' rankings of one query: highest score first, ties by row id.
 
-    >>> merged = merged_ranking([Ranking(np.array([4, 1]), np.array([0.75, 0.5])), Ranking(np.array([7, 2]), np.array([0.625, 0.5]))], 3)
+    >>> first = Ranking(np.array([4, 1]), np.array([0.75, 0.5]))
+    >>> second = Ranking(np.array([7, 2]), np.array([0.625, 0.5]))
+    >>> merged = merged_ranking([first, second], 3)
     >>> merged.rows.tolist(), merged.scores.tolist()
     ([4, 7, 1], [0.75, 0.625, 0.5])
     """
@@ -233,12 +267,15 @@ def merged_ranking(rankings: Sequence[Ranking], k: int) -> Ranking:
     order = np.lexsort((rows, -scores))[:k]
     chunks = None
     if any(r.chunks is not None for r in rankings):
-        chunks = np.concatenate([r.chunks if r.chunks is not None else np.full(len(r), -1) for r in rankings]).astype(np.int64)[order]
+        chunks = np.concatenate([r.chunks if r.chunks is not None else np.full(len(r), -1) for r in rankings]).astype(
+            np.int64
+        )[order]
     return Ranking(rows[order], scores[order], chunks)
 
 
-def open_shards(names: Sequence[str], open_one: Callable[[str], Any], *,
-                tolerate_missing: bool = False) -> tuple[ShardedStore, dict[str, ShardedComponent]]:
+def open_shards(
+    names: Sequence[str], open_one: Callable[[str], Any], *, tolerate_missing: bool = False
+) -> tuple[ShardedStore, dict[str, ShardedComponent]]:
     """Open every shard with ``open_one(name)`` (an object with ``store``, ``components`` and ``close``: an open
     index folder, or proxies for a shard served elsewhere) and join them: one store, one component per name."""
     opened: list[Any] = []
@@ -250,5 +287,8 @@ def open_shards(names: Sequence[str], open_one: Callable[[str], Any], *,
             shard.close()
         raise
     store = ShardedStore([shard.store for shard in opened], list(names), tolerate_missing=tolerate_missing)
-    components = {kind: ShardedComponent(kind, [shard.components[kind] for shard in opened], store) for kind in opened[0].components}
+    components = {
+        kind: ShardedComponent(kind, [shard.components[kind] for shard in opened], store)
+        for kind in opened[0].components
+    }
     return store, components

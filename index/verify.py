@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -71,14 +72,18 @@ def _shards(folder: Path, manifest: Manifest) -> str:
             stored = conn.execute("SELECT row_id, doc_id FROM documents").fetchall()
         rows, ids = {r for r, _ in stored}, {i for _, i in stored}
         if len(stored) != shard.documents:
-            raise IndexFormatError(f"{path} holds {len(stored):,} documents, the sharded manifest records {shard.documents:,}")
+            raise IndexFormatError(
+                f"{path} holds {len(stored):,} documents, the sharded manifest records {shard.documents:,}"
+            )
         if rows & seen_rows or ids & seen_ids:
             repeated = sorted(ids & seen_ids)[:3] or sorted(rows & seen_rows)[:3]
             raise IndexFormatError(f"{name} holds documents another shard holds too: {repeated}")
         seen_rows |= rows
         seen_ids |= ids
     if len(seen_rows) != manifest.documents.count:
-        raise IndexFormatError(f"the shards hold {len(seen_rows):,} documents, the manifest records {manifest.documents.count:,}")
+        raise IndexFormatError(
+            f"the shards hold {len(seen_rows):,} documents, the manifest records {manifest.documents.count:,}"
+        )
     return f"{len(manifest.shards)} shards, {len(seen_rows):,} documents, no row id or document id in two shards"
 
 
@@ -102,13 +107,20 @@ def _metadata(folder: Path, manifest: Manifest) -> str:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metadata_fields'").fetchone():
             return "no typed metadata tables (a store written before them; the next update adds them)"
         orphans = conn.execute(
-            "SELECT COUNT(*) FROM metadata_values WHERE row_id NOT IN (SELECT row_id FROM documents)").fetchone()[0]
-        untyped = [r[0] for r in conn.execute(
-            "SELECT DISTINCT field FROM metadata_values WHERE field NOT IN (SELECT name FROM metadata_fields)")]
+            "SELECT COUNT(*) FROM metadata_values WHERE row_id NOT IN (SELECT row_id FROM documents)"
+        ).fetchone()[0]
+        untyped = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT field FROM metadata_values WHERE field NOT IN (SELECT name FROM metadata_fields)"
+            )
+        ]
         fields = conn.execute("SELECT COUNT(*) FROM metadata_fields").fetchone()[0]
         values = conn.execute("SELECT COUNT(*) FROM metadata_values").fetchone()[0]
     if orphans:
         raise IndexFormatError(f"{path}: {orphans:,} metadata values belong to no stored document")
     if untyped:
-        raise IndexFormatError(f"{path}: metadata values of fields without a recorded type: {', '.join(map(repr, untyped[:5]))}")
+        raise IndexFormatError(
+            f"{path}: metadata values of fields without a recorded type: {', '.join(map(repr, untyped[:5]))}"
+        )
     return f"{fields} fields, {values:,} values, every value on a stored document"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from index.filters import MAX_CONDITIONS, MAX_DEPTH, FilterError
 
@@ -75,15 +76,21 @@ def parse_where(text: str) -> dict[str, Any]:
     if not text.strip():
         return {}
     if len(text) > MAX_CHARS:
-        raise FilterError(f"the filter has {len(text):,} characters, over the limit of {MAX_CHARS:,}; list many values of "
-                          f"one field with `field in (...)`")
+        raise FilterError(
+            f"the filter has {len(text):,} characters, over the limit of {MAX_CHARS:,}; list many values of "
+            f"one field with `field in (...)`"
+        )
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as err:
-        ended = isinstance(err, lark.exceptions.UnexpectedEOF) or getattr(getattr(err, "token", None), "type", "") == "$END"
+        ended = (
+            isinstance(err, lark.exceptions.UnexpectedEOF) or getattr(getattr(err, "token", None), "type", "") == "$END"
+        )
         position = len(text.rstrip()) if ended else getattr(err, "pos_in_stream", None) or 0
         found = "end of the filter" if ended else repr(text[position : position + 12])
-        raise FilterError(f"malformed filter at column {position + 1}: unexpected {found}", position=position, text=text) from None
+        raise FilterError(
+            f"malformed filter at column {position + 1}: unexpected {found}", position=position, text=text
+        ) from None
     _check_size(tree)
     return _as_document(_Build().transform(tree))
 
@@ -107,8 +114,10 @@ def _check_size(tree: Any) -> None:
         else:
             conditions += 1
             if conditions > MAX_CONDITIONS:
-                raise FilterError(f"the filter has more than {MAX_CONDITIONS} conditions; list many values of one field "
-                                  f"with `field in (...)` instead")
+                raise FilterError(
+                    f"the filter has more than {MAX_CONDITIONS} conditions; list many values of one field "
+                    f"with `field in (...)` instead"
+                )
 
 
 def _unquote(token: str) -> str:

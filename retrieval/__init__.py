@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from retrieval.build.builder import BuildSummary, build_index
     from retrieval.build.compaction import compact_index
+    from retrieval.build.updater import add_documents, delete_documents
     from retrieval.config import BuildConfig, SearchConfig
     from retrieval.search.remote import RemoteSearcher
-    from retrieval.search.searcher import Hit, SearchResult, Searcher
-    from retrieval.build.updater import add_documents, delete_documents
+    from retrieval.search.searcher import Hit, Searcher, SearchResult
 
 _EXPORTS = {
     "Searcher": "retrieval.search.searcher",
@@ -29,7 +29,19 @@ _EXPORTS = {
     "compact_index": "retrieval.build.compaction",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [
+    "BuildConfig",
+    "BuildSummary",
+    "Hit",
+    "RemoteSearcher",
+    "SearchConfig",
+    "SearchResult",
+    "Searcher",
+    "add_documents",
+    "build_index",
+    "compact_index",
+    "delete_documents",
+]  # what _EXPORTS names (tests/test_architecture.py checks they agree)
 
 
 def __getattr__(name: str) -> Any:

@@ -27,8 +27,12 @@ Engine = Literal["local", "ray"]
 
 MODES = get_args(Mode)
 MAX_DEPTH = 10_000  # most candidates a stage may pass on
-MODE_COMPONENTS = {"dense": ("dense",), "multivector": ("multivector",), "both": ("dense", "multivector"),
-                   "hybrid": ("dense", "multivector", "bm25")}
+MODE_COMPONENTS = {
+    "dense": ("dense",),
+    "multivector": ("multivector",),
+    "both": ("dense", "multivector"),
+    "hybrid": ("dense", "multivector", "bm25"),
+}
 SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
 FUSIONS = get_args(Fusion)
 NORMALISATIONS = get_args(Normalisation)
@@ -45,12 +49,16 @@ def check_choices(settings: Any) -> None:
             raise SettingError(name, value, f"must be one of {', '.join(choices)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _choices(settings_type: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    """The ``Literal`` fields of a settings class with their allowed values (resolving hints is slow: once per class)."""
+    """The ``Literal`` fields of a settings class with their allowed values (resolving hints is slow: once per
+    class)."""
     hints = get_type_hints(settings_type)
-    return tuple((f.name, get_args(hints[f.name])) for f in fields(settings_type)
-                 if getattr(hints[f.name], "__origin__", None) is Literal)
+    return tuple(
+        (f.name, get_args(hints[f.name]))
+        for f in fields(settings_type)
+        if getattr(hints[f.name], "__origin__", None) is Literal
+    )
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -74,18 +82,23 @@ class BuildConfig:
     multivector_model: str | None = _setting(
         None,
         "ColBERT model for mode both or hybrid (with mode multivector, model names it): alias (minilm-colbert, "
-        "modernbert-colbert), folder or hub id. Default: modernbert-colbert, falling back to the offline minilm-colbert.",
+        "modernbert-colbert), folder or hub id. Default: modernbert-colbert, falling back to the offline "
+        "minilm-colbert.",
     )
     multivector_codec: Codec = _setting(
-        "pq", "Token vector storage, a centroid id and its residual's code: pq (32 bytes of PQ code, 36 per token), "
-              "pq64 (64 bytes, 68 per token: closer to exact MaxSim's ranking), sq8 (a byte per dimension, 132 per token "
-              "at 128 dimensions: nearly exact), or none (exact float32 vectors kept beside the pq codes).")
+        "pq",
+        "Token vector storage, a centroid id and its residual's code: pq (32 bytes of PQ code, 36 per token), "
+        "pq64 (64 bytes, 68 per token: closer to exact MaxSim's ranking), sq8 (a byte per dimension, 132 per token "
+        "at 128 dimensions: nearly exact), or none (exact float32 vectors kept beside the pq codes).",
+    )
     index_type: str = _setting(
         "flat", "FAISS index: flat (exact), hnsw, ivfpq, or any FAISS factory string such as 'IVF256,SQ8'."
     )
     bm25_analyzer: Bm25Analyzer = _setting(
-        "auto", "BM25 analyser: text (words, stopwords, stems), code (also splits snake_case, camelCase and dotted.names "
-                "into their words, keeping them whole too) or auto (code when most documents look like source code).")
+        "auto",
+        "BM25 analyser: text (words, stopwords, stems), code (also splits snake_case, camelCase and dotted.names "
+        "into their words, keeping them whole too) or auto (code when most documents look like source code).",
+    )
     bm25_k1: float = _setting(1.5, "BM25 term-frequency saturation k1 (hybrid mode).")
     bm25_b: float = _setting(0.75, "BM25 length normalisation b (hybrid mode).")
     id_field: str | None = _setting(None, "Field holding the document id (default: _id, else id).")
@@ -97,8 +110,9 @@ class BuildConfig:
     )
     metadata_fields: str | None = _setting(None, "Comma-separated metadata fields to keep (default: every field).")
     on_type_error: OnTypeError = _setting(
-        "fail", "A metadata value unlike its field's type (inferred from the first batch): fail, null (drop the value) "
-        "or skip (drop the document)."
+        "fail",
+        "A metadata value unlike its field's type (inferred from the first batch): fail, null (drop the value) "
+        "or skip (drop the document).",
     )
     skip_invalid: bool = _setting(False, "Skip malformed records and report how many, instead of failing.")
     on_duplicate: OnDuplicate = _setting("error", "Repeated document ids: error, keep the first, or keep the last.")
@@ -131,13 +145,19 @@ class BuildConfig:
     )
 
     shards: int = _setting(
-        1, "Split the index into this many shard folders, each a complete index holding a run of the documents; they "
-           "share one training and the BM25 statistics, so together they answer exactly as one index.")
+        1,
+        "Split the index into this many shard folders, each a complete index holding a run of the documents; they "
+        "share one training and the BM25 statistics, so together they answer exactly as one index.",
+    )
     engine: Engine = _setting(
-        "local", "Where documents are encoded: local (this process) or ray (a pool of encoder actors on a Ray cluster: "
-                 "see --ray-address, --encode-workers, --gpus-per-worker).")
+        "local",
+        "Where documents are encoded: local (this process) or ray (a pool of encoder actors on a Ray cluster: "
+        "see --ray-address, --encode-workers, --gpus-per-worker).",
+    )
     ray_address: str | None = _setting(
-        None, "Ray cluster for --engine ray: auto (the running cluster), ray://HOST:10001, or none to start a local one.")
+        None,
+        "Ray cluster for --engine ray: auto (the running cluster), ray://HOST:10001, or none to start a local one.",
+    )
     encode_workers: int = _setting(1, "Encoder actors with --engine ray; each loads the models once.")
     gpus_per_worker: float = _setting(0.0, "GPUs per encoder actor with --engine ray (0: the actors share the CPUs).")
 
@@ -161,7 +181,7 @@ class BuildConfig:
         """The index components a build with this mode writes."""
         return MODE_COMPONENTS[self.mode]
 
-    def with_changes(self, **changes: Any) -> "BuildConfig":
+    def with_changes(self, **changes: Any) -> BuildConfig:
         """A copy with some settings changed (the original is never mutated)."""
         return replace(self, **changes)
 
@@ -170,30 +190,44 @@ class BuildConfig:
 class SearchConfig:
     """How a query is answered beyond mode and k: fusion of BM25 and dense candidates, and MaxSim reranking."""
 
-    fusion: Fusion = _setting("linear", "Hybrid fusion: linear (a weighted sum of normalised scores) or rrf (reciprocal rank fusion).")
+    fusion: Fusion = _setting(
+        "linear", "Hybrid fusion: linear (a weighted sum of normalised scores) or rrf (reciprocal rank fusion)."
+    )
     rrf_k: int = _setting(60, "RRF constant k: each list adds weight/(k + rank).")
     alpha: float = _setting(0.85, "Linear fusion weight of the dense score (BM25 gets 1 - alpha).")
     rrf_alpha: float = _setting(0.5, "RRF weight of the dense list (BM25 gets 1 - rrf_alpha; 0.5 is plain RRF).")
     normalisation: Normalisation = _setting(
-        "minmax", "How linear fusion puts scores on one scale: minmax (each list to [0, 1]), zscore (mean -/+ 3 standard "
-                  "deviations to [0, 1], as Qdrant's DBSF) or bounds (theoretical ranges: cosine from -1 to 1, BM25 from 0 "
-                  "to the list's best).")
+        "minmax",
+        "How linear fusion puts scores on one scale: minmax (each list to [0, 1]), zscore (mean -/+ 3 standard "
+        "deviations to [0, 1], as Qdrant's DBSF) or bounds (theoretical ranges: cosine from -1 to 1, BM25 from 0 "
+        "to the list's best).",
+    )
     candidates: int = _setting(100, "Candidates each component (BM25, dense) contributes before fusion.")
-    rerank: Reranker = _setting("none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).")
+    rerank: Reranker = _setting(
+        "none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model)."
+    )
     rerank_depth: int = _setting(100, "How many first-stage results the reranker rescores (at least k).")
     chunk_aggregate: ChunkAggregate = _setting(
         "max", "How a chunked document's score comes from its retrieved chunks' scores: max, sum or mean."
     )
     multivector_nprobe: int | None = _setting(
-        None, "Multi-vector search: centroids each query token probes (default: the index's recorded value).")
+        None, "Multi-vector search: centroids each query token probes (default: the index's recorded value)."
+    )
     multivector_shortlist: int | None = _setting(
-        None, "Multi-vector search: documents kept from the probed lists for centroid interaction (default: the "
-              "index's recorded value, at least 4x the candidates).")
+        None,
+        "Multi-vector search: documents kept from the probed lists for centroid interaction (default: the "
+        "index's recorded value, at least 4x the candidates).",
+    )
     multivector_candidates: int | None = _setting(
-        None, "Multi-vector search: documents decoded and ranked by MaxSim, at least k (default: the index's recorded value).")
+        None,
+        "Multi-vector search: documents decoded and ranked by MaxSim, at least k (default: the index's "
+        "recorded value).",
+    )
     multivector_prune: float | None = _setting(
-        None, "Multi-vector search: skip tokens whose centroid scores below this for every query token, 0 to keep all "
-              "(default: the index's recorded value).")
+        None,
+        "Multi-vector search: skip tokens whose centroid scores below this for every query token, 0 to keep all "
+        "(default: the index's recorded value).",
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -211,7 +245,7 @@ class SearchConfig:
             if not 1 <= getattr(self, name) <= MAX_DEPTH:
                 raise SettingError(name, getattr(self, name), f"must be between 1 and {MAX_DEPTH:,}")
 
-    def with_changes(self, **changes: Any) -> "SearchConfig":
+    def with_changes(self, **changes: Any) -> SearchConfig:
         """A copy with some settings changed."""
         return replace(self, **changes)
 
@@ -225,7 +259,8 @@ def help_for(name: str) -> str:
 
 
 def home_dir() -> Path:
-    """Where modernsearch keeps its own files (demo index, cached models): $MODERNSEARCH_HOME, else ~/.cache/modernsearch."""
+    """Where modernsearch keeps its own files (demo index, cached models): $MODERNSEARCH_HOME, else
+    ~/.cache/modernsearch."""
     return Path(os.environ.get("MODERNSEARCH_HOME") or Path.home() / ".cache" / "modernsearch")
 
 

@@ -11,8 +11,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -50,13 +51,19 @@ def write_beir_slice(source: Path, target: Path, n_queries: int, n_extra_docs: i
     target.mkdir(parents=True, exist_ok=True)
     (target / "qrels").mkdir(exist_ok=True)
     extra = 0
-    with open(source / "corpus.jsonl", encoding="utf-8") as src, open(target / "corpus.jsonl", "w", encoding="utf-8") as dst:
+    with (
+        open(source / "corpus.jsonl", encoding="utf-8") as src,
+        open(target / "corpus.jsonl", "w", encoding="utf-8") as dst,
+    ):
         for line in src:
             doc_id = json.loads(line)["_id"]
             if doc_id in judged or extra < n_extra_docs:
                 extra += doc_id not in judged
                 dst.write(line)
-    with open(source / "queries.jsonl", encoding="utf-8") as src, open(target / "queries.jsonl", "w", encoding="utf-8") as dst:
+    with (
+        open(source / "queries.jsonl", encoding="utf-8") as src,
+        open(target / "queries.jsonl", "w", encoding="utf-8") as dst,
+    ):
         for line in src:
             if json.loads(line)["_id"] in chosen:
                 dst.write(line)
@@ -172,7 +179,9 @@ def filtered_index(filtered_corpus, minilm, minilm_colbert) -> Path:
 
     corpus = filtered_corpus[0]
     config = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", multivector_codec="none")
-    build_index(corpus, corpus.parent / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    build_index(
+        corpus, corpus.parent / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
+    )
     return corpus.parent / "index"
 
 
@@ -186,7 +195,8 @@ def small_searcher(small_index, minilm, minilm_colbert):
 
 @pytest.fixture
 def copy_index(tmp_path) -> Callable[[Path], Path]:
-    """``copy_index(source)``: a copy of an index folder in this test's tmp_path (``idx``), to change or break freely."""
+    """``copy_index(source)``: a copy of an index folder in this test's tmp_path (``idx``), to change or break
+    freely."""
 
     def copy(source: Path, name: str = "idx") -> Path:
         target = tmp_path / name
@@ -208,7 +218,9 @@ def start_cli(*args: str, **popen: Any) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "app.cli", *args], **options)
 
 
-def kill_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300, sig: int = signal.SIGKILL) -> bool:
+def kill_when(
+    process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300, sig: int = signal.SIGKILL
+) -> bool:
     """Send ``sig`` to ``process`` as soon as ``ready()`` (a recorded point of its progress) holds, so the kill lands
     mid-work however fast the machine is. Returns whether it was ready (false: the process ended first)."""
     deadline = time.monotonic() + timeout
@@ -224,7 +236,8 @@ def kill_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: flo
 
 
 def progress_reached(files: Callable[[], list[Path]], accept: Callable[[dict[str, Any]], bool]) -> Callable[[], bool]:
-    """A ``ready`` test for :func:`kill_when`: one of the build progress files ``files()`` records a state ``accept`` takes."""
+    """A ``ready`` test for :func:`kill_when`: one of the build progress files ``files()`` records a state ``accept``
+    takes."""
 
     def ready() -> bool:
         for path in files():

@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 KEY = "test-key-0123456789"  # the API key the served test indexes take writes with
 
@@ -23,7 +23,8 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(indexes: dict[str, Path], log: Path, *extra: str) -> Iterator[str]:
-    """`modernsearch serve NAME=FOLDER ...` on a free loopback port, writes enabled with :data:`KEY`; yields its URL once
+    """`modernsearch serve NAME=FOLDER ...` on a free loopback port, writes enabled with :data:`KEY`; yields its URL
+    once
     ``/ready`` answers, and stops the server when the block ends."""
     import httpx2 as httpx
 
@@ -31,8 +32,23 @@ def running_server(indexes: dict[str, Path], log: Path, *extra: str) -> Iterator
     env = {**os.environ, "MS_TEST_KEY": KEY}
     specs = [f"{name}={folder}" for name, folder in indexes.items()]
     with open(log, "w") as handle:
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", *specs, "--port", str(port),
-                                   "--api-key-env", "MS_TEST_KEY", *extra], stdout=handle, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                *specs,
+                "--port",
+                str(port),
+                "--api-key-env",
+                "MS_TEST_KEY",
+                *extra,
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -111,8 +111,12 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_imports_only_flow_down_the_layers(graph):
-    upward = sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
-                    if target.split(".")[0] not in MAY_IMPORT[module.split(".")[0]])
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if target.split(".")[0] not in MAY_IMPORT[module.split(".")[0]]
+    )
     assert upward == []
 
 
@@ -128,3 +132,10 @@ def test_modules_and_functions_stay_small():
                 if length > MAX_FUNCTION_LINES:
                     too_long.append(f"{name}.{node.name}: {length} lines")
     assert too_long == []
+
+
+def test_the_public_imports_are_the_lazy_exports():
+    import retrieval
+
+    assert sorted(retrieval.__all__) == sorted(retrieval._EXPORTS)
+    assert all(getattr(retrieval, name) is not None for name in retrieval.__all__)

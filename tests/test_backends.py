@@ -35,7 +35,9 @@ def test_onnx_matches_torch_and_int8_stays_close(texts, minilm, onnx_encoders):
     exported = onnx_encoders["onnx"].encode_documents(texts, token_budget=4096)
     np.testing.assert_allclose(exported, reference, atol=1e-4)
     cosines = np.sum(onnx_encoders["onnx-int8"].encode_documents(texts) * reference, axis=1)
-    assert cosines.mean() > 0.99 and cosines.min() > 0.98, f"int8 cosine to torch: mean {cosines.mean():.3f}, min {cosines.min():.3f}"
+    assert cosines.mean() > 0.99 and cosines.min() > 0.98, (
+        f"int8 cosine to torch: mean {cosines.mean():.3f}, min {cosines.min():.3f}"
+    )
     queries = ["river in europe", "rock band"]
     np.testing.assert_allclose(onnx_encoders["onnx"].encode_queries(queries), minilm.encode_queries(queries), atol=1e-4)
 
@@ -67,7 +69,9 @@ def test_bf16_autocast_stays_within_rounding_of_float32(texts, minilm):
     assert not np.array_equal(bf16.encode_documents(texts[:4]), reference[:4]), "autocast was applied"
     queries = ["river in europe", "rock band"]
     assert np.sum(bf16.encode_queries(queries) * minilm.encode_queries(queries), axis=1).min() > 0.999
-    np.testing.assert_allclose(minilm.encode_documents(texts[:4]), reference[:4], atol=1e-5)  # float32 encoder unchanged
+    np.testing.assert_allclose(
+        minilm.encode_documents(texts[:4]), reference[:4], atol=1e-5
+    )  # float32 encoder unchanged
 
 
 def test_loading_options_follow_the_hardware():
@@ -127,8 +131,13 @@ def test_bf16_token_vectors_keep_exact_maxsim_rankings(dbpedia_small, minilm_col
 
     lines = (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:300]
     texts = [f"{r['title']} {r['text']}" for r in map(json.loads, lines)]
-    bf16 = MultiVectorEncoder(minilm_colbert.model, minilm_colbert.resolved, backend="torch-bf16", query_backend="torch")
-    reference, tokens = minilm_colbert.encode_documents(texts, token_budget=8192), bf16.encode_documents(texts, token_budget=8192)
+    bf16 = MultiVectorEncoder(
+        minilm_colbert.model, minilm_colbert.resolved, backend="torch-bf16", query_backend="torch"
+    )
+    reference, tokens = (
+        minilm_colbert.encode_documents(texts, token_budget=8192),
+        bf16.encode_documents(texts, token_budget=8192),
+    )
     assert [len(t) for t in tokens] == [len(t) for t in reference]
     np.testing.assert_allclose(np.linalg.norm(np.vstack(tokens), axis=1), 1.0, atol=1e-5)
     cosines = np.sum(np.vstack(tokens) * np.vstack(reference), axis=1)
@@ -136,7 +145,14 @@ def test_bf16_token_vectors_keep_exact_maxsim_rankings(dbpedia_small, minilm_col
     queries = ["river in europe", "american actor", "rock band", "football club founded in 1900", "city in asia"]
     query_tokens = bf16.encode_queries(queries)
     ids = [list(range(len(texts)))] * len(queries)
-    top = [[[d["id"] for d in ranked[:10]] for ranked in rank.rerank(documents_ids=ids, queries_embeddings=query_tokens, documents_embeddings=documents)]
-           for documents in ([tokens] * len(queries), [reference] * len(queries))]
+    top = [
+        [
+            [d["id"] for d in ranked[:10]]
+            for ranked in rank.rerank(
+                documents_ids=ids, queries_embeddings=query_tokens, documents_embeddings=documents
+            )
+        ]
+        for documents in ([tokens] * len(queries), [reference] * len(queries))
+    ]
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(*top)])
     assert overlap >= 0.95, f"bf16 documents keep {overlap:.2f} of float32's exact top 10"

@@ -9,15 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import kill_when, progress_reached, start_cli
 from index.chunks import pack_ids
 from index.format import file_sha256, read_manifest
 from index.manifest import FORMAT_VERSION
-from retrieval.build.progress import PROGRESS_NAME
 from retrieval.build.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
 from retrieval.search.searcher import Searcher
+
+from conftest import kill_when, progress_reached, start_cli
 
 TOPICS = [
     ("py", "Python", "Python is a programming language with dynamic typing and garbage collection."),
@@ -113,7 +114,9 @@ def test_failed_build_leaves_the_previous_index_untouched(tmp_path, minilm):
 
     assert {p.name: file_sha256(p) for p in (tmp_path / "idx").iterdir()} == before
     assert Searcher.load(tmp_path / "idx", encoder=minilm).search("jazz music", k=1).ids == ["jazz"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "good.jsonl", "idx"], "no lock, staging or partial folder is left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "good.jsonl", "idx"], (
+        "no lock, staging or partial folder is left behind"
+    )
 
 
 def test_killed_build_leaves_the_earlier_index_readable(tmp_path, minilm, dbpedia_small):
@@ -121,7 +124,9 @@ def test_killed_build_leaves_the_earlier_index_readable(tmp_path, minilm, dbpedi
     build_index(write_corpus(tmp_path / "small.jsonl", TOPICS), tmp_path / "idx", encoder=minilm, progress=False)
     before = Searcher.load(tmp_path / "idx", encoder=minilm).search("whales", k=5).to_dict()["results"]
 
-    process = start_cli("build", str(dbpedia_small), "--index", str(tmp_path / "idx"), "--model", "minilm", "--read-batch-size", "32")
+    process = start_cli(
+        "build", str(dbpedia_small), "--index", str(tmp_path / "idx"), "--model", "minilm", "--read-batch-size", "32"
+    )
     encoding = progress_reached(lambda: [tmp_path / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
     assert kill_when(process, encoding), "the build ended before it could be interrupted"
 

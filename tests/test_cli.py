@@ -14,7 +14,9 @@ ENV = {**os.environ, "COLUMNS": "160"}
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    process = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=ENV, timeout=600)
+    process = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
+    )
     if check:
         assert process.returncode == 0, process.stderr
     return process
@@ -49,8 +51,24 @@ def test_search_json_output(cli_index, dbpedia_small):
 
 
 def test_hybrid_search_with_rerank_reports_every_stage(small_index):
-    payload = json.loads(run("search", str(small_index), "guitar chord tuning", "-k", "4", "--mode", "hybrid",
-                             "--fusion", "linear", "--alpha", "0.3", "--rerank", "multivector", "--json").stdout)
+    payload = json.loads(
+        run(
+            "search",
+            str(small_index),
+            "guitar chord tuning",
+            "-k",
+            "4",
+            "--mode",
+            "hybrid",
+            "--fusion",
+            "linear",
+            "--alpha",
+            "0.3",
+            "--rerank",
+            "multivector",
+            "--json",
+        ).stdout
+    )
     assert len(payload["results"]) == 4
     assert all({"fused", "maxsim"} <= set(r["components"]) for r in payload["results"])
     assert all(r["score"] == r["components"]["maxsim"] for r in payload["results"])
@@ -60,8 +78,23 @@ def test_hybrid_search_with_rerank_reports_every_stage(small_index):
 
 
 def test_eval_beir_compares_configurations_in_one_table(small_index, dbpedia_small, tmp_path):
-    output = run("eval", "beir", str(dbpedia_small), "--index", str(small_index), "--mode", "bm25", "--mode", "dense",
-                 "--mode", "hybrid", "--mode", "hybrid+rerank", "--out-dir", str(tmp_path)).stdout
+    output = run(
+        "eval",
+        "beir",
+        str(dbpedia_small),
+        "--index",
+        str(small_index),
+        "--mode",
+        "bm25",
+        "--mode",
+        "dense",
+        "--mode",
+        "hybrid",
+        "--mode",
+        "hybrid+rerank",
+        "--out-dir",
+        str(tmp_path),
+    ).stdout
     for row in ("bm25", "dense", "hybrid-linear", "hybrid-linear+rerank"):
         assert f"│ {row} " in output
     reports = {json.loads(p.read_text())["mode"]: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
@@ -79,7 +112,14 @@ def test_search_table_output(cli_index):
 def test_info_prints_the_manifest(cli_index):
     folder, _ = cli_index
     output = run("info", str(folder)).stdout
-    for expected in ("sentence-transformers/all-MiniLM-L6-v2", "384", "IDMap2,Flat", "dense", "format version", "created"):
+    for expected in (
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "384",
+        "IDMap2,Flat",
+        "dense",
+        "format version",
+        "created",
+    ):
         assert expected in output
     assert json.loads(run("info", str(folder), "--json").stdout)["format_version"] == 3
 
@@ -97,9 +137,17 @@ def test_verbose_and_quiet_set_how_much_the_library_logs(cli_index):
         assert CliRunner().invoke(app, [*flags, "verify", str(folder)]).exit_code == 0
         levels[" ".join(flags)] = logging.getLogger("retrieval").getEffectiveLevel()
     assert levels == {"": logging.INFO, "--quiet": logging.WARNING, "--verbose": logging.DEBUG}
-    shown = subprocess.run([sys.executable, "-c", "import logging, app.commands.console as c; c.configure_logging(logging.WARNING); "
-                            "log = logging.getLogger('retrieval.build.builder'); log.info('hidden'); log.warning('shown')"],
-                           capture_output=True, text=True, env=ENV)
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import logging, app.commands.console as c; c.configure_logging(logging.WARNING); "
+            "log = logging.getLogger('retrieval.build.builder'); log.info('hidden'); log.warning('shown')",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert shown.stderr.strip() == "WARNING: shown"
 
 
@@ -120,10 +168,19 @@ def test_eval_beir_writes_a_report_with_per_query_values(cli_index, dbpedia_smal
         (("info", "/nonexistent/idx"), "No index at /nonexistent/idx"),
         (("build", "/nonexistent/corpus.jsonl", "--index", "/tmp/x", "--model", "minilm"), "does not exist"),
         (("eval", "beir", "/nonexistent"), "Give either --index DIR"),
-        (("eval", "beir", "/nonexistent", "--model", "minilm", "--mode", "hybrid+bm25"), "Unknown configuration 'hybrid+bm25'"),
+        (
+            ("eval", "beir", "/nonexistent", "--model", "minilm", "--mode", "hybrid+bm25"),
+            "Unknown configuration 'hybrid+bm25'",
+        ),
         (("search", "/nonexistent/idx", "q", "--fusion", "max"), "fusion must be one of linear, rrf"),
-        (("bench", "scale", "/nonexistent", "--workers", "one"), "--workers takes comma-separated whole numbers of at least 1"),
-        (("bench", "scale", "/nonexistent", "--shards", "2,0"), "--shards takes comma-separated whole numbers of at least 1"),
+        (
+            ("bench", "scale", "/nonexistent", "--workers", "one"),
+            "--workers takes comma-separated whole numbers of at least 1",
+        ),
+        (
+            ("bench", "scale", "/nonexistent", "--shards", "2,0"),
+            "--shards takes comma-separated whole numbers of at least 1",
+        ),
         (("bench", "codecs", "/nonexistent", "--centroids", "x"), "--centroids takes comma-separated whole numbers"),
     ],
 )

@@ -12,9 +12,9 @@ from index.format import read_manifest
 from index.verify import verify_index
 from retrieval.build.builder import build_index
 from retrieval.build.compaction import DRIFT_THRESHOLD, compact_index, measure_drift
+from retrieval.build.updater import add_documents, delete_documents
 from retrieval.config import BuildConfig
 from retrieval.search.searcher import Searcher
-from retrieval.build.updater import add_documents, delete_documents
 
 from conftest import kill_when, progress_reached, shared_dataset, start_cli
 
@@ -36,7 +36,9 @@ def payload_checksums(folder: Path, skip: str = "documents.sqlite") -> dict[str,
 def test_compact_reclaims_the_space_deletes_left_and_keeps_every_answer(tmp_path, dbpedia_small, minilm):
     folder = tmp_path / "idx"
     build_index(dbpedia_small, folder, BuildConfig(model="minilm"), encoder=minilm, progress=False)
-    ids = [json.loads(line)["_id"] for line in (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    ids = [
+        json.loads(line)["_id"] for line in (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     delete_documents(folder, ids[::2])
     searcher = Searcher.load(folder, encoder=minilm)
     before = [searcher.search(q, k=20).to_dict()["results"] for q in ("river", "american actor", "rock band")]
@@ -84,7 +86,9 @@ def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp
         shutil.copytree(drifted / name, tmp_path / name)
     kept = compact_index(tmp_path / "same", multivector_encoder=minilm_colbert, progress=False)
     assert not kept.retrained
-    assert payload_checksums(tmp_path / "same") == payload_checksums(drifted / "same"), "no retraining: vectors untouched"
+    assert payload_checksums(tmp_path / "same") == payload_checksums(drifted / "same"), (
+        "no retraining: vectors untouched"
+    )
 
     retrained = compact_index(tmp_path / "other", multivector_encoder=minilm_colbert, progress=False)
     assert retrained.retrained and retrained.documents == 600
@@ -98,22 +102,30 @@ def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp
 
 @pytest.mark.slow
 def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted, minilm_colbert):
-    """Kill `modernsearch compact --retrain always` at seeded points of its rebuild's progress: the index always verifies and
+    """Kill `modernsearch compact --retrain always` at seeded points of its rebuild's progress: the index always
+    verifies and
     answers as the old version or as the retrained one (which equals a fresh build), never anything else."""
     import shutil
 
     target = tmp_path / "idx"
     shutil.copytree(drifted / "other", target)
+
     def answer(folder: Path) -> list[str]:
-        return Searcher.load(folder, multivector_encoder=minilm_colbert).search("protein folding", k=20, mode="multivector").ids
+        return (
+            Searcher.load(folder, multivector_encoder=minilm_colbert)
+            .search("protein folding", k=20, mode="multivector")
+            .ids
+        )
 
     old, new = answer(target), answer(drifted / "fresh")
     rng = random.Random(5)
     kill_points = [rng.uniform(0.1, 0.9) for _ in range(2)] + [1.0]  # share of documents re-encoded; 1.0: retraining
     for share in kill_points:
         process = start_cli("compact", str(target), "--retrain", "always")
-        rebuilding = progress_reached(lambda: list(tmp_path.glob(".idx.building-*/progress.json")),
-                                      lambda p, share=share: p["phase"] != "reading" and p["encoded"] >= share * p["documents"])
+        rebuilding = progress_reached(
+            lambda: list(tmp_path.glob(".idx.building-*/progress.json")),
+            lambda p, share=share: p["phase"] != "reading" and p["encoded"] >= share * p["documents"],
+        )
         kill_when(process, rebuilding)
         assert all(check.ok for check in verify_index(target)), f"killed at {share:.0%} re-encoded"
         assert answer(target) in (old, new), f"killed at {share:.0%} re-encoded"

@@ -1,12 +1,14 @@
 """The component contract: a component registered by a test alone goes through build, add, delete, verify, compact,
-info and search by the generic paths; and every built-in component's filtered search equals filtering its full answer."""
+info and search by the generic paths; and every built-in component's filtered search equals filtering its full
+answer."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -48,33 +50,49 @@ class WordComponent:
         self.table = table
 
     @classmethod
-    def build(cls, rows: WordRows, settings: Mapping[str, Any]) -> "WordComponent":
+    def build(cls, rows: WordRows, settings: Mapping[str, Any]) -> WordComponent:
         return cls(dict(zip(rows.row_ids.tolist(), rows.words)))
 
     @classmethod
-    def load(cls, folder: Path, section: WordSection, *, writable: bool = False) -> "WordComponent":
+    def load(cls, folder: Path, section: WordSection, *, writable: bool = False) -> WordComponent:
         return cls({int(k): v for k, v in json.loads((folder / section.file).read_text()).items()})
 
     def save(self, folder: Path) -> list[str]:
         (folder / WORDS_FILE).write_text(json.dumps(self.table))
         return [WORDS_FILE]
 
-    def add(self, rows: WordRows) -> "WordComponent":
+    def add(self, rows: WordRows) -> WordComponent:
         return WordComponent({**self.table, **dict(zip(rows.row_ids.tolist(), rows.words))})
 
-    def remove(self, row_ids: np.ndarray) -> "WordComponent":
+    def remove(self, row_ids: np.ndarray) -> WordComponent:
         return WordComponent({row: w for row, w in self.table.items() if row not in set(row_ids.tolist())})
 
     def row_ids(self) -> np.ndarray:
         return sorted_ids(list(self.table))
 
-    def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
-               options: Mapping[str, Any] | None = None) -> list[Ranking]:
+    def search(
+        self,
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[Ranking]:
         found = []
         for query in queries:
-            scored = sorted(((-len(set(query) & set(w)), row) for row, w in self.table.items()
-                             if (allowed is None or row in allowed) and set(query) & set(w)))[:k]
-            found.append(Ranking(np.array([r for _, r in scored], dtype=np.int64), np.array([-s for s, _ in scored], dtype=np.float32)))
+            scored = sorted(
+                (
+                    (-len(set(query) & set(w)), row)
+                    for row, w in self.table.items()
+                    if (allowed is None or row in allowed) and set(query) & set(w)
+                )
+            )[:k]
+            found.append(
+                Ranking(
+                    np.array([r for _, r in scored], dtype=np.int64),
+                    np.array([-s for s, _ in scored], dtype=np.float32),
+                )
+            )
         return found
 
     def describe(self) -> dict[str, Any]:
@@ -154,20 +172,35 @@ def jsonl(path: Path, records: list[tuple[str, str]]) -> Path:
 
 
 def test_a_component_registered_by_a_test_goes_through_every_generic_path(word_component, tmp_path, minilm):
-    corpus = jsonl(tmp_path / "c.jsonl", [("lion", "Lions hunt zebras across the savanna"), ("cello", "The cello plays deep notes"),
-                                          ("rain", "Monsoon rain floods the river valley")])
+    corpus = jsonl(
+        tmp_path / "c.jsonl",
+        [
+            ("lion", "Lions hunt zebras across the savanna"),
+            ("cello", "The cello plays deep notes"),
+            ("rain", "Monsoon rain floods the river valley"),
+        ],
+    )
     index = tmp_path / "idx"
     build_index(corpus, index, BuildConfig(), encoder=minilm, progress=False)
     manifest = read_manifest(index)
     assert list(manifest.components) == ["dense", "words"] and manifest.components["words"].documents == 3
     assert ("words", "3 documents") in manifest_summary(manifest)
-    assert [c.name for c in verify_index(index) if c.ok] == ["manifest", "checksums", "documents", "metadata", "dense ids", "words ids"]
+    assert [c.name for c in verify_index(index) if c.ok] == [
+        "manifest",
+        "checksums",
+        "documents",
+        "metadata",
+        "dense ids",
+        "words ids",
+    ]
     searcher = Searcher.load(index, encoder=minilm)
     assert searcher.modes == ["dense", "words"]
     result = searcher.search("where do zebras and lions live", k=3, mode="words")
     assert result.ids == ["lion"] and result.hits[0].components == {"words": 2.0}
 
-    add_documents(index, jsonl(tmp_path / "more.jsonl", [("zebra", "Zebras graze; lions watch")]), encoder=minilm, progress=False)
+    add_documents(
+        index, jsonl(tmp_path / "more.jsonl", [("zebra", "Zebras graze; lions watch")]), encoder=minilm, progress=False
+    )
     assert Searcher.load(index, encoder=minilm).search("zebras lions", k=3, mode="words").ids == ["lion", "zebra"]
     delete_documents(index, ["lion"])
     assert Searcher.load(index, encoder=minilm).search("zebras lions", k=3, mode="words").ids == ["zebra"]

@@ -20,10 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import METADATA_CATEGORIES as CATEGORIES
-from conftest import METADATA_TAGS as TAGS
-from conftest import shared_dataset, synthetic_metadata
-from conftest import write_corpus_with_metadata as write_corpus
 from index.docstore import Document, DocumentStore
 from index.filters import FilterError
 from index.where import parse_where, where_text
@@ -31,7 +27,18 @@ from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.search.searcher import Searcher
 
-QUERIES = ["american football player", "a river in europe", "famous painter", "computer software company", "war in the 19th century"]
+from conftest import METADATA_CATEGORIES as CATEGORIES
+from conftest import METADATA_TAGS as TAGS
+from conftest import shared_dataset, synthetic_metadata
+from conftest import write_corpus_with_metadata as write_corpus
+
+QUERIES = [
+    "american football player",
+    "a river in europe",
+    "famous painter",
+    "computer software company",
+    "war in the 19th century",
+]
 
 
 class Filtered(tuple):
@@ -49,11 +56,14 @@ def corpus_dir(filtered_index) -> Path:
 @pytest.fixture(scope="module")
 def filtered(filtered_index, filtered_metadata, minilm, minilm_colbert) -> Filtered:
     """The session's hybrid index of 300 dbpedia documents with metadata, and that metadata."""
-    return Filtered((Searcher.load(filtered_index, encoder=minilm, multivector_encoder=minilm_colbert), filtered_metadata))
+    return Filtered(
+        (Searcher.load(filtered_index, encoder=minilm, multivector_encoder=minilm_colbert), filtered_metadata)
+    )
 
 
 def python_match(meta: dict[str, Any], filter: dict[str, Any]) -> bool:
     """The filter language evaluated in plain Python (MongoDB semantics), independently of the SQL compiler."""
+
     def holds(key: str, value: Any) -> bool:
         if key == "$and":
             return all(python_match(meta, f) for f in value)
@@ -65,10 +75,15 @@ def python_match(meta: dict[str, Any], filter: dict[str, Any]) -> bool:
         values = stored if isinstance(stored, list) else [] if stored is None else [stored]
         conditions = value if isinstance(value, dict) else {"$eq": value}
         tests = {
-            "$eq": lambda x: x in values, "$ne": lambda x: x not in values, "$in": lambda x: any(v in x for v in values),
-            "$nin": lambda x: not any(v in x for v in values), "$gt": lambda x: any(v > x for v in values),
-            "$gte": lambda x: any(v >= x for v in values), "$lt": lambda x: any(v < x for v in values),
-            "$lte": lambda x: any(v <= x for v in values), "$contains": lambda x: x in values,
+            "$eq": lambda x: x in values,
+            "$ne": lambda x: x not in values,
+            "$in": lambda x: any(v in x for v in values),
+            "$nin": lambda x: not any(v in x for v in values),
+            "$gt": lambda x: any(v > x for v in values),
+            "$gte": lambda x: any(v >= x for v in values),
+            "$lt": lambda x: any(v < x for v in values),
+            "$lte": lambda x: any(v <= x for v in values),
+            "$contains": lambda x: x in values,
             "$exists": lambda x: bool(values) == x,
         }
         return all(tests[op](x) for op, x in conditions.items())
@@ -110,8 +125,12 @@ def test_k_results_whenever_k_documents_match_in_every_mode(filtered, filter, qu
     searcher, metadata = filtered
     expected = matching_ids(metadata, filter)
     allowed = searcher.allowed(filter)
-    assert {d.id for d in searcher._opened.store.get(list(allowed))} == expected, "SQL admits what the Python oracle admits"
-    assert set(searcher.search(query, k=k, mode="dense", filter=parse_where(where_text(filter))).ids) <= expected, "text spelling"
+    assert {d.id for d in searcher._opened.store.get(list(allowed))} == expected, (
+        "SQL admits what the Python oracle admits"
+    )
+    assert set(searcher.search(query, k=k, mode="dense", filter=parse_where(where_text(filter))).ids) <= expected, (
+        "text spelling"
+    )
     for mode in searcher.modes:
         ids = searcher.search(query, k=k, mode=mode, filter=filter).ids
         assert set(ids) <= expected and len(set(ids)) == len(ids)
@@ -126,18 +145,34 @@ def test_k_results_whenever_k_documents_match_in_every_mode(filtered, filter, qu
             assert len(ids) == min(k, len(with_term & set(allowed.tolist())))
 
 
-@pytest.mark.parametrize("where", ["year >= 2010 and category in ('c01', 'c02', 'c03', 'c04', 'c05', 'c06', 'c07')",
-                                   "reviewed or tags contains 'alpha'"])
-def test_filtered_search_equals_an_index_of_only_the_matching_documents(filtered, tmp_path, minilm, minilm_colbert, where):
+@pytest.mark.parametrize(
+    "where",
+    [
+        "year >= 2010 and category in ('c01', 'c02', 'c03', 'c04', 'c05', 'c06', 'c07')",
+        "reviewed or tags contains 'alpha'",
+    ],
+)
+def test_filtered_search_equals_an_index_of_only_the_matching_documents(
+    filtered, tmp_path, minilm, minilm_colbert, where
+):
     """Oracle: dense Flat and exhaustive multi-vector (exact float32 token vectors) rank exactly as an index built
     from the matching documents alone, with the same scores."""
     searcher, _ = filtered
     filter = parse_where(where)
     subset = tmp_path
-    matching = write_corpus(shared_dataset("dbpedia-5k"), subset / "corpus.jsonl", 300, keep=lambda meta: python_match(meta, filter))
+    matching = write_corpus(
+        shared_dataset("dbpedia-5k"), subset / "corpus.jsonl", 300, keep=lambda meta: python_match(meta, filter)
+    )
     assert 20 < len(matching) <= 256, "few enough for the multi-vector search to be exhaustive"
     config = BuildConfig(model="minilm", mode="both", multivector_model="minilm-colbert", multivector_codec="none")
-    build_index(subset / "corpus.jsonl", subset / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    build_index(
+        subset / "corpus.jsonl",
+        subset / "index",
+        config,
+        encoder=minilm,
+        multivector_encoder=minilm_colbert,
+        progress=False,
+    )
     alone = Searcher.load(subset / "index", encoder=minilm, multivector_encoder=minilm_colbert)
     for mode in ("dense", "multivector"):
         for query in QUERIES:
@@ -156,10 +191,16 @@ def test_bm25_under_a_filter_is_its_unfiltered_scores_restricted(tmp_path):
     rng = random.Random(3)
     store = DocumentStore.create(tmp_path / "documents.sqlite")
     documents = [json.loads(line) for line in (scifact / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
-    store.set_metadata_types({"category": "string", "year": "integer", "reviewed": "boolean", "tags": "list", "published": "date"})
-    rows = np.array(store.insert([Document(d["_id"], d["text"], d.get("title", ""), synthetic_metadata(rng)) for d in documents]))
+    store.set_metadata_types(
+        {"category": "string", "year": "integer", "reviewed": "boolean", "tags": "list", "published": "date"}
+    )
+    rows = np.array(
+        store.insert([Document(d["_id"], d["text"], d.get("title", ""), synthetic_metadata(rng)) for d in documents])
+    )
     bm25 = BM25Index.build(analyse([f"{d.get('title', '')} {d['text']}" for d in documents]), rows)
-    queries = [json.loads(line)["text"] for line in (scifact / "queries.jsonl").read_text(encoding="utf-8").splitlines()[:30]]
+    queries = [
+        json.loads(line)["text"] for line in (scifact / "queries.jsonl").read_text(encoding="utf-8").splitlines()[:30]
+    ]
     for where in ("year < 1995", "category in ('c00', 'c01') and not reviewed", "tags contains 'beta'"):
         allowed = store.matching(parse_where(where))
         assert 0 < len(allowed) < len(rows)
@@ -180,7 +221,9 @@ def test_dense_planner_keeps_recall_at_every_selectivity(index_type):
 
     rng = np.random.default_rng(0)
     n, dim = 20_000, 64
-    centres = rng.standard_normal((200, dim)).astype(np.float32)  # clustered, like embeddings: neighbours share a cluster
+    centres = rng.standard_normal((200, dim)).astype(
+        np.float32
+    )  # clustered, like embeddings: neighbours share a cluster
     vectors = centres[rng.integers(0, 200, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     queries = centres[rng.integers(0, 200, 50)] + 0.5 * rng.standard_normal((50, dim)).astype(np.float32)
@@ -209,8 +252,12 @@ def test_hostile_values_are_matched_literally_and_change_nothing(filtered, value
     store = searcher._opened.store
     before = (len(store), store.metadata_stats())
     assert searcher.search("river", k=5, filter={"category": value}).hits == []
-    assert searcher.search("river", k=5, filter={"category": {"$contains": value}}).hits == [], "a substring, not a pattern"
-    assert searcher.search("river", k=5, filter={"tags": {"$nin": [value]}}).ids, "a $nin of a value nobody has excludes nothing"
+    assert searcher.search("river", k=5, filter={"category": {"$contains": value}}).hits == [], (
+        "a substring, not a pattern"
+    )
+    assert searcher.search("river", k=5, filter={"tags": {"$nin": [value]}}).ids, (
+        "a $nin of a value nobody has excludes nothing"
+    )
     assert (len(store), store.metadata_stats()) == before
 
 
@@ -223,16 +270,19 @@ def test_hostile_field_names_are_rejected_with_the_fields_listed(filtered, field
     assert len(searcher._opened.store) == 300
 
 
-@pytest.mark.parametrize(("filter", "expected"), [
-    ({"yeer": 2020}, "unknown field 'yeer'; the index's metadata fields are: category (string), year (integer)"),
-    ({"year": {"$gte": "abc"}}, "field 'year' is integer; compare it with a number, not a string 'abc'"),
-    ({"published": {"$gte": "last year"}}, "field 'published' is date; compare it with an ISO date"),
-    ({"reviewed": {"$gt": True}}, "$gt needs an ordered field; 'reviewed' is boolean"),
-    ({"year": {"$between": [1, 2]}}, "unknown operator '$between' for field 'year'"),
-    ({"$nor": []}, "unknown operator '$nor' at the top of a filter"),
-    ("year >= 2020 and", "malformed filter at column 17: unexpected end of the filter"),
-    ("year >> 2020", "malformed filter at column 7"),
-])
+@pytest.mark.parametrize(
+    ("filter", "expected"),
+    [
+        ({"yeer": 2020}, "unknown field 'yeer'; the index's metadata fields are: category (string), year (integer)"),
+        ({"year": {"$gte": "abc"}}, "field 'year' is integer; compare it with a number, not a string 'abc'"),
+        ({"published": {"$gte": "last year"}}, "field 'published' is date; compare it with an ISO date"),
+        ({"reviewed": {"$gt": True}}, "$gt needs an ordered field; 'reviewed' is boolean"),
+        ({"year": {"$between": [1, 2]}}, "unknown operator '$between' for field 'year'"),
+        ({"$nor": []}, "unknown operator '$nor' at the top of a filter"),
+        ("year >= 2020 and", "malformed filter at column 17: unexpected end of the filter"),
+        ("year >> 2020", "malformed filter at column 7"),
+    ],
+)
 def test_bad_filters_say_what_is_wrong(filtered, filter, expected):
     searcher, _ = filtered
     with pytest.raises(FilterError, match=None) as caught:
@@ -245,13 +295,33 @@ def test_cli_where_and_filter_agree_and_errors_point_at_the_column(filtered, cor
         return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True)
 
     index = str(corpus_dir / "index")
-    by_where = run("search", index, "a river", "-k", "7", "--json", "--where", "year >= 2015 and not reviewed and tags contains 'beta'")
-    by_json = run("search", index, "a river", "-k", "7", "--json", "--filter",
-                  '{"year": {"$gte": 2015}, "$not": {"reviewed": true}, "tags": {"$contains": "beta"}}')
+    by_where = run(
+        "search",
+        index,
+        "a river",
+        "-k",
+        "7",
+        "--json",
+        "--where",
+        "year >= 2015 and not reviewed and tags contains 'beta'",
+    )
+    by_json = run(
+        "search",
+        index,
+        "a river",
+        "-k",
+        "7",
+        "--json",
+        "--filter",
+        '{"year": {"$gte": 2015}, "$not": {"reviewed": true}, "tags": {"$contains": "beta"}}',
+    )
     assert by_where.returncode == 0 and by_json.returncode == 0
     hits = json.loads(by_where.stdout)["results"]
     assert hits == json.loads(by_json.stdout)["results"] and 0 < len(hits) <= 7
-    assert all(h["metadata"]["year"] >= 2015 and not h["metadata"]["reviewed"] and "beta" in h["metadata"]["tags"] for h in hits)
+    assert all(
+        h["metadata"]["year"] >= 2015 and not h["metadata"]["reviewed"] and "beta" in h["metadata"]["tags"]
+        for h in hits
+    )
     bad = run("search", index, "a river", "--where", "year >= 2015 and and")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.splitlines()[-2:] == ["  year >= 2015 and and", "  " + " " * len("year >= 2015 and ") + "^"]
@@ -269,12 +339,34 @@ def test_eval_beir_with_a_filter_restricts_every_query(filtered, corpus_dir, tmp
     (beir / "qrels").mkdir(parents=True)
     (beir / "corpus.jsonl").write_text((corpus_dir / "corpus.jsonl").read_text())
     some = sorted(metadata)[:40]
-    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": QUERIES[i]}) + "\n" for i in range(len(QUERIES))))
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\t{d}\t1\n" for i in range(len(QUERIES)) for d in some))
+    (beir / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": f"q{i}", "text": QUERIES[i]}) + "\n" for i in range(len(QUERIES)))
+    )
+    (beir / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\t{d}\t1\n" for i in range(len(QUERIES)) for d in some)
+    )
     out = tmp_path / "report.json"
     where = "year < 1990"  # no document is older: nothing can be found
-    done = subprocess.run([sys.executable, "-m", "app.cli", "eval", "beir", str(beir), "--index", str(corpus_dir / "index"),
-                           "--mode", "dense", "--where", where, "--out", str(out)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "eval",
+            "beir",
+            str(beir),
+            "--index",
+            str(corpus_dir / "index"),
+            "--mode",
+            "dense",
+            "--where",
+            where,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert report["filter"] == where and report["metrics"]["ndcg@10"] == 0.0
@@ -284,12 +376,16 @@ def test_store_filters_are_parameterised(tmp_path):
     """The SQL a filter compiles to holds no filter text: values and field names are bound parameters."""
     from index.filters import to_sql
 
-    sql, params = to_sql({"name": {"$in": ["x'); DROP TABLE documents; --"]}, "$or": [{"n": {"$gt": 1}}, {"name": {"$contains": "%"}}]},
-                         {"name": "string", "n": "integer"})
+    sql, params = to_sql(
+        {"name": {"$in": ["x'); DROP TABLE documents; --"]}, "$or": [{"n": {"$gt": 1}}, {"name": {"$contains": "%"}}]},
+        {"name": "string", "n": "integer"},
+    )
     assert "DROP" not in sql and "name" not in sql and "%" not in sql
     assert params == ["name", "x'); DROP TABLE documents; --", "n", 1, "name", "%"]
     with sqlite3.connect(":memory:") as conn:  # the condition is valid SQL over the store's tables
-        conn.executescript("CREATE TABLE documents (row_id INTEGER PRIMARY KEY); CREATE TABLE metadata_values (row_id, field, value);")
+        conn.executescript(
+            "CREATE TABLE documents (row_id INTEGER PRIMARY KEY); CREATE TABLE metadata_values (row_id, field, value);"
+        )
         conn.execute(sql, params).fetchall()
 
 
@@ -304,12 +400,19 @@ def test_filters_are_bounded_in_conditions_and_nesting_not_by_recursion_or_sqlit
     assert len(parse_where(widest)["$or"]) == MAX_CONDITIONS and to_sql(parse_where(widest), types)
     deepest = "not " * MAX_DEPTH + "draft"
     assert to_sql(parse_where(deepest), types)
-    for text, message in [(widest + " or year = 0", "more than 256 conditions"), ("not " * (MAX_DEPTH + 1) + "draft", "deeper than 32"),
-                          ("not " * 5_000 + "draft", "deeper than 32"), ("draft and " * 30_000 + "draft", "over the limit of 100,000")]:
+    for text, message in [
+        (widest + " or year = 0", "more than 256 conditions"),
+        ("not " * (MAX_DEPTH + 1) + "draft", "deeper than 32"),
+        ("not " * 5_000 + "draft", "deeper than 32"),
+        ("draft and " * 30_000 + "draft", "over the limit of 100,000"),
+    ]:
         with pytest.raises(FilterError, match=message):
             parse_where(text)
-    for document, message in [({"$or": [{}] * 600}, "at most 256 filters, got 600"),
-                              ({"$and": [{"year": {"$gte": y, "$lt": y + 1}} for y in range(200)]}, "more than 256 conditions"),
-                              ({"year": 2**63}, "64-bit range"), ({"year": {"$in": [1, float("inf")]}}, "non-finite")]:
+    for document, message in [
+        ({"$or": [{}] * 600}, "at most 256 filters, got 600"),
+        ({"$and": [{"year": {"$gte": y, "$lt": y + 1}} for y in range(200)]}, "more than 256 conditions"),
+        ({"year": 2**63}, "64-bit range"),
+        ({"year": {"$in": [1, float("inf")]}}, "non-finite"),
+    ]:
         with pytest.raises(FilterError, match=message):
             to_sql(document, types)

@@ -16,9 +16,9 @@ import pytest
 
 from index.format import read_manifest
 from index.verify import verify_index
+from retrieval.build.updater import add_documents
 from retrieval.config import SearchConfig
 from retrieval.search.searcher import Searcher
-from retrieval.build.updater import add_documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "index-v2-expected.json").read_text(encoding="utf-8"))
@@ -37,7 +37,9 @@ def test_the_version_2_fixture_opens_verifies_and_answers_as_when_it_was_written
     searcher = Searcher.load(v2_index, encoder=minilm, multivector_encoder=minilm_colbert)
     for key, expected in EXPECTED.items():
         mode, query = key.split("|")
-        config = SearchConfig(fusion="rrf", rerank="multivector" if mode.endswith("+rerank") else "none")  # that code's defaults
+        config = SearchConfig(
+            fusion="rrf", rerank="multivector" if mode.endswith("+rerank") else "none"
+        )  # that code's defaults
         result = searcher.search(query, k=5, mode=mode.removesuffix("+rerank"), config=config)
         assert [h.id for h in result.hits] == [doc_id for doc_id, _ in expected], key
         assert [h.score for h in result.hits] == pytest.approx([score for _, score in expected], abs=1e-5), key
@@ -45,13 +47,30 @@ def test_the_version_2_fixture_opens_verifies_and_answers_as_when_it_was_written
 
 def test_the_version_2_fixture_takes_updates(v2_index, minilm, minilm_colbert, tmp_path):
     more = tmp_path / "more.jsonl"
-    more.write_text(json.dumps({"_id": "danube", "title": "Danube", "text": "The Danube flows from Germany to the Black Sea.",
-                                "year": 2024}) + "\n")
+    more.write_text(
+        json.dumps(
+            {
+                "_id": "danube",
+                "title": "Danube",
+                "text": "The Danube flows from Germany to the Black Sea.",
+                "year": 2024,
+            }
+        )
+        + "\n"
+    )
     add_documents(v2_index, more, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
     assert all(check.ok for check in verify_index(v2_index))
     written = json.loads((v2_index / "manifest.json").read_text())
-    assert written["format_version"] == 3 and set(written["components"]) == {"dense", "multivector", "bm25"} and "model" not in written
-    assert written["components"]["dense"]["model"]["spec"] == "minilm", "the version-2 top-level model moved into the dense section"
+    assert (
+        written["format_version"] == 3
+        and set(written["components"]) == {"dense", "multivector", "bm25"}
+        and "model" not in written
+    )
+    assert written["components"]["dense"]["model"]["spec"] == "minilm", (
+        "the version-2 top-level model moved into the dense section"
+    )
     searcher = Searcher.load(v2_index, encoder=minilm, multivector_encoder=minilm_colbert)
     assert searcher.search("danube black sea", k=1, mode="hybrid").ids == ["danube"]
-    assert searcher.search("rivers", k=5, filter="year = 2024").ids == ["danube"], "the update gave the store its metadata tables"
+    assert searcher.search("rivers", k=5, filter="year = 2024").ids == ["danube"], (
+        "the update gave the store its metadata tables"
+    )

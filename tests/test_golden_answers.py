@@ -51,8 +51,9 @@ def queries_of(beir_folder: Path) -> list[str]:
     return [json.loads(line)["text"] for line in lines if line.strip()] + EXTRA_QUERIES
 
 
-def answers(searcher: Searcher, queries: list[str], mode: str, settings: dict[str, Any],
-            filter: Any = None) -> list[list[list[Any]]]:
+def answers(
+    searcher: Searcher, queries: list[str], mode: str, settings: dict[str, Any], filter: Any = None
+) -> list[list[list[Any]]]:
     results = searcher.search(queries, k=K, mode=mode, config=SearchConfig(**settings), filter=filter)
     return [[[hit.id, float(hit.score)] for hit in result.hits] for result in results]
 
@@ -82,7 +83,7 @@ def same_ranking(got: list[list[Any]], expected: list[list[Any]]) -> bool:
     """Ids equal position by position, except that documents whose recorded scores tie (within TIE) may swap."""
     if len(got) != len(expected):
         return False
-    for position, ((got_id, _), (expected_id, expected_score)) in enumerate(zip(got, expected)):
+    for (got_id, _), (expected_id, expected_score) in zip(got, expected):
         if got_id != expected_id:
             tied = [doc for doc, score in expected if abs(score - expected_score) <= TIE]
             if got_id not in tied:
@@ -107,4 +108,6 @@ def test_answers_are_as_recorded(current):
         got = current[case]
         for number, (got_hits, expected_hits) in enumerate(zip(got, expected, strict=True)):
             assert same_ranking(got_hits, expected_hits), f"{case} query {number}: ids differ"
-            assert [s for _, s in got_hits] == pytest.approx([s for _, s in expected_hits], abs=TIE), f"{case} query {number}"
+            assert [s for _, s in got_hits] == pytest.approx([s for _, s in expected_hits], abs=TIE), (
+                f"{case} query {number}"
+            )

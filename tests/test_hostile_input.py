@@ -44,7 +44,9 @@ def read_all(path: Path, config: BuildConfig) -> list:
 
 
 @FUZZ
-@given(data=st.binary(max_size=4096), suffix=st.sampled_from([".jsonl", ".csv", ".tsv", ".parquet"]), lenient=st.booleans())
+@given(
+    data=st.binary(max_size=4096), suffix=st.sampled_from([".jsonl", ".csv", ".tsv", ".parquet"]), lenient=st.booleans()
+)
 @example(data=b"\x00" * 100, suffix=".jsonl", lenient=False)
 @example(data=b"[" * 100_000, suffix=".jsonl", lenient=True)
 @example(data=b'{"_id": "a", "text": "\xff\xfe"}\n', suffix=".jsonl", lenient=False)
@@ -67,7 +69,11 @@ def test_odd_json_records_give_documents_or_a_clear_error(tmp_path_factory, line
 
 
 @FUZZ
-@given(docs=st.lists(st.tuples(hostile_ids, st.text(min_size=1), st.text()), min_size=1, max_size=6, unique_by=lambda d: d[0]))
+@given(
+    docs=st.lists(
+        st.tuples(hostile_ids, st.text(min_size=1), st.text()), min_size=1, max_size=6, unique_by=lambda d: d[0]
+    )
+)
 def test_documents_round_trip_through_the_store_byte_exact(tmp_path_factory, docs):
     from index.docstore import Document
 

@@ -11,13 +11,13 @@ from eval.beir import evaluate_run, load_beir
 from index.bm25 import BM25Index
 from retrieval import Searcher
 from retrieval.config import SearchConfig
-from retrieval.search.fusion import linear_fusion, min_max_normalise, reciprocal_rank_fusion
 from retrieval.encode.lexical import analyse
+from retrieval.search.fusion import linear_fusion, min_max_normalise, reciprocal_rank_fusion
 
 from conftest import shared_dataset
 
-
 # Pure fusion functions on hand-computed rankings.
+
 
 def test_rrf_matches_hand_computed_scores():
     fused = dict(reciprocal_rank_fusion([["d1", "d2", "d3"], ["d3", "d1"]], k=60))
@@ -101,7 +101,9 @@ def test_component_scores_are_those_of_each_stage(small_searcher):
 def test_linear_fusion_alpha_extremes_reproduce_each_component(small_searcher):
     dense = small_searcher.search(QUERY, k=5, mode="dense").ids
     bm25 = small_searcher.search(QUERY, k=5, mode="bm25").ids
-    assert small_searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=1.0)).ids == dense
+    assert (
+        small_searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=1.0)).ids == dense
+    )
     assert small_searcher.search(QUERY, k=5, mode="hybrid", config=SearchConfig(fusion="linear", alpha=0.0)).ids == bm25
 
 
@@ -165,9 +167,13 @@ def test_bm25_on_full_scifact_matches_an_independent_bm25s_run():
     top 100) scored by pytrec_eval: 0.6863.
     """
     dataset = load_beir(shared_dataset("scifact"))
-    records = [json.loads(line) for line in dataset.corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [
+        json.loads(line) for line in dataset.corpus_path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     ids = [r["_id"] for r in records]
-    index = BM25Index.build(analyse([f"{r.get('title', '')} {r['text']}".strip() for r in records]), np.arange(len(ids)))
+    index = BM25Index.build(
+        analyse([f"{r.get('title', '')} {r['text']}".strip() for r in records]), np.arange(len(ids))
+    )
     run = {}
     for qid, text in dataset.judged_queries.items():
         scores, rows = index.search(analyse([text])[0], 100)
@@ -177,10 +183,22 @@ def test_bm25_on_full_scifact_matches_an_independent_bm25s_run():
 
 
 CODE_CORPUS = [
-    {"_id": "iterable", "text": "def is_iterable(obj):\n    try:\n        iter(obj)\n    except TypeError:\n        return False\n    return True"},
+    {
+        "_id": "iterable",
+        "text": "def is_iterable(obj):\n    try:\n        iter(obj)\n    except TypeError:\n"
+        "        return False\n    return True",
+    },
     {"_id": "variable", "text": "def set_variable(name, value):\n    os.environ[name] = value\n    return value"},
-    {"_id": "check", "text": "def check(value):\n    if value is None:\n        raise ValueError('a value is needed')\n    return value"},
-    {"_id": "camel", "text": "function parseHttpResponse(raw) {\n  const body = raw.split('\\r\\n\\r\\n')[1];\n  return JSON.parse(body);\n}"},
+    {
+        "_id": "check",
+        "text": "def check(value):\n    if value is None:\n        raise ValueError('a value is needed')\n"
+        "    return value",
+    },
+    {
+        "_id": "camel",
+        "text": "function parseHttpResponse(raw) {\n  const body = raw.split('\\r\\n\\r\\n')[1];\n"
+        "  return JSON.parse(body);\n}",
+    },
     {"_id": "join", "text": "def data_path(name):\n    return os.path.join(DATA_DIR, name)"},
 ]
 
@@ -195,8 +213,14 @@ def test_the_code_analyser_matches_identifier_words_and_is_chosen_for_code(tmp_p
     corpus = tmp_path / "code.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in CODE_CORPUS), encoding="utf-8")
     folder = tmp_path / analyser
-    build_index(corpus, folder, BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", bm25_analyzer=analyser),
-                encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    build_index(
+        corpus,
+        folder,
+        BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", bm25_analyzer=analyser),
+        encoder=minilm,
+        multivector_encoder=minilm_colbert,
+        progress=False,
+    )
     searcher = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     chosen = searcher.manifest.components["bm25"].analyser["name"]
     assert chosen == ("text" if analyser == "text" else "code")

@@ -9,13 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from index.chunks import pack_ids
+from index.chunks import aggregate_chunks, pack_ids
 from index.format import read_manifest
 from index.verify import verify_index
 from retrieval.build.builder import build_index
-from index.chunks import aggregate_chunks
-from retrieval.encode.chunking import ChunkPolicy, split_text
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import ChunkPolicy, split_text
 from retrieval.search.searcher import Searcher
 
 MIXED = (
@@ -37,12 +36,17 @@ def test_chunks_are_token_accurate_overlap_and_map_to_the_exact_characters(minil
         assert 0 < chunk.tokens <= 50
         piece = text[chunk.start : chunk.end]
         # the chunk's text tokenizes to exactly its window of the document's tokens
-        assert tokenizer(piece, add_special_tokens=False)["input_ids"] == ids[chunk.first_token : chunk.first_token + chunk.tokens]
+        assert (
+            tokenizer(piece, add_special_tokens=False)["input_ids"]
+            == ids[chunk.first_token : chunk.first_token + chunk.tokens]
+        )
         assert piece == piece.strip() and piece  # spans start and end on token characters
     for before, after in zip(chunks, chunks[1:]):
         assert before.first_token + before.tokens - after.first_token >= 10, "consecutive chunks share the overlap"
         assert after.first_token > before.first_token
-    assert chunks[0].first_token == 0 and chunks[-1].first_token + chunks[-1].tokens == len(ids), "every token is in a chunk"
+    assert chunks[0].first_token == 0 and chunks[-1].first_token + chunks[-1].tokens == len(ids), (
+        "every token is in a chunk"
+    )
     covered = set().union(*(range(c.start, c.end) for c in chunks))
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace()), "no character is lost"
 
@@ -50,7 +54,9 @@ def test_chunks_are_token_accurate_overlap_and_map_to_the_exact_characters(minil
 def test_short_documents_stay_whole_and_truncation_and_caps_cut_at_a_token(minilm):
     tokenizer = minilm.tokenizer
     short = "A short café note.  "
-    assert split_text(short, tokenizer, ChunkPolicy.for_model(254)) == [split_text(short, tokenizer, ChunkPolicy.for_model(254))[0]]
+    assert split_text(short, tokenizer, ChunkPolicy.for_model(254)) == [
+        split_text(short, tokenizer, ChunkPolicy.for_model(254))[0]
+    ]
     (whole,) = split_text(short, tokenizer, ChunkPolicy.for_model(254))
     assert (whole.start, whole.end) == (0, len(short)), "a document that fits is encoded exactly as written"
 
@@ -59,7 +65,9 @@ def test_short_documents_stay_whole_and_truncation_and_caps_cut_at_a_token(minil
     (cut,) = split_text(text, tokenizer, ChunkPolicy.for_model(254, long_docs="truncate"))
     assert cut.tokens == 254 and tokenizer(text[: cut.end], add_special_tokens=False)["input_ids"] == ids[:254]
     capped = split_text(text, tokenizer, ChunkPolicy.for_model(254, max_tokens=300))
-    assert len(capped) == 2 and capped[-1].first_token + capped[-1].tokens == 300, "the cap drops every token after the 300th"
+    assert len(capped) == 2 and capped[-1].first_token + capped[-1].tokens == 300, (
+        "the cap drops every token after the 300th"
+    )
     with pytest.raises(ValueError, match="at least 1"):
         ChunkPolicy.for_model(254, chunk_tokens=0)
     assert ChunkPolicy.for_model(254, chunk_tokens=4096).chunk_tokens == 254, "never longer than the model reads"
@@ -77,8 +85,10 @@ def test_aggregation_by_hand():
 def long_corpus(tmp_path_factory, dbpedia_small):
     """The dbpedia slice plus one long document about something else whose 6th chunk alone is about volcanoes."""
     folder = tmp_path_factory.mktemp("long")
-    filler = [f"Chapter {i}. The committee discussed budgets, schedules and the minutes of the previous meeting. " * 6
-              for i in range(12)]
+    filler = [
+        f"Chapter {i}. The committee discussed budgets, schedules and the minutes of the previous meeting. " * 6
+        for i in range(12)
+    ]
     filler[5] = "Volcanic eruptions of Mount Etna: lava flows, magma chambers, ash clouds and seismic tremors. " * 6
     lines = (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8")
     lines += json.dumps({"_id": "long-report", "title": "Annual report", "text": "\n".join(filler)}) + "\n"
@@ -95,14 +105,19 @@ def test_search_scores_a_chunked_document_by_its_best_chunk_and_returns_its_span
 
     full = "Annual report " + hit.text
     chunks = split_text(full, minilm.tokenizer, ChunkPolicy.for_model(minilm.chunk_limit))
-    chunk_scores = minilm.encode_documents([full[c.start : c.end] for c in chunks]) @ minilm.encode_queries(["volcano eruption lava"])[0]
+    chunk_scores = (
+        minilm.encode_documents([full[c.start : c.end] for c in chunks])
+        @ minilm.encode_queries(["volcano eruption lava"])[0]
+    )
     best = int(np.argmax(chunk_scores))
     assert hit.score == pytest.approx(float(chunk_scores.max()), abs=1e-5)
     assert hit.passage == (chunks[best].start - len("Annual report "), chunks[best].end - len("Annual report "))
     assert "Etna" in hit.text[hit.passage[0] : hit.passage[1]]
     assert all(check.ok for check in verify_index(tmp_path / "idx"))
 
-    truncated = build_index(long_corpus, tmp_path / "cut", BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
+    truncated = build_index(
+        long_corpus, tmp_path / "cut", BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False
+    )
     assert truncated.long_documents["dense"] == {"chunked": 0, "truncated": chunked, "chunks": summary.documents}
     cut = Searcher.load(tmp_path / "cut", encoder=minilm).search("volcano eruption lava", k=5, mode="dense")
     assert "long-report" not in cut.ids, "truncated to its first chunk, the report says nothing about volcanoes"
@@ -122,6 +137,7 @@ def test_token_budget_batching_never_changes_an_embedding(minilm, minilm_colbert
 
 # ---- a tiny randomly initialised ModernBERT, 8,192 tokens --------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_modernbert(tmp_path_factory):
     """A 2-layer, 64-wide ModernBERT (seeded) with the bundled WordPiece tokenizer, reading 8,192 tokens, as a
@@ -138,21 +154,42 @@ def tiny_modernbert(tmp_path_factory):
     tokenizer.model_max_length = 8192
     torch.manual_seed(0)
     config = ModernBertConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        max_position_embeddings=8192, local_attention=128, global_attn_every_n_layers=2, pad_token_id=tokenizer.pad_token_id,
-        cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
-        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=8192,
+        local_attention=128,
+        global_attn_every_n_layers=2,
+        pad_token_id=tokenizer.pad_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
     )
     ModernBertModel(config).save_pretrained(folder / "hf")
     tokenizer.save_pretrained(folder / "hf")
     transformer = models.Transformer(str(folder / "hf"), max_seq_length=8192)
-    SentenceTransformer(modules=[transformer, models.Pooling(64, "mean"), models.Normalize()]).save(str(folder / "dense"))
+    SentenceTransformer(modules=[transformer, models.Pooling(64, "mean"), models.Normalize()]).save(
+        str(folder / "dense")
+    )
     torch.manual_seed(0)
-    pylate_models.ColBERT(model_name_or_path=str(folder / "hf"), document_length=8195, query_length=32,
-                          do_query_expansion=False, device="cpu").save(str(folder / "colbert"))
+    pylate_models.ColBERT(
+        model_name_or_path=str(folder / "hf"),
+        document_length=8195,
+        query_length=32,
+        do_query_expansion=False,
+        device="cpu",
+    ).save(str(folder / "colbert"))
     torch.manual_seed(0)  # the same weights with the short document length long-context ColBERT models ship with
-    pylate_models.ColBERT(model_name_or_path=str(folder / "hf"), document_length=300, query_length=32,
-                          do_query_expansion=False, device="cpu").save(str(folder / "colbert-300"))
+    pylate_models.ColBERT(
+        model_name_or_path=str(folder / "hf"),
+        document_length=300,
+        query_length=32,
+        do_query_expansion=False,
+        device="cpu",
+    ).save(str(folder / "colbert-300"))
     return folder
 
 
@@ -173,19 +210,33 @@ def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_
     long_text = text_of_tokens(dense.tokenizer, 8190, seed=1)
     assert len(dense.tokenizer(long_text, add_special_tokens=False)["input_ids"]) == 8190
     corpus = tmp_path / "corpus.jsonl"
-    docs = [{"_id": "long", "text": long_text}] + [{"_id": f"s{i}", "text": text_of_tokens(dense.tokenizer, 20 + 37 * i, i + 2)} for i in range(6)]
+    docs = [{"_id": "long", "text": long_text}] + [
+        {"_id": f"s{i}", "text": text_of_tokens(dense.tokenizer, 20 + 37 * i, i + 2)} for i in range(6)
+    ]
     corpus.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
 
-    config = BuildConfig(model=str(tiny_modernbert / "dense"), mode="both", multivector_model=str(tiny_modernbert / "colbert"),
-                         multivector_codec="none", token_budget=9000, batch_size=4)
+    config = BuildConfig(
+        model=str(tiny_modernbert / "dense"),
+        mode="both",
+        multivector_model=str(tiny_modernbert / "colbert"),
+        multivector_codec="none",
+        token_budget=9000,
+        batch_size=4,
+    )
     summary = build_index(corpus, tmp_path / "idx", config, encoder=dense, multivector_encoder=colbert, progress=False)
-    assert summary.long_documents == {"dense": {"chunked": 0, "truncated": 0, "chunks": 7},
-                                      "multivector": {"chunked": 0, "truncated": 0, "chunks": 7}}
+    assert summary.long_documents == {
+        "dense": {"chunked": 0, "truncated": 0, "chunks": 7},
+        "multivector": {"chunked": 0, "truncated": 0, "chunks": 7},
+    }
 
     searcher = Searcher.load(tmp_path / "idx", encoder=dense, multivector_encoder=colbert)
-    stored = searcher.component("dense").index.reconstruct(pack_ids(np.array([1]), np.array([0])))[0]  # row 1 is the long document
+    stored = searcher.component("dense").index.reconstruct(pack_ids(np.array([1]), np.array([0])))[
+        0
+    ]  # row 1 is the long document
     np.testing.assert_allclose(stored, dense.encode_documents([long_text])[0], atol=1e-5)
-    tokens = searcher.component("multivector").index.document_vectors(searcher.component("multivector").index.position_of(1))
+    tokens = searcher.component("multivector").index.document_vectors(
+        searcher.component("multivector").index.position_of(1)
+    )
     assert len(tokens) == 8190 + 3  # [CLS], [D], 8,190 text tokens, [SEP]: nothing truncated
     np.testing.assert_allclose(tokens, colbert.encode_documents([long_text])[0], atol=1e-5)
     assert searcher.search(long_text[:200], k=1, mode="multivector").ids == ["long"]
@@ -202,8 +253,13 @@ def test_a_long_context_colbert_reads_a_6000_token_document_whole(tmp_path, tiny
     corpus = tmp_path / "corpus.jsonl"
     docs = [{"_id": "long", "text": long_text}, {"_id": "short", "text": text_of_tokens(colbert.tokenizer, 40, seed=4)}]
     corpus.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
-    config = BuildConfig(model=str(tiny_modernbert / "colbert-300"), mode="multivector", multivector_codec="none",
-                         backend="torch", token_budget=8192)
+    config = BuildConfig(
+        model=str(tiny_modernbert / "colbert-300"),
+        mode="multivector",
+        multivector_codec="none",
+        backend="torch",
+        token_budget=8192,
+    )
     summary = build_index(corpus, tmp_path / "idx", config, progress=False)
     assert summary.long_documents["multivector"] == {"chunked": 0, "truncated": 0, "chunks": 2}
     assert read_manifest(tmp_path / "idx").components["multivector"].model["document_length"] == 8192
@@ -222,8 +278,12 @@ def _byte_level_bpe():
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(["rivers flow through europe to the sea, carrying sediment and boats"] * 50, vocab_size=300,
-                            min_frequency=1, show_progress=False)
+    bpe.train_from_iterator(
+        ["rivers flow through europe to the sea, carrying sediment and boats"] * 50,
+        vocab_size=300,
+        min_frequency=1,
+        show_progress=False,
+    )
     return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer)
 
 

@@ -37,7 +37,9 @@ def test_default_model_falls_back_offline_with_one_warning(monkeypatch):
 
 
 def test_an_explicitly_named_model_never_falls_back(monkeypatch):
-    with pytest.raises(ModelUnavailableError, match=r"'modernbert'.*not in the local Hugging Face cache.*offline model 'minilm'"):
+    with pytest.raises(
+        ModelUnavailableError, match=r"'modernbert'.*not in the local Hugging Face cache.*offline model 'minilm'"
+    ):
         resolve_model("modernbert")
     with pytest.raises(ModelUnavailableError, match="does not exist"):
         resolve_model("./no/such/folder")

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from index.multivector.maxsim import maxsim
 from index.multivector.defaults import DEFAULT_PRUNE
-from index.multivector.token_index import MultiVectorIndex
+from index.multivector.maxsim import maxsim
 from index.multivector.search import kept_centroids
+from index.multivector.token_index import MultiVectorIndex
 from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
 from retrieval.search.searcher import Searcher
@@ -65,7 +65,9 @@ def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
 def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)), codec="none")
-    scores, found = index.search(query_vectors[0], k=5, nprobe=len(index.centroids), candidates=len(doc_vectors), prune=0)
+    scores, found = index.search(
+        query_vectors[0], k=5, nprobe=len(index.centroids), candidates=len(doc_vectors), prune=0
+    )
     brute = np.array([maxsim(query_vectors[0], d) for d in doc_vectors])
     np.testing.assert_allclose(scores, np.sort(brute)[::-1][:5], atol=1e-5)
 
@@ -105,8 +107,12 @@ def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exac
         error = {}
         for label, variant in (("unit", index), ("as decoded", dataclasses.replace(index, unit_tokens=False))):
             decoded = np.vstack([variant.document_vectors(i) for i in range(len(ids))])
-            error[label] = np.mean([np.abs(maxsim_segments(q, decoded, offsets) - maxsim_segments(q, tokens, offsets)).mean()
-                                    for q in query_vectors])
+            error[label] = np.mean(
+                [
+                    np.abs(maxsim_segments(q, decoded, offsets) - maxsim_segments(q, tokens, offsets)).mean()
+                    for q in query_vectors
+                ]
+            )
         np.testing.assert_allclose(np.linalg.norm(index.document_vectors(0), axis=1), 1.0, atol=1e-5)
         assert error["unit"] < 0.97 * error["as decoded"], (codec, error)  # measured 0.94x (pq), 0.95x (pq64)
         found = [index.search(query, k=10, **everything)[1] for query in query_vectors]
@@ -167,15 +173,24 @@ def test_multivector_search_knobs_apply_per_search(small_searcher):
     few best centroids are read, so no score is higher and some are lower."""
     query = "american politician born in texas"
     recorded = small_searcher.component("multivector").index.search_params
-    assert set(recorded) == {"nprobe", "shortlist", "candidates", "prune"} and recorded["prune"] == 0.0  # short documents
-    everything = small_searcher.search_config(multivector_nprobe=4096, multivector_candidates=len(small_searcher),
-                                              multivector_prune=0.0)
+    assert (
+        set(recorded) == {"nprobe", "shortlist", "candidates", "prune"} and recorded["prune"] == 0.0
+    )  # short documents
+    everything = small_searcher.search_config(
+        multivector_nprobe=4096, multivector_candidates=len(small_searcher), multivector_prune=0.0
+    )
     found = small_searcher.search(query, k=10, mode="multivector", config=everything)
     encoded = small_searcher.multivector_encoder.encode_queries([query])[0]
     rows = [small_searcher.row_of(doc_id) for doc_id in found.ids]
-    np.testing.assert_allclose([h.score for h in found.hits], small_searcher.component("multivector").rescore(encoded, rows), atol=1e-5)
-    fewest = small_searcher.search(query, k=10, mode="multivector", config=small_searcher.search_config(multivector_prune=0.99))
-    exact = small_searcher.component("multivector").rescore(encoded, [small_searcher.row_of(doc_id) for doc_id in fewest.ids])
+    np.testing.assert_allclose(
+        [h.score for h in found.hits], small_searcher.component("multivector").rescore(encoded, rows), atol=1e-5
+    )
+    fewest = small_searcher.search(
+        query, k=10, mode="multivector", config=small_searcher.search_config(multivector_prune=0.99)
+    )
+    exact = small_searcher.component("multivector").rescore(
+        encoded, [small_searcher.row_of(doc_id) for doc_id in fewest.ids]
+    )
     assert all(h.score <= score + 1e-5 for h, score in zip(fewest.hits, exact))
     assert sum(h.score for h in fewest.hits) < sum(exact) - 0.01
 
@@ -209,7 +224,9 @@ def test_hybrid_mode_builds_dense_multivector_and_bm25_in_one_folder(small_index
 
 def test_batches_do_not_change_the_index(tmp_path, minilm_colbert):
     """Built from the same documents read and encoded in different batch sizes: same results."""
-    rows = [{"_id": f"d{i}", "text": f"Document {i} is about topic {i % 7} and item {i * 13 % 11}."} for i in range(120)]
+    rows = [
+        {"_id": f"d{i}", "text": f"Document {i} is about topic {i % 7} and item {i * 13 % 11}."} for i in range(120)
+    ]
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     results = []
@@ -265,7 +282,10 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distrac
     lengths_grown = np.diff(grown.offsets)
     assert set(lengths_grown[20:]) <= set(lengths), "a distractor has the length of the real document it copies"
     first = grown.doc_vectors(20)
-    source = min(range(20), key=lambda i: np.abs(real.doc_vectors(i)[: len(first)] - first).sum() if lengths[i] == len(first) else np.inf)
+    source = min(
+        range(20),
+        key=lambda i: np.abs(real.doc_vectors(i)[: len(first)] - first).sum() if lengths[i] == len(first) else np.inf,
+    )
     residual = first - real.doc_vectors(source)
     assert 0.01 < np.abs(residual).mean() < 0.2, "noisy copies: close to their source, not identical"
     assert 0.75 < np.mean(np.sum(first * real.doc_vectors(source), axis=1)) < 0.99  # cosine with the source
@@ -274,8 +294,13 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distrac
 def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpedia_small, minilm_colbert):
     from eval.bench.codecs import run_codec_benchmark
 
-    report = run_codec_benchmark(dbpedia_small, codecs=("pq", "pq64x4", "sq8"), progress=False, encoder=minilm_colbert,
-                                 centroid_multipliers=(1, 4))
+    report = run_codec_benchmark(
+        dbpedia_small,
+        codecs=("pq", "pq64x4", "sq8"),
+        progress=False,
+        encoder=minilm_colbert,
+        centroid_multipliers=(1, 4),
+    )
     rows = {r["codec"]: r for r in report["results"] if r["centroids"] == report["centroids"]}
     more = {r["codec"]: r for r in report["results"] if r["centroids"] == 4 * report["centroids"]}
     assert [rows[c]["bytes_per_token"] for c in ("pq", "pq64x4", "sq8")] == [36, 36, 132]
@@ -283,7 +308,9 @@ def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpe
     assert more["pq"]["residual_mse"] < 0.9 * rows["pq"]["residual_mse"], "more centroids leave smaller residuals"
     assert rows["sq8"]["residual_mse"] < rows["pq"]["residual_mse"] / 10
     assert rows["sq8"]["agreement_as_decoded"] >= 0.95, rows
-    assert rows["sq8"]["agreement_as_decoded"] >= rows["pq"]["agreement_as_decoded"], "4x the bytes keep at least as much"
+    assert rows["sq8"]["agreement_as_decoded"] >= rows["pq"]["agreement_as_decoded"], (
+        "4x the bytes keep at least as much"
+    )
     assert all(0 < r["agreement_unit_length"] <= 1 for r in rows.values())
 
 
@@ -301,9 +328,14 @@ def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_smal
     assert ratio == pytest.approx(ours["metrics"]["ndcg@10"] / exact["metrics"]["ndcg@10"], abs=1e-4)
     assert low <= ratio <= high
     assert 0.9 <= ours["vs_exact"]["top10_agreement"] <= 1.0  # a few hundred documents: all are decoded
-    assert sorted(ours["per_query_ndcg"]) == sorted(exact["per_query_ndcg"]) and len(exact["per_query_ndcg"]) == report["queries"]
-    _, per_query = evaluate_run({q: {d: 10.0 - i for i, d in enumerate(ids)} for q, ids in exact["top10"].items()},
-                                load_beir(dbpedia_small).qrels)
+    assert (
+        sorted(ours["per_query_ndcg"]) == sorted(exact["per_query_ndcg"])
+        and len(exact["per_query_ndcg"]) == report["queries"]
+    )
+    _, per_query = evaluate_run(
+        {q: {d: 10.0 - i for i, d in enumerate(ids)} for q, ids in exact["top10"].items()},
+        load_beir(dbpedia_small).qrels,
+    )
     assert {q: m["ndcg@10"] for q, m in per_query.items()} == pytest.approx(exact["per_query_ndcg"])
 
 
@@ -318,7 +350,9 @@ def test_a_collection_smaller_than_a_code_book_still_builds_and_ranks_exactly():
     assert list(rows) == sorted([1, 2, 3], key=lambda r: -maxsim(query, docs[r - 1]))
 
 
-def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_like_exact_maxsim(tmp_path, dbpedia_small, minilm_colbert):
+def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_like_exact_maxsim(
+    tmp_path, dbpedia_small, minilm_colbert
+):
     """bench scale's large part searches the grown collection as an index folder: it verifies, opens like a built
     multi-vector index, keeps the real documents' texts, and ranks close to exhaustive MaxSim over the same tokens."""
     from eval.beir import load_beir

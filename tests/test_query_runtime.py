@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.encode.query_runtime import RECORD_NAME, TOLERANCE, LightQueryEncoder, prepare_light_encoder, runtime_folder
+from retrieval.encode.query_runtime import (
+    RECORD_NAME,
+    TOLERANCE,
+    LightQueryEncoder,
+    prepare_light_encoder,
+    runtime_folder,
+)
 from retrieval.search.searcher import Searcher
 
 QUERIES = ["american politician", "rivers of europe", "who wrote the iliad", "Boeing 747 operators " * 80]
@@ -51,7 +57,9 @@ def test_an_unchecked_or_other_backend_export_is_not_used(light, minilm, tmp_pat
     assert LightQueryEncoder.open({**facts, "backend": "torch-bf16", "query_backend": "torch-bf16"}) is None
     old_manifest = {k: v for k, v in facts.items() if k != "query_backend"}  # before queries had their own runtime
     assert LightQueryEncoder.open({**old_manifest, "backend": "torch-bf16"}) is None
-    assert LightQueryEncoder.open({**facts, "backend": "torch-bf16", "query_backend": "torch"}) is not None, "auto's case"
+    assert LightQueryEncoder.open({**facts, "backend": "torch-bf16", "query_backend": "torch"}) is not None, (
+        "auto's case"
+    )
     assert LightQueryEncoder.open({**minilm.describe(), "revision": None}) is None
     monkeypatch.setenv("MODERNSEARCH_HOME", str(tmp_path))  # a home where no build left an export
     assert LightQueryEncoder.open(minilm.describe()) is None

@@ -128,7 +128,9 @@ def test_skip_invalid_counts_skipped_records(tmp_path):
 
 def test_missing_fields_name_the_field_and_what_was_found(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "body": "x", "heading": "h"}])
-    with pytest.raises(CorpusError, match=r"missing field 'text' \(fields found: _id, body, heading\).*text_field='FIELD'"):
+    with pytest.raises(
+        CorpusError, match=r"missing field 'text' \(fields found: _id, body, heading\).*text_field='FIELD'"
+    ):
         read(path)
     path = write_jsonl(tmp_path / "d.jsonl", [{"key": "a", "text": "x"}])
     with pytest.raises(CorpusError, match=r"missing field '_id/id' \(fields found: key, text\).*id_field='FIELD'"):
@@ -180,17 +182,23 @@ def test_reading_is_lazy(tmp_path):
 def test_benchmark_readers_split_records_at_newlines_only(tmp_path):
     """NEL (U+0085), LINE SEPARATOR (U+2028) and form feeds are characters of a passage, not line breaks: every
     benchmark reads corpora, queries and query lists through the project's readers, which split at newlines only."""
+    from eval.beir import read_corpus_records
     from eval.bench.scale import corpus_documents
     from eval.bench.serve import read_queries
-    from eval.beir import read_corpus_records
     from retrieval.corpus.readers import read_lines
 
     odd = "first\u0085second\u2028third\x0cfourth\rfifth"
     root = tmp_path / "beir"
     (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"{odd} {i}"}, ensure_ascii=False) + "\n"
-                                               for i in range(3)), encoding="utf-8")
-    (root / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": f"which {odd}"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    (root / "corpus.jsonl").write_text(
+        "".join(
+            json.dumps({"_id": f"d{i}", "title": "", "text": f"{odd} {i}"}, ensure_ascii=False) + "\n" for i in range(3)
+        ),
+        encoding="utf-8",
+    )
+    (root / "queries.jsonl").write_text(
+        json.dumps({"_id": "q", "text": f"which {odd}"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td1\t1\n", encoding="utf-8")
     assert [r["text"] for r in read_corpus_records(root / "corpus.jsonl")] == [f"{odd} {i}" for i in range(3)]
     assert corpus_documents(root)["d2"].text == f"{odd} 2"

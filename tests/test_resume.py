@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import kill_when, progress_reached, start_cli
 from index.format import partial_folder, read_manifest
 from index.verify import verify_index
-from retrieval.build.progress import PROGRESS_NAME
 from retrieval.build.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
 from retrieval.config import BuildConfig
 from retrieval.search.searcher import Searcher
+
+from conftest import kill_when, progress_reached, start_cli
 
 HYBRID = ["--mode", "hybrid", "--model", "minilm", "--multivector-model", "minilm-colbert", "--read-batch-size", "64"]
 
@@ -79,8 +80,12 @@ def test_sigkilled_builds_resume_to_the_uninterrupted_index(tmp_path, dbpedia_sm
     encoded, indexing);
     the earlier index stays readable after every kill, and the final resumed index is byte-identical
     to an uninterrupted build: no document lost or duplicated."""
-    reference = subprocess.run([sys.executable, "-m", "app.cli", "build", str(dbpedia_small), "--index",
-                                str(tmp_path / "reference"), *HYBRID], capture_output=True, text=True, timeout=900)
+    reference = subprocess.run(
+        [sys.executable, "-m", "app.cli", "build", str(dbpedia_small), "--index", str(tmp_path / "reference"), *HYBRID],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert reference.returncode == 0, reference.stderr
 
     target = tmp_path / "idx"
@@ -88,6 +93,7 @@ def test_sigkilled_builds_resume_to_the_uninterrupted_index(tmp_path, dbpedia_sm
     lines = (dbpedia_small / "corpus.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     earlier.write_text("".join(lines[::4]), encoding="utf-8")
     build_index(earlier, target, BuildConfig(model="minilm"), encoder=minilm, progress=False)
+
     def answer(folder: Path) -> list[str]:
         return Searcher.load(folder, encoder=minilm).search("river in europe", k=10, mode="dense").ids
 
@@ -95,14 +101,22 @@ def test_sigkilled_builds_resume_to_the_uninterrupted_index(tmp_path, dbpedia_sm
     assert before != after, "the earlier index must answer differently to tell the states apart"
 
     rng = random.Random(11)
-    kill_points = [0.0, *sorted(rng.uniform(0.1, 0.9) for _ in range(4)), 1.0]  # share of documents encoded; 1.0: indexing
+    kill_points = [
+        0.0,
+        *sorted(rng.uniform(0.1, 0.9) for _ in range(4)),
+        1.0,
+    ]  # share of documents encoded; 1.0: indexing
     resumed_runs = 0
     for share in kill_points:
         log = tmp_path / "build.log"
         with open(log, "w") as out:
-            process = start_cli("build", str(dbpedia_small), "--index", str(target), *HYBRID, stdout=out, stderr=subprocess.STDOUT)
-            reached = progress_reached(lambda: [partial_folder(target) / PROGRESS_NAME],
-                                       lambda p, share=share: p["phase"] != "reading" and p["encoded"] >= share * p["documents"])
+            process = start_cli(
+                "build", str(dbpedia_small), "--index", str(target), *HYBRID, stdout=out, stderr=subprocess.STDOUT
+            )
+            reached = progress_reached(
+                lambda: [partial_folder(target) / PROGRESS_NAME],
+                lambda p, share=share: p["phase"] != "reading" and p["encoded"] >= share * p["documents"],
+            )
             kill_when(process, reached, timeout=900)
         resumed_runs += "Resuming the interrupted build" in log.read_text()
         state = answer(target)
@@ -110,8 +124,12 @@ def test_sigkilled_builds_resume_to_the_uninterrupted_index(tmp_path, dbpedia_sm
         if state == after:
             break  # it committed before this kill point
 
-    finished = subprocess.run([sys.executable, "-m", "app.cli", "build", str(dbpedia_small), "--index", str(target), *HYBRID, "--json"],
-                              capture_output=True, text=True, timeout=900)
+    finished = subprocess.run(
+        [sys.executable, "-m", "app.cli", "build", str(dbpedia_small), "--index", str(target), *HYBRID, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert finished.returncode == 0, finished.stderr
     resumed_runs += "Resuming the interrupted build" in finished.stderr
     assert resumed_runs >= 1, f"no run resumed (kill points {kill_points})"

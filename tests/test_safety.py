@@ -23,8 +23,8 @@ from index.errors import IndexFormatError
 from index.format import partial_folder, read_manifest
 from index.lock import lock_path, writer_lock
 from index.verify import verify_index
-from retrieval.build.progress import PROGRESS_NAME
 from retrieval.build.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
 from retrieval.config import BuildConfig
 
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -39,8 +39,14 @@ PROGRESS = re.compile(r"^(Reading|Encoding):")  # tqdm's bars, which stay on std
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env or {**ENV, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env or {**ENV, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        timeout=600,
+    )
 
 
 def one_clean_line(process: subprocess.CompletedProcess) -> str:
@@ -73,7 +79,13 @@ def tree(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory, minilm) -> Path:
     folder = tmp_path_factory.mktemp("safety") / "idx"
-    build_index(write_corpus(folder.parent / "c.jsonl", DOCS), folder, BuildConfig(model="minilm"), encoder=minilm, progress=False)
+    build_index(
+        write_corpus(folder.parent / "c.jsonl", DOCS),
+        folder,
+        BuildConfig(model="minilm"),
+        encoder=minilm,
+        progress=False,
+    )
     return folder
 
 
@@ -83,6 +95,7 @@ def index_copy(copy_index, tiny_index) -> Path:
 
 
 # ---- write only where the project owns the folder ---------------------------------------------------------
+
 
 def test_a_folder_that_is_not_an_index_is_never_replaced(tmp_path):
     corpus = write_corpus(tmp_path / "c" / "base.jsonl", DOCS)
@@ -194,7 +207,9 @@ def test_markup_in_data_and_queries_is_printed_literally(tmp_path_factory, fast_
     runner = CliRunner()
     work = tmp_path_factory.mktemp("markup")
     ids = [doc_id, doc_id + "x"]
-    corpus = write_corpus(work / "c.jsonl", [{"_id": i, "title": title, "text": f"{text} cats {n}"} for n, i in enumerate(ids)])
+    corpus = write_corpus(
+        work / "c.jsonl", [{"_id": i, "title": title, "text": f"{text} cats {n}"} for n, i in enumerate(ids)]
+    )
     index = work / "idx"
 
     def ok(*args: str) -> str:
@@ -206,7 +221,9 @@ def test_markup_in_data_and_queries_is_printed_literally(tmp_path_factory, fast_
     table = ok("search", "--", str(index), f"{query} cats")  # "--": a query may start with "-"
     for literal in (doc_id, title, f"{query} cats"):
         assert literal in table, (literal, table)
-    assert {h["id"] for h in json.loads(ok("search", "--json", "--", str(index), query + " cats"))["results"]} == set(ids)
+    assert {h["id"] for h in json.loads(ok("search", "--json", "--", str(index), query + " cats"))["results"]} == set(
+        ids
+    )
     assert str(index) in ok("info", str(index))
     added = write_corpus(work / "more.jsonl", [{"_id": doc_id + "y", "title": title, "text": text}])
     ok("add", str(index), str(added))
@@ -218,10 +235,13 @@ def test_markup_in_data_and_queries_is_printed_literally(tmp_path_factory, fast_
 
 
 def test_markup_ids_titles_and_queries_from_the_shell(tmp_path):
-    corpus = write_corpus(tmp_path / "c.jsonl", [
-        {"_id": "[/i]", "title": "[/b] closing", "text": "cats :smile: [bold red]purr"},
-        {"_id": "d1", "title": "t", "text": "cats sleep"},
-    ])
+    corpus = write_corpus(
+        tmp_path / "c.jsonl",
+        [
+            {"_id": "[/i]", "title": "[/b] closing", "text": "cats :smile: [bold red]purr"},
+            {"_id": "d1", "title": "t", "text": "cats sleep"},
+        ],
+    )
     assert cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm").returncode == 0
     found = cli("search", str(tmp_path / "idx"), "[/x] cats :smile:", "-k", "2")
     assert found.returncode == 0, found.stderr
@@ -252,6 +272,7 @@ def test_output_failing_after_a_commit_still_exits_zero(index_copy, monkeypatch,
 
 # ---- ids ----------------------------------------------------------------------------------------------------
 
+
 def test_ids_is_a_list_and_never_reads_a_file(index_copy, tmp_path):
     id_file = tmp_path / "list.txt"
     id_file.write_text("d1\n")
@@ -263,8 +284,14 @@ def test_ids_is_a_list_and_never_reads_a_file(index_copy, tmp_path):
 
 
 def test_ids_with_spaces_are_kept_exact_at_build_and_delete(tmp_path, minilm):
-    corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": " spaced ", "text": "cats"}, {"_id": "form\x0cfeed\u2028", "text": "birds"},
-                                                 {"_id": "plain", "text": "dogs"}])
+    corpus = write_corpus(
+        tmp_path / "c.jsonl",
+        [
+            {"_id": " spaced ", "text": "cats"},
+            {"_id": "form\x0cfeed\u2028", "text": "birds"},
+            {"_id": "plain", "text": "dogs"},
+        ],
+    )
     build_index(corpus, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
     (tmp_path / "ids.txt").write_bytes(" spaced \r\nform\x0cfeed\u2028\n".encode())
     process = cli("delete", str(tmp_path / "idx"), "--ids-file", str(tmp_path / "ids.txt"))
@@ -275,7 +302,7 @@ def test_ids_with_spaces_are_kept_exact_at_build_and_delete(tmp_path, minilm):
 @pytest.mark.parametrize("bad_id", ["true", "1.5", "null", "[1]"])
 def test_ids_that_are_not_strings_or_integers_are_errors_naming_the_line(tmp_path, bad_id):
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text('{"_id": 7, "text": "an integer id is fine"}\n{"_id": %s, "text": "cats"}\n' % bad_id)
+    corpus.write_text('{"_id": 7, "text": "an integer id is fine"}\n{"_id": ' + bad_id + ', "text": "cats"}\n')
     line = one_clean_line(cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm"))
     assert "c.jsonl:2" in line and "ids must be strings or integers" in line
 
@@ -290,12 +317,16 @@ def test_add_hints_name_only_flags_add_accepts(index_copy, tmp_path):
 
 # ---- one clean error for every failure class ------------------------------------------------------------
 
+
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 1 MiB tmpfs mounted for the test (root only); skipped where mounting is not allowed."""
     mount = tmp_path / "mnt"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root); the monkeypatched disk-full test covers the code path")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
@@ -338,16 +369,22 @@ def test_a_failing_write_is_one_line_where_no_tmpfs_can_be_mounted(index_copy, m
     assert "No space left on device" in result.output and "free some space" in result.output
 
 
-@pytest.mark.parametrize("edit, field", [
-    (lambda m: m["components"]["dense"].update(model="oops"), "components.dense.model"),
-    (lambda m: m["components"].update(dense="x"), "components.dense"),
-    (lambda m: m["components"].update(sparse={}), "components['sparse']"),
-    (lambda m: m.update(components={}), "components"),
-    (lambda m: m.update(files=[]), "files"),
-    (lambda m: m["documents"].update(count="3"), "documents.count"),
-    (lambda m: m.pop("build"), "build"),
-    (lambda m: m["files"].update({"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}), "files['../../etc/passwd']"),
-])
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda m: m["components"]["dense"].update(model="oops"), "components.dense.model"),
+        (lambda m: m["components"].update(dense="x"), "components.dense"),
+        (lambda m: m["components"].update(sparse={}), "components['sparse']"),
+        (lambda m: m.update(components={}), "components"),
+        (lambda m: m.update(files=[]), "files"),
+        (lambda m: m["documents"].update(count="3"), "documents.count"),
+        (lambda m: m.pop("build"), "build"),
+        (
+            lambda m: m["files"].update({"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}),
+            "files['../../etc/passwd']",
+        ),
+    ],
+)
 def test_wrong_typed_manifests_are_reported_as_corrupt(index_copy, edit, field):
     path = index_copy / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -369,7 +406,9 @@ def test_the_ui_shows_a_corrupt_index_as_a_message(index_copy, monkeypatch, tmp_
     path.write_text(json.dumps(manifest))
     monkeypatch.setenv("MODERNSEARCH_INDEXES", str(index_copy))
     monkeypatch.setenv("MODERNSEARCH_HOME", str(tmp_path / "home"))
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py"), default_timeout=120)
+    at = AppTest.from_file(
+        str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py"), default_timeout=120
+    )
     at.run()
     assert not at.exception
     assert "corrupt manifest" in at.error[0].value
@@ -382,13 +421,18 @@ def test_queries_without_visible_characters_are_refused(tiny_index):
 
 # ---- the UI server owns its child ------------------------------------------------------------------------
 
+
 def test_sigterm_of_the_app_frees_its_port(tiny_index, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**ENV, "MODERNSEARCH_HOME": str(tmp_path / "home")}
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "app", "--index", str(tiny_index), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "app", "--index", str(tiny_index), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 90
         while not _listening(port):
@@ -413,6 +457,7 @@ def _listening(port: int) -> bool:
 
 # ---- huge documents -------------------------------------------------------------------------------------------
 
+
 def long_text(n_bytes: int) -> str:
     """Prose-like text of ``n_bytes``: a few words, then a 120-letter token the tokenizer maps to one piece."""
     import random
@@ -421,7 +466,12 @@ def long_text(n_bytes: int) -> str:
     words = "river mountain city music science history language engine ocean forest".split()
     parts, size = [], 0
     while size < n_bytes:
-        part = " ".join(rng.choice(words) for _ in range(3)) + " " + "".join(rng.choice("abcdefghij") for _ in range(120)) + "\n"
+        part = (
+            " ".join(rng.choice(words) for _ in range(3))
+            + " "
+            + "".join(rng.choice("abcdefghij") for _ in range(120))
+            + "\n"
+        )
         parts.append(part)
         size += len(part)
     return "".join(parts)
@@ -429,8 +479,13 @@ def long_text(n_bytes: int) -> str:
 
 @pytest.mark.slow
 def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
-    corpus = write_corpus(tmp_path / "long.jsonl", [{"_id": "big", "title": "Big", "text": long_text(2_000_000)},
-                                                    {"_id": "small", "text": "a short river document"}])
+    corpus = write_corpus(
+        tmp_path / "long.jsonl",
+        [
+            {"_id": "big", "title": "Big", "text": long_text(2_000_000)},
+            {"_id": "small", "text": "a short river document"},
+        ],
+    )
     args = ["build", str(corpus), "--model", "minilm", "--batch-size", "4"]
     reference = cli(*args, "--index", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
@@ -438,8 +493,12 @@ def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
 
     target = tmp_path / "idx"
     progress_file = partial_folder(target) / PROGRESS_NAME
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", *args, "--index", str(target)], env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *args, "--index", str(target)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while True:  # kill once a checkpoint inside the long document is committed
         try:
@@ -464,15 +523,33 @@ def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
 
 def test_documents_over_the_byte_limit_are_rejected_clearly(tmp_path):
     corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": "a", "text": "fine"}, {"_id": "huge", "text": "x" * 5000}])
-    line = one_clean_line(cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm", "--max-doc-bytes", "4096"))
+    line = one_clean_line(
+        cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm", "--max-doc-bytes", "4096")
+    )
     assert "c.jsonl:2" in line and "5,000 bytes" in line and "--max-doc-bytes" in line
 
 
 def test_sigterm_of_a_build_cleans_up_and_keeps_its_progress(tmp_path):
     corpus = write_corpus(tmp_path / "long.jsonl", [{"_id": "big", "text": long_text(500_000)}])
     target = tmp_path / "idx"
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "build", str(corpus), "--index", str(target), "--model", "minilm",
-                                "--batch-size", "2"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "build",
+            str(corpus),
+            "--index",
+            str(target),
+            "--model",
+            "minilm",
+            "--batch-size",
+            "2",
+        ],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     progress_file = partial_folder(target) / PROGRESS_NAME
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:

@@ -33,7 +33,9 @@ def test_to_dict_has_the_documented_json_shape(small_index, minilm):
     assert list(result) == ["query", "results", "timings_ms"]
     assert result["query"] == "a film"
     assert [list(r) for r in result["results"]] == [["id", "score", "title", "text", "metadata", "components"]] * 3
-    assert all(set(r["metadata"]) == {"metadata"} and "url" in r["metadata"]["metadata"] for r in result["results"]), "dbpedia keeps its url"
+    assert all(set(r["metadata"]) == {"metadata"} and "url" in r["metadata"]["metadata"] for r in result["results"]), (
+        "dbpedia keeps its url"
+    )
     assert all({"fused"} <= set(r["components"]) <= {"bm25", "dense", "fused"} for r in result["results"])
     json.dumps(result)
 
@@ -58,7 +60,9 @@ def test_bad_queries_and_modes_are_clear_errors(small_index, minilm):
 def test_missing_index_folder(tmp_path):
     with pytest.raises(IndexNotFoundError, match="No index at .*nope") as caught:
         Searcher.load(tmp_path / "nope")
-    assert caught.value.folder == tmp_path / "nope" and "modernsearch" not in str(caught.value), "the library names no command"
+    assert caught.value.folder == tmp_path / "nope" and "modernsearch" not in str(caught.value), (
+        "the library names no command"
+    )
 
 
 def test_incomplete_index_without_manifest(copy_of_small_index):
@@ -107,7 +111,9 @@ def test_garbled_manifest(copy_of_small_index):
         Searcher.load(copy_of_small_index)
 
 
-def test_a_sharded_index_offers_the_rerankers_of_its_whole(small_index, small_searcher, tmp_path, minilm, minilm_colbert):
+def test_a_sharded_index_offers_the_rerankers_of_its_whole(
+    small_index, small_searcher, tmp_path, minilm, minilm_colbert
+):
     """Which components can rerank comes from their registered type, not from the sharded proxy (which forwards
     ``rescore`` for every kind): BM25 results of a sharded index rerank by MaxSim, as the whole's do (the UI's
     rerank toggle picked dense here and failed)."""
@@ -116,9 +122,14 @@ def test_a_sharded_index_offers_the_rerankers_of_its_whole(small_index, small_se
     shard_index(small_index, tmp_path / "sharded", 2)
     sharded = Searcher.load(tmp_path / "sharded", encoder=minilm, multivector_encoder=minilm_colbert)
     try:
-        assert {mode: sharded.rerankers(mode) for mode in sharded.modes} == {mode: small_searcher.rerankers(mode) for mode in sharded.modes}
+        assert {mode: sharded.rerankers(mode) for mode in sharded.modes} == {
+            mode: small_searcher.rerankers(mode) for mode in sharded.modes
+        }
         assert sharded.rerankers("bm25") == ["multivector"]
         config = SearchConfig(rerank="multivector")
-        assert sharded.search("a film", k=5, mode="bm25", config=config).ids == small_searcher.search("a film", k=5, mode="bm25", config=config).ids
+        assert (
+            sharded.search("a film", k=5, mode="bm25", config=config).ids
+            == small_searcher.search("a film", k=5, mode="bm25", config=config).ids
+        )
     finally:
         sharded.close()

@@ -19,8 +19,9 @@ from app.service.api import ServiceLimits, create_app
 from app.service.indexes import ServedIndexes
 from index.verify import verify_index
 from retrieval.config import SearchConfig
-from retrieval.search.remote import RemoteSearchError, RemoteSearcher
+from retrieval.search.remote import RemoteSearcher, RemoteSearchError
 from retrieval.search.searcher import Searcher
+
 from servers import KEY, running_server
 
 QUERIES = ["american football player", "a river in europe", "famous painter"]
@@ -32,7 +33,9 @@ def served(copy_of_small_index, minilm, minilm_colbert):
     indexes = ServedIndexes({"small": copy_of_small_index})
     # the session's models, so the service loads nothing (it shares its encoders by model record)
     indexes._encoders.update(_shared(copy_of_small_index, minilm, minilm_colbert))
-    app = create_app(indexes, api_key=KEY, limits=ServiceLimits(max_query_chars=1000, max_batch=8, max_body_bytes=200_000))
+    app = create_app(
+        indexes, api_key=KEY, limits=ServiceLimits(max_query_chars=1000, max_batch=8, max_body_bytes=200_000)
+    )
     with TestClient(app) as client:
         yield client, copy_of_small_index
     indexes.close()
@@ -43,9 +46,12 @@ def _shared(folder, minilm, minilm_colbert):
     from index.format import read_manifest
 
     models = {"dense": minilm, "multivector": minilm_colbert}
-    return {encoder_key(name, section.model, queries_only): models[name]
-            for name, section in read_manifest(folder).components.items() if getattr(section, "model", None)
-            for queries_only in (True, False)}
+    return {
+        encoder_key(name, section.model, queries_only): models[name]
+        for name, section in read_manifest(folder).components.items()
+        if getattr(section, "model", None)
+        for queries_only in (True, False)
+    }
 
 
 def problem(response, status: int, title: str) -> dict:
@@ -66,22 +72,32 @@ def test_search_answers_equal_the_in_process_searcher(served, small_searcher, mo
         body = {"query": query, "k": 7, "mode": mode, **({"rerank": "multivector"} if mode == "dense" else {})}
         answer = client.post("/indexes/small/search", json=body).json()
         assert [h["id"] for h in answer["results"]] == [h["id"] for h in expected["results"]]
-        assert [h["score"] for h in answer["results"]] == pytest.approx([h["score"] for h in expected["results"]], abs=1e-6)
+        assert [h["score"] for h in answer["results"]] == pytest.approx(
+            [h["score"] for h in expected["results"]], abs=1e-6
+        )
         assert answer["results"][0]["components"] == pytest.approx(expected["results"][0]["components"], abs=1e-6)
         assert answer["mode"] == mode and answer["index_version"]
     batch = client.post("/indexes/small/search", json={"queries": QUERIES, "k": 3, "mode": mode}).json()
-    assert [[h["id"] for h in s["results"]] for s in batch["searches"]] == [small_searcher.search(q, k=3, mode=mode).ids for q in QUERIES]
+    assert [[h["id"] for h in s["results"]] for s in batch["searches"]] == [
+        small_searcher.search(q, k=3, mode=mode).ids for q in QUERIES
+    ]
 
 
 def test_filters_settings_and_documents(served, small_searcher):
     client, _ = served
-    hits = client.post("/indexes/small/search", json={"query": "a film", "k": 5, "fusion": "linear", "alpha": 0.7}).json()["results"]
-    assert [h["id"] for h in hits] == small_searcher.search("a film", k=5, config=SearchConfig(fusion="linear", alpha=0.7)).ids
+    hits = client.post(
+        "/indexes/small/search", json={"query": "a film", "k": 5, "fusion": "linear", "alpha": 0.7}
+    ).json()["results"]
+    assert [h["id"] for h in hits] == small_searcher.search(
+        "a film", k=5, config=SearchConfig(fusion="linear", alpha=0.7)
+    ).ids
     first = hits[0]["id"]
     document = client.get(f"/indexes/small/documents/{first}").json()
     assert document["id"] == first and document["text"] == hits[0]["text"]
     url = document["metadata"]["metadata"]["url"]
-    only = client.post("/indexes/small/search", json={"query": "a film", "filter": {"metadata": {"$exists": True}}, "k": 3})
+    only = client.post(
+        "/indexes/small/search", json={"query": "a film", "filter": {"metadata": {"$exists": True}}, "k": 3}
+    )
     assert only.status_code == 200 and len(only.json()["results"]) == 3
     assert url
     listed = client.get("/indexes").json()
@@ -91,18 +107,26 @@ def test_filters_settings_and_documents(served, small_searcher):
     assert "/indexes/{name}/search" in client.get("/openapi.json").json()["paths"]
 
 
-@pytest.mark.parametrize(("request_body", "status", "title", "detail"), [
-    ({"query": "x", "k": 1001}, 422, "Invalid request", "k: Input should be less than or equal to 1000"),
-    ({"query": "x" * 1001}, 413, "Request too large", "at most 1,000 characters"),
-    ({"queries": ["a"] * 9}, 413, "Request too large", "at most 8 queries"),
-    ({"query": "   "}, 400, "Empty query", "no visible characters"),
-    ({"query": "x", "queries": ["y"]}, 422, "Invalid request", "either 'query'"),
-    ({"query": "x", "filter": "year >="}, 400, "Invalid filter", "malformed filter at column"),
-    ({"query": "x", "filter": {"year": 1}}, 400, "Invalid filter", "unknown field 'year'; the index's metadata fields are: metadata (json)"),
-    ({"query": "x", "mode": "sparse"}, 422, "Invalid request", "mode"),
-    ({"query": "x", "alpha": 2}, 400, "Invalid setting", "alpha must be between 0 and 1"),
-    ({"query": "x", "surprise": 1}, 422, "Invalid request", "surprise"),
-])
+@pytest.mark.parametrize(
+    ("request_body", "status", "title", "detail"),
+    [
+        ({"query": "x", "k": 1001}, 422, "Invalid request", "k: Input should be less than or equal to 1000"),
+        ({"query": "x" * 1001}, 413, "Request too large", "at most 1,000 characters"),
+        ({"queries": ["a"] * 9}, 413, "Request too large", "at most 8 queries"),
+        ({"query": "   "}, 400, "Empty query", "no visible characters"),
+        ({"query": "x", "queries": ["y"]}, 422, "Invalid request", "either 'query'"),
+        ({"query": "x", "filter": "year >="}, 400, "Invalid filter", "malformed filter at column"),
+        (
+            {"query": "x", "filter": {"year": 1}},
+            400,
+            "Invalid filter",
+            "unknown field 'year'; the index's metadata fields are: metadata (json)",
+        ),
+        ({"query": "x", "mode": "sparse"}, 422, "Invalid request", "mode"),
+        ({"query": "x", "alpha": 2}, 400, "Invalid setting", "alpha must be between 0 and 1"),
+        ({"query": "x", "surprise": 1}, 422, "Invalid request", "surprise"),
+    ],
+)
 def test_bad_requests_get_problem_details(served, request_body, status, title, detail):
     client, _ = served
     body = problem(client.post("/indexes/small/search", json=request_body), status, title)
@@ -114,33 +138,68 @@ def test_unknown_index_lists_the_available_ones_and_limits_hold(served):
     body = problem(client.post("/indexes/nope/search", json={"query": "x"}), 404, "Unknown index")
     assert body["available"] == ["small"] and "available: small" in body["detail"]
     problem(client.get("/indexes/small/documents/no-such-id"), 404, "Unknown document")
-    problem(client.post("/indexes/small/search", content=b"x" * 200_001, headers={"content-type": "application/json"}),
-            413, "Request too large")
+    problem(
+        client.post("/indexes/small/search", content=b"x" * 200_001, headers={"content-type": "application/json"}),
+        413,
+        "Request too large",
+    )
     chunked = iter([b"x" * 150_000, b"x" * 60_000])  # no Content-Length: the limit counts the bytes as they come
-    body = problem(client.post("/indexes/small/search", content=chunked, headers={"content-type": "application/json"}),
-                   413, "Request too large")
+    body = problem(
+        client.post("/indexes/small/search", content=chunked, headers={"content-type": "application/json"}),
+        413,
+        "Request too large",
+    )
     assert body["detail"] == "The body may hold at most 200,000 bytes."
     problem(client.get("/indexes/small/../../etc/passwd"), 404, "Not found")
 
 
 def test_writes_need_the_key_and_show_up_in_the_next_search(served, small_searcher):
     client, folder = served
-    record = {"_id": "new-river", "title": "Vltava", "text": "The Vltava is the longest river in the Czech Republic.", "year": 2024}
+    record = {
+        "_id": "new-river",
+        "title": "Vltava",
+        "text": "The Vltava is the longest river in the Czech Republic.",
+        "year": 2024,
+    }
     problem(client.post("/indexes/small/documents", json={"documents": [record]}), 401, "Unauthorized")
-    problem(client.post("/indexes/small/documents", json={"documents": [record]}, headers={"X-API-Key": "wrong"}), 401, "Unauthorized")
+    problem(
+        client.post("/indexes/small/documents", json={"documents": [record]}, headers={"X-API-Key": "wrong"}),
+        401,
+        "Unauthorized",
+    )
     before = client.post("/indexes/small/search", json={"query": "Vltava Czech river", "k": 1, "mode": "bm25"}).json()
-    added = client.post("/indexes/small/documents", json={"documents": [record]}, headers={"Authorization": f"Bearer {KEY}"})
-    assert added.status_code == 200 and added.json()["added"] == 1 and added.json()["index_version"] != before["index_version"]
+    added = client.post(
+        "/indexes/small/documents", json={"documents": [record]}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert (
+        added.status_code == 200
+        and added.json()["added"] == 1
+        and added.json()["index_version"] != before["index_version"]
+    )
     after = client.post("/indexes/small/search", json={"query": "Vltava Czech river", "k": 1, "mode": "bm25"}).json()
-    assert [h["id"] for h in after["results"]] == ["new-river"] and after["index_version"] == added.json()["index_version"]
-    assert client.post("/indexes/small/search", json={"query": "river", "k": 5, "filter": "year = 2024"}).json()["results"][0]["id"] == "new-river"
+    assert [h["id"] for h in after["results"]] == ["new-river"] and after["index_version"] == added.json()[
+        "index_version"
+    ]
+    assert (
+        client.post("/indexes/small/search", json={"query": "river", "k": 5, "filter": "year = 2024"}).json()[
+            "results"
+        ][0]["id"]
+        == "new-river"
+    )
     again = client.post("/indexes/small/documents", json={"documents": [record]}, headers={"X-API-Key": KEY})
-    assert "already in" in problem(again, 422, "Invalid documents")["detail"] and '"upsert": true' in again.json()["detail"]
+    assert (
+        "already in" in problem(again, 422, "Invalid documents")["detail"]
+        and '"upsert": true' in again.json()["detail"]
+    )
     bad = client.post("/indexes/small/documents", json={"documents": [{"_id": "x"}]}, headers={"X-API-Key": KEY})
     assert "documents[0]: missing field 'text'" in problem(bad, 422, "Invalid documents")["detail"]
-    gone = client.post("/indexes/small/documents:delete", json={"ids": ["new-river", "never-there"]}, headers={"X-API-Key": KEY}).json()
+    gone = client.post(
+        "/indexes/small/documents:delete", json={"ids": ["new-river", "never-there"]}, headers={"X-API-Key": KEY}
+    ).json()
     assert gone["deleted"] == 1 and gone["not_found"] == ["never-there"]
-    assert "new-river" not in [h["id"] for h in client.post("/indexes/small/search", json={"query": "Vltava", "k": 3}).json()["results"]]
+    assert "new-river" not in [
+        h["id"] for h in client.post("/indexes/small/search", json={"query": "Vltava", "k": 3}).json()["results"]
+    ]
     assert all(check.ok for check in verify_index(folder))
 
 
@@ -159,7 +218,10 @@ def test_metrics_count_requests_and_describe_indexes(served):
     assert 'modernsearch_requests_total{endpoint="/indexes/{name}/search",method="POST",status="200"} 1.0' in text
     assert 'modernsearch_requests_total{endpoint="/indexes/{name}/search",method="POST",status="404"} 1.0' in text
     assert 'modernsearch_request_seconds_bucket{endpoint="/indexes/{name}/search",le="0.001",method="POST"}' in text
-    assert 'modernsearch_index_documents{index="small"}' in text and "modernsearch_index_committed_timestamp_seconds" in text
+    assert (
+        'modernsearch_index_documents{index="small"}' in text
+        and "modernsearch_index_committed_timestamp_seconds" in text
+    )
 
 
 def test_fuzzed_requests_never_fail_and_answers_match_the_schema(served):
@@ -170,6 +232,7 @@ def test_fuzzed_requests_never_fail_and_answers_match_the_schema(served):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 9
     for operation in operations:
+
         @given(case=operation.as_strategy())
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def answers_as_documented(case):
@@ -199,7 +262,9 @@ def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_sma
             remote.search("x", filter="year >")
         from retrieval.integrations.langchain import ModernSearchRetriever
 
-        assert [d.id for d in ModernSearchRetriever(searcher=remote, k=3).invoke(QUERIES[1])] == small_searcher.search(QUERIES[1], k=3).ids
+        assert [d.id for d in ModernSearchRetriever(searcher=remote, k=3).invoke(QUERIES[1])] == small_searcher.search(
+            QUERIES[1], k=3
+        ).ids
         version = remote.index_version
         corpus = tmp_path / "more.jsonl"
         corpus.write_text(json.dumps({"_id": "cli-added", "text": "Zanzibar spice islands archipelago."}) + "\n")
@@ -212,9 +277,18 @@ def test_a_real_server_answers_remote_searchers_and_picks_up_commits(copy_of_sma
         assert "cli-added" not in remote.search("Zanzibar spice archipelago", k=3).ids
         from retrieval.build.tuned import apply_tuned_search  # tuned settings reach remote searches that give none
 
-        apply_tuned_search(copy_of_small_index, {"fusion": "rrf", "rrf_k": 1, "rrf_alpha": 0.2}, dataset="slice", metric="ndcg@10",
-                           cv_metric=0.5, in_sample_metric=0.5, queries=5)
-        tuned = Searcher.load(copy_of_small_index, encoder=small_searcher.encoder, multivector_encoder=small_searcher.multivector_encoder)
+        apply_tuned_search(
+            copy_of_small_index,
+            {"fusion": "rrf", "rrf_k": 1, "rrf_alpha": 0.2},
+            dataset="slice",
+            metric="ndcg@10",
+            cv_metric=0.5,
+            in_sample_metric=0.5,
+            queries=5,
+        )
+        tuned = Searcher.load(
+            copy_of_small_index, encoder=small_searcher.encoder, multivector_encoder=small_searcher.multivector_encoder
+        )
         assert [r.ids for r in remote.search(QUERIES, k=5)] == [r.ids for r in tuned.search(QUERIES, k=5)]
         assert [r.ids for r in tuned.search(QUERIES, k=5)] != [r.ids for r in small_searcher.search(QUERIES, k=5)]
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
@@ -228,7 +302,11 @@ def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of
     """16 clients search while another process commits 5 updates (add, delete, ...): no errors, and every answer is
     exactly the answer of the index with or without the changing document."""
     query = "Zanzibar spice islands in the Indian Ocean"
-    record = {"_id": "zanzibar", "title": "Zanzibar", "text": "Zanzibar is an archipelago of spice islands in the Indian Ocean."}
+    record = {
+        "_id": "zanzibar",
+        "title": "Zanzibar",
+        "text": "Zanzibar is an archipelago of spice islands in the Indian Ocean.",
+    }
     corpus = tmp_path / "zanzibar.jsonl"
     corpus.write_text(json.dumps(record) + "\n")
     without = small_searcher.search(query, k=5, mode="dense").ids
@@ -236,6 +314,7 @@ def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of
     errors: list[str] = []
     stop = threading.Event()
     with running_server({"small": copy_of_small_index}, tmp_path / "server.log") as url:
+
         def client() -> None:
             remote = RemoteSearcher(url, "small")
             while not stop.is_set():
@@ -250,7 +329,9 @@ def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of
             thread.start()
         try:
             for step in range(5):
-                cli("add", str(copy_of_small_index), str(corpus)) if step % 2 == 0 else cli("delete", str(copy_of_small_index), "--ids", "zanzibar")
+                cli("add", str(copy_of_small_index), str(corpus)) if step % 2 == 0 else cli(
+                    "delete", str(copy_of_small_index), "--ids", "zanzibar"
+                )
             time.sleep(1)
         finally:
             stop.set()
@@ -264,7 +345,8 @@ def test_concurrent_searches_during_commits_see_one_version_or_the_other(copy_of
 
 
 def test_langchain_and_llamaindex_retrievers_return_the_searchers_hits(small_searcher):
-    """The framework retrievers, on the real core packages, return the searcher's hits with their metadata and scores."""
+    """The framework retrievers, on the real core packages, return the searcher's hits with their metadata and
+    scores."""
     from retrieval.integrations.langchain import ModernSearchRetriever
     from retrieval.integrations.llama_index import ModernSearchLlamaRetriever
 
@@ -275,8 +357,13 @@ def test_langchain_and_llamaindex_retrievers_return_the_searchers_hits(small_sea
     assert documents[0].metadata["metadata"] == expected.hits[0].metadata["metadata"], "the document's own fields"
     nodes = ModernSearchLlamaRetriever(small_searcher, k=4, mode="dense").retrieve(QUERIES[0])
     assert [n.node.id_ for n in nodes] == expected.ids and [n.score for n in nodes] == [h.score for h in expected.hits]
-    assert nodes[0].node.get_content() == expected.hits[0].text and nodes[0].node.metadata["title"] == expected.hits[0].title
-    filtered = ModernSearchRetriever(searcher=small_searcher, k=3, filter={"metadata": {"$exists": False}}).invoke(QUERIES[0])
+    assert (
+        nodes[0].node.get_content() == expected.hits[0].text
+        and nodes[0].node.metadata["title"] == expected.hits[0].title
+    )
+    filtered = ModernSearchRetriever(searcher=small_searcher, k=3, filter={"metadata": {"$exists": False}}).invoke(
+        QUERIES[0]
+    )
     assert filtered == []
 
 
@@ -310,6 +397,7 @@ def test_concurrent_queries_with_the_same_settings_are_searched_together(small_s
     assert [r.query for r in results] == queries
     assert [r.ids for r in results] == [small_searcher.search(q, k=3, mode="dense").ids for q in queries]
 
+
 def test_a_query_that_fails_in_a_batch_fails_only_its_own_request(small_searcher):
     """Queries of several clients batched together, one of which the search fails: the batch is searched again query by
     query, so every other client gets its own answer and only the failing one its error."""
@@ -336,11 +424,14 @@ def test_a_query_that_fails_in_a_batch_fails_only_its_own_request(small_searcher
     answers = asyncio.run(clients())
     assert batches[:2] == [[QUERIES[0]], [*QUERIES[1:], "poison", QUERIES[0]]]
     assert [type(a).__name__ for a in answers] == ["SearchResult"] * 3 + ["ValueError", "SearchResult"]
-    assert [a.ids for a in answers if not isinstance(a, Exception)] == [small_searcher.search(q, k=3, mode="dense").ids
-                                                                        for q in [*QUERIES, QUERIES[0]]]
+    assert [a.ids for a in answers if not isinstance(a, Exception)] == [
+        small_searcher.search(q, k=3, mode="dense").ids for q in [*QUERIES, QUERIES[0]]
+    ]
 
 
-def test_answers_over_the_size_budget_are_413s_and_ids_only_answers_are_not(copy_of_small_index, small_searcher, minilm, minilm_colbert):
+def test_answers_over_the_size_budget_are_413s_and_ids_only_answers_are_not(
+    copy_of_small_index, small_searcher, minilm, minilm_colbert
+):
     """An answer's stored text is bounded (a batch shares the budget); ``return_documents: false`` answers with ids and
     scores alone, whatever the budget."""
     indexes = ServedIndexes({"small": copy_of_small_index})
@@ -348,16 +439,29 @@ def test_answers_over_the_size_budget_are_413s_and_ids_only_answers_are_not(copy
     full = small_searcher.search("a film", k=100, mode="dense")
     size = sum(hit.stored_bytes() for hit in full.hits)
     with TestClient(create_app(indexes, limits=ServiceLimits(max_answer_bytes=size - 1))) as client:
-        body = problem(client.post("/indexes/small/search", json={"query": "a film", "k": 100, "mode": "dense"}), 413, "Answer too large")
-        assert f"hold {size / 1e6:,.1f} MB of documents" in body["detail"] and '"return_documents": false' in body["detail"]
+        body = problem(
+            client.post("/indexes/small/search", json={"query": "a film", "k": 100, "mode": "dense"}),
+            413,
+            "Answer too large",
+        )
+        assert (
+            f"hold {size / 1e6:,.1f} MB of documents" in body["detail"]
+            and '"return_documents": false' in body["detail"]
+        )
         assert body["limit_bytes"] == size - 1
         fits = client.post("/indexes/small/search", json={"query": "a film", "k": 10, "mode": "dense"})
         assert fits.status_code == 200 and [h["id"] for h in fits.json()["results"]] == full.ids[:10]
         batch = client.post("/indexes/small/search", json={"queries": ["a film", "a film"], "k": 100, "mode": "dense"})
         assert "of query 1" in problem(batch, 413, "Answer too large")["detail"], "two queries share the budget"
-        ids_only = client.post("/indexes/small/search", json={"query": "a film", "k": 100, "mode": "dense", "return_documents": False})
+        ids_only = client.post(
+            "/indexes/small/search", json={"query": "a film", "k": 100, "mode": "dense", "return_documents": False}
+        )
         assert ids_only.status_code == 200
-        assert [h["id"] for h in ids_only.json()["results"]] == full.ids and set(ids_only.json()["results"][0]) == {"id", "score", "components"}
+        assert [h["id"] for h in ids_only.json()["results"]] == full.ids and set(ids_only.json()["results"][0]) == {
+            "id",
+            "score",
+            "components",
+        }
     indexes.close()
 
 
@@ -384,13 +488,21 @@ def test_fuzzed_requests_with_lone_surrogates_and_huge_integers_never_fail(serve
         return value
 
     for operation in (result.ok() for result in schema.get_all_operations()):
+
         @given(case=operation.as_strategy(), text=poisons, number=huge)
         @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def never_a_server_error(case, text, number):
             body = poisoned(case.body, text, number) if isinstance(case.body, (dict, list)) else None
-            content = json.dumps(body).encode() if body is not None else None  # JSON escapes keep lone surrogates sendable
-            response = client.request(case.method, case.formatted_path, content=content, params=case.query or None,
-                                      headers={"X-API-Key": KEY, "content-type": "application/json"})
+            content = (
+                json.dumps(body).encode() if body is not None else None
+            )  # JSON escapes keep lone surrogates sendable
+            response = client.request(
+                case.method,
+                case.formatted_path,
+                content=content,
+                params=case.query or None,
+                headers={"X-API-Key": KEY, "content-type": "application/json"},
+            )
             assert response.status_code < 500, (case.method, case.formatted_path, body, response.text[:300])
 
         never_a_server_error()

@@ -1,4 +1,5 @@
-"""Settings are declared once: the CLI's options are the settings dataclasses' fields, with their defaults, choices and help."""
+"""Settings are declared once: the CLI's options are the settings dataclasses' fields, with their defaults, choices and
+help."""
 
 from __future__ import annotations
 
@@ -21,13 +22,16 @@ def options_of(*path: str) -> dict[str, typing.Any]:
     return {param.name: param for param in command.params}
 
 
-@pytest.mark.parametrize("path, settings_type, fields", [
-    (("build",), BuildConfig, None),
-    (("search",), SearchConfig, None),
-    (("eval", "beir"), SearchConfig, [f.name for f in dataclasses.fields(SearchConfig) if f.name != "rerank"]),
-    (("eval", "beir"), BuildConfig, ["multivector_model", "index_type"]),
-    (("eval", "mteb"), BuildConfig, ["index_type", "multivector_codec", "long_docs", "shards"]),
-])
+@pytest.mark.parametrize(
+    "path, settings_type, fields",
+    [
+        (("build",), BuildConfig, None),
+        (("search",), SearchConfig, None),
+        (("eval", "beir"), SearchConfig, [f.name for f in dataclasses.fields(SearchConfig) if f.name != "rerank"]),
+        (("eval", "beir"), BuildConfig, ["multivector_model", "index_type"]),
+        (("eval", "mteb"), BuildConfig, ["index_type", "multivector_codec", "long_docs", "shards"]),
+    ],
+)
 def test_every_setting_is_an_option_with_the_dataclass_default_choices_and_help(path, settings_type, fields):
     options = options_of(*path)
     hints = typing.get_type_hints(settings_type)

@@ -16,23 +16,32 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import kill_when, progress_reached, start_cli
-from servers import free_port
 from index.verify import verify_index
-from retrieval.build.progress import PROGRESS_NAME
 from retrieval.build.builder import build_index
+from retrieval.build.progress import PROGRESS_NAME
+from retrieval.build.updater import add_documents
 from retrieval.config import BuildConfig, SearchConfig
 from retrieval.search.searcher import Searcher
-from retrieval.build.updater import add_documents
+
+from conftest import kill_when, progress_reached, start_cli
+from servers import free_port
 
 pytestmark = pytest.mark.slow
 # float32 like the session's encoders, so Ray's actors (which load their own models) encode as the whole index did
 CONFIG = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", backend="torch")
-CONFIG_CANDIDATES = 256  # the multi-vector search's candidates at this size (index.multivector.defaults.search_defaults)
+CONFIG_CANDIDATES = (
+    256  # the multi-vector search's candidates at this size (index.multivector.defaults.search_defaults)
+)
 SEARCHES = [  # mode, settings, filter
-    ("dense", None, None), ("bm25", None, None), ("multivector", None, None), ("hybrid", None, None),
-    ("hybrid", SearchConfig(fusion="rrf"), None), ("hybrid", SearchConfig(rerank="multivector"), None),
-    ("dense", None, "group = 1"), ("multivector", None, "group = 2"), ("hybrid", SearchConfig(rerank="multivector"), "group != 0"),
+    ("dense", None, None),
+    ("bm25", None, None),
+    ("multivector", None, None),
+    ("hybrid", None, None),
+    ("hybrid", SearchConfig(fusion="rrf"), None),
+    ("hybrid", SearchConfig(rerank="multivector"), None),
+    ("dense", None, "group = 1"),
+    ("multivector", None, "group = 2"),
+    ("hybrid", SearchConfig(rerank="multivector"), "group != 0"),
 ]
 
 
@@ -51,7 +60,10 @@ def ray_cluster():
 def grouped_corpus(tmp_path_factory, dbpedia_small) -> Path:
     """The dbpedia slice with a ``group`` field (0, 1, 2 in turn) to filter on."""
     target = tmp_path_factory.mktemp("grouped")
-    with open(dbpedia_small / "corpus.jsonl", encoding="utf-8") as src, open(target / "corpus.jsonl", "w", encoding="utf-8") as dst:
+    with (
+        open(dbpedia_small / "corpus.jsonl", encoding="utf-8") as src,
+        open(target / "corpus.jsonl", "w", encoding="utf-8") as dst,
+    ):
         for i, line in enumerate(src):
             dst.write(json.dumps({**json.loads(line), "group": i % 3}) + "\n")
     return target / "corpus.jsonl"
@@ -65,7 +77,9 @@ def whole(tmp_path_factory, grouped_corpus, minilm, minilm_colbert) -> Path:
 
 
 def _queries(dbpedia_small: Path) -> list[str]:
-    judged = [json.loads(line)["text"] for line in (dbpedia_small / "queries.jsonl").read_text(encoding="utf-8").splitlines()]
+    judged = [
+        json.loads(line)["text"] for line in (dbpedia_small / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     return judged + ["history of the tango", "a river in europe", "american football player born 1980", "xyzzy"]
 
 
@@ -77,8 +91,14 @@ def ray_built(ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colb
     def build(shards: int) -> tuple[Path, Any]:
         if shards not in built:
             folder = tmp_path_factory.mktemp(f"sharded-{shards}") / "idx"
-            summary = build_index(grouped_corpus, folder, CONFIG.with_changes(shards=shards, engine="ray", ray_address=ray_cluster),
-                                  encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+            summary = build_index(
+                grouped_corpus,
+                folder,
+                CONFIG.with_changes(shards=shards, engine="ray", ray_address=ray_cluster),
+                encoder=minilm,
+                multivector_encoder=minilm_colbert,
+                progress=False,
+            )
             built[shards] = folder, summary
         return built[shards]
 
@@ -90,7 +110,9 @@ def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_
     folder, summary = ray_built(shards)
     one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
     split = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
-    assert summary.documents == len(one) == len(split) > CONFIG_CANDIDATES, "the multi-vector search must select candidates"
+    assert summary.documents == len(one) == len(split) > CONFIG_CANDIDATES, (
+        "the multi-vector search must select candidates"
+    )
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", *(f"shard-{i:03d}" for i in range(shards))]
 
     for mode, settings, where in SEARCHES:
@@ -113,7 +135,9 @@ def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_
         assert set(alone.search("tango", k=5, mode="bm25").ids) <= set(one.search("tango", k=len(one), mode="bm25").ids)
 
 
-def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, whole, copy_index, minilm, minilm_colbert):
+def test_sharded_updates_keep_answering_as_one_index(
+    tmp_path, grouped_corpus, whole, copy_index, minilm, minilm_colbert
+):
     """The same adds, upserts and deletes applied to a one-folder index and to a sharded one: afterwards both answer
     every search alike (BM25 statistics stay collection-wide), the new documents get the same row ids, and verify
     passes; compaction vacuums the shards (answers unchanged) or retrains them into as many shards."""
@@ -123,16 +147,39 @@ def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, w
 
     one_dir = copy_index(whole, "one")
     split_dir = tmp_path / "split"
-    build_index(grouped_corpus, split_dir, CONFIG.with_changes(shards=2), encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    build_index(
+        grouped_corpus,
+        split_dir,
+        CONFIG.with_changes(shards=2),
+        encoder=minilm,
+        multivector_encoder=minilm_colbert,
+        progress=False,
+    )
     replaced = json.loads(grouped_corpus.read_text(encoding="utf-8").splitlines()[3])
-    new = [{"_id": "new-tango", "title": "Tango nuevo", "text": "A history of the tango in Buenos Aires dance halls.", "group": 1},
-           {"_id": "new-river", "title": "A river", "text": "The Danube is a river in Europe that flows to the Black Sea.", "group": 2},
-           {**replaced, "text": replaced["text"] + " Revised and extended."}]
+    new = [
+        {
+            "_id": "new-tango",
+            "title": "Tango nuevo",
+            "text": "A history of the tango in Buenos Aires dance halls.",
+            "group": 1,
+        },
+        {
+            "_id": "new-river",
+            "title": "A river",
+            "text": "The Danube is a river in Europe that flows to the Black Sea.",
+            "group": 2,
+        },
+        {**replaced, "text": replaced["text"] + " Revised and extended."},
+    ]
     updates = tmp_path / "updates.jsonl"
     updates.write_text("".join(json.dumps(d) + "\n" for d in new), encoding="utf-8")
-    doomed = [json.loads(line)["_id"] for line in grouped_corpus.read_text(encoding="utf-8").splitlines()[10:13]] + ["no-such-id"]
+    doomed = [json.loads(line)["_id"] for line in grouped_corpus.read_text(encoding="utf-8").splitlines()[10:13]] + [
+        "no-such-id"
+    ]
     for folder in (one_dir, split_dir):
-        added = add_documents(folder, updates, upsert=True, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+        added = add_documents(
+            folder, updates, upsert=True, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
+        )
         assert (added.added, added.replaced) == (2, 1)
         gone = delete_documents(folder, doomed)
         assert (gone.deleted, gone.not_found) == (3, ["no-such-id"])
@@ -156,21 +203,49 @@ def test_sharded_updates_keep_answering_as_one_index(tmp_path, grouped_corpus, w
     assert compacted.documents == len(one) and not compacted.retrained and set(compacted.drift) == {"multivector"}
     again = Searcher.load(split_dir, encoder=minilm, multivector_encoder=minilm_colbert)
     for mode in ("dense", "multivector", "bm25", "hybrid"):
-        assert again.search("history of the tango", k=10, mode=mode).ids == one.search("history of the tango", k=10, mode=mode).ids
-    retrained = compact_index(split_dir, retrain="always", encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+        assert (
+            again.search("history of the tango", k=10, mode=mode).ids
+            == one.search("history of the tango", k=10, mode=mode).ids
+        )
+    retrained = compact_index(
+        split_dir, retrain="always", encoder=minilm, multivector_encoder=minilm_colbert, progress=False
+    )
     assert retrained.retrained and retrained.documents == len(one)
     assert sorted(p.name for p in split_dir.iterdir()) == ["manifest.json", "shard-000", "shard-001"]
     assert all(c.ok for c in verify_index(split_dir))
-    assert Searcher.load(split_dir, encoder=minilm, multivector_encoder=minilm_colbert).search("tango", k=1, mode="bm25").ids
-    apply_tuned_search(split_dir, {"alpha": 0.5}, dataset="slice", metric="ndcg@10", cv_metric=0.5, in_sample_metric=0.5, queries=5)
+    assert (
+        Searcher.load(split_dir, encoder=minilm, multivector_encoder=minilm_colbert)
+        .search("tango", k=1, mode="bm25")
+        .ids
+    )
+    apply_tuned_search(
+        split_dir, {"alpha": 0.5}, dataset="slice", metric="ndcg@10", cv_metric=0.5, in_sample_metric=0.5, queries=5
+    )
     assert Searcher.load(split_dir).search_config().alpha == 0.5 and all(c.ok for c in verify_index(split_dir))
 
 
 def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):
     """SIGKILL the driver of a distributed build mid-encoding; the rerun continues from its last committed step."""
-    args = ["build", str(grouped_corpus), "--index", str(tmp_path / "idx"), "--mode", "hybrid", "--model", "minilm",
-            "--multivector-model", "minilm-colbert", "--backend", CONFIG.backend, "--shards", "2", "--engine", "ray",
-            "--ray-address", ray_cluster]
+    args = [
+        "build",
+        str(grouped_corpus),
+        "--index",
+        str(tmp_path / "idx"),
+        "--mode",
+        "hybrid",
+        "--model",
+        "minilm",
+        "--multivector-model",
+        "minilm-colbert",
+        "--backend",
+        CONFIG.backend,
+        "--shards",
+        "2",
+        "--engine",
+        "ray",
+        "--ray-address",
+        ray_cluster,
+    ]
     encoding = progress_reached(lambda: [tmp_path / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
     assert kill_when(start_cli(*args), encoding), "the build ended before it could be interrupted"
     assert not (tmp_path / "idx").exists()
@@ -191,7 +266,9 @@ def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_
     assert all(c.ok for c in verify_index(tmp_path / "idx"))
 
 
-def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(ray_built, whole, minilm, minilm_colbert):
+def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
+    ray_built, whole, minilm, minilm_colbert
+):
     """The router and a deployment per shard on Ray Serve: the same HTTP answers as one index in one process; with one
     shard's replica frozen and then killed under a bounded load, every answer is complete and right or marked partial
     (always partial while it is frozen), and the replica comes back."""
@@ -204,7 +281,9 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
 
     folder, _ = ray_built(2)
     port = free_port()
-    ray_serve.start({"split": folder, "whole": whole}, port=port, cpus_per_replica=0.25, policy=ray_serve.ShardPolicy(timeout=3.0))
+    ray_serve.start(
+        {"split": folder, "whole": whole}, port=port, cpus_per_replica=0.25, policy=ray_serve.ShardPolicy(timeout=3.0)
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until(lambda: httpx.get(f"{url}/ready", timeout=30).status_code == 200, 120)
@@ -231,8 +310,11 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
                 if i == 2:
                     os.kill(pid, signal.SIGKILL)
                     killed = True
-                answer = httpx.post(f"{url}/indexes/split/search", json={"query": "history of the tango", "k": 10, "mode": "hybrid"},
-                                    timeout=120)
+                answer = httpx.post(
+                    f"{url}/indexes/split/search",
+                    json={"query": "history of the tango", "k": 10, "mode": "hybrid"},
+                    timeout=120,
+                )
                 assert answer.status_code == 200, answer.text
                 body = answer.json()
                 if body.get("partial"):
@@ -246,12 +328,16 @@ def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
             if not killed:  # the load failed while the replica was frozen: never leave it stopped
                 os.kill(pid, signal.SIGKILL)
         assert outcomes[:2] == ["partial", "partial"], outcomes
-        _wait_until(lambda: not httpx.post(f"{url}/indexes/split/search", json={"query": "tango", "mode": "hybrid"},
-                                           timeout=60).json().get("partial"), 120)  # Serve starts a new replica
+        _wait_until(
+            lambda: (
+                not httpx.post(f"{url}/indexes/split/search", json={"query": "tango", "mode": "hybrid"}, timeout=60)
+                .json()
+                .get("partial")
+            ),
+            120,
+        )  # Serve starts a new replica
     finally:
         serve.shutdown()
-
-
 
 
 def _wait_until(condition, seconds: float) -> None:
@@ -269,8 +355,12 @@ def _wait_until(condition, seconds: float) -> None:
 
 
 def test_shard_command_splits_an_index_without_encoding_and_answers_alike(tmp_path, whole, minilm, minilm_colbert):
-    done = subprocess.run([sys.executable, "-m", "app.cli", "shard", str(whole), "--out", str(tmp_path / "split"), "--shards", "3"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "shard", str(whole), "--out", str(tmp_path / "split"), "--shards", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("documents (rows") == 3
     one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
@@ -279,6 +369,20 @@ def test_shard_command_splits_an_index_without_encoding_and_answers_alike(tmp_pa
         for query in ("history of the tango", "a river in europe"):
             assert split.search(query, k=10, mode=mode).ids == one.search(query, k=10, mode=mode).ids
     assert all(c.ok for c in verify_index(tmp_path / "split"))
-    again = subprocess.run([sys.executable, "-m", "app.cli", "shard", str(tmp_path / "split"), "--out", str(tmp_path / "again"),
-                            "--shards", "2"], capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "shard",
+            str(tmp_path / "split"),
+            "--out",
+            str(tmp_path / "again"),
+            "--shards",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 1 and "sharded already" in again.stderr and not (tmp_path / "again").exists()

@@ -17,17 +17,27 @@ from retrieval.config import SearchConfig
 def planted_dataset(searcher, corpus: Path, folder: Path, component: str) -> BeirDataset:
     """A BEIR folder over the index's own corpus whose judgments are ``component``'s top 3 for each of 20 queries
     (document titles and the slice's queries), so that component alone is perfect."""
-    records = [json.loads(line) for line in (corpus / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    base = [json.loads(line)["text"] for line in (corpus / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [
+        json.loads(line) for line in (corpus / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    base = [
+        json.loads(line)["text"]
+        for line in (corpus / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     texts = (base + [r["title"] + " history" for r in records if r.get("title")])[:20]
     queries = {f"q{i}": text for i, text in enumerate(texts)}
     results = searcher.search_batch(list(queries.values()), k=3, mode=component)
     qrels = {qid: {hit.id: 1 for hit in result.hits} for qid, result in zip(queries, results)}
     (folder / "qrels").mkdir(parents=True)
     shutil.copy(corpus / "corpus.jsonl", folder / "corpus.jsonl")
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()), encoding="utf-8")
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()), encoding="utf-8"
+    )
     (folder / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, docs in qrels.items() for d in docs), encoding="utf-8")
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, docs in qrels.items() for d in docs),
+        encoding="utf-8",
+    )
     return BeirDataset(folder, queries, qrels)
 
 
@@ -48,9 +58,14 @@ def test_offline_fusion_equals_a_real_search_with_the_same_setting(small_searche
     """Oracle: the run tuning scores for a setting is the run `Searcher` returns with it (top 10 ids, per query)."""
     dataset = planted_dataset(small_searcher, dbpedia_small, tmp_path / "planted", "dense")
     runs = collect_runs(small_searcher, dataset)
-    settings = [SearchConfig(), SearchConfig(fusion="rrf"), SearchConfig(fusion="linear", alpha=0.7, normalisation="zscore"),
-                SearchConfig(fusion="linear", alpha=0.4, normalisation="bounds"), SearchConfig(fusion="rrf", rrf_k=20, rrf_alpha=0.8),
-                SearchConfig(fusion="linear", alpha=0.6, rerank="multivector", rerank_depth=100)]
+    settings = [
+        SearchConfig(),
+        SearchConfig(fusion="rrf"),
+        SearchConfig(fusion="linear", alpha=0.7, normalisation="zscore"),
+        SearchConfig(fusion="linear", alpha=0.4, normalisation="bounds"),
+        SearchConfig(fusion="rrf", rrf_k=20, rrf_alpha=0.8),
+        SearchConfig(fusion="linear", alpha=0.6, rerank="multivector", rerank_depth=100),
+    ]
     for setting in settings:
         offline = fused_run(runs, setting)
         searched = small_searcher.search_batch(list(dataset.queries.values()), k=10, mode="hybrid", config=setting)
@@ -59,20 +74,23 @@ def test_offline_fusion_equals_a_real_search_with_the_same_setting(small_searche
             assert list(offline[qid].values())[:10] == pytest.approx([h.score for h in result.hits], rel=1e-5)
 
 
-def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(copy_of_small_index, small_searcher, dbpedia_small,
-                                                                               tmp_path, minilm, minilm_colbert, monkeypatch):
+def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(
+    copy_of_small_index, small_searcher, dbpedia_small, tmp_path, minilm, minilm_colbert, monkeypatch
+):
     from typer.testing import CliRunner
 
     from app.cli import app
-    from retrieval.search.searcher import Searcher
+    from index.docstore import Document
     from retrieval.build.compaction import compact_index
     from retrieval.build.updater import add_documents
-    from index.docstore import Document
+    from retrieval.search.searcher import Searcher
 
     folder = copy_of_small_index
     planted = planted_dataset(small_searcher, dbpedia_small, tmp_path / "planted", "dense")
     report_path = tmp_path / "tune.json"
-    result = CliRunner().invoke(app, ["tune", str(folder), str(planted.root), "--folds", "4", "--out", str(report_path), "--apply"])
+    result = CliRunner().invoke(
+        app, ["tune", str(folder), str(planted.root), "--folds", "4", "--out", str(report_path), "--apply"]
+    )
     assert result.exit_code == 0, result.output
     assert "chosen on all queries (fusion=linear, alpha=1.0" in result.output and "cross-validated" in result.output
     report = json.loads(report_path.read_text())
@@ -83,9 +101,13 @@ def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(c
     query = next(iter(planted.queries.values()))
     dense = searcher.search(query, k=5, mode="dense")
     assert searcher.search(query, k=5, mode="hybrid").ids == dense.ids  # the default is now pure dense
-    assert searcher.search(query, k=5, mode="hybrid", config=searcher.search_config(fusion="rrf")).hits[0].score < 0.1  # RRF scores
+    assert (
+        searcher.search(query, k=5, mode="hybrid", config=searcher.search_config(fusion="rrf")).hits[0].score < 0.1
+    )  # RRF scores
     evaluated = evaluate_searcher(searcher, planted, mode="hybrid")
-    assert evaluated.metrics["ndcg@10"] == pytest.approx(report["chosen_metric"])  # the figure tuning reported, searched for real
+    assert evaluated.metrics["ndcg@10"] == pytest.approx(
+        report["chosen_metric"]
+    )  # the figure tuning reported, searched for real
     searcher.close()
 
     shown = CliRunner().invoke(app, ["info", str(folder)]).output
@@ -100,16 +122,24 @@ def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(c
     page = AppTest.from_file(str(Path(__file__).parents[1] / "app" / "ui" / "streamlit_app.py"), default_timeout=180)
     page.run()
     assert not page.exception
-    assert page.radio[1].value == "linear" and [s.value for s in page.slider if s.label == "Dense weight (alpha)"] == [1.0]
+    assert page.radio[1].value == "linear" and [s.value for s in page.slider if s.label == "Dense weight (alpha)"] == [
+        1.0
+    ]
     assert any("Defaults tuned for this index" in c.value for c in page.caption)
 
-    add_documents(folder, [Document("new-doc", "The Vltava is the longest river in the Czech Republic.", "Vltava")],
-                  encoders={"dense": minilm, "multivector": minilm_colbert}, progress=False)
+    add_documents(
+        folder,
+        [Document("new-doc", "The Vltava is the longest river in the Czech Republic.", "Vltava")],
+        encoders={"dense": minilm, "multivector": minilm_colbert},
+        progress=False,
+    )
     kept = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     assert kept.manifest.tuned_search.settings == report["chosen"] and kept.search_config().alpha == 1.0
     kept.close()
     compact_index(folder, retrain="always", encoders={"dense": minilm, "multivector": minilm_colbert}, progress=False)
-    rebuilt = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)  # a retraining compaction rebuilds
+    rebuilt = Searcher.load(
+        folder, encoder=minilm, multivector_encoder=minilm_colbert
+    )  # a retraining compaction rebuilds
     assert rebuilt.manifest.tuned_search.settings == report["chosen"] and rebuilt.search_config().alpha == 1.0
     rebuilt.close()
     assert CliRunner().invoke(app, ["verify", str(folder)]).exit_code == 0

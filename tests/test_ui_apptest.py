@@ -56,7 +56,9 @@ def test_search_page_shows_result_cards_and_timings(monkeypatch, tmp_path, small
     at = start(monkeypatch, tmp_path, [small_index])
     assert not at.exception
     assert at.title[0].value == "Search"
-    assert at.radio[0].options == ["hybrid", "dense", "multivector", "bm25"], "only the modes the index supports are offered"
+    assert at.radio[0].options == ["hybrid", "dense", "multivector", "bm25"], (
+        "only the modes the index supports are offered"
+    )
     assert at.slider[0].value == 10
     search(at, query)
     assert not at.exception
@@ -100,7 +102,9 @@ def test_hybrid_mode_offers_fusion_and_rerank_and_shows_each_stage(monkeypatch, 
     assert [s.value for s in at.slider if s.label == "Dense weight (alpha)"] == [0.85]
     assert [s.value for s in at.selectbox if s.label == "Normalisation"] == ["minmax"]
     at.radio[1].set_value("rrf").run()
-    assert not [s for s in at.slider if s.label == "Dense weight (alpha)"], "alpha and normalisation are linear fusion's"
+    assert not [s for s in at.slider if s.label == "Dense weight (alpha)"], (
+        "alpha and normalisation are linear fusion's"
+    )
     assert not [s for s in at.selectbox if s.label == "Normalisation"]
     at.toggle[0].set_value(True).run()
     search(at, "guitar chord tuning")
@@ -250,13 +254,20 @@ def metadata_index(tmp_path_factory, minilm) -> Path:
     from retrieval.config import BuildConfig
 
     folder = tmp_path_factory.mktemp("ui-metadata")
-    rows = [("danube", "The Danube is a long river in Europe.", "rivers", 2019, False, "2019-05-01"),
-            ("rhine", "The Rhine is a river that flows to the North Sea.", "rivers", 2023, True, "2023-02-11"),
-            ("alps", "The Alps are high mountains in Europe.", "mountains", 2021, True, "2021-08-30"),
-            ("<b>odd</b>", "A river of *markdown* and <i>tags</i>.", "<script>x</script>", 2024, False, "2024-01-01")]
+    rows = [
+        ("danube", "The Danube is a long river in Europe.", "rivers", 2019, False, "2019-05-01"),
+        ("rhine", "The Rhine is a river that flows to the North Sea.", "rivers", 2023, True, "2023-02-11"),
+        ("alps", "The Alps are high mountains in Europe.", "mountains", 2021, True, "2021-08-30"),
+        ("<b>odd</b>", "A river of *markdown* and <i>tags</i>.", "<script>x</script>", 2024, False, "2024-01-01"),
+    ]
     corpus = folder / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": i, "text": t, "topic": c, "year": y, "reviewed": r, "day": d}) + "\n"
-                              for i, t, c, y, r, d in rows), encoding="utf-8")
+    corpus.write_text(
+        "".join(
+            json.dumps({"_id": i, "text": t, "topic": c, "year": y, "reviewed": r, "day": d}) + "\n"
+            for i, t, c, y, r, d in rows
+        ),
+        encoding="utf-8",
+    )
     build_index(corpus, folder / "index", BuildConfig(model="minilm"), encoder=minilm, progress=False)
     return folder / "index"
 
@@ -288,9 +299,15 @@ def test_filter_widgets_come_from_the_metadata_and_restrict_the_results(monkeypa
     assert "No document matches the filter" in page_text(at) + "\n".join(str(i.value) for i in at.info)
     at.text_input[1].input("year >>").run()
     assert [e.value for e in at.error] and "malformed filter at column" in at.error[0].value
-    for condition, message in [("year > 'abc'", "compare it with a number"), ("yeer = 1", "unknown field 'yeer'"),
-                               ("year = 99999999999999999999", "64-bit range"), ("not " * 40 + "reviewed", "nests deeper")]:
+    for condition, message in [
+        ("year > 'abc'", "compare it with a number"),
+        ("yeer = 1", "unknown field 'yeer'"),
+        ("year = 99999999999999999999", "64-bit range"),
+        ("not " * 40 + "reviewed", "nests deeper"),
+    ]:
         at.text_input[1].input(condition).run()
         assert not at.exception, condition
         assert [e.value for e in at.error] and message in at.error[0].value, condition
-        assert "class='ms-rank'" not in "\n".join(str(h.value) for h in at.html), "no results under a filter that cannot apply"
+        assert "class='ms-rank'" not in "\n".join(str(h.value) for h in at.html), (
+            "no results under a filter that cannot apply"
+        )

@@ -6,9 +6,17 @@ import re
 
 import pytest
 
-from browser import ARTIFACTS, assert_no_streamlit_exception, chromium_page, full_page_screenshot, needs_chromium, running_app
 from eval.beir import evaluate_searcher, load_beir
 from retrieval.search.searcher import Searcher
+
+from browser import (
+    ARTIFACTS,
+    assert_no_streamlit_exception,
+    chromium_page,
+    full_page_screenshot,
+    needs_chromium,
+    running_app,
+)
 
 pytestmark = needs_chromium
 
@@ -17,7 +25,9 @@ pytestmark = needs_chromium
 def served_app(tmp_path_factory, small_index, minilm, dbpedia_small):
     """`modernsearch app` running against the small real index, with one evaluation report to show."""
     results = tmp_path_factory.mktemp("results")
-    evaluate_searcher(Searcher.load(small_index, encoder=minilm), load_beir(dbpedia_small)).write(results / "small.json")
+    evaluate_searcher(Searcher.load(small_index, encoder=minilm), load_beir(dbpedia_small)).write(
+        results / "small.json"
+    )
     with running_app([small_index], tmp_path_factory.mktemp("home"), results) as url:
         yield url
 

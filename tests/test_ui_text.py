@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from browser import assert_no_streamlit_exception, chromium_page, full_page_screenshot, needs_chromium, running_app
 from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
+
+from browser import assert_no_streamlit_exception, chromium_page, full_page_screenshot, needs_chromium, running_app
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "ui" / "streamlit_app.py")
 CODE = '''def is_number(s):
@@ -22,9 +23,11 @@ CODE = '''def is_number(s):
         return True
     except ValueError:
         return False'''
-MARKDOWN = ("# Release heading\n\nSome *stars* and _underscores_ and `backticks` here.\n\n"
-            "[link](https://example.org) ![pixel](http://127.0.0.1:8799/pixel.png) **bold** :red[RED] $x^2$\n\n"
-            "| column a | column b |\n|---|---|\n| 1 | 2 |")
+MARKDOWN = (
+    "# Release heading\n\nSome *stars* and _underscores_ and `backticks` here.\n\n"
+    "[link](https://example.org) ![pixel](http://127.0.0.1:8799/pixel.png) **bold** :red[RED] $x^2$\n\n"
+    "| column a | column b |\n|---|---|\n| 1 | 2 |"
+)
 HTMLISH = "Entities &amp; tags: <script>alert(1)</script> <img src=x onerror=alert(1)> and <b>bold</b> marks"
 INDENTED = "    four leading spaces\n\ttab indented line\n        eight spaces deep\nback to the margin"
 DOCUMENTS = [
@@ -46,8 +49,14 @@ def text_index(tmp_path_factory, minilm, minilm_colbert) -> Path:
     folder = tmp_path_factory.mktemp("ui-text")
     corpus = folder / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(d) + "\n" for d in DOCUMENTS), encoding="utf-8")
-    build_index(corpus, folder / "idx", BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert"),
-                encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    build_index(
+        corpus,
+        folder / "idx",
+        BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert"),
+        encoder=minilm,
+        multivector_encoder=minilm_colbert,
+        progress=False,
+    )
     return folder / "idx"
 
 
@@ -82,9 +91,12 @@ def test_cards_carry_document_text_only_as_escaped_html(monkeypatch, tmp_path, t
         assert "<mark" in card, f"{mode}: no highlight on {doc_id} for {query!r}"
         assert "<script" not in card and "<img" not in card and "<b>" not in card and "<i>" not in card
         for markdown in at.markdown:
-            assert not any(word in markdown.value for word in ("is_number", "stars", "alert", "tab indented")), \
+            assert not any(word in markdown.value for word in ("is_number", "stars", "alert", "tab indented")), (
                 "document text never goes through Markdown"
-    code_card = card_of(run_search(monkeypatch, tmp_path, text_index, QUERIES["code/is_number.py"], mode), "code/is_number.py")
+            )
+    code_card = card_of(
+        run_search(monkeypatch, tmp_path, text_index, QUERIES["code/is_number.py"], mode), "code/is_number.py"
+    )
     assert "class='ms-code'" in code_card and "data-ln='7'" in code_card, "code is shown as numbered lines"
 
 
@@ -148,7 +160,9 @@ def test_the_browser_shows_each_document_exactly_as_written(tmp_path_factory, te
                 full_page_screenshot(page, f"ui-text-{mode}-{re.sub(r'[^a-z]+', '-', doc_id)}.png")
         assert page.locator("img[src='x'], script:has-text('alert')").count() == 0
     assert not dialogs, f"a document ran script: {dialogs}"
-    assert not [u for u in requests if u.endswith("/x") or "pixel.png" in u], "a document made the browser load something"
+    assert not [u for u in requests if u.endswith("/x") or "pixel.png" in u], (
+        "a document made the browser load something"
+    )
     assert not [e for e in console_errors if "alert" in e or "pixel" in e], console_errors
 
 

@@ -12,15 +12,15 @@ import time
 
 import pytest
 
-from conftest import kill_when, start_cli
-
 from index.lock import IndexLockedError, writer_lock
 from index.verify import verify_index
 from retrieval import Searcher
 from retrieval.build.builder import build_index
+from retrieval.build.updater import add_documents, delete_documents
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError
-from retrieval.build.updater import add_documents, delete_documents
+
+from conftest import kill_when, start_cli
 
 QUERIES = ["american politician", "guitar tuning", "roman city in gaul", "a film directed by", "football club"]
 
@@ -38,7 +38,11 @@ def write_jsonl(path, rows):
 def answers(folder, minilm, minilm_colbert, modes=("dense", "multivector", "bm25", "hybrid")):
     searcher = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     try:
-        return {(q, m): [(h.id, round(h.score, 4)) for h in searcher.search(q, k=10, mode=m).hits] for q in QUERIES for m in modes}
+        return {
+            (q, m): [(h.id, round(h.score, 4)) for h in searcher.search(q, k=10, mode=m).hits]
+            for q in QUERIES
+            for m in modes
+        }
     finally:
         searcher.close()
 
@@ -90,7 +94,9 @@ def test_deleted_documents_never_come_back(tmp_path, grown, records, minilm, min
     shutil.copytree(folder / "grown", tmp_path / "idx")
     gone = [r["_id"] for r in records[::7]]
     summary = delete_documents(tmp_path / "idx", gone + ["<no-such-doc>"])
-    assert summary.deleted == len(gone) and summary.not_found == ["<no-such-doc>"] and summary.documents == 120 - len(gone)
+    assert (
+        summary.deleted == len(gone) and summary.not_found == ["<no-such-doc>"] and summary.documents == 120 - len(gone)
+    )
     searcher = Searcher.load(tmp_path / "idx", encoder=minilm, multivector_encoder=minilm_colbert)
     for mode in ("dense", "multivector", "bm25", "hybrid"):
         for query in QUERIES + [records[0]["title"]]:
@@ -101,8 +107,13 @@ def test_deleted_documents_never_come_back(tmp_path, grown, records, minilm, min
 
 
 def test_delete_from_an_hnsw_index(tmp_path, records, minilm):
-    build_index(write_jsonl(tmp_path / "c.jsonl", records[:50]), tmp_path / "hnsw", BuildConfig(model="minilm", index_type="hnsw"),
-                encoder=minilm, progress=False)
+    build_index(
+        write_jsonl(tmp_path / "c.jsonl", records[:50]),
+        tmp_path / "hnsw",
+        BuildConfig(model="minilm", index_type="hnsw"),
+        encoder=minilm,
+        progress=False,
+    )
     delete_documents(tmp_path / "hnsw", [records[3]["_id"]])
     searcher = Searcher.load(tmp_path / "hnsw", encoder=minilm)
     assert records[3]["_id"] not in searcher.search(records[3]["title"], k=49).ids and len(searcher) == 49
@@ -115,8 +126,12 @@ def test_a_second_writer_fails_fast_with_a_lock_message(tmp_path, grown):
         with pytest.raises(IndexLockedError, match=rf"is being written by process {os.getpid()}"):
             delete_documents(folder / "grown", ["anything"])
         started = time.monotonic()
-        process = subprocess.run([sys.executable, "-m", "app.cli", "delete", str(folder / "grown"), "--ids", "x"],
-                                 capture_output=True, text=True, timeout=120)
+        process = subprocess.run(
+            [sys.executable, "-m", "app.cli", "delete", str(folder / "grown"), "--ids", "x"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert process.returncode == 1 and "is being written by process" in process.stderr
         assert time.monotonic() - started < 30, "the second writer fails at once, it does not wait"
 
@@ -130,6 +145,7 @@ def test_sigkilled_adds_leave_the_last_committed_state(tmp_path, grown, records,
     extra = [dict(r, _id=f"new-{i}") for i, r in enumerate(records[:30])]
     corpus = write_jsonl(tmp_path / "extra.jsonl", extra)
     before = {h.id for h in Searcher.load(target, encoder=minilm).search("a", k=1000, mode="dense").hits}
+
     def staged(name: str):  # a point of the update's progress: its staging folder holds this file
         return lambda: any(tmp_path.glob(f".idx.building-*/{name}"))
 
@@ -142,8 +158,12 @@ def test_sigkilled_adds_leave_the_last_committed_state(tmp_path, grown, records,
         assert ids in (before, before | {r["_id"] for r in extra}), f"killed once it {point}: a mixed state"
         if ids != before:
             break  # this kill came after the commit
-    finished = subprocess.run([sys.executable, "-m", "app.cli", "add", str(target), str(corpus), "--upsert"],
-                              capture_output=True, text=True, timeout=600)
+    finished = subprocess.run(
+        [sys.executable, "-m", "app.cli", "add", str(target), str(corpus), "--upsert"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert finished.returncode == 0, finished.stderr
     ids = {h.id for h in Searcher.load(target, encoder=minilm).search("a", k=1000, mode="dense").hits}
     assert ids == before | {r["_id"] for r in extra}
@@ -180,8 +200,12 @@ def test_readers_see_the_old_or_the_new_state_while_a_writer_commits(tmp_path, g
     for t in threads:
         t.start()
     (tmp_path / "gone.txt").write_text("\n".join(gone) + "\n")
-    writer = subprocess.run([sys.executable, "-m", "app.cli", "delete", str(target), "--ids-file", str(tmp_path / "gone.txt")],
-                            capture_output=True, text=True, timeout=300)
+    writer = subprocess.run(
+        [sys.executable, "-m", "app.cli", "delete", str(target), "--ids-file", str(tmp_path / "gone.txt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     time.sleep(0.5)
     stop.set()
     for t in threads:

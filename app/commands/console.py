@@ -14,9 +14,10 @@ import os
 import sqlite3
 import sys
 import warnings
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -95,7 +96,10 @@ def cli_message(error: BaseException) -> str | None:
     if isinstance(error, ExistingIndexError):
         return f"{error} To replace it, pass --replace."
     if isinstance(error, ShardWriteError):
-        return f"{error.shard} is shard {error.shard.name} of the sharded index {error.index}; run the command on {error.index} instead."
+        return (
+            f"{error.shard} is shard {error.shard.name} of the sharded index {error.index}; "
+            f"run the command on {error.index} instead."
+        )
     if isinstance(error, NotAnIndexError):
         return f"{error} Build one into a new folder with: modernsearch build CORPUS --index NEW_FOLDER"
     if isinstance(error, FilterError) and error.position is not None and error.text:

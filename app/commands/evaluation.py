@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -23,18 +23,23 @@ eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 @settings_options(SearchConfig, skip=("rerank",), into="search_settings", given_only=True)
 def eval_beir(
     dataset: Path = typer.Argument(..., help="BEIR folder with corpus.jsonl, queries.jsonl, qrels/test.tsv."),
-    index: Optional[Path] = typer.Option(None, "--index", help="Evaluate this existing index."),
-    model: Optional[str] = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
+    index: Path | None = typer.Option(None, "--index", help="Evaluate this existing index."),
+    model: str | None = typer.Option(None, help="Build a temporary index of the dataset with this model instead."),
     mode: list[str] = typer.Option(
-        [], help="Configuration to evaluate, repeatable: dense, multivector, bm25, hybrid, each optionally +rerank "
+        [],
+        help="Configuration to evaluate, repeatable: dense, multivector, bm25, hybrid, each optionally +rerank "
         "(MaxSim) and @default (the default search settings instead of those tuned for the index: hybrid@default "
         "beside hybrid compares them). Default: the index's default mode (with --model, dense).",
     ),
     split: str = typer.Option("test", help="Qrels split (qrels/SPLIT.tsv)."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one JSON report per configuration into this folder."),
-    filter_json: Optional[str] = typer.Option(None, "--filter", help=FILTER_HELP + " Judged documents it excludes count as misses."),
-    where: Optional[str] = typer.Option(None, "--where", help=WHERE_HELP),
+    out_path: Path | None = typer.Option(None, "--out", help="Write the JSON report here (one configuration)."),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Write one JSON report per configuration into this folder."
+    ),
+    filter_json: str | None = typer.Option(
+        None, "--filter", help=FILTER_HELP + " Judged documents it excludes count as misses."
+    ),
+    where: str | None = typer.Option(None, "--where", help=WHERE_HELP),
     *,
     build_settings: BuildConfig,
     search_settings: dict[str, Any],
@@ -47,15 +52,28 @@ def eval_beir(
     if out_path and len(mode) > 1:
         raise ValueError("--out takes one configuration; with several --mode values use --out-dir.")
     build = build_settings.with_changes(model=model) if model else None
-    reports = run_beir(dataset, index=index, build=build, configurations=mode, search_settings=search_settings, split=split,
-                       filter=chosen_filter(filter_json, where))
+    reports = run_beir(
+        dataset,
+        index=index,
+        build=build,
+        configurations=mode,
+        search_settings=search_settings,
+        split=split,
+        filter=chosen_filter(filter_json, where),
+    )
     first = reports[0]
-    table = Table(title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left")
+    table = Table(
+        title=f"{Path(dataset).name}: {first.n_queries} queries", title_justify="left", caption_justify="left"
+    )
     table.add_column("configuration")
     for column in (*first.metrics, "ms/query"):
         table.add_column(column, justify="right")
     for report in reports:
-        table.add_row(report.mode, *(f"{v:.4f}" for v in report.metrics.values()), f"{report.latency_ms['mean_per_query_batched']:.1f}")
+        table.add_row(
+            report.mode,
+            *(f"{v:.4f}" for v in report.metrics.values()),
+            f"{report.latency_ms['mean_per_query_batched']:.1f}",
+        )
     table.caption = "\n".join(f"{r.mode}: {r.model} on {r.factory}" for r in reports)
     out.print(table)
     if out_path:
@@ -72,15 +90,27 @@ def eval_beir(
 @friendly_errors
 @settings_options(BuildConfig, only=("index_type", "multivector_codec", "long_docs", "shards"), into="index_settings")
 def eval_mteb(
-    model: str = typer.Option("minilm", help="Model: alias (minilm, minilm-colbert, modernbert, modernbert-colbert), folder or hub id."),
-    tasks: Optional[str] = typer.Option(None, help="Comma-separated mteb retrieval tasks, e.g. SciFact,NFCorpus (data from the hub)."),
-    local: Optional[Path] = typer.Option(None, help="A local BEIR folder to evaluate as an mteb task, fully offline."),
-    name: Optional[str] = typer.Option(None, help="Task name for --local (default: the folder's name)."),
-    mode: Optional[str] = typer.Option(None, help="dense or multivector (default: multivector for ColBERT models, else dense)."),
-    use_index: bool = typer.Option(False, "--use-index", help="Search through this project's index (built with --index-type, "
-                                   "--multivector-codec, --long-docs and --shards) instead of mteb's exact search, which truncates "
-                                   "long documents."),
-    results: Optional[Path] = typer.Option(None, help="Results folder: mteb's JSON and this project's summaries (default: $MODERNSEARCH_HOME/results)."),
+    model: str = typer.Option(
+        "minilm", help="Model: alias (minilm, minilm-colbert, modernbert, modernbert-colbert), folder or hub id."
+    ),
+    tasks: str | None = typer.Option(
+        None, help="Comma-separated mteb retrieval tasks, e.g. SciFact,NFCorpus (data from the hub)."
+    ),
+    local: Path | None = typer.Option(None, help="A local BEIR folder to evaluate as an mteb task, fully offline."),
+    name: str | None = typer.Option(None, help="Task name for --local (default: the folder's name)."),
+    mode: str | None = typer.Option(
+        None, help="dense or multivector (default: multivector for ColBERT models, else dense)."
+    ),
+    use_index: bool = typer.Option(
+        False,
+        "--use-index",
+        help="Search through this project's index (built with --index-type, "
+        "--multivector-codec, --long-docs and --shards) instead of mteb's exact search, which truncates "
+        "long documents.",
+    ),
+    results: Path | None = typer.Option(
+        None, help="Results folder: mteb's JSON and this project's summaries (default: $MODERNSEARCH_HOME/results)."
+    ),
     *,
     index_settings: BuildConfig,
 ) -> None:
@@ -88,9 +118,15 @@ def eval_mteb(
     from eval.mteb_runner import MtebSetup, default_mode, run_mteb
 
     task_names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
-    setup = MtebSetup(model=model, mode=mode or default_mode(model), use_index=use_index, index_type=index_settings.index_type,
-                      multivector_codec=index_settings.multivector_codec, long_docs=index_settings.long_docs,
-                      shards=index_settings.shards)
+    setup = MtebSetup(
+        model=model,
+        mode=mode or default_mode(model),
+        use_index=use_index,
+        index_type=index_settings.index_type,
+        multivector_codec=index_settings.multivector_codec,
+        long_docs=index_settings.long_docs,
+        shards=index_settings.shards,
+    )
     if setup.mode not in ("dense", "multivector"):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
     if setup.shards > 1 and not use_index:
@@ -101,8 +137,12 @@ def eval_mteb(
         table.add_column(column, justify="left" if column == "task" else "right")
     for summary in summaries:
         metrics, latency = summary["metrics"], summary["latency_ms"].get("mean_per_query_batched")
-        table.add_row(summary["dataset"], *(f"{metrics[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")),
-                      f"{latency:.1f}" if latency is not None else "-", f"{summary['evaluation_seconds']:.0f}")
+        table.add_row(
+            summary["dataset"],
+            *(f"{metrics[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")),
+            f"{latency:.1f}" if latency is not None else "-",
+            f"{summary['evaluation_seconds']:.0f}",
+        )
     out.print(table)
     for summary in summaries:
         out.print(f"Written: {summary['file']} and {summary['mteb_result']}")
@@ -111,8 +151,12 @@ def eval_mteb(
 @eval_app.command("report")
 @friendly_errors
 def eval_report(
-    results: Optional[Path] = typer.Argument(None, help="Results folder with eval beir / eval mteb JSON reports (default: $MODERNSEARCH_HOME/results)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write report.md and the PNG plots (default: RESULTS)."),
+    results: Path | None = typer.Argument(
+        None, help="Results folder with eval beir / eval mteb JSON reports (default: $MODERNSEARCH_HOME/results)."
+    ),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="Where to write report.md and the PNG plots (default: RESULTS)."
+    ),
 ) -> None:
     """A Markdown table and PNG plots (nDCG@10 per dataset and configuration; quality vs latency vs size)."""
     from eval.reports import render_report

@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from app.commands.console import after_commit, error_line, friendly_errors, out, snippet, warning_line
-from index.format import human_bytes
 from app.commands.settings_options import settings_options
+from index.format import human_bytes
 from retrieval.config import BuildConfig
 
 
 @friendly_errors
 @settings_options(BuildConfig)
 def build(
-    corpus: Optional[Path] = typer.Argument(None, help="BEIR folder, .jsonl/.csv/.tsv/.parquet file, or folder of .txt/.md files."),
-    index: Path = typer.Option(..., "--index", help="Index folder to write (replaced atomically when the build succeeds)."),
-    hf_dataset: Optional[str] = typer.Option(None, "--hf-dataset", help="Hugging Face dataset name, or a folder saved with save_to_disk."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted build of the same corpus and settings from its last encoded batch (--no-resume starts over)."),
+    corpus: Path | None = typer.Argument(
+        None, help="BEIR folder, .jsonl/.csv/.tsv/.parquet file, or folder of .txt/.md files."
+    ),
+    index: Path = typer.Option(
+        ..., "--index", help="Index folder to write (replaced atomically when the build succeeds)."
+    ),
+    hf_dataset: str | None = typer.Option(
+        None, "--hf-dataset", help="Hugging Face dataset name, or a folder saved with save_to_disk."
+    ),
+    resume: bool = typer.Option(
+        True,
+        "--resume/--no-resume",
+        help="Continue an interrupted build of the same corpus and settings from its last encoded batch "
+        "(--no-resume starts over).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
     *,
     settings: BuildConfig,
@@ -52,15 +63,25 @@ def print_build_summary(summary: Any) -> None:
     table.add_row("model", summary.model)
     table.add_row("FAISS factory", summary.factory)
     table.add_row("documents indexed", f"{summary.documents:,}")
-    table.add_row("skipped", f"{summary.skipped_empty:,} empty, {summary.skipped_invalid:,} invalid, {summary.duplicates:,} duplicate ids")
+    table.add_row(
+        "skipped",
+        f"{summary.skipped_empty:,} empty, {summary.skipped_invalid:,} invalid, {summary.duplicates:,} duplicate ids",
+    )
     if summary.replaced_encoding:
         table.add_row("encoding", f"{summary.replaced_encoding:,} lines with invalid UTF-8 replaced")
-    table.add_row("time", f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding ({summary.docs_per_second:.1f} docs/s)")
+    table.add_row(
+        "time",
+        f"{summary.seconds:.1f} s total, {summary.encode_seconds:.1f} s encoding "
+        f"({summary.docs_per_second:.1f} docs/s)",
+    )
     table.add_row("index size", human_bytes(summary.index_bytes))
     for kind, counts in summary.long_documents.items():
         if counts.get("chunked") or counts.get("truncated"):
-            table.add_row(f"long documents ({kind})", f"{counts['chunked']:,} chunked into {counts['chunks']:,} chunks in all, "
-                          f"{counts['truncated']:,} truncated")
+            table.add_row(
+                f"long documents ({kind})",
+                f"{counts['chunked']:,} chunked into {counts['chunks']:,} chunks in all, "
+                f"{counts['truncated']:,} truncated",
+            )
     if summary.resumed_from:
         table.add_row("resumed", f"from an interrupted build with {summary.resumed_from:,} documents already encoded")
     out.print(table)
@@ -71,7 +92,9 @@ def print_build_summary(summary: Any) -> None:
 @friendly_errors
 def shard(
     index: Path = typer.Argument(..., help="Index folder to split (it stays as it is)."),
-    out_dir: Path = typer.Option(..., "--out", help="Folder for the sharded index (a new one, or an index to replace with --replace)."),
+    out_dir: Path = typer.Option(
+        ..., "--out", help="Folder for the sharded index (a new one, or an index to replace with --replace)."
+    ),
     shards: int = typer.Option(..., help="Number of shards (2 to the index's documents)."),
     replace: bool = typer.Option(False, "--replace", help="Replace the index already at --out."),
 ) -> None:
@@ -113,10 +136,18 @@ def info(
 def metadata_table(fields: dict[str, dict[str, Any]]) -> Table:
     """The metadata fields of an index: type, documents holding each, distinct values and range."""
     table = Table(title="metadata fields (filter with --where or --filter)", title_justify="left")
-    for column, justify in (("field", "left"), ("type", "left"), ("documents", "right"), ("distinct values", "right"), ("range", "left")):
+    for column, justify in (
+        ("field", "left"),
+        ("type", "left"),
+        ("documents", "right"),
+        ("distinct values", "right"),
+        ("range", "left"),
+    ):
         table.add_column(column, justify=justify, overflow="fold")
     for name, stats in fields.items():
-        shown = "" if stats["min"] is None or stats["type"] in ("json", "boolean") else f"{stats['min']} .. {stats['max']}"
+        shown = (
+            "" if stats["min"] is None or stats["type"] in ("json", "boolean") else f"{stats['min']} .. {stats['max']}"
+        )
         table.add_row(name, stats["type"], f"{stats['documents']:,}", f"{stats['distinct']:,}", snippet(shown, 60))
     return table
 
@@ -127,34 +158,45 @@ ADD_SETTINGS = {"upsert"}  # what `add` takes; other remedies name build setting
 @friendly_errors
 def add(
     index: Path = typer.Argument(..., help="Index folder to update."),
-    corpus: Path = typer.Argument(..., help="Documents to add, in any format `build` reads (read with the index's field settings)."),
-    upsert: bool = typer.Option(False, "--upsert", help="Replace documents whose ids the index already holds (else that is an error)."),
+    corpus: Path = typer.Argument(
+        ..., help="Documents to add, in any format `build` reads (read with the index's field settings)."
+    ),
+    upsert: bool = typer.Option(
+        False, "--upsert", help="Replace documents whose ids the index already holds (else that is an error)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
 ) -> None:
     """Add documents to an index (dense, multi-vector and BM25 parts) without rebuilding it."""
-    from retrieval.corpus.readers import CorpusError
     from retrieval.build.updater import add_documents
+    from retrieval.corpus.readers import CorpusError
 
     try:
         summary = add_documents(index, corpus, upsert=upsert)
     except CorpusError as error:
         if set(error.settings) <= ADD_SETTINGS:
             raise
-        raise CorpusError(error.problem, "Fix these documents: the index reads them with the field and encoding "
-                          "settings it was built with (modernsearch info shows them).") from None
+        raise CorpusError(
+            error.problem,
+            "Fix these documents: the index reads them with the field and encoding "
+            "settings it was built with (modernsearch info shows them).",
+        ) from None
     after_commit(print_update, summary, as_json)
 
 
 @friendly_errors
 def delete(
     index: Path = typer.Argument(..., help="Index folder to update."),
-    ids: Optional[str] = typer.Option(None, "--ids", help="Comma-separated document ids, exactly as stored (never read as a file name)."),
-    ids_file: Optional[Path] = typer.Option(None, "--ids-file", help="A file of document ids, one per line, exactly as stored."),
+    ids: str | None = typer.Option(
+        None, "--ids", help="Comma-separated document ids, exactly as stored (never read as a file name)."
+    ),
+    ids_file: Path | None = typer.Option(
+        None, "--ids-file", help="A file of document ids, one per line, exactly as stored."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the update summary as JSON."),
 ) -> None:
     """Delete documents by id from every part of an index; they never appear in results again."""
-    from retrieval.corpus.readers import read_lines
     from retrieval.build.updater import delete_documents
+    from retrieval.corpus.readers import read_lines
 
     if (ids is None) == (ids_file is None):
         raise ValueError("Give the ids to delete with either --ids ID,ID,... or --ids-file PATH (not both).")
@@ -169,8 +211,12 @@ def delete(
 @friendly_errors
 def compact(
     index: Path = typer.Argument(..., help="Index folder to compact."),
-    retrain: str = typer.Option("auto", help="Retrain centroids: auto (when drift exceeds --drift-threshold), always, or never."),
-    drift_threshold: float = typer.Option(1.2, help="Drift ratio (now / right after training) above which auto retrains."),
+    retrain: str = typer.Option(
+        "auto", help="Retrain centroids: auto (when drift exceeds --drift-threshold), always, or never."
+    ),
+    drift_threshold: float = typer.Option(
+        1.2, help="Drift ratio (now / right after training) above which auto retrains."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the compaction summary as JSON."),
 ) -> None:
     """Rewrite an index as a new version: reclaim the space updates left, retrain centroids if the data drifted."""
@@ -200,8 +246,10 @@ def print_update(summary: Any, as_json: bool) -> None:
         print(json.dumps(summary.to_dict(), indent=2))
         return
     if summary.added or summary.replaced or summary.deleted:
-        out.print(f"Updated {summary.index_dir}: {summary.added:,} added, {summary.replaced:,} replaced, {summary.deleted:,} "
-                  f"deleted; {summary.documents:,} documents now ({summary.seconds:.1f} s).")
+        out.print(
+            f"Updated {summary.index_dir}: {summary.added:,} added, {summary.replaced:,} replaced, {summary.deleted:,} "
+            f"deleted; {summary.documents:,} documents now ({summary.seconds:.1f} s)."
+        )
     else:
         out.print(f"{summary.index_dir} is unchanged ({summary.documents:,} documents).")
     if summary.not_found:
@@ -220,7 +268,9 @@ def verify(index: Path = typer.Argument(..., help="Index folder.")) -> None:
     for column in ("check", "", "detail"):
         table.add_column(column, overflow="fold")
     for check in checks:
-        table.add_row(check.name, Text("ok", style="green") if check.ok else Text("FAILED", style="bold red"), check.detail)
+        table.add_row(
+            check.name, Text("ok", style="green") if check.ok else Text("FAILED", style="bold red"), check.detail
+        )
     out.print(table)
     failed = [c.name for c in checks if not c.ok]
     if failed:

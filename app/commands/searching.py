@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -13,8 +13,10 @@ from app.commands.console import friendly_errors, out, snippet, warning_line
 from app.commands.settings_options import settings_options
 from retrieval.config import SearchConfig
 
-FILTER_HELP = ('Only documents whose metadata match this JSON filter, e.g. \'{"year": {"$gte": 2020}, "team": {"$in": '
-               '["finance", "legal"]}}\' (operators $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $and $or $not).')
+FILTER_HELP = (
+    'Only documents whose metadata match this JSON filter, e.g. \'{"year": {"$gte": 2020}, "team": {"$in": '
+    '["finance", "legal"]}}\' (operators $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $and $or $not).'
+)
 WHERE_HELP = "The same filter as text, e.g. \"year >= 2020 and team in ('finance', 'legal') and not draft\"."
 
 
@@ -31,7 +33,9 @@ def chosen_filter(filter_json: str | None, where: str | None) -> dict[str, Any] 
     try:
         document = json.loads(filter_json)
     except json.JSONDecodeError as err:
-        raise ValueError(f"--filter is not valid JSON ({err.msg} at column {err.colno}); for a filter as text use --where.") from None
+        raise ValueError(
+            f"--filter is not valid JSON ({err.msg} at column {err.colno}); for a filter as text use --where."
+        ) from None
     if not isinstance(document, dict):
         raise ValueError("--filter takes a JSON object of fields and conditions, e.g. '{\"year\": 2024}'.")
     return document
@@ -43,10 +47,14 @@ def search(
     index: Path = typer.Argument(..., help="Index folder."),
     query: str = typer.Argument(..., help="What to search for."),
     k: int = typer.Option(10, "-k", "--k", help="Number of results."),
-    mode: Optional[str] = typer.Option(None, help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index holds)."),
+    mode: str | None = typer.Option(
+        None,
+        help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index "
+        "holds).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
-    filter_json: Optional[str] = typer.Option(None, "--filter", help=FILTER_HELP),
-    where: Optional[str] = typer.Option(None, "--where", help=WHERE_HELP),
+    filter_json: str | None = typer.Option(None, "--filter", help=FILTER_HELP),
+    where: str | None = typer.Option(None, "--where", help=WHERE_HELP),
     *,
     settings: dict[str, Any],
 ) -> None:
@@ -54,7 +62,9 @@ def search(
     from retrieval.search.searcher import Searcher
 
     searcher = Searcher.load(index)
-    result = searcher.search(query, k=k, mode=mode, config=searcher.search_config(**settings), filter=chosen_filter(filter_json, where))
+    result = searcher.search(
+        query, k=k, mode=mode, config=searcher.search_config(**settings), filter=chosen_filter(filter_json, where)
+    )
     if as_json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return

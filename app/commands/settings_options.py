@@ -12,7 +12,8 @@ import dataclasses
 import functools
 import inspect
 import typing
-from typing import Any, Callable, Literal, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, Optional, TypeVar
 
 import typer
 
@@ -41,12 +42,20 @@ def option_help(field: dataclasses.Field, annotation: Any) -> str:
 def cli_type(annotation: Any, optional: bool = False) -> Any:
     """The type Typer parses the option as: choices arrive as strings (the dataclass checks them)."""
     optional = optional or (typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation))
-    base = str if choices_of(annotation) else next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
-    return Optional[base] if optional else base
+    base = (
+        str
+        if choices_of(annotation)
+        else next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
+    )
+    return Optional[base] if optional else base  # noqa: UP045 - a typing.Union object, as Typer reads options
 
 
 def settings_options(
-    settings_type: type, *, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = (), into: str = "settings",
+    settings_type: type,
+    *,
+    only: tuple[str, ...] | None = None,
+    skip: tuple[str, ...] = (),
+    into: str = "settings",
     given_only: bool = False,
 ) -> Callable[[F], F]:
     """Decorate a command with a keyword-only parameter ``into``: it gets an option per field of ``settings_type``
@@ -62,8 +71,12 @@ def settings_options(
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.name != into]
         generated = [
-            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=cli_type(hints[f.name], given_only),
-                              default=_option(f, hints[f.name], given_only))
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=cli_type(hints[f.name], given_only),
+                default=_option(f, hints[f.name], given_only),
+            )
             for f in chosen
         ]
 

@@ -51,5 +51,11 @@ class ObserveRequests:
 
 def _entry(scope: Scope, endpoint: str, status: int, seconds: float) -> dict[str, Any]:
     client = scope.get("client")
-    return {"method": scope["method"], "path": scope["path"], "endpoint": endpoint, "status": status,
-            "ms": round(seconds * 1000, 2), "client": client[0] if client else None}
+    return {
+        "method": scope["method"],
+        "path": scope["path"],
+        "endpoint": endpoint,
+        "status": status,
+        "ms": round(seconds * 1000, 2),
+        "client": client[0] if client else None,
+    }

@@ -15,21 +15,32 @@ from app.service.access import ObserveRequests
 from app.service.batching import QueryBatcher
 from app.service.indexes import ServedIndexes
 from app.service.metrics import ServiceMetrics
-from app.service.routes import documents, indexes as index_routes, operations, search
+from app.service.routes import documents, operations, search
+from app.service.routes import indexes as index_routes
 from app.service.state import ServiceLimits, ServiceState
 
 __all__ = ["ServiceLimits", "create_app"]
 
 
-def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: ServiceLimits = ServiceLimits(),
-               cors_origins: tuple[str, ...] = (), api_key_env: str = "MODERNSEARCH_API_KEY", debug: bool = False) -> FastAPI:
+def create_app(
+    indexes: ServedIndexes,
+    *,
+    api_key: str | None = None,
+    limits: ServiceLimits = ServiceLimits(),
+    cors_origins: tuple[str, ...] = (),
+    api_key_env: str = "MODERNSEARCH_API_KEY",
+    debug: bool = False,
+) -> FastAPI:
     """The service over ``indexes``; writes need ``api_key`` (none: writes disabled, saying to set ``api_key_env``).
     Problem details name the served indexes, never their folders or other server paths, unless ``debug``."""
     from index.errors import IndexFormatError
     from index.sharding import ShardUnavailableError
 
-    app = FastAPI(title="modernsearch", summary="Dense, multi-vector, BM25 and hybrid search over modernsearch indexes.",
-                  version="1")
+    app = FastAPI(
+        title="modernsearch",
+        summary="Dense, multi-vector, BM25 and hybrid search over modernsearch indexes.",
+        version="1",
+    )
     paths = problems.ServerPaths(indexes.folders, enabled=not debug)
     problems.install(app, paths)
     metrics = ServiceMetrics(indexes)
@@ -38,7 +49,9 @@ def create_app(indexes: ServedIndexes, *, api_key: str | None = None, limits: Se
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
     app.add_middleware(problems.BodyLimit, max_body_size=limits.max_body_bytes)
     app.add_middleware(ObserveRequests, metrics=metrics)  # outermost: sees every request, CORS preflights included
     for routes in (operations, index_routes, search, documents):

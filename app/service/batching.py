@@ -15,8 +15,9 @@ index) answers that client alone, never the others it was batched with; an error
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 
 @dataclass
@@ -35,7 +36,9 @@ class QueryBatcher:
         once instead of a retry per query."""
         self._queues: dict[Hashable, _Queue] = {}
 
-    async def search(self, key: Hashable, query: str, search: Callable[[Sequence[str]], list[Any]], max_in_flight: int = 1) -> Any:
+    async def search(
+        self, key: Hashable, query: str, search: Callable[[Sequence[str]], list[Any]], max_in_flight: int = 1
+    ) -> Any:
         """The answer to ``query``, from a batch of the queries waiting under ``key``, with at most ``max_in_flight``
         batches of that key running at once."""
         loop = asyncio.get_running_loop()
@@ -69,7 +72,9 @@ class QueryBatcher:
                 self._queues.pop(key, None)
 
     @staticmethod
-    async def _one_by_one(batch: list[tuple[str, asyncio.Future]], search: Callable[[Sequence[str]], list[Any]]) -> None:
+    async def _one_by_one(
+        batch: list[tuple[str, asyncio.Future]], search: Callable[[Sequence[str]], list[Any]]
+    ) -> None:
         """A failed batch searched again query by query, so a query that fails answers its own client only."""
         loop = asyncio.get_running_loop()
         for query, answer in batch:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from index.format import read_manifest, version_stamp
 from retrieval.components import recipe_for
@@ -68,7 +69,9 @@ class ServedIndexes:
     """Searchers for named index folders, reopened when a new version is committed (see the module docstring)."""
 
     folders: dict[str, Path]
-    opener: Callable[[Path, dict[str, Any]], Searcher] = field(default=lambda folder, encoders: Searcher.load(folder, encoders=encoders))
+    opener: Callable[[Path, dict[str, Any]], Searcher] = field(
+        default=lambda folder, encoders: Searcher.load(folder, encoders=encoders)
+    )
     """How a committed version is opened, given its folder and query encoders (the Ray router opens sharded indexes
     whose shards are served by other deployments)."""
     _current: dict[str, _Version] = field(default_factory=dict)

@@ -18,11 +18,16 @@ from fastapi import FastAPI
 SERVE_ENV = "MODERNSEARCH_SERVE"
 
 
-def serve_environment(indexes: dict[str, Path], *, api_key_env: str | None, cors_origins: list[str],
-                      debug: bool = False) -> dict[str, str]:
+def serve_environment(
+    indexes: dict[str, Path], *, api_key_env: str | None, cors_origins: list[str], debug: bool = False
+) -> dict[str, str]:
     """The environment variable that tells :func:`create_from_environment` what to serve."""
-    settings = {"indexes": {name: str(folder) for name, folder in indexes.items()}, "api_key_env": api_key_env,
-                "cors_origins": cors_origins, "debug": debug}
+    settings = {
+        "indexes": {name: str(folder) for name, folder in indexes.items()},
+        "api_key_env": api_key_env,
+        "cors_origins": cors_origins,
+        "debug": debug,
+    }
     return {SERVE_ENV: json.dumps(settings)}
 
 
@@ -38,8 +43,13 @@ def create_from_environment() -> FastAPI:
     key_env = settings.get("api_key_env")
     api_key = os.environ.get(key_env) if key_env else None
     indexes = ServedIndexes({name: Path(folder) for name, folder in settings["indexes"].items()})
-    return create_app(indexes, api_key=api_key or None, cors_origins=tuple(settings.get("cors_origins") or ()),
-                      api_key_env=key_env or "MODERNSEARCH_API_KEY", debug=bool(settings.get("debug")))
+    return create_app(
+        indexes,
+        api_key=api_key or None,
+        cors_origins=tuple(settings.get("cors_origins") or ()),
+        api_key_env=key_env or "MODERNSEARCH_API_KEY",
+        debug=bool(settings.get("debug")),
+    )
 
 
 def _plain_access_log() -> None:

@@ -3,7 +3,8 @@ document count and committed version (read from the manifests at scrape time).""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from app.service.indexes import ServedIndexes
 
@@ -17,10 +18,16 @@ class ServiceMetrics:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("modernsearch_requests", "HTTP requests answered.", ("method", "endpoint", "status"),
-                                registry=self.registry)
-        self.latency = Histogram("modernsearch_request_seconds", "Time to answer a request.", ("method", "endpoint"),
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "modernsearch_requests", "HTTP requests answered.", ("method", "endpoint", "status"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "modernsearch_request_seconds",
+            "Time to answer a request.",
+            ("method", "endpoint"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_IndexCollector(indexes))
 
     def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
@@ -45,9 +52,14 @@ class _IndexCollector:
 
         from index.format import read_manifest, version_stamp
 
-        documents = GaugeMetricFamily("modernsearch_index_documents", "Documents in the committed version.", labels=["index"])
-        committed = GaugeMetricFamily("modernsearch_index_committed_timestamp_seconds",
-                                      "When the committed version was written (changes with every commit).", labels=["index"])
+        documents = GaugeMetricFamily(
+            "modernsearch_index_documents", "Documents in the committed version.", labels=["index"]
+        )
+        committed = GaugeMetricFamily(
+            "modernsearch_index_committed_timestamp_seconds",
+            "When the committed version was written (changes with every commit).",
+            labels=["index"],
+        )
         for name, folder in self.indexes.folders.items():
             try:
                 manifest, stamp = read_manifest(folder), version_stamp(folder)

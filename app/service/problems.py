@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,7 +59,9 @@ class ServerPaths:
                 spelling = spelling.rstrip("/")
                 replacements.append((re.escape(spelling) + r"(?![\w-]|\.[\w-])", f"<{name}>"))  # not docs-2, docs.bak
                 parent = re.escape(spelling.rpartition("/")[0])
-                replacements.append((rf"{parent}/\.[^\s'\"`,;()<>]*[^\s'\"`,;()<>.:]", "<server path>"))  # lock, staging
+                replacements.append(
+                    (rf"{parent}/\.[^\s'\"`,;()<>]*[^\s'\"`,;()<>.:]", "<server path>")
+                )  # lock, staging
         replacements.sort(key=lambda pair: -len(pair[0]))  # longest first: nested folders
         self._served = [(re.compile(pattern), text) for pattern, text in replacements]
 
@@ -74,15 +77,21 @@ class ServerPaths:
         """:meth:`served`, then every other absolute path and process id hidden."""
         if not self.enabled:
             return message
-        message = self._PROCESS.sub(lambda m: "by another process" if m.group(0).startswith("by ") else "another process",
-                                    self.served(message))
+        message = self._PROCESS.sub(
+            lambda m: "by another process" if m.group(0).startswith("by ") else "another process", self.served(message)
+        )
         return self._PATH.sub("<server path>", message)
 
 
 def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     """The JSON body of a problem, typed by its title (``about:blank`` plus a slug, so clients can switch on it)."""
-    body = {"type": f"https://modernsearch.dev/problems/{title.lower().replace(' ', '-')}", "title": title,
-            "status": status, "detail": detail, **extra}
+    body = {
+        "type": f"https://modernsearch.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
@@ -148,7 +157,9 @@ def _install_request_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [{"location": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")} for e in error.errors()]
+        errors = [
+            {"location": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")} for e in error.errors()
+        ]
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
         return problem_response(422, "Invalid request", detail, errors=errors)
 
@@ -166,7 +177,9 @@ def _install_request_errors(app: FastAPI) -> None:
 
     @app.exception_handler(SettingError)
     async def bad_setting(request: Request, error: SettingError) -> JSONResponse:
-        return problem_response(400, "Invalid setting", f"{error.setting} {error.requirement}, got {error.value!r}", setting=error.setting)
+        return problem_response(
+            400, "Invalid setting", f"{error.setting} {error.requirement}, got {error.value!r}", setting=error.setting
+        )
 
 
 def _install_library_errors(app: FastAPI, paths: ServerPaths) -> None:
@@ -180,7 +193,9 @@ def _install_library_errors(app: FastAPI, paths: ServerPaths) -> None:
     async def bad_documents(request: Request, error: CorpusError) -> JSONResponse:
         # a remedy that names settings the request cannot carry (reader settings of the index) is left out
         offered = set(error.settings) <= _REQUEST_SETTINGS
-        return problem_response(422, "Invalid documents", paths.served(error.message(_json_spelling) if offered else f"{error.problem}."))
+        return problem_response(
+            422, "Invalid documents", paths.served(error.message(_json_spelling) if offered else f"{error.problem}.")
+        )
 
     @app.exception_handler(IndexLockedError)
     async def locked(request: Request, error: IndexLockedError) -> JSONResponse:

@@ -24,7 +24,16 @@ from index.sharding import ShardUnavailableError, open_shards
 logger = logging.getLogger(__name__)
 OnShardFailure = Literal["partial", "fail"]
 READS = {  # what the router may call on a shard: reads only (the shard's folder is never written through a replica)
-    "store": {"get", "row_id", "row_ids", "matching", "metadata_types", "metadata_values", "metadata_stats", "chunk_spans"},
+    "store": {
+        "get",
+        "row_id",
+        "row_ids",
+        "matching",
+        "metadata_types",
+        "metadata_values",
+        "metadata_stats",
+        "chunk_spans",
+    },
     "component": {"search", "rescore", "document_vectors", "row_ids"},
     "index": {"count", "rows", "shortlist", "interaction", "score"},
 }
@@ -56,7 +65,11 @@ class ShardServer:
         facts: dict[str, Any] = {"components": list(self.opened.components)}
         if "multivector" in self.opened.components:
             index = self.opened.components["multivector"].index
-            facts["multivector"] = {"centroids": index.centroids, "search_params": index.search_params, "documents": index.count(None)}
+            facts["multivector"] = {
+                "centroids": index.centroids,
+                "search_params": index.search_params,
+                "documents": index.count(None),
+            }
         return facts
 
     def _follow_commits(self) -> None:
@@ -75,7 +88,9 @@ def _open_folder(folder: Path) -> Any:
 class _Remote:
     """Calls to one target of a shard deployment, each waiting at most ``timeout`` seconds."""
 
-    def __init__(self, handle: Any, shard: str, target: str, timeout: float, facts: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, handle: Any, shard: str, target: str, timeout: float, facts: dict[str, Any] | None = None
+    ) -> None:
         self._handle, self._shard, self._target, self._timeout = handle, shard, target, timeout
         for key, value in (facts or {}).items():
             setattr(self, key, value)
@@ -83,7 +98,9 @@ class _Remote:
     def __getattr__(self, method: str) -> Any:
         if method.startswith("_"):
             raise AttributeError(method)
-        return lambda *args, **kwargs: _answer(self._handle.call.remote(self._target, method, *args, **kwargs), self._shard, self._timeout)
+        return lambda *args, **kwargs: _answer(
+            self._handle.call.remote(self._target, method, *args, **kwargs), self._shard, self._timeout
+        )
 
 
 def _answer(response: Any, shard: str, timeout: float) -> Any:
@@ -121,7 +138,9 @@ class _RemoteShard:
         self.store.close = lambda: None  # the deployment keeps its store open
         self.components = {name: _Remote(handle, shard, name, timeout) for name in facts["components"]}
         if "multivector" in facts:
-            self.components["multivector"].index = _RemoteStages(handle, shard, "multivector.index", timeout, facts["multivector"])
+            self.components["multivector"].index = _RemoteStages(
+                handle, shard, "multivector.index", timeout, facts["multivector"]
+            )
 
     def close(self) -> None:
         pass
@@ -139,18 +158,37 @@ class Router:
     """The router deployment: the service's FastAPI application over the indexes, sharded ones searched through their
     shard deployments (``shards``: index name -> one handle per shard, in shard order)."""
 
-    def __init__(self, folders: dict[str, str], shards: dict[str, list[Any]], policy: ShardPolicy, api_key: str | None,
-                 cors_origins: tuple[str, ...] = (), debug: bool = False) -> None:
+    def __init__(
+        self,
+        folders: dict[str, str],
+        shards: dict[str, list[Any]],
+        policy: ShardPolicy,
+        api_key: str | None,
+        cors_origins: tuple[str, ...] = (),
+        debug: bool = False,
+    ) -> None:
         self.folders = {name: Path(folder) for name, folder in folders.items()}
-        self.shards, self.policy, self.api_key, self.cors_origins, self.debug = shards, policy, api_key, cors_origins, debug
+        self.shards, self.policy, self.api_key, self.cors_origins, self.debug = (
+            shards,
+            policy,
+            api_key,
+            cors_origins,
+            debug,
+        )
 
     def __serve_build_asgi_app__(self) -> Any:
         from app.service.api import create_app
         from app.service.indexes import ServedIndexes
 
         names = {folder.resolve(): name for name, folder in self.folders.items()}
-        return create_app(ServedIndexes(self.folders, opener=lambda folder, encoders: self._open(names[folder.resolve()], folder, encoders)),
-                          api_key=self.api_key, cors_origins=self.cors_origins, debug=self.debug)
+        return create_app(
+            ServedIndexes(
+                self.folders, opener=lambda folder, encoders: self._open(names[folder.resolve()], folder, encoders)
+            ),
+            api_key=self.api_key,
+            cors_origins=self.cors_origins,
+            debug=self.debug,
+        )
 
     def _open(self, name: str, folder: Path, encoders: dict[str, Any]) -> Any:
         from retrieval.search.opening import OpenIndex
@@ -160,13 +198,24 @@ class Router:
         if not manifest.shards:
             return Searcher.load(folder, encoders=encoders)
         handles = dict(zip(manifest.shards, self.shards[name]))
-        store, components = open_shards(list(manifest.shards), lambda shard: _RemoteShard(handles[shard], shard, self.policy.timeout),
-                                        tolerate_missing=self.policy.on_failure == "partial")
+        store, components = open_shards(
+            list(manifest.shards),
+            lambda shard: _RemoteShard(handles[shard], shard, self.policy.timeout),
+            tolerate_missing=self.policy.on_failure == "partial",
+        )
         return Searcher(OpenIndex(folder, manifest, store, components), encoders)
 
 
-def application(folders: dict[str, Path], *, replicas: int = 1, cpus_per_replica: float = 1.0, policy: ShardPolicy = ShardPolicy(),
-                api_key: str | None = None, cors_origins: tuple[str, ...] = (), debug: bool = False) -> Any:
+def application(
+    folders: dict[str, Path],
+    *,
+    replicas: int = 1,
+    cpus_per_replica: float = 1.0,
+    policy: ShardPolicy = ShardPolicy(),
+    api_key: str | None = None,
+    cors_origins: tuple[str, ...] = (),
+    debug: bool = False,
+) -> Any:
     """The Serve application: a deployment per shard of every sharded index (``replicas`` each) and the router, each
     replica reserving ``cpus_per_replica`` of the cluster's CPUs."""
     from ray import serve
@@ -176,31 +225,63 @@ def application(folders: dict[str, Path], *, replicas: int = 1, cpus_per_replica
     shards: dict[str, list[Any]] = {}
     for name, folder in folders.items():
         manifest = read_manifest(folder)
-        shards[name] = [shard_deployment.options(name=f"{name}-{shard}", num_replicas=replicas, ray_actor_options=resources)
-                        .bind(str(Path(folder).resolve() / shard)) for shard in manifest.shards]
+        shards[name] = [
+            shard_deployment.options(name=f"{name}-{shard}", num_replicas=replicas, ray_actor_options=resources).bind(
+                str(Path(folder).resolve() / shard)
+            )
+            for shard in manifest.shards
+        ]
     router = serve.deployment(serve.ingress()(Router)).options(name="router", ray_actor_options=resources)
-    return router.bind({name: str(Path(folder).resolve()) for name, folder in folders.items()}, shards, policy, api_key, cors_origins,
-                       debug)
+    return router.bind(
+        {name: str(Path(folder).resolve()) for name, folder in folders.items()},
+        shards,
+        policy,
+        api_key,
+        cors_origins,
+        debug,
+    )
 
 
 def build_app(args: dict[str, Any]) -> Any:
     """The application from a Serve config file's ``args`` (``serve run``, a KubeRay RayService): ``indexes`` (name ->
     folder), and optionally ``replicas``, ``cpus_per_replica``, ``shard_timeout``, ``on_shard_failure`` and
     ``api_key_env`` (the environment variable holding the key that writes need)."""
-    unknown = set(args) - {"indexes", "replicas", "cpus_per_replica", "shard_timeout", "on_shard_failure", "api_key_env"}
+    unknown = set(args) - {
+        "indexes",
+        "replicas",
+        "cpus_per_replica",
+        "shard_timeout",
+        "on_shard_failure",
+        "api_key_env",
+    }
     if unknown or not isinstance(args.get("indexes"), dict) or not args["indexes"]:
-        raise ValueError(f"args need 'indexes' (name -> index folder){'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}")
-    policy = ShardPolicy(float(args.get("shard_timeout", ShardPolicy.timeout)), args.get("on_shard_failure", ShardPolicy.on_failure))
+        raise ValueError(
+            f"args need 'indexes' (name -> index folder){'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}"
+        )
+    policy = ShardPolicy(
+        float(args.get("shard_timeout", ShardPolicy.timeout)), args.get("on_shard_failure", ShardPolicy.on_failure)
+    )
     if policy.on_failure not in ("partial", "fail"):
         raise ValueError(f"on_shard_failure must be partial or fail, not {policy.on_failure!r}")
     key_env = args.get("api_key_env")
-    return application({name: Path(folder) for name, folder in args["indexes"].items()}, replicas=int(args.get("replicas", 1)),
-                       cpus_per_replica=float(args.get("cpus_per_replica", 1.0)), policy=policy,
-                       api_key=os.environ.get(key_env) if key_env else None)
+    return application(
+        {name: Path(folder) for name, folder in args["indexes"].items()},
+        replicas=int(args.get("replicas", 1)),
+        cpus_per_replica=float(args.get("cpus_per_replica", 1.0)),
+        policy=policy,
+        api_key=os.environ.get(key_env) if key_env else None,
+    )
 
 
-def start(folders: dict[str, Path], *, host: str = "127.0.0.1", port: int = 8000, address: str | None = None,
-          blocking: bool = False, **settings: Any) -> None:
+def start(
+    folders: dict[str, Path],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    address: str | None = None,
+    blocking: bool = False,
+    **settings: Any,
+) -> None:
     """Deploy :func:`application` on the Ray cluster at ``address`` (a local one when ``None``), its HTTP proxy on
     ``host:port``; with ``blocking``, serve until interrupted."""
     from retrieval.build.ray_encoding import connect

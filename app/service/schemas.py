@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
@@ -19,9 +19,13 @@ MAX_K = 1000
 
 
 def _settings_fields() -> dict[str, Any]:
-    """One optional request field per :class:`SearchConfig` field (absent: the index's tuned setting, else the default)."""
+    """One optional request field per :class:`SearchConfig` field (absent: the index's tuned setting, else the
+    default)."""
     hints = typing.get_type_hints(SearchConfig)
-    return {f.name: (Optional[hints[f.name]], Field(None, description=f.metadata["help"])) for f in dataclasses.fields(SearchConfig)}
+    return {
+        f.name: (hints[f.name] | None, Field(None, description=f.metadata["help"]))
+        for f in dataclasses.fields(SearchConfig)
+    }
 
 
 _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -69,20 +73,29 @@ _SearchSettings = create_model("SearchSettings", __base__=_Request, **_settings_
 class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
     """One query (``query``) or a batch (``queries``), how many results, the mode, settings and a filter."""
 
-    query: Optional[str] = Field(None, description="One query; the answer is one search result.")
-    queries: Optional[list[str]] = Field(None, description="Several queries; the answer lists one search result per query.")
+    query: str | None = Field(None, description="One query; the answer is one search result.")
+    queries: list[str] | None = Field(
+        None, description="Several queries; the answer lists one search result per query."
+    )
     k: int = Field(10, ge=1, le=MAX_K, description="Number of results per query.")
-    mode: Optional[Literal[SEARCH_MODES]] = Field(None, description="Search mode (default: the index's default, hybrid where built).")
-    filter: Optional[dict[str, Any] | str] = Field(
-        None, description="Metadata filter: a document such as {\"year\": {\"$gte\": 2020}}, or its text, \"year >= 2020\".")
+    mode: Literal[SEARCH_MODES] | None = Field(
+        None, description="Search mode (default: the index's default, hybrid where built)."
+    )
+    filter: dict[str, Any] | str | None = Field(
+        None, description='Metadata filter: a document such as {"year": {"$gte": 2020}}, or its text, "year >= 2020".'
+    )
     return_documents: bool = Field(
-        True, description="Return each hit's title, text and metadata; false: ids and scores only (answers of any size "
-                          "within the limits on k and queries).")
+        True,
+        description="Return each hit's title, text and metadata; false: ids and scores only (answers of any size "
+        "within the limits on k and queries).",
+    )
 
     def settings(self) -> dict[str, Any]:
         """The search settings this request sets (checked by :class:`SearchConfig`); the index's tuned settings and
         the defaults fill in the others."""
-        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig) if getattr(self, f.name) is not None}
+        given = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig) if getattr(self, f.name) is not None
+        }
         SearchConfig(**given)
         return given
 
@@ -90,11 +103,13 @@ class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
 class Hit(BaseModel):
     id: str
     score: float
-    title: Optional[str] = Field(None, description="Absent with return_documents false, as are text and metadata.")
-    text: Optional[str] = None
-    metadata: Optional[dict[str, Any]] = None
-    components: dict[str, float] = Field(description="Score of each stage that saw the document: bm25, dense, fused, maxsim.")
-    passage: Optional[list[int]] = Field(None, description="[start, end) in text of the best chunk of a long document.")
+    title: str | None = Field(None, description="Absent with return_documents false, as are text and metadata.")
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+    components: dict[str, float] = Field(
+        description="Score of each stage that saw the document: bm25, dense, fused, maxsim."
+    )
+    passage: list[int] | None = Field(None, description="[start, end) in text of the best chunk of a long document.")
 
 
 class SearchResult(BaseModel):
@@ -104,12 +119,16 @@ class SearchResult(BaseModel):
     results: list[Hit]
     timings_ms: dict[str, float]
     partial: bool = Field(False, description="Some shards did not answer in time: results are the other shards' best.")
-    missing_shards: list[str] = Field(default_factory=list, description="The shards that did not answer (with partial).")
+    missing_shards: list[str] = Field(
+        default_factory=list, description="The shards that did not answer (with partial)."
+    )
 
 
 class SearchResponse(SearchResult):
     mode: str = Field(description="The search mode that answered.")
-    index_version: str = Field(description="The committed version of the index that answered (changes with every commit).")
+    index_version: str = Field(
+        description="The committed version of the index that answered (changes with every commit)."
+    )
 
 
 class BatchSearchResponse(BaseModel):
@@ -120,11 +139,11 @@ class BatchSearchResponse(BaseModel):
 
 class IndexSummary(BaseModel):
     name: str
-    documents: Optional[int] = Field(None, description="Absent while the index is unavailable.")
+    documents: int | None = Field(None, description="Absent while the index is unavailable.")
     modes: list[str] = []
-    index_version: Optional[str] = None
+    index_version: str | None = None
     available: bool = Field(True, description="False while the index cannot be opened (its folder moved or broken).")
-    problem: Optional[str] = Field(None, description="Why the index is unavailable.")
+    problem: str | None = Field(None, description="Why the index is unavailable.")
 
 
 class IndexDetails(IndexSummary):
@@ -133,8 +152,11 @@ class IndexDetails(IndexSummary):
     components: dict[str, dict[str, str]] = Field(description="Per component, its manifest summary for people.")
     metadata_fields: dict[str, str] = Field(description="Metadata field name -> type, for filters.")
     updates: int
-    tuned_search: Optional[dict[str, Any]] = Field(
-        None, description="Search settings tuned from judgments (`modernsearch tune --apply`) that searches use unless the request sets them, with their provenance.")
+    tuned_search: dict[str, Any] | None = Field(
+        None,
+        description="Search settings tuned from judgments (`modernsearch tune --apply`) that searches use unless the "
+        "request sets them, with their provenance.",
+    )
 
 
 class Document(BaseModel):
@@ -145,7 +167,9 @@ class Document(BaseModel):
 
 
 class AddDocuments(_Request):
-    documents: list[dict[str, Any]] = Field(min_length=1, description="Records in the corpus JSONL shape (_id/id, text, title, other fields).")
+    documents: list[dict[str, Any]] = Field(
+        min_length=1, description="Records in the corpus JSONL shape (_id/id, text, title, other fields)."
+    )
     upsert: bool = Field(False, description="Replace documents whose ids the index holds (else that is an error).")
 
 
@@ -175,8 +199,17 @@ class ProblemDetails(BaseModel):
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` declaring problem-details answers for ``statuses`` (and 422 for any request body)."""
-    described = {400: "Invalid query, filter or setting", 401: "Missing or wrong API key", 403: "Writes disabled",
-                 404: "Unknown index or document", 409: "Another update holds the index", 413: "Over a limit",
-                 422: "Invalid request", 503: "Index unavailable"}
+    described = {
+        400: "Invalid query, filter or setting",
+        401: "Missing or wrong API key",
+        403: "Writes disabled",
+        404: "Unknown index or document",
+        409: "Another update holds the index",
+        413: "Over a limit",
+        422: "Invalid request",
+        503: "Index unavailable",
+    }
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
-    return {status: {"model": ProblemDetails, "description": described[status], "content": content} for status in statuses}
+    return {
+        status: {"model": ProblemDetails, "description": described[status], "content": content} for status in statuses
+    }

@@ -47,8 +47,12 @@ class ServiceState:
         try:
             return self.indexes.folder(name)
         except UnknownIndexError as err:
-            raise Problem(404, "Unknown index", f"No index is served as {name!r}; available: {', '.join(err.available)}.",
-                          available=err.available) from None
+            raise Problem(
+                404,
+                "Unknown index",
+                f"No index is served as {name!r}; available: {', '.join(err.available)}.",
+                available=err.available,
+            ) from None
 
 
 def service_state(request: Request) -> ServiceState:

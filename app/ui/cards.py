@@ -19,13 +19,19 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
     """One result card. With token matches (multi-vector), the matched document tokens are highlighted
     and listed; otherwise the query words found in the text are."""
     if matches is not None:
-        words = [m for m in matches if m.span is not None and not (m.query_token.startswith("[") and m.query_token.endswith("]"))]
+        words = [
+            m
+            for m in matches
+            if m.span is not None and not (m.query_token.startswith("[") and m.query_token.endswith("]"))
+        ]
         spans = sorted({m.span for m in words})
         tips = {m.span: f"{m.query_token} → {m.document_token} ({m.similarity:.2f})" for m in words}
     else:
         spans, tips = term_spans(hit.text, terms), {}
     if hit.passage is not None:  # a long document indexed in chunks: show the chunk that matched, its terms marked
-        start, end = best_window(hit.text, [s for s in spans if hit.passage[0] <= s[0] < hit.passage[1]] or [hit.passage])
+        start, end = best_window(
+            hit.text, [s for s in spans if hit.passage[0] <= s[0] < hit.passage[1]] or [hit.passage]
+        )
         start, end = max(start, hit.passage[0]), min(end, hit.passage[1])
     else:
         start, end = best_window(hit.text, spans)
@@ -35,19 +41,31 @@ def render_hit(hit: Hit, terms: set[str], matches: list[TokenMatch] | None = Non
         st.html(
             f"<div class='ms-card-head'><span class='ms-rank'>{hit.rank}</span> "
             f"<span class='ms-title'>{highlighted(title, term_spans(title, terms))}</span></div>"
-            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score {hit.score:.4f}{_stage_scores(hit)}{_passage_note(hit)}</div>"
+            f"<div class='ms-meta'><code>{html.escape(hit.id)}</code> · score "
+            f"{hit.score:.4f}{_stage_scores(hit)}{_passage_note(hit)}</div>"
             + _metadata_line(hit)
             + _snippet(hit.text, spans, start, end, tips, code)
         )
         if matches is not None:
             with st.expander("Token matches (MaxSim)"):
                 st.dataframe(
-                    [{"query token": m.query_token, "best document token": m.document_token,
-                      "similarity": round(m.similarity, 3)} for m in matches],
-                    hide_index=True, width="stretch",
+                    [
+                        {
+                            "query token": m.query_token,
+                            "best document token": m.document_token,
+                            "similarity": round(m.similarity, 3),
+                        }
+                        for m in matches
+                    ],
+                    hide_index=True,
+                    width="stretch",
                 )
         with st.expander("Full text"):
-            body = code_html(hit.text, spans, tips=tips) if code else f"<div class='ms-full'>{highlighted(hit.text, spans, tips=tips)}</div>"
+            body = (
+                code_html(hit.text, spans, tips=tips)
+                if code
+                else f"<div class='ms-full'>{highlighted(hit.text, spans, tips=tips)}</div>"
+            )
             st.html(body)
 
 
@@ -96,10 +114,12 @@ CARD_CSS = """
 .ms-field { color: #374151; font-weight: 600; }
 .ms-snippet, .ms-full { line-height: 1.5; white-space: pre-wrap; overflow-wrap: anywhere; }
 .ms-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85rem; line-height: 1.45;
-           background: #f8fafc; border: 1px solid #e5e7eb; border-radius: 0.4rem; padding: 0.4rem 0.6rem; overflow-x: auto;
+           background: #f8fafc; border: 1px solid #e5e7eb; border-radius: 0.4rem; padding: 0.4rem 0.6rem;
+           overflow-x: auto;
            max-height: 28rem; overflow-y: auto; }
 .ms-line { white-space: pre; min-height: 1.45em; tab-size: 4; }
-.ms-line::before { content: attr(data-ln); display: inline-block; width: 2.6rem; margin-right: 0.8rem; padding-right: 0.4rem;
+.ms-line::before { content: attr(data-ln); display: inline-block; width: 2.6rem; margin-right: 0.8rem;
+                   padding-right: 0.4rem;
                    color: #9ca3af; text-align: right; border-right: 1px solid #e5e7eb; user-select: none; }
 mark { background: #fde68a; padding: 0 0.1rem; border-radius: 0.2rem; }
 </style>

@@ -16,15 +16,19 @@ CODE_EXTENSIONS = frozenset(
     "hs ml clj ex exs erl dart vue".split()
 )
 _CODE_LINE = re.compile(
-    r"^\s*(def |class |async def |import |from \S+ import |return\b|if .*:$|for .*:$|while .*:$|elif |else:|try:|except|"
+    r"^\s*(def |class |async def |import |from \S+ import |return\b|if .*:$|for .*:$|while .*:$|"
+    r"elif |else:|try:|except|"
     r"function\b|const |let |var |public |private |protected |static |#include|package |fn |func |impl |@\w+)"
     r"|[{};]\s*$|^\s*[}\])]"
 )
-_SIGNATURE = re.compile(r"^\s*((?:async\s+)?def\s+\w+\s*\(.*|class\s+\w+.*|function\s+\w+\s*\(.*|(?:pub\s+)?fn\s+\w+.*|func\s+\w+.*)")
+_SIGNATURE = re.compile(
+    r"^\s*((?:async\s+)?def\s+\w+\s*\(.*|class\s+\w+.*|function\s+\w+\s*\(.*|(?:pub\s+)?fn\s+\w+.*|func\s+\w+.*)"
+)
 
 
 def is_code(text: str, metadata: dict[str, Any] | None = None) -> bool:
-    """Whether a document is source code: a code file extension in its metadata, or most of its first lines look like code.
+    """Whether a document is source code: a code file extension in its metadata, or most of its first lines look like
+    code.
 
     >>> is_code("def add(a, b):\\n    return a + b\\n")
     True
@@ -64,9 +68,15 @@ def _shorten(line: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def highlighted(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None,
-                tips: dict[tuple[int, int], str] | None = None) -> str:
-    """``text[start:end]`` escaped for HTML, with the given character spans wrapped in ``<mark>`` (a hover tip if given).
+def highlighted(
+    text: str,
+    spans: list[tuple[int, int]],
+    start: int = 0,
+    end: int | None = None,
+    tips: dict[tuple[int, int], str] | None = None,
+) -> str:
+    """``text[start:end]`` escaped for HTML, with the given character spans wrapped in ``<mark>`` (a hover tip if
+    given).
 
     >>> highlighted("a <b> & c", [(6, 7)])
     'a &lt;b&gt; <mark>&amp;</mark> c'
@@ -99,13 +109,19 @@ def line_window(text: str, start: int, end: int) -> tuple[int, int]:
     return first, len(text) if last == -1 else last
 
 
-def code_html(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None,
-              tips: dict[tuple[int, int], str] | None = None) -> str:
+def code_html(
+    text: str,
+    spans: list[tuple[int, int]],
+    start: int = 0,
+    end: int | None = None,
+    tips: dict[tuple[int, int], str] | None = None,
+) -> str:
     """Lines of ``text[start:end]`` as numbered, monospace rows; the numbers are CSS-generated, so copying
     (and the page's text) gives exactly the document's lines.
 
-    >>> code_html("x = 1\\ny = 2", [(0, 1)])
-    "<div class='ms-code'><div class='ms-line' data-ln='1'><mark>x</mark> = 1</div><div class='ms-line' data-ln='2'>y = 2</div></div>"
+    >>> print(code_html("x = 1\\ny = 2", [(0, 1)]).replace("</div><div", "</div>\\n<div"))
+    <div class='ms-code'><div class='ms-line' data-ln='1'><mark>x</mark> = 1</div>
+    <div class='ms-line' data-ln='2'>y = 2</div></div>
     """
     end = len(text) if end is None else end
     number = text.count("\n", 0, start) + 1

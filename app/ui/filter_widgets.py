@@ -37,14 +37,20 @@ def metadata_filter(searcher: Searcher, key: str) -> dict[str, Any] | None:
                 shown += 1
                 if widget:
                     parts.append(widget)
-        text = st.text_input("Other conditions", placeholder="year >= 2020 and not draft", key=f"{key}-where",
-                             help="Any condition on the fields above, as `modernsearch search --where` takes it.")
+        text = st.text_input(
+            "Other conditions",
+            placeholder="year >= 2020 and not draft",
+            key=f"{key}-where",
+            help="Any condition on the fields above, as `modernsearch search --where` takes it.",
+        )
         if text.strip():
             parts.append(parse_where(text))
     if not parts:
         return None
     document = parts[0] if len(parts) == 1 else {"$and": parts}
-    to_sql(document, {name: stats["type"] for name, stats in fields.items()})  # fields, types and numbers, before searching
+    to_sql(
+        document, {name: stats["type"] for name, stats in fields.items()}
+    )  # fields, types and numbers, before searching
     st.caption("Filter: " + code_span(where_text(document)))
     return document
 

@@ -17,7 +17,10 @@ from retrieval.encode.model_specs import ModelUnavailableError
 from retrieval.search.searcher import Searcher
 
 logger = logging.getLogger(__name__)
-BUILD_HINT = "Build one with `modernsearch build CORPUS --index DIR`, then start `modernsearch app --index DIR` (or run `modernsearch demo`)."
+BUILD_HINT = (
+    "Build one with `modernsearch build CORPUS --index DIR`, then start `modernsearch app --index DIR` "
+    "(or run `modernsearch demo`)."
+)
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -31,7 +34,9 @@ def cached_searcher(path: str, version: tuple[int, int] | None) -> Searcher:
     """One searcher per committed version of an index folder (a new version after an update or rebuild is a new key)."""
     manifest = read_manifest(Path(path))
     models = {name: getattr(section, "model", None) for name, section in manifest.components.items()}
-    encoders = {name: cached_query_encoder(name, json.dumps(model, sort_keys=True)) for name, model in models.items() if model}
+    encoders = {
+        name: cached_query_encoder(name, json.dumps(model, sort_keys=True)) for name, model in models.items() if model
+    }
     return Searcher.load(path, verify=True, encoders=encoders)
 
 
@@ -45,7 +50,8 @@ def open_searcher(path: Path) -> Searcher | None:
         st.error(f"The index at {code_span(path)} cannot be used: {code_span(err)}")
     except ModelUnavailableError as err:
         st.error(
-            f"The index at {code_span(path)} was built with a model that cannot be loaded on this machine. {code_span(err)} "
+            f"The index at {code_span(path)} was built with a model that cannot be loaded on this machine. "
+            f"{code_span(err)} "
             "Connect once to download it, or rebuild the index with the offline model (`--model minilm`)."
         )
     except Exception:  # noqa: BLE001 - the page shows a message; the details go to the server's log

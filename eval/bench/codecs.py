@@ -12,9 +12,10 @@ on one table.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,12 +37,15 @@ class CodecSpec:
 
 
 def _index_codec(name: str, iterations: int | None = None) -> Callable[[int], Any]:
-    """The index's quantizer for ``name``, with ``iterations`` of k-means per code book instead of its own when given."""
+    """The index's quantizer for ``name``, with ``iterations`` of k-means per code book instead of its own when
+    given."""
+
     def make(dim: int) -> Any:
         quantizer, own_iterations, _ = residual_codec.untrained(name, dim)
         if iterations or own_iterations:  # 0 for sq8, which has no k-means
             quantizer.cp.niter = iterations or own_iterations
         return quantizer
+
     return make
 
 
@@ -60,6 +64,7 @@ def _faiss(factory: str) -> Callable[[int], Any]:
         if factory == "pq64x4":
             return faiss.ProductQuantizer(dim, 64, 4)
         raise ValueError(factory)
+
     return make
 
 
@@ -88,16 +93,24 @@ CODECS: dict[str, CodecSpec] = {
     "rq32": CodecSpec("residual quantizer 32 x 8 bits, beam 5", 32, _faiss("rq32")),
     "prq32": CodecSpec("product residual quantizer 4 x 8 x 8 bits", 32, _faiss("prq32")),
     "pq64x4": CodecSpec("PQ 64 x 4 bits (fast-scan codes)", 32, _faiss("pq64x4")),
-    "pq64": CodecSpec("PQ 64 x 8 bits (the index's pq64)", 64, _index_codec("pq64"), residual_codec.PQ64_TRAINING_TOKENS),
+    "pq64": CodecSpec(
+        "PQ 64 x 8 bits (the index's pq64)", 64, _index_codec("pq64"), residual_codec.PQ64_TRAINING_TOKENS
+    ),
     "pq64-t256k": CodecSpec("pq64 trained on 262,144 residuals", 64, _index_codec("pq64"), 262_144),
     "sq8": CodecSpec("8-bit scalar quantizer (the index's sq8)", 128, _index_codec("sq8")),
 }
 DEFAULT_CODECS = ("pq", "opq32", "rq32", "prq32", "pq64x4", "pq64", "sq8")
 
 
-def run_codec_benchmark(dataset_dir: Path | str, model: str = "minilm-colbert", codecs: tuple[str, ...] = DEFAULT_CODECS,
-                        seed: int = 0, progress: bool = True, encoder: Any = None,
-                        centroid_multipliers: tuple[int, ...] = (1,)) -> dict[str, Any]:
+def run_codec_benchmark(
+    dataset_dir: Path | str,
+    model: str = "minilm-colbert",
+    codecs: tuple[str, ...] = DEFAULT_CODECS,
+    seed: int = 0,
+    progress: bool = True,
+    encoder: Any = None,
+    centroid_multipliers: tuple[int, ...] = (1,),
+) -> dict[str, Any]:
     """Agreement with exact MaxSim's top 10 per codec on the dataset's token vectors (encoded once, cached;
     ``encoder``: the loaded ``model``, if at hand), with the index's centroid count times each multiplier."""
     unknown = [c for c in codecs if c not in CODECS]
@@ -111,22 +124,46 @@ def run_codec_benchmark(dataset_dir: Path | str, model: str = "minilm-colbert", 
     rows = []
     for multiplier in centroid_multipliers:
         started = time.perf_counter()
-        structure = MultiVectorIndex.build(tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec="none",
-                                           seed=seed, n_centroids=centroid_count(len(tokens)) * multiplier)
+        structure = MultiVectorIndex.build(
+            tokens,
+            collection.offsets,
+            np.arange(len(collection.doc_ids)),
+            codec="none",
+            seed=seed,
+            n_centroids=centroid_count(len(tokens)) * multiplier,
+        )
         centroid_seconds = time.perf_counter() - started
         bases = structure.centroids[np.asarray(structure.token_centroid)]
-        rows += [{"centroids": int(len(structure.centroids)), "centroid_seconds": round(centroid_seconds, 1),
-                  **_codec_row(name, collection, bases, tokens - bases, exact, seed)} for name in codecs]
-    return {"dataset": str(dataset_dir), "model": model, "documents": len(collection.doc_ids), "tokens": int(len(tokens)),
-            "queries": len(collection.queries), "centroids": centroid_count(len(tokens)), "results": rows}
+        rows += [
+            {
+                "centroids": int(len(structure.centroids)),
+                "centroid_seconds": round(centroid_seconds, 1),
+                **_codec_row(name, collection, bases, tokens - bases, exact, seed),
+            }
+            for name in codecs
+        ]
+    return {
+        "dataset": str(dataset_dir),
+        "model": model,
+        "documents": len(collection.doc_ids),
+        "tokens": int(len(tokens)),
+        "queries": len(collection.queries),
+        "centroids": centroid_count(len(tokens)),
+        "results": rows,
+    }
 
 
-def _codec_row(name: str, collection: Collection, bases: np.ndarray, residuals: np.ndarray, exact: list[np.ndarray],
-               seed: int) -> dict[str, Any]:
+def _codec_row(
+    name: str, collection: Collection, bases: np.ndarray, residuals: np.ndarray, exact: list[np.ndarray], seed: int
+) -> dict[str, Any]:
     """One codec trained and applied on the residuals of the tokens from their centroids (``bases``, one per token)."""
     spec = CODECS[name]
     quantizer = spec.make(residuals.shape[1])
-    sample = np.sort(np.random.default_rng(seed).choice(len(residuals), size=min(len(residuals), spec.training_tokens), replace=False))
+    sample = np.sort(
+        np.random.default_rng(seed).choice(
+            len(residuals), size=min(len(residuals), spec.training_tokens), replace=False
+        )
+    )
     started = time.perf_counter()
     quantizer.train(np.ascontiguousarray(residuals[sample]))
     train_seconds = time.perf_counter() - started
@@ -139,9 +176,15 @@ def _codec_row(name: str, collection: Collection, bases: np.ndarray, residuals: 
     as_decoded = _agreement(_top10(collection, vectors), exact)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
     return {
-        "codec": name, "label": spec.label, "bytes_per_token": spec.code_bytes + 4, "code_bytes": int(codes.shape[1]),
-        "train_seconds": round(train_seconds, 1), "encode_seconds": round(encode_seconds, 1), "residual_mse": round(mse, 5),
-        "agreement_as_decoded": round(as_decoded, 4), "agreement_unit_length": round(_agreement(_top10(collection, vectors), exact), 4),
+        "codec": name,
+        "label": spec.label,
+        "bytes_per_token": spec.code_bytes + 4,
+        "code_bytes": int(codes.shape[1]),
+        "train_seconds": round(train_seconds, 1),
+        "encode_seconds": round(encode_seconds, 1),
+        "residual_mse": round(mse, 5),
+        "agreement_as_decoded": round(as_decoded, 4),
+        "agreement_unit_length": round(_agreement(_top10(collection, vectors), exact), 4),
     }
 
 

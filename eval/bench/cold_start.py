@@ -21,12 +21,16 @@ from retrieval.encode.query_runtime import LightQueryEncoder, prepare_light_enco
 VARIANTS = ("full model", "light encoder")
 
 
-def run_cold_start_benchmark(index_dir: Path | str, query: str = "parse command line arguments", runs: int = 5) -> dict[str, Any]:
+def run_cold_start_benchmark(
+    index_dir: Path | str, query: str = "parse command line arguments", runs: int = 5
+) -> dict[str, Any]:
     """Time ``runs`` searches per variant, alternating them so both see the same machine load (one warm-up each)."""
     index_dir = Path(index_dir)
     model = read_manifest(index_dir).components["dense"].model
     if LightQueryEncoder.open(model) is None and not prepare_light_encoder(load_manifest_encoder(model)):
-        raise ValueError(f"The ONNX export of {model['name']} does not match the model within tolerance; nothing to compare.")
+        raise ValueError(
+            f"The ONNX export of {model['name']} does not match the model within tolerance; nothing to compare."
+        )
     with tempfile.TemporaryDirectory(prefix="modernsearch-cold-") as empty_home:
         homes = {"full model": empty_home, "light encoder": str(home_dir())}  # an empty home has no export to use
         samples: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
@@ -47,7 +51,10 @@ def run_cold_start_benchmark(index_dir: Path | str, query: str = "parse command 
         for variant, runs_ in samples.items()
     ]
     return {
-        "index": str(index_dir), "model": model["name"], "query": query, "runs": runs,
+        "index": str(index_dir),
+        "model": model["name"],
+        "query": query,
+        "runs": runs,
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
         "results": results,
         "speedup": round(results[0]["median_seconds"] / results[1]["median_seconds"], 2),
@@ -77,8 +84,12 @@ def _timed_search(index_dir: Path, query: str, home: str) -> tuple[float, float]
         rss_file, errors_file = Path(scratch) / "rss", Path(scratch) / "stderr"
         with open(errors_file, "wb") as errors:  # a file, not a pipe: a chatty process can never block on it
             started = time.perf_counter()
-            returncode = subprocess.call([sys.executable, "-c", _PROBE, str(rss_file), "search", str(index_dir), query, "--json"],
-                                         stdout=subprocess.DEVNULL, stderr=errors, env=env)
+            returncode = subprocess.call(
+                [sys.executable, "-c", _PROBE, str(rss_file), "search", str(index_dir), query, "--json"],
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                env=env,
+            )
             seconds = time.perf_counter() - started
         if returncode:
             raise RuntimeError(f"search failed: {errors_file.read_text(errors='replace')}")

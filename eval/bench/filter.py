@@ -15,13 +15,14 @@ import logging
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from eval.bench.multivector import encode_collection, scale_collection
 from eval.beir import load_beir, read_corpus_records
+from eval.bench.multivector import encode_collection, scale_collection
 from eval.paired import top_k_agreement
 from index.chunks import pack_ids
 from index.components.dense import DenseComponent, VectorRows
@@ -33,10 +34,18 @@ from retrieval.config import home_dir
 
 logger = logging.getLogger(__name__)
 
-SELECTIVITIES = (("0.1%", "bucket < 1"), ("1%", "bucket < 10"), ("10%", "bucket < 100"), ("50%", "bucket < 500"), ("none", None))
+SELECTIVITIES = (
+    ("0.1%", "bucket < 1"),
+    ("1%", "bucket < 10"),
+    ("10%", "bucket < 100"),
+    ("50%", "bucket < 500"),
+    ("none", None),
+)
 K = 10
 POST_FILTER_DEPTH = 10 * K
-DENSE_NOISE = 0.03  # a copied vector keeps cosine ~0.87 with its source in 384 dimensions, as the multi-vector distractors do
+DENSE_NOISE = (
+    0.03  # a copied vector keeps cosine ~0.87 with its source in 384 dimensions, as the multi-vector distractors do
+)
 
 
 def dense_collection(dataset_dir: Path, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +63,12 @@ def dense_collection(dataset_dir: Path, progress: bool = True) -> tuple[np.ndarr
     from tqdm.auto import tqdm
 
     texts = [embedded_text(d["title"], d["text"]) for d in docs]
-    vectors = np.vstack([encoder.encode_documents(texts[start : start + 256], token_budget=16384)
-                         for start in tqdm(range(0, len(texts), 256), desc="Encoding documents", unit=" batch", disable=not progress)])
+    vectors = np.vstack(
+        [
+            encoder.encode_documents(texts[start : start + 256], token_budget=16384)
+            for start in tqdm(range(0, len(texts), 256), desc="Encoding documents", unit=" batch", disable=not progress)
+        ]
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, vectors=vectors)
     return vectors, queries
@@ -78,8 +91,14 @@ def metadata_store(folder: Path, n: int, seed: int = 0) -> DocumentStore:
     store = DocumentStore.create(folder / "documents.sqlite")
     store.set_metadata_types({"bucket": "integer", "category": "string", "year": "integer"})
     for start in range(0, n, 20_000):
-        store.insert([Document(f"d{i}", "", "", {"bucket": int(buckets[i]), "category": f"c{categories[i]}", "year": int(years[i])})
-                      for i in range(start, min(n, start + 20_000))])
+        store.insert(
+            [
+                Document(
+                    f"d{i}", "", "", {"bucket": int(buckets[i]), "category": f"c{categories[i]}", "year": int(years[i])}
+                )
+                for i in range(start, min(n, start + 20_000))
+            ]
+        )
     return store
 
 
@@ -90,29 +109,50 @@ def first_filter_ms(path: Path) -> dict[str, float]:
     for label, where in SELECTIVITIES:
         if where:
             store = DocumentStore.open(path)
-            times[label] = round(_timed(lambda: store.matching(parse_where(where)))[1], 3)
+            times[label] = round(_timed(_match, store, where)[1], 3)
             store.close()
     return times
 
 
-def _timed(run: Callable[[], Any]) -> tuple[Any, float]:
+def _match(store: Any, where: str) -> Any:
+    """The rows ``where`` admits, its text parsed as part of the filter's cost."""
+    return store.matching(parse_where(where))
+
+
+def _timed(run: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """``run(*args, **kwargs)`` and the milliseconds it took."""
     started = time.perf_counter()
-    value = run()
+    value = run(*args, **kwargs)
     return value, (time.perf_counter() - started) * 1000
 
 
-def _row(system: str, selectivity: str, allowed_count: int, latencies: list[float], filter_ms: list[float],
-         quality: float, returned: list[int], plan: str) -> dict[str, Any]:
+def _row(
+    system: str,
+    selectivity: str,
+    allowed_count: int,
+    latencies: list[float],
+    filter_ms: list[float],
+    quality: float,
+    returned: list[int],
+    plan: str,
+) -> dict[str, Any]:
     ordered = sorted(latencies)
     return {
-        "system": system, "selectivity": selectivity, "allowed": allowed_count,
-        "recall@10": round(quality, 4), "mean_results": round(statistics.fmean(returned), 2),
-        "p50_ms": round(statistics.median(ordered), 3), "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
-        "filter_ms_p50": round(statistics.median(filter_ms), 3) if filter_ms else 0.0, "plan": plan,
+        "system": system,
+        "selectivity": selectivity,
+        "allowed": allowed_count,
+        "recall@10": round(quality, 4),
+        "mean_results": round(statistics.fmean(returned), 2),
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 3),
+        "filter_ms_p50": round(statistics.median(filter_ms), 3) if filter_ms else 0.0,
+        "plan": plan,
     }
 
 
-def _dense_rows(name: str, component: DenseComponent, vectors: np.ndarray, queries: np.ndarray, store: DocumentStore) -> list[dict[str, Any]]:
+def _dense_rows(
+    name: str, component: DenseComponent, vectors: np.ndarray, queries: np.ndarray, store: DocumentStore
+) -> list[dict[str, Any]]:
     rows = []
     for label, where in SELECTIVITIES:
         allowed = store.matching(parse_where(where)) if where else None
@@ -122,23 +162,37 @@ def _dense_rows(name: str, component: DenseComponent, vectors: np.ndarray, queri
         latencies, filter_ms, found, post_found, post_latencies = [], [], [], [], []
         document = parse_where(where) if where else None
         for query in queries:  # filtered search, each query alone
-            allowed_now, spent = _timed(lambda: store.matching(document)) if where else (None, 0.0)
-            ranking, searched = _timed(lambda: component.search(query[None, :], K, allowed=allowed_now)[0])
+            allowed_now, spent = _timed(store.matching, document) if where else (None, 0.0)
+            rankings, searched = _timed(component.search, query[None, :], K, allowed=allowed_now)
+            ranking = rankings[0]
             latencies.append(spent + searched)
             filter_ms.append(spent)
             found.append(ranking.rows.tolist())
         if where:  # the baseline: search deeper without the filter, then drop what it excludes
             kept = set(chosen.tolist())
             for query in queries:
-                allowed_now, spent = _timed(lambda: store.matching(document))
-                post, post_ms = _timed(lambda: component.search(query[None, :], POST_FILTER_DEPTH)[0])
+                allowed_now, spent = _timed(store.matching, document)
+                posts, post_ms = _timed(component.search, query[None, :], POST_FILTER_DEPTH)
+                post = posts[0]
                 post_latencies.append(spent + post_ms)
                 post_found.append([r for r in post.rows.tolist() if r in kept][:K])
         plan = component.index.plan(len(chosen)) if allowed is not None else "unfiltered"
-        rows.append(_row(name, label, len(chosen), latencies, filter_ms, _recall(found, truth), [len(f) for f in found], plan))
+        rows.append(
+            _row(name, label, len(chosen), latencies, filter_ms, _recall(found, truth), [len(f) for f in found], plan)
+        )
         if where:
-            rows.append(_row(f"{name} post-filter", label, len(chosen), post_latencies, filter_ms, _recall(post_found, truth),
-                             [len(f) for f in post_found], f"search {POST_FILTER_DEPTH}, then filter"))
+            rows.append(
+                _row(
+                    f"{name} post-filter",
+                    label,
+                    len(chosen),
+                    post_latencies,
+                    filter_ms,
+                    _recall(post_found, truth),
+                    [len(f) for f in post_found],
+                    f"search {POST_FILTER_DEPTH}, then filter",
+                )
+            )
     return rows
 
 
@@ -146,8 +200,9 @@ def _recall(found: list[list[int]], truth: list[set[int]]) -> float:
     return float(np.mean([len(set(f) & t) / len(t) for f, t in zip(found, truth) if t]))
 
 
-def _multivector_rows(index: MultiVectorIndex, tokens: np.ndarray, offsets: np.ndarray, queries: list[np.ndarray],
-                      store: DocumentStore) -> list[dict[str, Any]]:
+def _multivector_rows(
+    index: MultiVectorIndex, tokens: np.ndarray, offsets: np.ndarray, queries: list[np.ndarray], store: DocumentStore
+) -> list[dict[str, Any]]:
     rows = []
     doc_rows = np.asarray(index.doc_ids)
     for label, where in SELECTIVITIES:
@@ -164,29 +219,55 @@ def _multivector_rows(index: MultiVectorIndex, tokens: np.ndarray, offsets: np.n
         del allowed_tokens
         document = parse_where(where) if where else None
         for i, query in enumerate(queries):
-            allowed_now, spent = _timed(lambda: store.matching(document)) if where else (None, 0.0)
-            (_, ids), searched = _timed(lambda: index.search(query, K, allowed=allowed_now))
+            allowed_now, spent = _timed(store.matching, document) if where else (None, 0.0)
+            (_, ids), searched = _timed(index.search, query, K, allowed=allowed_now)
             latencies.append(spent + searched)
             filter_ms.append(spent)
             found[str(i)] = [str(r) for r in ids]
         if where:
             kept = set(chosen.tolist())
             for i, query in enumerate(queries):
-                allowed_now, spent = _timed(lambda: store.matching(document))
-                (_, post), post_ms = _timed(lambda: index.search(query, POST_FILTER_DEPTH))
+                allowed_now, spent = _timed(store.matching, document)
+                (_, post), post_ms = _timed(index.search, query, POST_FILTER_DEPTH)
                 post_latencies.append(spent + post_ms)
                 post_found[str(i)] = [str(r) for r in post if r in kept][:K]
         plan = "shortlist among allowed" if allowed is not None else "unfiltered"
-        rows.append(_row("multivector", label, len(chosen), latencies, filter_ms, top_k_agreement(found, truth),
-                         [len(f) for f in found.values()], plan))
+        rows.append(
+            _row(
+                "multivector",
+                label,
+                len(chosen),
+                latencies,
+                filter_ms,
+                top_k_agreement(found, truth),
+                [len(f) for f in found.values()],
+                plan,
+            )
+        )
         if where:
-            rows.append(_row("multivector post-filter", label, len(chosen), post_latencies, filter_ms, top_k_agreement(post_found, truth),
-                             [len(f) for f in post_found.values()], f"search {POST_FILTER_DEPTH}, then filter"))
+            rows.append(
+                _row(
+                    "multivector post-filter",
+                    label,
+                    len(chosen),
+                    post_latencies,
+                    filter_ms,
+                    top_k_agreement(post_found, truth),
+                    [len(f) for f in post_found.values()],
+                    f"search {POST_FILTER_DEPTH}, then filter",
+                )
+            )
     return rows
 
 
-def run_benchmark(dataset_dir: Path, *, scale: int | None = None, multivector_scale: int | None = None,
-                  systems: tuple[str, ...] = ("flat", "hnsw", "multivector"), progress: bool = True) -> dict[str, Any]:
+def run_benchmark(
+    dataset_dir: Path,
+    *,
+    scale: int | None = None,
+    multivector_scale: int | None = None,
+    systems: tuple[str, ...] = ("flat", "hnsw", "multivector"),
+    progress: bool = True,
+) -> dict[str, Any]:
     """Every system at every selectivity; a JSON-ready report with one row per system, selectivity and method."""
     dataset_dir = Path(dataset_dir)
     rows: list[dict[str, Any]] = []
@@ -205,14 +286,16 @@ def run_benchmark(dataset_dir: Path, *, scale: int | None = None, multivector_sc
             ids = pack_ids(np.arange(1, len(vectors) + 1, dtype=np.int64), np.zeros(len(vectors), dtype=np.int64))
             for system in dense_systems:
                 logger.info("Building the %s index of %s vectors", system, f"{len(vectors):,}")
-                component, build_ms = _timed(lambda: DenseComponent.build(VectorRows(vectors, ids), {"index_type": system}))
+                component, build_ms = _timed(DenseComponent.build, VectorRows(vectors, ids), {"index_type": system})
                 logger.info("Built in %.1f s", build_ms / 1000)
                 rows += _dense_rows(f"dense {system}", component, vectors, queries, store)
             store.close()
         if "multivector" in systems:
             collection = encode_collection(dataset_dir, "minilm-colbert", progress)
             (folder / "mv").mkdir()
-            grown = scale_collection(collection, multivector_scale or len(collection.doc_ids), folder / "mv", distractors="mix")
+            grown = scale_collection(
+                collection, multivector_scale or len(collection.doc_ids), folder / "mv", distractors="mix"
+            )
             n = len(grown.doc_ids)
             sizes["multivector"] = n
             store = metadata_store(folder / "mv", n)
@@ -221,6 +304,13 @@ def run_benchmark(dataset_dir: Path, *, scale: int | None = None, multivector_sc
             index = MultiVectorIndex.build(grown.tokens, grown.offsets, np.arange(1, n + 1, dtype=np.int64))
             rows += _multivector_rows(index, np.asarray(grown.tokens), grown.offsets, grown.queries, store)
             store.close()
-    return {"dataset": str(dataset_dir), "documents": sizes, "first_filter_ms": first, "k": K, "queries": len(load_beir(dataset_dir).judged_queries),
-            "selectivities": [label for label, _ in SELECTIVITIES], "results": rows,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "dataset": str(dataset_dir),
+        "documents": sizes,
+        "first_filter_ms": first,
+        "k": K,
+        "queries": len(load_beir(dataset_dir).judged_queries),
+        "selectivities": [label for label, _ in SELECTIVITIES],
+        "results": rows,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

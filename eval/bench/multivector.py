@@ -17,19 +17,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from eval.beir import evaluate_run, load_beir, read_corpus_records
-from eval.paired import ratio_interval, top_k_agreement
 from eval.bench.process_memory import peak_rss_mib
+from eval.paired import ratio_interval, top_k_agreement
 from index.docstore import embedded_text
-from index.multivector.maxsim import maxsim_segments
 from index.multivector.defaults import search_defaults
+from index.multivector.maxsim import maxsim_segments
 from index.multivector.token_index import MultiVectorIndex
 from retrieval.config import home_dir
 
@@ -38,8 +39,13 @@ logger = logging.getLogger(__name__)
 SYSTEMS = ("exact", "modernsearch", "modernsearch-pq64", "modernsearch-sq8", "plaid", "voyager", "plaid-2bit")
 DEPTH = 100
 # Beside the recorded defaults, on the same index: pruning off and at other thresholds, fewer and more candidates.
-SEARCH_SWEEP = ({"prune": 0.0}, {"prune": 0.4}, {"prune": 0.5}, {"candidates": 256, "shortlist": 256},
-                {"candidates": 2048, "shortlist": 8192})
+SEARCH_SWEEP = (
+    {"prune": 0.0},
+    {"prune": 0.4},
+    {"prune": 0.5},
+    {"candidates": 256, "shortlist": 256},
+    {"candidates": 2048, "shortlist": 8192},
+)
 
 
 @dataclass
@@ -74,7 +80,9 @@ class SystemResult:
     search_rss_mib: float | None = None  # a fresh process that only opens the index and searches
     per_query_ndcg: dict[str, float] = field(default_factory=dict)
     top10: dict[str, list[str]] = field(default_factory=dict)
-    vs_exact: dict[str, Any] = field(default_factory=dict)  # nDCG@10 ratio with its paired bootstrap interval, top-10 agreement
+    vs_exact: dict[str, Any] = field(
+        default_factory=dict
+    )  # nDCG@10 ratio with its paired bootstrap interval, top-10 agreement
 
 
 def encode_collection(dataset_dir: Path, model: str, progress: bool = True, encoder: Any = None) -> Collection:
@@ -96,7 +104,9 @@ def encode_collection(dataset_dir: Path, model: str, progress: bool = True, enco
     if cache.exists():
         stored = np.load(cache, allow_pickle=False)
         doc_ids = [str(x) for x in stored["doc_ids"]]
-        return Collection(doc_ids, stored["tokens"], stored["offsets"], query_ids, query_vectors, query_ms, len(doc_ids))
+        return Collection(
+            doc_ids, stored["tokens"], stored["offsets"], query_ids, query_vectors, query_ms, len(doc_ids)
+        )
     docs = list(read_corpus_records(dataset.corpus_path))
     texts = [embedded_text(d["title"], d["text"]) for d in docs]
     vectors: list[np.ndarray] = []
@@ -111,11 +121,14 @@ def encode_collection(dataset_dir: Path, model: str, progress: bool = True, enco
 
 
 DISTRACTORS = ("noise", "mix")
-MIX_WEIGHT = 0.365  # a mixed token keeps cosine 0.87 with its source on dbpedia-5k, as Gaussian noise of sigma 0.05 does
+MIX_WEIGHT = (
+    0.365  # a mixed token keeps cosine 0.87 with its source on dbpedia-5k, as Gaussian noise of sigma 0.05 does
+)
 
 
-def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: int = 0, noise: float = 0.05,
-                     distractors: str = "noise") -> Collection:
+def scale_collection(
+    collection: Collection, n_docs: int, folder: Path, seed: int = 0, noise: float = 0.05, distractors: str = "noise"
+) -> Collection:
     """Grow the collection to ``n_docs`` with distractors: copies of random real documents' token vectors,
     each token perturbed and renormalised to unit length.
 
@@ -135,7 +148,9 @@ def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: in
     sources = rng.integers(0, collection.n_real, size=extra)
     lengths = np.diff(collection.offsets)[sources]
     offsets = np.concatenate([collection.offsets, collection.offsets[-1] + np.cumsum(lengths)]).astype(np.int64)
-    tokens = np.lib.format.open_memmap(folder / "tokens.npy", mode="w+", dtype=np.float32, shape=(int(offsets[-1]), collection.tokens.shape[1]))
+    tokens = np.lib.format.open_memmap(
+        folder / "tokens.npy", mode="w+", dtype=np.float32, shape=(int(offsets[-1]), collection.tokens.shape[1])
+    )
     n_real_tokens = int(collection.offsets[-1])
     tokens[:n_real_tokens] = collection.tokens
     cursor = n_real_tokens
@@ -145,13 +160,17 @@ def scale_collection(collection: Collection, n_docs: int, folder: Path, seed: in
         if distractors == "noise":
             block = block + rng.normal(0.0, noise, block.shape).astype(np.float32)
         else:
-            block = (1 - MIX_WEIGHT) * block + MIX_WEIGHT * collection.tokens[rng.integers(0, n_real_tokens, size=len(block))]
+            block = (1 - MIX_WEIGHT) * block + MIX_WEIGHT * collection.tokens[
+                rng.integers(0, n_real_tokens, size=len(block))
+            ]
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         tokens[cursor : cursor + len(block)] = block
         cursor += len(block)
     tokens.flush()
     ids = collection.doc_ids + [f"distractor-{i}" for i in range(extra)]
-    return Collection(ids, tokens, offsets, collection.query_ids, collection.queries, collection.query_encode_ms, collection.n_real)
+    return Collection(
+        ids, tokens, offsets, collection.query_ids, collection.queries, collection.query_encode_ms, collection.n_real
+    )
 
 
 def _check_choices(what: str, given: Any, allowed: tuple[str, ...]) -> None:
@@ -162,9 +181,14 @@ def _check_choices(what: str, given: Any, allowed: tuple[str, ...]) -> None:
 
 
 def _run_system(
-    name: str, collection: Collection, qrels: dict, build: Callable[[Path], Any],
-    search: Callable[[Any, np.ndarray], list[tuple[str, float]]] | dict[str, Callable[[Any, np.ndarray], list[tuple[str, float]]]],
-    scratch: Path, notes: str = "",
+    name: str,
+    collection: Collection,
+    qrels: dict,
+    build: Callable[[Path], Any],
+    search: Callable[[Any, np.ndarray], list[tuple[str, float]]]
+    | dict[str, Callable[[Any, np.ndarray], list[tuple[str, float]]]],
+    scratch: Path,
+    notes: str = "",
 ) -> list[SystemResult]:
     """Build once, then measure each search variant (a dict of them: search-time knobs on one index)."""
     folder = scratch / name
@@ -184,18 +208,32 @@ def _run_system(
             latencies.append(encode_ms + (time.perf_counter() - started) * 1000)
             run[qid] = {doc_id: float(score) for doc_id, score in hits}
         metrics, per_query = evaluate_run(run, qrels)
-        results.append(SystemResult(
-            label, metrics, round(build_seconds, 2), index_bytes, round(index_bytes / n_tokens, 2),
-            round(statistics.median(latencies), 1), round(float(np.percentile(latencies, 95)), 1), round(peak_rss_mib(), 1), notes,
-            per_query_ndcg={q: m["ndcg@10"] for q, m in per_query.items()},
-            top10={q: sorted(docs, key=lambda d: (-docs[d], d))[:10] for q, docs in run.items()},
-        ))
+        results.append(
+            SystemResult(
+                label,
+                metrics,
+                round(build_seconds, 2),
+                index_bytes,
+                round(index_bytes / n_tokens, 2),
+                round(statistics.median(latencies), 1),
+                round(float(np.percentile(latencies, 95)), 1),
+                round(peak_rss_mib(), 1),
+                notes,
+                per_query_ndcg={q: m["ndcg@10"] for q, m in per_query.items()},
+                top10={q: sorted(docs, key=lambda d: (-docs[d], d))[:10] for q, docs in run.items()},
+            )
+        )
     return results
 
 
 def run_benchmark(
-    dataset_dir: Path | str, model: str = "minilm-colbert", scale: int | None = None,
-    systems: tuple[str, ...] = SYSTEMS, progress: bool = True, encoder: Any = None, distractors: str = "noise",
+    dataset_dir: Path | str,
+    model: str = "minilm-colbert",
+    scale: int | None = None,
+    systems: tuple[str, ...] = SYSTEMS,
+    progress: bool = True,
+    encoder: Any = None,
+    distractors: str = "noise",
 ) -> dict[str, Any]:
     """Run every requested system on the same token vectors; returns a JSON-ready report."""
     _check_choices("systems", systems, SYSTEMS)
@@ -213,7 +251,9 @@ def run_benchmark(
             results.extend(measured)
             shutil.rmtree(scratch / name, ignore_errors=True)
             for r in measured if progress else []:
-                logger.info("%s: nDCG@10 %.4f, p50 %s ms, build %s s", r.system, r.metrics["ndcg@10"], r.p50_ms, r.build_seconds)
+                logger.info(
+                    "%s: nDCG@10 %.4f, p50 %s ms, build %s s", r.system, r.metrics["ndcg@10"], r.p50_ms, r.build_seconds
+                )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _compare_with_exact(results)
@@ -238,8 +278,11 @@ def _compare_with_exact(results: list[SystemResult]) -> None:
         return
     for r in results:
         ratio, low, high = ratio_interval(r.per_query_ndcg, exact.per_query_ndcg)
-        r.vs_exact = {"ndcg@10_ratio": round(ratio, 4), "ndcg@10_ratio_ci95": [round(low, 4), round(high, 4)],
-                      "top10_agreement": round(top_k_agreement(r.top10, exact.top10), 4)}
+        r.vs_exact = {
+            "ndcg@10_ratio": round(ratio, 4),
+            "ndcg@10_ratio_ci95": [round(low, 4), round(high, 4)],
+            "top10_agreement": round(top_k_agreement(r.top10, exact.top10), 4),
+        }
 
 
 def _exact(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
@@ -262,7 +305,9 @@ def _exact(collection: Collection, qrels: dict, scratch: Path) -> list[SystemRes
         top = np.argsort(-scores, kind="stable")[:DEPTH]
         return [(collection.doc_ids[i], scores[i]) for i in top]
 
-    return _run_system("exact", collection, qrels, build, search, scratch, "brute-force MaxSim over float32 tokens (memory-mapped)")
+    return _run_system(
+        "exact", collection, qrels, build, search, scratch, "brute-force MaxSim over float32 tokens (memory-mapped)"
+    )
 
 
 def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str = "pq") -> list[SystemResult]:
@@ -273,7 +318,9 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str
     recorded: dict[str, Any] = {}  # what the manifest would keep, for the search-memory process
 
     def build(folder: Path) -> MultiVectorIndex:
-        index = MultiVectorIndex.build(collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec=codec)
+        index = MultiVectorIndex.build(
+            collection.tokens, collection.offsets, np.arange(len(collection.doc_ids)), codec=codec
+        )
         index.save(folder)
         recorded.update(search_params=index.search_params, unit_tokens=index.unit_tokens)
         return MultiVectorIndex.load(folder, **recorded)
@@ -291,8 +338,15 @@ def _modernsearch(collection: Collection, qrels: dict, scratch: Path, codec: str
         if knobs != {k: defaults[k] for k in knobs} and knobs.get("candidates", 0) < len(collection.doc_ids):
             variants[f"{name} " + " ".join(f"{k}={v}" for k, v in knobs.items())] = searcher(**knobs)
     described = ", ".join(f"{knob} {value}" for knob, value in defaults.items())
-    results = _run_system(name, collection, qrels, build, variants, scratch,
-                          f"{described}; rows 'modernsearch knob=value': the same index searched with that setting")
+    results = _run_system(
+        name,
+        collection,
+        qrels,
+        build,
+        variants,
+        scratch,
+        f"{described}; rows 'modernsearch knob=value': the same index searched with that setting",
+    )
     results[0].search_rss_mib = _search_process_rss(scratch / name, collection.queries, recorded)
     return results
 
@@ -302,8 +356,13 @@ def _search_process_rss(index_dir: Path, queries: list[np.ndarray], recorded: di
     unit tokens) and answers every query (``eval.bench.search_memory``)."""
     queries_file = index_dir.parent / "search-memory-queries.npz"
     np.savez(queries_file, *queries)
-    done = subprocess.run([sys.executable, "-m", "eval.bench.search_memory", str(index_dir), str(queries_file), json.dumps(recorded)],
-                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-m", "eval.bench.search_memory", str(index_dir), str(queries_file), json.dumps(recorded)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"])
 
 
@@ -312,8 +371,13 @@ def _plaid(collection: Collection, qrels: dict, scratch: Path, nbits: int | None
     from pylate import indexes
 
     def build(folder: Path) -> Any:
-        index = indexes.PLAID(index_folder=str(folder), index_name="plaid", override=True, show_progress=False,
-                              **({"nbits": nbits} if nbits else {}))
+        index = indexes.PLAID(
+            index_folder=str(folder),
+            index_name="plaid",
+            override=True,
+            show_progress=False,
+            **({"nbits": nbits} if nbits else {}),
+        )
         index.add_documents(
             documents_ids=collection.doc_ids,
             documents_embeddings=[collection.doc_vectors(i) for i in range(len(collection.doc_ids))],
@@ -324,9 +388,24 @@ def _plaid(collection: Collection, qrels: dict, scratch: Path, nbits: int | None
         return [(r["id"], r["score"]) for r in index([query], k=DEPTH)[0]]
 
     if nbits:
-        return _run_system(f"plaid-{nbits}bit", collection, qrels, build, search, scratch,
-                           f"PyLate PLAID (fast-plaid backend), {nbits}-bit residuals, other settings PyLate's defaults")
-    return _run_system("plaid", collection, qrels, build, search, scratch, "PyLate PLAID (fast-plaid backend), PyLate defaults (4-bit residuals)")
+        return _run_system(
+            f"plaid-{nbits}bit",
+            collection,
+            qrels,
+            build,
+            search,
+            scratch,
+            f"PyLate PLAID (fast-plaid backend), {nbits}-bit residuals, other settings PyLate's defaults",
+        )
+    return _run_system(
+        "plaid",
+        collection,
+        qrels,
+        build,
+        search,
+        scratch,
+        "PyLate PLAID (fast-plaid backend), PyLate defaults (4-bit residuals)",
+    )
 
 
 def _voyager(collection: Collection, qrels: dict, scratch: Path) -> list[SystemResult]:
@@ -343,11 +422,23 @@ def _voyager(collection: Collection, qrels: dict, scratch: Path) -> list[SystemR
     def search(retriever: Any, query: np.ndarray) -> list[tuple[str, float]]:
         return [(r["id"], r["score"]) for r in retriever.retrieve([query], k=DEPTH)[0]]
 
-    return _run_system("voyager", collection, qrels, build, search, scratch, "PyLate Voyager (HNSW over tokens) + rerank, PyLate defaults")
+    return _run_system(
+        "voyager",
+        collection,
+        qrels,
+        build,
+        search,
+        scratch,
+        "PyLate Voyager (HNSW over tokens) + rerank, PyLate defaults",
+    )
 
 
 _SYSTEMS: dict[str, Callable[[Collection, dict, Path], list[SystemResult]]] = {
-    "exact": _exact, "modernsearch": _modernsearch, "modernsearch-pq64": partial(_modernsearch, codec="pq64"),
-    "modernsearch-sq8": partial(_modernsearch, codec="sq8"), "plaid": _plaid, "voyager": _voyager,
+    "exact": _exact,
+    "modernsearch": _modernsearch,
+    "modernsearch-pq64": partial(_modernsearch, codec="pq64"),
+    "modernsearch-sq8": partial(_modernsearch, codec="sq8"),
+    "plaid": _plaid,
+    "voyager": _voyager,
     "plaid-2bit": partial(_plaid, nbits=2),
 }

@@ -15,14 +15,16 @@ Three parts, each against its baseline on the same machine:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +53,9 @@ def _same(answers: list[list[str]], reference: list[list[str]]) -> float:
     return round(sum(a == b for a, b in zip(answers, reference)) / len(reference), 3)
 
 
-def bench_builds(dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str, workers: Sequence[int],
-                 ray_address: str | None) -> list[dict[str, Any]]:
+def bench_builds(
+    dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str, workers: Sequence[int], ray_address: str | None
+) -> list[dict[str, Any]]:
     """The corpus slice built locally, then on Ray with each number of encode workers, at half and at full size: the
     difference between the two is the steady rate (``marginal_docs_per_second``), without the fixed costs (models
     loaded, Ray's actors started)."""
@@ -61,34 +64,60 @@ def bench_builds(dataset_dir: Path, scratch: Path, *, build_docs: int, mode: str
 
     sizes = (build_docs // 2, build_docs)
     for size in sizes:
-        with open(Path(dataset_dir) / "corpus.jsonl", encoding="utf-8") as src, open(scratch / f"corpus-{size}.jsonl", "w", encoding="utf-8") as dst:
+        with (
+            open(Path(dataset_dir) / "corpus.jsonl", encoding="utf-8") as src,
+            open(scratch / f"corpus-{size}.jsonl", "w", encoding="utf-8") as dst,
+        ):
             for _, line in zip(range(size), src):
                 dst.write(line)
     config = BuildConfig(model="minilm", multivector_model="minilm-colbert", mode=mode)  # type: ignore[arg-type]
-    runs = [("local", 0, config)] + [("ray", w, config.with_changes(engine="ray", encode_workers=w, ray_address=ray_address)) for w in workers]
+    runs = [("local", 0, config)] + [
+        ("ray", w, config.with_changes(engine="ray", encode_workers=w, ray_address=ray_address)) for w in workers
+    ]
     rows = []
     for engine, n_workers, settings in runs:
         timed = []
         for size in sizes:
             started = time.perf_counter()
-            summary = build_index(scratch / f"corpus-{size}.jsonl", scratch / f"build-{engine}-{n_workers}-{size}", settings,
-                                  progress=False, resume=False)
+            summary = build_index(
+                scratch / f"corpus-{size}.jsonl",
+                scratch / f"build-{engine}-{n_workers}-{size}",
+                settings,
+                progress=False,
+                resume=False,
+            )
             timed.append((summary, time.perf_counter() - started))
         (half, _), (full, seconds) = timed
         marginal = (full.documents - half.documents) / max(full.encode_seconds - half.encode_seconds, 1e-9)
-        rows.append({"engine": engine, "encode_workers": n_workers, "documents": full.documents,
-                     "docs_per_second": round(full.docs_per_second, 2), "marginal_docs_per_second": round(marginal, 2),
-                     "encode_seconds": full.encode_seconds, "build_seconds": round(seconds, 2)})
-        logger.info("Build %s with %d workers: %.1f documents/s (steady %.1f)", engine, n_workers, full.docs_per_second, marginal)
+        rows.append(
+            {
+                "engine": engine,
+                "encode_workers": n_workers,
+                "documents": full.documents,
+                "docs_per_second": round(full.docs_per_second, 2),
+                "marginal_docs_per_second": round(marginal, 2),
+                "encode_seconds": full.encode_seconds,
+                "build_seconds": round(seconds, 2),
+            }
+        )
+        logger.info(
+            "Build %s with %d workers: %.1f documents/s (steady %.1f)",
+            engine,
+            n_workers,
+            full.docs_per_second,
+            marginal,
+        )
     for key in ("docs_per_second", "marginal_docs_per_second", "build_seconds"):
         for row in rows:
             row[f"{key}_vs_local"] = round(row[key] / rows[0][key], 3)
     return rows
 
 
-def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: Sequence[int],
-                 serve: ServeStarter | None) -> list[dict[str, Any]]:
-    """p50 per mode of the index and of its sharded copies, in process and (with ``serve``) through the service it starts."""
+def bench_search(
+    index_dir: Path, queries: list[str], scratch: Path, *, shards: Sequence[int], serve: ServeStarter | None
+) -> list[dict[str, Any]]:
+    """p50 per mode of the index and of its sharded copies, in process and (with ``serve``) through the service it
+    starts."""
     from index.shard_folders import shard_index
     from retrieval.search.searcher import Searcher
 
@@ -105,7 +134,15 @@ def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: 
             for mode in modes:
                 p50, found = _p50(lambda q: searcher.search(q, k=K, mode=mode).ids, queries)  # noqa: B023 - called at once
                 reference.setdefault(mode, found)
-                rows.append({"where": "in process", "shards": n, "mode": mode, "p50_ms": p50, "same_top10": _same(found, reference[mode])})
+                rows.append(
+                    {
+                        "where": "in process",
+                        "shards": n,
+                        "mode": mode,
+                        "p50_ms": p50,
+                        "same_top10": _same(found, reference[mode]),
+                    }
+                )
         if serve:
             rows += _served(serve, folders, modes, queries, reference)
     finally:
@@ -117,8 +154,13 @@ def bench_search(index_dir: Path, queries: list[str], scratch: Path, *, shards: 
     return rows
 
 
-def _served(start: ServeStarter, folders: dict[int, Path], modes: list[str], queries: list[str],
-            reference: dict[str, list[list[str]]]) -> list[dict[str, Any]]:
+def _served(
+    start: ServeStarter,
+    folders: dict[int, Path],
+    modes: list[str],
+    queries: list[str],
+    reference: dict[str, list[list[str]]],
+) -> list[dict[str, Any]]:
     import httpx2 as httpx
 
     with socket.socket() as s:
@@ -136,15 +178,26 @@ def _served(start: ServeStarter, folders: dict[int, Path], modes: list[str], que
                 time.sleep(1)
             for n, name in names.items():
                 for mode in modes:
-                    def search(query: str) -> list[str]:
-                        body = client.post(f"/indexes/{name}/search", json={"query": query, "k": K, "mode": mode}).json()  # noqa: B023
-                        return [hit["id"] for hit in body["results"]]
-
+                    search = functools.partial(_served_ids, client, f"/indexes/{name}/search", mode)
                     p50, found = _p50(search, queries)
-                    rows.append({"where": "Ray Serve", "shards": n, "mode": mode, "p50_ms": p50, "same_top10": _same(found, reference[mode])})
+                    rows.append(
+                        {
+                            "where": "Ray Serve",
+                            "shards": n,
+                            "mode": mode,
+                            "p50_ms": p50,
+                            "same_top10": _same(found, reference[mode]),
+                        }
+                    )
     finally:
         stop()
     return rows
+
+
+def _served_ids(client: Any, path: str, mode: str, query: str) -> list[str]:
+    """The ids the service answers to ``query`` in ``mode``."""
+    body = client.post(path, json={"query": query, "k": K, "mode": mode}).json()
+    return [hit["id"] for hit in body["results"]]
 
 
 def write_collection_index(folder: Path, collection: Any, documents: dict[str, Any], encoder: Any) -> float:
@@ -163,21 +216,40 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
     config = BuildConfig(model=encoder.describe()["spec"], mode="multivector")  # type: ignore[arg-type]
     store = DocumentStore.create(folder / DOCUMENTS_NAME)
     try:
-        rows = np.asarray(store.insert([documents.get(doc_id) or Document(doc_id, f"Synthetic distractor {doc_id}.")
-                                        for doc_id in collection.doc_ids]), dtype=np.int64)
+        rows = np.asarray(
+            store.insert(
+                [
+                    documents.get(doc_id) or Document(doc_id, f"Synthetic distractor {doc_id}.")
+                    for doc_id in collection.doc_ids
+                ]
+            ),
+            dtype=np.int64,
+        )
     finally:
         store.close()
     started = time.perf_counter()
-    component = MultiVectorComponent.build(TokenRows(collection.tokens, collection.offsets, rows), {"codec": config.multivector_codec})
+    component = MultiVectorComponent.build(
+        TokenRows(collection.tokens, collection.offsets, rows), {"codec": config.multivector_codec}
+    )
     seconds = time.perf_counter() - started
     recipe = recipe_for("multivector")
-    section = section_for(recipe, {**recipe.describe_encoding(encoder, config, {}), **component.describe(), "trained": component.training_fit()})
+    section = section_for(
+        recipe,
+        {**recipe.describe_encoding(encoder, config, {}), **component.describe(), "trained": component.training_fit()},
+    )
     payload = [DOCUMENTS_NAME, *component.save(folder)]
-    write_manifest(folder, Manifest(
-        format_version=FORMAT_VERSION, created_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), mode="multivector",
-        documents=DocumentsSection(DOCUMENTS_NAME, len(rows)), components={"multivector": section},
-        files=describe_files(folder, payload), build=BuildRecord("bench scale: a synthetic collection", {}, {}),
-    ))
+    write_manifest(
+        folder,
+        Manifest(
+            format_version=FORMAT_VERSION,
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            mode="multivector",
+            documents=DocumentsSection(DOCUMENTS_NAME, len(rows)),
+            components={"multivector": section},
+            files=describe_files(folder, payload),
+            build=BuildRecord("bench scale: a synthetic collection", {}, {}),
+        ),
+    )
     return round(seconds, 1)
 
 
@@ -190,25 +262,49 @@ def corpus_documents(dataset_dir: Path) -> dict[str, Any]:
     return {d["id"]: Document(d["id"], d["text"], d["title"]) for d in found}
 
 
-def bench_search_at_scale(dataset_dir: Path, queries: list[str], scratch: Path, *, scale: int, shards: Sequence[int],
-                          serve: ServeStarter | None) -> dict[str, Any]:
+def bench_search_at_scale(
+    dataset_dir: Path,
+    queries: list[str],
+    scratch: Path,
+    *,
+    scale: int,
+    shards: Sequence[int],
+    serve: ServeStarter | None,
+) -> dict[str, Any]:
     """The corpus grown to ``scale`` documents (``bench multivector``'s ``mix`` distractors) as a multi-vector index,
     searched whole and split into shards, in process and on Ray Serve (:func:`bench_search`)."""
     from eval.bench.multivector import encode_collection, scale_collection
     from retrieval.encode.multivector import MultiVectorEncoder
 
     encoder = MultiVectorEncoder.load("minilm-colbert")
-    collection = scale_collection(encode_collection(dataset_dir, "minilm-colbert", encoder=encoder), scale, scratch, distractors="mix")
+    collection = scale_collection(
+        encode_collection(dataset_dir, "minilm-colbert", encoder=encoder), scale, scratch, distractors="mix"
+    )
     build_seconds = write_collection_index(scratch / "index", collection, corpus_documents(dataset_dir), encoder)
     documents, tokens = len(collection.doc_ids), int(collection.offsets[-1])
     del collection  # its tokens are in the index now (the memory-mapped file stays in the scratch folder)
-    return {"documents": documents, "tokens": tokens, "build_seconds": build_seconds, "queries": len(queries),
-            "results": bench_search(scratch / "index", queries, scratch, shards=shards, serve=serve)}
+    return {
+        "documents": documents,
+        "tokens": tokens,
+        "build_seconds": build_seconds,
+        "queries": len(queries),
+        "results": bench_search(scratch / "index", queries, scratch, shards=shards, serve=serve),
+    }
 
 
-def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int = 1000, build_mode: str = "dense",
-                  workers: Sequence[int] = (1, 2), shards: Sequence[int] = (2, 4), queries: int = 50, scale: int = 200_000,
-                  serve: ServeStarter | None = None, ray_address: str | None = None) -> dict[str, Any]:
+def run_benchmark(
+    dataset_dir: Path,
+    index_dir: Path | None,
+    *,
+    build_docs: int = 1000,
+    build_mode: str = "dense",
+    workers: Sequence[int] = (1, 2),
+    shards: Sequence[int] = (2, 4),
+    queries: int = 50,
+    scale: int = 200_000,
+    serve: ServeStarter | None = None,
+    ray_address: str | None = None,
+) -> dict[str, Any]:
     """Every part of the benchmark (``build_docs`` 0 skips the builds, no ``index_dir`` the search part, ``scale`` 0 the
     search at scale, no ``serve`` the searches through a service); a JSON-ready report."""
     from eval.beir import load_beir
@@ -223,10 +319,32 @@ def run_benchmark(dataset_dir: Path, index_dir: Path | None, *, build_docs: int 
         (root / "builds").mkdir()
         (root / "search").mkdir()
         (root / "scale").mkdir()
-        builds = bench_builds(dataset_dir, root / "builds", build_docs=build_docs, mode=build_mode, workers=workers,
-                              ray_address=ray_address) if build_docs else []
+        builds = (
+            bench_builds(
+                dataset_dir,
+                root / "builds",
+                build_docs=build_docs,
+                mode=build_mode,
+                workers=workers,
+                ray_address=ray_address,
+            )
+            if build_docs
+            else []
+        )
         search = bench_search(index_dir, texts, root / "search", shards=shards, serve=serve) if index_dir else []
-        large = bench_search_at_scale(dataset_dir, texts, root / "scale", scale=scale, shards=shards, serve=serve) if scale else None
-    return {"dataset": str(dataset_dir), "index": str(index_dir) if index_dir else None, "cpus": os.cpu_count(), "build_mode": build_mode,
-            "builds": builds, "search": search, "queries": len(texts), "multivector_scale": large,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        large = (
+            bench_search_at_scale(dataset_dir, texts, root / "scale", scale=scale, shards=shards, serve=serve)
+            if scale
+            else None
+        )
+    return {
+        "dataset": str(dataset_dir),
+        "index": str(index_dir) if index_dir else None,
+        "cpus": os.cpu_count(),
+        "build_mode": build_mode,
+        "builds": builds,
+        "search": search,
+        "queries": len(texts),
+        "multivector_scale": large,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

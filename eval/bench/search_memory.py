@@ -1,7 +1,8 @@
 """Peak memory of search alone: a fresh process opens a multi-vector index folder and answers the queries.
 
 Run by ``bench multivector`` so the figure is not the benchmark process's high-water mark (which includes
-building, and exact MaxSim's pass over every token): ``python -m eval.bench.search_memory INDEX_DIR QUERIES.npz RECORDED``,
+building, and exact MaxSim's pass over every token): ``python -m eval.bench.search_memory INDEX_DIR QUERIES.npz
+RECORDED``,
 ``RECORDED`` the JSON of what a manifest keeps for the index (``search_params``, ``unit_tokens``).
 """
 
@@ -19,7 +20,8 @@ from index.multivector.token_index import MultiVectorIndex
 
 
 def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], recorded: dict[str, Any], k: int = 100) -> float:
-    """Open the index (token store memory-mapped) as ``recorded`` says, answer every query with its knobs, return peak RSS."""
+    """Open the index (token store memory-mapped) as ``recorded`` says, answer every query with its knobs, return peak
+    RSS."""
     index = MultiVectorIndex.load(index_dir, **recorded)
     for query in queries:
         index.search(query, k)
@@ -28,5 +30,15 @@ def search_peak_rss_mib(index_dir: Path, queries: list[np.ndarray], recorded: di
 
 if __name__ == "__main__":
     stored = np.load(sys.argv[2])
-    print(json.dumps({"peak_rss_mib": round(search_peak_rss_mib(Path(sys.argv[1]), [stored[key] for key in stored.files],
-                                                                         json.loads(sys.argv[3])), 1)}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_mib": round(
+                    search_peak_rss_mib(
+                        Path(sys.argv[1]), [stored[key] for key in stored.files], json.loads(sys.argv[3])
+                    ),
+                    1,
+                )
+            }
+        )
+    )

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,12 @@ def _start_server(index_dir: Path, port: int, log: Path) -> subprocess.Popen:
     import httpx2 as httpx
 
     with open(log, "w") as handle:
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "--quiet", "serve", str(index_dir), "--port", str(port)],
-                                  stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "--quiet", "serve", str(index_dir), "--port", str(port)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -89,10 +94,12 @@ async def _drive(url: str, name: str, queries: list[str], mode: str, concurrency
             sent += 1
             started = time.perf_counter()
             try:
-                async with session.post(f"{url}/indexes/{name}/search", json={"query": query, "k": 10, "mode": mode}) as response:
+                async with session.post(
+                    f"{url}/indexes/{name}/search", json={"query": query, "k": 10, "mode": mode}
+                ) as response:
                     await response.read()
                     ok = response.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 ok = False
             latencies.append((time.perf_counter() - started) * 1000)
             errors += not ok
@@ -102,13 +109,19 @@ async def _drive(url: str, name: str, queries: list[str], mode: str, concurrency
         started = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"qps": round(len(latencies) / elapsed, 2), "p50_ms": round(statistics.median(latencies), 2),
-            "p95_ms": round(_percentile(latencies, 0.95), 2), "p99_ms": round(_percentile(latencies, 0.99), 2),
-            "errors": errors, "requests": len(latencies)}
+    return {
+        "qps": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(_percentile(latencies, 0.95), 2),
+        "p99_ms": round(_percentile(latencies, 0.99), 2),
+        "errors": errors,
+        "requests": len(latencies),
+    }
 
 
-def _in_process(searcher: Any, queries: list[str], mode: str, batch_sizes: Sequence[int],
-                passes: int = BASELINE_PASSES) -> dict[str, Any]:
+def _in_process(
+    searcher: Any, queries: list[str], mode: str, batch_sizes: Sequence[int], passes: int = BASELINE_PASSES
+) -> dict[str, Any]:
     """The same queries through ``searcher``: p50 latency one at a time, and throughput in batches of each size
     (1 is one at a time), each the median of ``passes`` passes, as one pass over a few dozen queries lasts a
     fraction of a second."""
@@ -130,8 +143,14 @@ def _in_process(searcher: Any, queries: list[str], mode: str, batch_sizes: Seque
     return {"p50_ms": round(statistics.median(latencies), 2), "qps": throughput}
 
 
-def run_benchmark(index_dir: Path, queries: list[str], *, levels: tuple[int, ...] = LEVELS, modes: tuple[str, ...] = MODES,
-                  requests: int = 600) -> dict[str, Any]:
+def run_benchmark(
+    index_dir: Path,
+    queries: list[str],
+    *,
+    levels: tuple[int, ...] = LEVELS,
+    modes: tuple[str, ...] = MODES,
+    requests: int = 600,
+) -> dict[str, Any]:
     """Every mode the index has at every concurrency level, and the in-process baseline; a JSON-ready report.
 
     Each mode's baseline is measured just before its levels, with the server started and idle, so that both sides
@@ -157,15 +176,31 @@ def run_benchmark(index_dir: Path, queries: list[str], *, levels: tuple[int, ...
                 for level in levels:
                     measured = asyncio.run(_drive(url, name, queries, mode, level, requests))
                     same_batches = baseline["qps"][level]
-                    rows.append({"mode": mode, "concurrency": level, **measured,
-                                 "in_process_p50_ms": baseline["p50_ms"], "in_process_qps": baseline["qps"][1],
-                                 "in_process_batch_qps": same_batches, "vs_batch": round(measured["qps"] / same_batches, 3),
-                                 "in_process_best_batch_qps": baseline["qps"][BEST_BATCH],
-                                 "vs_best_batch": round(measured["qps"] / baseline["qps"][BEST_BATCH], 3)})
-                    logger.info("%s at concurrency %d: %.1f QPS, p50 %.1f ms", mode, level, measured["qps"], measured["p50_ms"])
+                    rows.append(
+                        {
+                            "mode": mode,
+                            "concurrency": level,
+                            **measured,
+                            "in_process_p50_ms": baseline["p50_ms"],
+                            "in_process_qps": baseline["qps"][1],
+                            "in_process_batch_qps": same_batches,
+                            "vs_batch": round(measured["qps"] / same_batches, 3),
+                            "in_process_best_batch_qps": baseline["qps"][BEST_BATCH],
+                            "vs_best_batch": round(measured["qps"] / baseline["qps"][BEST_BATCH], 3),
+                        }
+                    )
+                    logger.info(
+                        "%s at concurrency %d: %.1f QPS, p50 %.1f ms", mode, level, measured["qps"], measured["p50_ms"]
+                    )
         finally:
             server.terminate()
             server.wait(timeout=60)
             searcher.close()
-    return {"index": str(index_dir), "queries": len(queries), "requests_per_level": requests,
-            "baseline_passes": BASELINE_PASSES, "results": rows, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "index": str(index_dir),
+        "queries": len(queries),
+        "requests_per_level": requests,
+        "baseline_passes": BASELINE_PASSES,
+        "results": rows,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

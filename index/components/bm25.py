@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -53,19 +54,20 @@ class BM25Component:
         self.analyser = dict(analyser or {})
 
     @classmethod
-    def build(cls, rows: TermRows, settings: Mapping[str, Any]) -> "BM25Component":
+    def build(cls, rows: TermRows, settings: Mapping[str, Any]) -> BM25Component:
         params = {key: settings.get(key, default) for key, default in DEFAULT_PARAMS.items()}
         return cls(BM25Index.build(rows.terms, np.asarray(rows.row_ids, dtype=np.int64), params), rows.analyser)
 
     @classmethod
-    def load(cls, folder: Path, section: BM25Section, *, writable: bool = False) -> "BM25Component":
+    def load(cls, folder: Path, section: BM25Section, *, writable: bool = False) -> BM25Component:
         try:
             index = BM25Index.load(Path(folder), {"k1": section.k1, "b": section.b, "method": section.method})
         except (OSError, ValueError, KeyError) as err:
             raise IndexFormatError(f"{folder}: the BM25 files cannot be read ({err}). Rebuild the index.") from err
         if len(index) != section.documents:
             raise IndexFormatError(
-                f"{folder}: the BM25 index holds {len(index)} documents but the manifest records {section.documents}. Rebuild the index."
+                f"{folder}: the BM25 index holds {len(index)} documents but the manifest records {section.documents}. "
+                "Rebuild the index."
             )
         return cls(index)
 
@@ -73,21 +75,29 @@ class BM25Component:
         shutil.rmtree(Path(folder) / BM25_FOLDER, ignore_errors=True)  # its own folder: the files of the last version
         return self.index.save(Path(folder))
 
-    def add(self, rows: TermRows) -> "BM25Component":
+    def add(self, rows: TermRows) -> BM25Component:
         raise NotImplementedError("BM25 is not incremental: build it again from every document's terms")
 
-    def remove(self, row_ids: np.ndarray) -> "BM25Component":
+    def remove(self, row_ids: np.ndarray) -> BM25Component:
         raise NotImplementedError("BM25 is not incremental: build it again from every document's terms")
 
-    def part(self, row_ids: np.ndarray) -> "BM25Component":
-        return BM25Component(self.index.part(np.flatnonzero(np.isin(self.index.row_ids, np.asarray(row_ids, dtype=np.int64)))),
-                             self.analyser)
+    def part(self, row_ids: np.ndarray) -> BM25Component:
+        return BM25Component(
+            self.index.part(np.flatnonzero(np.isin(self.index.row_ids, np.asarray(row_ids, dtype=np.int64)))),
+            self.analyser,
+        )
 
     def row_ids(self) -> np.ndarray:
         return sorted_ids(self.index.row_ids)
 
-    def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
-               options: Mapping[str, Any] | None = None) -> list[Ranking]:
+    def search(
+        self,
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[Ranking]:
         found = []
         for terms in queries:
             scores, rows = self.index.search(terms, k, allowed=allowed)

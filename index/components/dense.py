@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class DenseComponent:
         self._last_selection: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def build(cls, rows: VectorRows, settings: Mapping[str, Any]) -> "DenseComponent":
+    def build(cls, rows: VectorRows, settings: Mapping[str, Any]) -> DenseComponent:
         """Train (if the factory needs it) on a seeded sample, then add the vectors block by block."""
         count, dim = rows.vectors.shape
         index = DenseIndex.create(dim, factory_for(settings.get("index_type", "flat"), count, dim))
@@ -74,11 +75,12 @@ class DenseComponent:
         return cls(index)
 
     @classmethod
-    def load(cls, folder: Path, section: DenseSection, *, writable: bool = False) -> "DenseComponent":
+    def load(cls, folder: Path, section: DenseSection, *, writable: bool = False) -> DenseComponent:
         index = DenseIndex.load(Path(folder) / section.file, section.factory, section.search_params, writable=writable)
         if len(index) != section.count:
             raise IndexFormatError(
-                f"{folder}: the FAISS index holds {len(index)} vectors but the manifest records {section.count}. Rebuild the index."
+                f"{folder}: the FAISS index holds {len(index)} vectors but the manifest records {section.count}. "
+                "Rebuild the index."
             )
         return cls(index)
 
@@ -86,16 +88,16 @@ class DenseComponent:
         self.index.save(Path(folder) / DENSE_NAME)
         return [DENSE_NAME]
 
-    def add(self, rows: VectorRows) -> "DenseComponent":
+    def add(self, rows: VectorRows) -> DenseComponent:
         if len(rows.ids):
             self.index.add(rows.vectors, rows.ids)
         return DenseComponent(self.index)
 
-    def remove(self, row_ids: np.ndarray) -> "DenseComponent":
+    def remove(self, row_ids: np.ndarray) -> DenseComponent:
         doomed = self._ids[np.isin(self._parents, np.asarray(row_ids, dtype=np.int64))]  # every chunk of them
         return DenseComponent(self.index.without(doomed))
 
-    def part(self, row_ids: np.ndarray) -> "DenseComponent":
+    def part(self, row_ids: np.ndarray) -> DenseComponent:
         doomed = self._ids[~np.isin(self._parents, np.asarray(row_ids, dtype=np.int64))]
         return DenseComponent(self.index.copy().without(doomed))
 
@@ -107,8 +109,14 @@ class DenseComponent:
         """Some documents are stored in more than one chunk, so chunk hits need aggregating."""
         return len(self._ids) > len(self._rows)
 
-    def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
-               options: Mapping[str, Any] | None = None) -> list[Ranking]:
+    def search(
+        self,
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[Ranking]:
         """Top-``k`` documents per query vector: chunk hits aggregated into document scores (``chunk_aggregate``
         option), fetching more chunks until ``k`` distinct documents are found or the index is exhausted."""
         how = (options or {}).get("chunk_aggregate", "max")
@@ -125,8 +133,14 @@ class DenseComponent:
             if not self.chunked or fetch >= available or all(len(r) >= k for r in ranked):
                 break
             fetch *= CHUNK_OVERFETCH
-        return [Ranking(np.array([r for r, _, _ in found], dtype=np.int64), np.array([s for _, s, _ in found], dtype=np.float32),
-                        np.array([c if self.chunked else -1 for _, _, c in found], dtype=np.int64)) for found in ranked]
+        return [
+            Ranking(
+                np.array([r for r, _, _ in found], dtype=np.int64),
+                np.array([s for _, s, _ in found], dtype=np.float32),
+                np.array([c if self.chunked else -1 for _, _, c in found], dtype=np.int64),
+            )
+            for found in ranked
+        ]
 
     def _selected(self, allowed: np.ndarray) -> np.ndarray:
         """Which stored vectors (a boolean mask in storage order) belong to the ``allowed`` documents. A read-only
@@ -143,11 +157,16 @@ class DenseComponent:
         return mask
 
     def describe(self) -> dict[str, Any]:
-        return {"factory": self.index.factory, "dimension": self.index.dimension, "count": len(self.index),
-                "search_params": self.index.search_params}
+        return {
+            "factory": self.index.factory,
+            "dimension": self.index.dimension,
+            "count": len(self.index),
+            "search_params": self.index.search_params,
+        }
 
     def training_fit(self) -> dict[str, Any] | None:
-        """The IVF cells' imbalance right after training (what :meth:`drift` compares against); ``None`` without cells."""
+        """The IVF cells' imbalance right after training (what :meth:`drift` compares against); ``None`` without
+        cells."""
         imbalance = self.index.cell_imbalance()
         return None if imbalance is None else {"cell_imbalance": round(imbalance, 6), "vectors": len(self.index)}
 
@@ -196,4 +215,7 @@ class DenseComponent:
         per_document = np.bincount(position, minlength=len(row_ids))
         if np.any(chunks >= per_document[position]):
             raise IndexFormatError(f"{path}: chunk numbers must run 0..n-1 within each document")
-        return f"{index.ntotal:,} vectors of {index.d} dimensions for {len(row_ids):,} documents ({int(np.sum(per_document > 1)):,} in chunks)"
+        chunked = int(np.sum(per_document > 1))
+        return (
+            f"{index.ntotal:,} vectors of {index.d} dimensions for {len(row_ids):,} documents ({chunked:,} in chunks)"
+        )

@@ -1,18 +1,20 @@
-"""The multi-vector component: every document's token vectors, searched by MaxSim (:mod:`index.multivector.token_index`)."""
+"""The multi-vector component: every document's token vectors, searched by MaxSim
+(:mod:`index.multivector.token_index`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from index.component import Ranking, encoding_row, register, same_ids, sorted_ids
 from index.errors import IndexFormatError
-from index.multivector.token_index import FILES, MultiVectorIndex
 from index.multivector.search import search_parts
+from index.multivector.token_index import FILES, MultiVectorIndex
 from index.sections import Section
 
 
@@ -36,7 +38,8 @@ class MultiVectorSection(Section):
 
 @dataclass(frozen=True)
 class TokenRows:
-    """Encoded documents: ``(n_tokens, dim)`` token vectors, document ``i`` owning ``tokens[offsets[i]:offsets[i+1]]``."""
+    """Encoded documents: ``(n_tokens, dim)`` token vectors, document ``i`` owning
+    ``tokens[offsets[i]:offsets[i+1]]``."""
 
     tokens: np.ndarray
     offsets: np.ndarray
@@ -55,15 +58,17 @@ class MultiVectorComponent:
         self.index = index
 
     @classmethod
-    def build(cls, rows: TokenRows, settings: Mapping[str, Any]) -> "MultiVectorComponent":
+    def build(cls, rows: TokenRows, settings: Mapping[str, Any]) -> MultiVectorComponent:
         return cls(MultiVectorIndex.build(rows.tokens, rows.offsets, rows.row_ids, codec=settings.get("codec", "pq")))
 
     @classmethod
-    def load(cls, folder: Path, section: MultiVectorSection, *, writable: bool = False) -> "MultiVectorComponent":
+    def load(cls, folder: Path, section: MultiVectorSection, *, writable: bool = False) -> MultiVectorComponent:
         try:
             index = MultiVectorIndex.load(Path(folder), section.search_params, section.unit_tokens)
         except (OSError, ValueError, RuntimeError) as err:
-            raise IndexFormatError(f"{folder}: the multi-vector files cannot be read ({err}). Rebuild the index.") from err
+            raise IndexFormatError(
+                f"{folder}: the multi-vector files cannot be read ({err}). Rebuild the index."
+            ) from err
         if len(index) != section.documents:
             raise IndexFormatError(
                 f"{folder}: the multi-vector index holds {len(index)} documents but the manifest records "
@@ -76,30 +81,50 @@ class MultiVectorComponent:
             (Path(folder) / name).unlink()  # never rewrite a file in place while it may still be memory-mapped
         return self.index.save(Path(folder))
 
-    def add(self, rows: TokenRows) -> "MultiVectorComponent":
+    def add(self, rows: TokenRows) -> MultiVectorComponent:
         if len(rows.row_ids) == 0:
             return self
-        return MultiVectorComponent(self.index.with_documents(np.asarray(rows.tokens, dtype=np.float32), rows.offsets, rows.row_ids))
+        return MultiVectorComponent(
+            self.index.with_documents(np.asarray(rows.tokens, dtype=np.float32), rows.offsets, rows.row_ids)
+        )
 
-    def remove(self, row_ids: np.ndarray) -> "MultiVectorComponent":
+    def remove(self, row_ids: np.ndarray) -> MultiVectorComponent:
         return MultiVectorComponent(self.index.without_documents(np.asarray(row_ids, dtype=np.int64)))
 
-    def part(self, row_ids: np.ndarray) -> "MultiVectorComponent":
+    def part(self, row_ids: np.ndarray) -> MultiVectorComponent:
         doc_ids = np.asarray(self.index.doc_ids)
-        return MultiVectorComponent(self.index.without_documents(doc_ids[~np.isin(doc_ids, np.asarray(row_ids, dtype=np.int64))]))
+        return MultiVectorComponent(
+            self.index.without_documents(doc_ids[~np.isin(doc_ids, np.asarray(row_ids, dtype=np.int64))])
+        )
 
     def row_ids(self) -> np.ndarray:
         return sorted_ids(self.index.doc_ids)
 
-    def search(self, queries: Sequence[Any], k: int, *, allowed: np.ndarray | None = None,
-               options: Mapping[str, Any] | None = None) -> list[Ranking]:
+    def search(
+        self,
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[Ranking]:
         return self.search_parts([self], queries, k, allowed=allowed, options=options)
 
     @classmethod
-    def search_parts(cls, parts: Sequence["MultiVectorComponent"], queries: Sequence[Any], k: int, *,
-                     allowed: np.ndarray | None = None, options: Mapping[str, Any] | None = None, run: Any = map) -> list[Ranking]:
+    def search_parts(
+        cls,
+        parts: Sequence[MultiVectorComponent],
+        queries: Sequence[Any],
+        k: int,
+        *,
+        allowed: np.ndarray | None = None,
+        options: Mapping[str, Any] | None = None,
+        run: Any = map,
+    ) -> list[Ranking]:
         """:meth:`search` over the parts of a split component (shards) together, as the whole would answer."""
-        knobs = {name: (options or {}).get(f"multivector_{name}") for name in ("nprobe", "shortlist", "candidates", "prune")}
+        knobs = {
+            name: (options or {}).get(f"multivector_{name}") for name in ("nprobe", "shortlist", "candidates", "prune")
+        }
         found = []
         for query in queries:
             scores, rows = search_parts([p.index for p in parts], query, k, allowed=allowed, run=run, **knobs)
@@ -122,7 +147,8 @@ class MultiVectorComponent:
         return {"residual_energy": round(self.index.residual_energy(), 6), "tokens": self.index.n_tokens}
 
     def drift(self, section: MultiVectorSection) -> float | None:
-        """Residual energy now over right after training: tokens unlike the training data sit far from every centroid."""
+        """Residual energy now over right after training: tokens unlike the training data sit far from every
+        centroid."""
         if not section.trained:
             return None
         return round(self.index.residual_energy() / section.trained["residual_energy"], 4)
@@ -134,7 +160,11 @@ class MultiVectorComponent:
             ("multi-vector model", f"{section.model.get('name')} (spec {section.model.get('spec')})"),
             encoding_row(section.model, "multi-vector encoding"),
             ("token dimensions", str(section.dimension)),
-            ("token index", f"{section.centroids:,} k-means centroids, {section.pq if section.codec != 'none' else 'exact float32 vectors'}"),
+            (
+                "token index",
+                f"{section.centroids:,} k-means centroids, "
+                f"{section.pq if section.codec != 'none' else 'exact float32 vectors'}",
+            ),
             ("tokens", f"{section.tokens:,} ({section.bytes_per_token} bytes each in the token store)"),
             ("multi-vector search params", json.dumps(section.search_params)),
         ]
@@ -153,7 +183,12 @@ class MultiVectorComponent:
 
         offsets, centroid_of_token, codes = load("doc_offsets"), load("token_centroid"), load("token_codes")
         n_centroids = len(load("centroids"))
-        if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] != len(codes) or len(codes) != len(centroid_of_token):
+        if (
+            offsets[0] != 0
+            or np.any(np.diff(offsets) < 0)
+            or offsets[-1] != len(codes)
+            or len(codes) != len(centroid_of_token)
+        ):
             raise IndexFormatError(
                 f"{folder / FILES['doc_offsets']}: offsets must rise from 0 to the {len(codes):,} stored tokens "
                 f"(they end at {int(offsets[-1]):,})"
@@ -162,6 +197,12 @@ class MultiVectorComponent:
             raise IndexFormatError(f"{folder / FILES['token_centroid']}: centroid ids outside 0..{n_centroids - 1}")
         same_ids(str(folder / FILES["doc_ids"]), load("doc_ids"), row_ids)
         ivf_offsets, ivf_docs = load("ivf_offsets"), load("ivf_docs")
-        if len(ivf_offsets) != n_centroids + 1 or ivf_offsets[-1] != len(ivf_docs) or (len(ivf_docs) and ivf_docs.max() >= len(offsets) - 1):
-            raise IndexFormatError(f"{folder / FILES['ivf_offsets']}: inverted lists do not match the centroids and documents")
+        if (
+            len(ivf_offsets) != n_centroids + 1
+            or ivf_offsets[-1] != len(ivf_docs)
+            or (len(ivf_docs) and ivf_docs.max() >= len(offsets) - 1)
+        ):
+            raise IndexFormatError(
+                f"{folder / FILES['ivf_offsets']}: inverted lists do not match the centroids and documents"
+            )
         return f"{len(offsets) - 1:,} documents, {len(codes):,} tokens, {n_centroids:,} centroids, lists consistent"

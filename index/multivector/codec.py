@@ -43,7 +43,8 @@ def untrained(codec: str, dim: int) -> tuple[Any, int, int]:
 
 
 def train(quantizer: Any, iterations: int, residuals: np.ndarray) -> None:
-    """Train ``quantizer`` on a sample of residuals (a tiny collection's are repeated so each PQ code book can train)."""
+    """Train ``quantizer`` on a sample of residuals (a tiny collection's are repeated so each PQ code book can
+    train)."""
     if iterations:
         quantizer.cp.niter = iterations
         if len(residuals) < quantizer.ksub:

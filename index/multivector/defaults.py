@@ -36,5 +36,9 @@ def search_defaults(n_docs: int, n_tokens: int | None = None) -> dict[str, Any]:
     if n_tokens and n_docs:
         by_tokens = 2 ** int(math.floor(math.log2(max(1.0, DECODE_TOKENS * n_docs / n_tokens))))
         candidates = max(FEWEST_CANDIDATES, min(candidates, by_tokens))
-    return {"nprobe": DEFAULT_NPROBE, "shortlist": SHORTLIST_PER_CANDIDATE * candidates, "candidates": candidates,
-            "prune": DEFAULT_PRUNE if long_documents else 0.0}
+    return {
+        "nprobe": DEFAULT_NPROBE,
+        "shortlist": SHORTLIST_PER_CANDIDATE * candidates,
+        "candidates": candidates,
+        "prune": DEFAULT_PRUNE if long_documents else 0.0,
+    }

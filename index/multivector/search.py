@@ -1,6 +1,7 @@
 """Multi-vector search over one index or over the parts (shards) of one split index, with the same answer.
 
-The search has three stages (see :mod:`index.multivector.token_index`): documents in the query tokens' probed centroid lists are
+The search has three stages (see :mod:`index.multivector.token_index`): documents in the query tokens' probed centroid
+lists are
 scored from the lists alone and the best ``shortlist`` kept; those are re-scored by centroid interaction and the best
 ``candidates`` kept; those are decoded and ranked by MaxSim. With pruning, the last two stages skip the tokens of
 centroids that score below ``prune`` for every query token and are not among any query token's few best (one mask
@@ -15,7 +16,8 @@ A part is anything with the :class:`Stages` methods, addressed by document row i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,7 +39,9 @@ class Stages(Protocol):
     def rows(self, allowed: np.ndarray | None) -> np.ndarray:
         """The part's document row ids (sorted), only the ``allowed`` ones when given."""
 
-    def shortlist(self, centroid_scores: np.ndarray, probed: np.ndarray, allowed: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def shortlist(
+        self, centroid_scores: np.ndarray, probed: np.ndarray, allowed: np.ndarray | None, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, scores)`` of the part's best ``n`` documents by their probed lists' scores (ties by row id)."""
 
     def interaction(self, centroid_scores: np.ndarray, rows: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
@@ -47,9 +51,18 @@ class Stages(Protocol):
         """MaxSim of these documents on their stored vectors (only tokens of ``kept`` centroids when given)."""
 
 
-def search_parts(parts: Sequence[Stages], query: np.ndarray, k: int, *, nprobe: int | None = None,
-                 shortlist: int | None = None, candidates: int | None = None, prune: float | None = None,
-                 allowed: np.ndarray | None = None, run: Mapper = map) -> tuple[np.ndarray, np.ndarray]:
+def search_parts(
+    parts: Sequence[Stages],
+    query: np.ndarray,
+    k: int,
+    *,
+    nprobe: int | None = None,
+    shortlist: int | None = None,
+    candidates: int | None = None,
+    prune: float | None = None,
+    allowed: np.ndarray | None = None,
+    run: Mapper = map,
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)`` over ``parts`` together,
     best first (ties by row id); with ``allowed`` (row ids), among those documents only. Knobs left ``None`` take
     the index's recorded values; ``prune=0`` switches pruning off. At least ``k`` candidates are decoded, so a search
@@ -60,11 +73,14 @@ def search_parts(parts: Sequence[Stages], query: np.ndarray, k: int, *, nprobe: 
 
     def every() -> list[np.ndarray]:
         return list(run(lambda p: p.rows(allowed), parts))
+
     params = first.search_params or search_defaults(n_documents)  # build and load always record them
     n_centroids = len(first.centroids)
     nprobe = min(nprobe or params["nprobe"], n_centroids)
     n_candidates = max(candidates or params["candidates"], k)
-    n_shortlist = max(shortlist or params["shortlist"], n_candidates if shortlist else SHORTLIST_PER_CANDIDATE * n_candidates)
+    n_shortlist = max(
+        shortlist or params["shortlist"], n_candidates if shortlist else SHORTLIST_PER_CANDIDATE * n_candidates
+    )
     threshold = params.get("prune", 0.0) if prune is None else prune
     centroid_scores = query @ first.centroids.T  # (n_q, K), the same for every part
     kept = kept_centroids(centroid_scores, threshold) if threshold else None

@@ -58,7 +58,8 @@ class MultiVectorIndex:
 
     @property
     def codec(self) -> str:
-        """One of :data:`~index.multivector.codec.CODECS`: how residuals are stored (``none``: exact float32 vectors kept)."""
+        """One of :data:`~index.multivector.codec.CODECS`: how residuals are stored (``none``: exact float32 vectors
+        kept)."""
         return residual_codec.name_of(self.quantizer, self.token_vectors is not None)
 
     def __len__(self) -> int:
@@ -78,7 +79,7 @@ class MultiVectorIndex:
         codec: str = "pq",
         n_centroids: int | None = None,
         seed: int = 0,
-    ) -> "MultiVectorIndex":
+    ) -> MultiVectorIndex:
         """Train centroids and the residual codec on ``tokens`` ``(n_tokens, dim)`` and encode every token
         (``codec``: one of :data:`~index.multivector.codec.CODECS`; ``none`` also keeps the exact vectors)."""
         n_tokens = len(tokens)
@@ -93,24 +94,41 @@ class MultiVectorIndex:
         vectors = np.ascontiguousarray(tokens, dtype=np.float32) if codec == "none" else None
         norms = np.linalg.norm(sample_vectors, axis=1)
         unit = bool(np.all(np.abs(norms - 1.0) <= UNIT_LENGTH_TOLERANCE))
-        return cls(centroids, quantizer, token_centroid, token_codes, np.asarray(doc_offsets, dtype=np.int64),
-                   np.asarray(doc_ids, dtype=np.int64), ivf_offsets, ivf_docs, vectors, search_defaults(len(doc_ids), n_tokens),
-                   unit)
+        return cls(
+            centroids,
+            quantizer,
+            token_centroid,
+            token_codes,
+            np.asarray(doc_offsets, dtype=np.int64),
+            np.asarray(doc_ids, dtype=np.int64),
+            ivf_offsets,
+            ivf_docs,
+            vectors,
+            search_defaults(len(doc_ids), n_tokens),
+            unit,
+        )
 
-    def with_documents(self, tokens: np.ndarray, doc_offsets: np.ndarray, doc_ids: np.ndarray) -> "MultiVectorIndex":
+    def with_documents(self, tokens: np.ndarray, doc_offsets: np.ndarray, doc_ids: np.ndarray) -> MultiVectorIndex:
         """A new index that also holds these documents, encoded with the existing centroids and residual codec."""
         assigner = centroid_search(self.centroids.shape[1], len(self.centroids))
         assigner.add(self.centroids)
         new_centroid, new_codes = encode_tokens(tokens, self.centroids, assigner, self.quantizer)
         offsets = np.concatenate([self.doc_offsets, self.doc_offsets[-1] + np.asarray(doc_offsets[1:], dtype=np.int64)])
         token_centroid = np.concatenate([self.token_centroid, new_centroid])
-        vectors = None if self.token_vectors is None else np.concatenate([self.token_vectors, np.asarray(tokens, dtype=np.float32)])
+        vectors = (
+            None
+            if self.token_vectors is None
+            else np.concatenate([self.token_vectors, np.asarray(tokens, dtype=np.float32)])
+        )
         return self._replaced(
-            token_centroid, np.concatenate([self.token_codes, new_codes]), offsets,
-            np.concatenate([self.doc_ids, np.asarray(doc_ids, dtype=np.int64)]), vectors,
+            token_centroid,
+            np.concatenate([self.token_codes, new_codes]),
+            offsets,
+            np.concatenate([self.doc_ids, np.asarray(doc_ids, dtype=np.int64)]),
+            vectors,
         )
 
-    def without_documents(self, row_ids: np.ndarray | list[int]) -> "MultiVectorIndex":
+    def without_documents(self, row_ids: np.ndarray | list[int]) -> MultiVectorIndex:
         """A new index without the documents of these row ids (their tokens are dropped, the lists rebuilt)."""
         keep = ~np.isin(np.asarray(self.doc_ids), np.asarray(row_ids, dtype=np.int64))
         lengths = np.diff(self.doc_offsets)
@@ -118,15 +136,35 @@ class MultiVectorIndex:
         offsets = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
         vectors = None if self.token_vectors is None else np.asarray(self.token_vectors)[token_keep]
         return self._replaced(
-            np.asarray(self.token_centroid)[token_keep], np.asarray(self.token_codes)[token_keep], offsets,
-            np.asarray(self.doc_ids)[keep], vectors,
+            np.asarray(self.token_centroid)[token_keep],
+            np.asarray(self.token_codes)[token_keep],
+            offsets,
+            np.asarray(self.doc_ids)[keep],
+            vectors,
         )
 
-    def _replaced(self, token_centroid: np.ndarray, token_codes: np.ndarray, doc_offsets: np.ndarray,
-                  doc_ids: np.ndarray, token_vectors: np.ndarray | None) -> "MultiVectorIndex":
+    def _replaced(
+        self,
+        token_centroid: np.ndarray,
+        token_codes: np.ndarray,
+        doc_offsets: np.ndarray,
+        doc_ids: np.ndarray,
+        token_vectors: np.ndarray | None,
+    ) -> MultiVectorIndex:
         ivf_offsets, ivf_docs = inverted_lists(token_centroid, doc_offsets, len(self.centroids))
-        return MultiVectorIndex(self.centroids, self.quantizer, token_centroid, token_codes, doc_offsets, doc_ids,
-                                ivf_offsets, ivf_docs, token_vectors, self.search_params, self.unit_tokens)
+        return MultiVectorIndex(
+            self.centroids,
+            self.quantizer,
+            token_centroid,
+            token_codes,
+            doc_offsets,
+            doc_ids,
+            ivf_offsets,
+            ivf_docs,
+            token_vectors,
+            self.search_params,
+            self.unit_tokens,
+        )
 
     @staticmethod
     def payload_names(folder: Path) -> list[str]:
@@ -147,20 +185,32 @@ class MultiVectorIndex:
         return names
 
     @classmethod
-    def load(cls, folder: Path, search_params: dict[str, int] | None = None, unit_tokens: bool = False) -> "MultiVectorIndex":
+    def load(
+        cls, folder: Path, search_params: dict[str, int] | None = None, unit_tokens: bool = False
+    ) -> MultiVectorIndex:
         """Open the payload files, memory-mapping the per-token arrays; ``search_params`` and ``unit_tokens`` as
         :meth:`describe` gave them at build (the manifest keeps them)."""
         folder = Path(folder)
         arrays = {
             key: np.load(folder / FILES[key], mmap_mode=None if key == "centroids" else "r")
-            for key in ("centroids", "token_centroid", "token_codes", "doc_offsets", "doc_ids", "ivf_offsets", "ivf_docs")
+            for key in (
+                "centroids",
+                "token_centroid",
+                "token_codes",
+                "doc_offsets",
+                "doc_ids",
+                "ivf_offsets",
+                "ivf_docs",
+            )
         }
         vectors_path = folder / FILES["token_vectors"]
         vectors = np.load(vectors_path, mmap_mode="r") if vectors_path.exists() else None
         quantizer = residual_codec.load(folder)
         n_docs, n_tokens = len(arrays["doc_ids"]), int(arrays["doc_offsets"][-1])
         recorded = {**search_defaults(n_docs, n_tokens), **(search_params or {})}  # older indexes lack newer knobs
-        return cls(quantizer=quantizer, token_vectors=vectors, search_params=recorded, unit_tokens=unit_tokens, **arrays)
+        return cls(
+            quantizer=quantizer, token_vectors=vectors, search_params=recorded, unit_tokens=unit_tokens, **arrays
+        )
 
     def describe(self) -> dict[str, Any]:
         """Facts for the manifest."""
@@ -177,13 +227,22 @@ class MultiVectorIndex:
             "unit_tokens": self.unit_tokens,
         }
 
-    def search(self, query: np.ndarray, k: int, *, nprobe: int | None = None, shortlist: int | None = None,
-               candidates: int | None = None, prune: float | None = None,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        nprobe: int | None = None,
+        shortlist: int | None = None,
+        candidates: int | None = None,
+        prune: float | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(scores, document row ids)`` for one query ``(n_query_tokens, dim)``, best first (ties by row
         id); with ``allowed`` (row ids), among those documents only (see :mod:`index.multivector.search`)."""
-        return search_parts([self], query, k, nprobe=nprobe, shortlist=shortlist, candidates=candidates, prune=prune,
-                            allowed=allowed)
+        return search_parts(
+            [self], query, k, nprobe=nprobe, shortlist=shortlist, candidates=candidates, prune=prune, allowed=allowed
+        )
 
     def score(self, query: np.ndarray, row_ids: np.ndarray | list[int], kept: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of one query against the given documents (by row id) on their stored token vectors; with ``kept``
@@ -195,11 +254,14 @@ class MultiVectorIndex:
         return len(self) if allowed is None else int(np.count_nonzero(self._admitted(allowed)))
 
     def rows(self, allowed: np.ndarray | None) -> np.ndarray:
-        """The stored documents' row ids (ascending: the order they were added in), only the ``allowed`` ones when given."""
+        """The stored documents' row ids (ascending: the order they were added in), only the ``allowed`` ones when
+        given."""
         doc_ids = np.asarray(self.doc_ids, dtype=np.int64)
         return doc_ids if allowed is None else doc_ids[self._admitted(allowed)]
 
-    def shortlist(self, centroid_scores: np.ndarray, probed: np.ndarray, allowed: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def shortlist(
+        self, centroid_scores: np.ndarray, probed: np.ndarray, allowed: np.ndarray | None, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, scores)`` of the best ``n`` documents by the scores of their probed lists alone (ties by row id);
         only documents with a token in some probed centroid, and only ``allowed`` ones when given."""
         approx = self._posting_scores(centroid_scores, probed)
@@ -221,15 +283,20 @@ class MultiVectorIndex:
             self._last_admitted = (allowed, mask)
         return mask
 
-    def interaction(self, centroid_scores: np.ndarray, row_ids: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
+    def interaction(
+        self, centroid_scores: np.ndarray, row_ids: np.ndarray, kept: np.ndarray | None = None
+    ) -> np.ndarray:
         """Centroid-interaction scores (see :meth:`_centroid_interaction`) of the given documents, by row id; with
-        ``kept`` (a mask over centroids), tokens of other centroids are skipped and a query token's best counts from 0."""
+        ``kept`` (a mask over centroids), tokens of other centroids are skipped and a query token's best counts from
+        0."""
         if len(row_ids) == 0:
             return np.zeros(0, dtype=np.float32)
         docs = positions_of(np.asarray(self.doc_ids), row_ids)
         if kept is not None:
             lists = np.flatnonzero(kept)
-            if int(np.sum(self.ivf_offsets[lists + 1] - self.ivf_offsets[lists])) < int(np.sum(self.doc_offsets[docs + 1] - self.doc_offsets[docs])):
+            if int(np.sum(self.ivf_offsets[lists + 1] - self.ivf_offsets[lists])) < int(
+                np.sum(self.doc_offsets[docs + 1] - self.doc_offsets[docs])
+            ):
                 return self._kept_list_interaction(centroid_scores, docs, lists)
         return self._centroid_interaction(centroid_scores, docs, kept)
 
@@ -261,10 +328,13 @@ class MultiVectorIndex:
             total += best
         return total
 
-    def _centroid_interaction(self, centroid_scores: np.ndarray, docs: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
+    def _centroid_interaction(
+        self, centroid_scores: np.ndarray, docs: np.ndarray, kept: np.ndarray | None = None
+    ) -> np.ndarray:
         """MaxSim of the query against the documents at positions ``docs`` with every token replaced by its
         centroid: a close estimate of exact MaxSim that reads only the 4-byte centroid id of each token. With
         ``kept``, only tokens of kept centroids count, and each query token's best from 0."""
+
         def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
             return np.take(centroid_scores, centroids_of, axis=1)
 
@@ -290,7 +360,9 @@ class MultiVectorIndex:
             scores[slot[holders[firsts]]] = np.maximum(np.maximum.reduceat(per_pair, firsts, axis=0), 0.0).sum(axis=1)
         return scores
 
-    def _per_document_best(self, docs: np.ndarray, kept: np.ndarray | None, similarities: Any, n_query: int) -> np.ndarray:
+    def _per_document_best(
+        self, docs: np.ndarray, kept: np.ndarray | None, similarities: Any, n_query: int
+    ) -> np.ndarray:
         """``(n_query, len(docs))``: for each query token and document, the best of ``similarities(positions,
         centroids)`` (an ``(n_query, n)`` array for those tokens) over the document's tokens, only those of ``kept``
         centroids when given; 0 where a document has no such token. Runs over blocks of about
@@ -319,7 +391,9 @@ class MultiVectorIndex:
     def residual_energy(self, sample: int = 65_536, seed: int = 0) -> float:
         """Mean squared norm of the stored token residuals (token minus its centroid) on a seeded sample.
         Compared with its value after training, it measures how far the data has drifted from the centroids."""
-        chosen = np.sort(np.random.default_rng(seed).choice(self.n_tokens, size=min(sample, self.n_tokens), replace=False))
+        chosen = np.sort(
+            np.random.default_rng(seed).choice(self.n_tokens, size=min(sample, self.n_tokens), replace=False)
+        )
         if self.token_vectors is not None:
             residuals = np.asarray(self.token_vectors[chosen]) - self.centroids[self.token_centroid[chosen]]
         else:

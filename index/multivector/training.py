@@ -10,6 +10,7 @@ import numpy as np
 
 from index.multivector import codec as residual_codec
 
+
 def centroid_count(n_tokens: int) -> int:
     """Number of k-means centroids: a power of two near 4*sqrt(n_tokens), at most n_tokens/64.
 
@@ -63,8 +64,13 @@ def train_centroids(tokens: np.ndarray, k: int, rng: np.random.Generator, seed: 
     return centroids, assigner
 
 
-def train_codec(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, codec: str, rng: np.random.Generator,
-                ) -> tuple[Any, np.ndarray]:
+def train_codec(
+    tokens: np.ndarray,
+    centroids: np.ndarray,
+    assigner: Any,
+    codec: str,
+    rng: np.random.Generator,
+) -> tuple[Any, np.ndarray]:
     """The residual quantizer of ``codec`` trained on a sample of residuals (token minus its centroid), and that
     sample's token vectors."""
     quantizer, iterations, training_tokens = residual_codec.untrained(codec, tokens.shape[1])
@@ -75,7 +81,9 @@ def train_codec(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, codec:
     return quantizer, sample_vectors
 
 
-def encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, quantizer: Any) -> tuple[np.ndarray, np.ndarray]:
+def encode_tokens(
+    tokens: np.ndarray, centroids: np.ndarray, assigner: Any, quantizer: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid and residual code of every token, 65,536 tokens at a time."""
     n_tokens = len(tokens)
     token_centroid = np.empty(n_tokens, dtype=np.int32)
@@ -84,7 +92,9 @@ def encode_tokens(tokens: np.ndarray, centroids: np.ndarray, assigner: Any, quan
         block = np.ascontiguousarray(tokens[start : start + 65_536], dtype=np.float32)
         _, assign = assigner.search(block, 1)
         token_centroid[start : start + len(block)] = assign[:, 0]
-        token_codes[start : start + len(block)] = quantizer.compute_codes(np.ascontiguousarray(block - centroids[assign[:, 0]]))
+        token_codes[start : start + len(block)] = quantizer.compute_codes(
+            np.ascontiguousarray(block - centroids[assign[:, 0]])
+        )
     return token_centroid, token_codes
 
 

@@ -7,11 +7,11 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
-
+from typing import Any
 
 from index.component import IndexComponent
 from index.docstore import Document, DocumentStore, Duplicate
@@ -93,7 +93,9 @@ def build_index(
     with writer_lock(index_dir):  # before the model loads: a second writer fails at once
         check_build_target(index_dir, sources)  # what another writer committed meanwhile is checked too
         given = given_encoders(encoder, multivector_encoder)
-        return build_index_locked(corpus, index_dir, config, hf_dataset=hf_dataset, encoders=given, progress=progress, resume=resume)
+        return build_index_locked(
+            corpus, index_dir, config, hf_dataset=hf_dataset, encoders=given, progress=progress, resume=resume
+        )
 
 
 def build_index_locked(
@@ -118,8 +120,15 @@ def build_index_locked(
     from_path = isinstance(corpus, (str, Path))
     label = rebuild_of.build.corpus if rebuild_of else str(corpus) if from_path else "<documents>"
     history = list(rebuild_of.updates) if rebuild_of else []
-    job = _Job(index_dir, config, _load_encoders(config, encoders or {}), label, history, started,
-               rebuild_of.tuned_search if rebuild_of else None)
+    job = _Job(
+        index_dir,
+        config,
+        _load_encoders(config, encoders or {}),
+        label,
+        history,
+        started,
+        rebuild_of.tuned_search if rebuild_of else None,
+    )
     key = resume_key(corpus, config, job.encoders, hf_dataset) if resume and from_path else None
     if from_path and not resume:
         discard_partial(index_dir)  # starting over: drop an interrupted build's work
@@ -127,12 +136,19 @@ def build_index_locked(
         work = BuildProgress.load(staging)
         if work.phase == "reading":
             stats = ReadStats()
-            documents = read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
+            documents = (
+                read_corpus(corpus, config, stats, hf_dataset=hf_dataset) if from_path else _counted(corpus, stats)
+            )
             work = _read_into_store(staging, documents, stats, config, label, progress, metadata_types)
         elif work.phase == "encoding":
             within = f", and {work.partial['chunks']:,} chunks of the next, long one" if work.partial else ""
-            logger.info("Resuming the interrupted build in %s: %s of %s documents already encoded%s.",
-                        staging, f"{work.encoded:,}", f"{work.documents:,}", within)
+            logger.info(
+                "Resuming the interrupted build in %s: %s of %s documents already encoded%s.",
+                staging,
+                f"{work.encoded:,}",
+                f"{work.documents:,}",
+                within,
+            )
         if work.phase == "encoding":
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
             try:
@@ -143,7 +159,11 @@ def build_index_locked(
             work.phase, work.summary = "complete", summary.to_dict()
             work.save(staging)
         whole_store = (DOCUMENTS_NAME,) if config.shards > 1 else ()  # the shards hold the documents now
-        for scratch in (*(name for recipe in recipes().values() for name in recipe.scratch_files), *whole_store, PROGRESS_NAME):
+        for scratch in (
+            *(name for recipe in recipes().values() for name in recipe.scratch_files),
+            *whole_store,
+            PROGRESS_NAME,
+        ):
             (staging / scratch).unlink(missing_ok=True)
     for name, encoder in job.encoders.items():
         recipe_for(name).prepare_queries(encoder)
@@ -151,15 +171,23 @@ def build_index_locked(
 
 
 def _read_into_store(
-    staging: Path, documents: Iterable[Document], stats: ReadStats, config: BuildConfig, corpus_label: str, progress: bool,
+    staging: Path,
+    documents: Iterable[Document],
+    stats: ReadStats,
+    config: BuildConfig,
+    corpus_label: str,
+    progress: bool,
     metadata_types: Mapping[str, str] | None = None,
 ) -> BuildProgress:
-    """Read every document into a new store (reading is quick: an interrupted or failed read leaves nothing to resume)."""
+    """Read every document into a new store (reading is quick: an interrupted or failed read leaves nothing to
+    resume)."""
     (staging / DOCUMENTS_NAME).unlink(missing_ok=True)
     try:
         store = DocumentStore.create(staging / DOCUMENTS_NAME)
         try:
-            duplicates = _store_documents(store, documents, config, stats, progress, schema_for(config, dict(metadata_types or {})))
+            duplicates = _store_documents(
+                store, documents, config, stats, progress, schema_for(config, dict(metadata_types or {}))
+            )
             count = len(store)
         finally:
             store.close()
@@ -178,7 +206,9 @@ def _read_into_store(
 
 def _fell_back_from(encoders: dict[str, Any]) -> str | None:
     """The model a build asked for but could not load (it used the offline fallback instead), if any."""
-    return next((e.resolved.fell_back_from for e in encoders.values() if e is not None and e.resolved.fell_back_from), None)
+    return next(
+        (e.resolved.fell_back_from for e in encoders.values() if e is not None and e.resolved.fell_back_from), None
+    )
 
 
 @dataclass
@@ -205,7 +235,7 @@ def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: Bu
         sections[name] = section_for(recipe, {**encoding, **component.describe(), "trained": component.training_fit()})
     manifest = Manifest(
         format_version=FORMAT_VERSION,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         mode=config.mode,
         documents=DocumentsSection(DOCUMENTS_NAME, work.documents),
         components=sections,
@@ -245,7 +275,9 @@ def _finish(staging: Path, job: _Job, built: dict[str, IndexComponent], work: Bu
         resumed_from=work.resumed_from,
         long_documents=work.long_documents,
     )
-    write_manifest(staging, dataclasses.replace(manifest, build=dataclasses.replace(manifest.build, summary=summary.to_dict())))
+    write_manifest(
+        staging, dataclasses.replace(manifest, build=dataclasses.replace(manifest.build, summary=summary.to_dict()))
+    )
     return summary
 
 
@@ -259,7 +291,12 @@ def _counted(documents: Iterable[Document], stats: ReadStats) -> Iterator[Docume
 
 
 def _store_documents(
-    store: DocumentStore, documents: Iterable[Document], config: BuildConfig, stats: ReadStats, progress: bool, schema: MetadataSchema
+    store: DocumentStore,
+    documents: Iterable[Document],
+    config: BuildConfig,
+    stats: ReadStats,
+    progress: bool,
+    schema: MetadataSchema,
 ) -> list[Duplicate]:
     """Write documents to SQLite batch by batch, their metadata typed by ``schema`` (learned from each batch,
     recorded in the store); fail on duplicate ids unless told what to keep."""
@@ -278,7 +315,8 @@ def _store_documents(
             listed = "; ".join(f"{d.doc_id!r} ({d.first_source} and {d.again_source})" for d in duplicates[:5])
             raise CorpusError(
                 f"Duplicate document ids: {listed}",
-                "Make ids unique, or pass {on_duplicate=first} or {on_duplicate=last} to keep one copy.", ("on_duplicate",),
+                "Make ids unique, or pass {on_duplicate=first} or {on_duplicate=last} to keep one copy.",
+                ("on_duplicate",),
             )
         bar.update(len(batch))
         batch.clear()
@@ -300,11 +338,14 @@ def _load_encoders(config: BuildConfig, given: Mapping[str, Any]) -> dict[str, A
     anything touches the disk; ``given`` ones are used as they are."""
     return {
         name: given[name] if name in given else recipe.load_encoder(config, None)
-        for name, recipe in recipes().items() if recipe.wanted(config)
+        for name, recipe in recipes().items()
+        if recipe.wanted(config)
     }
 
 
-def _build_components(store: DocumentStore, job: _Job, work: BuildProgress, staging: Path, progress: bool) -> dict[str, IndexComponent]:
+def _build_components(
+    store: DocumentStore, job: _Job, work: BuildProgress, staging: Path, progress: bool
+) -> dict[str, IndexComponent]:
     """Encode every stored document once per encoder into append-only scratch files (checkpointed, see
     :mod:`retrieval.build.encoding`), then build each component from its rows."""
     config = job.config

@@ -19,22 +19,22 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from index.component import component_type
 from index.docstore import DocumentStore
 from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, write_manifest
-from index.sharding import ShardedStore
 from index.manifest import Manifest
+from index.sharding import ShardedStore
 from retrieval.build.builder import build_index_locked
+from retrieval.build.committed import committed_manifest, copy_payload, copy_shards, locked_index, recorded_config
 from retrieval.components import given_encoders, stored_encoders
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
-from retrieval.build.sharded_updates import copy_shards
-from retrieval.build.committed import committed_manifest, copy_payload, locked_index, recorded_config
 
 DRIFT_THRESHOLD = 1.2
 Retrain = Literal["auto", "always", "never"]
@@ -95,8 +95,13 @@ def compact_index(
         drift = measure_drift(index_dir, manifest)
         retrained = retrain == "always" or (retrain == "auto" and any(value > threshold for value in drift.values()))
         history = list(manifest.updates)
-        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "compacted": True,
-                 "drift": drift, "threshold": threshold, "retrained": retrained}
+        entry = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "compacted": True,
+            "drift": drift,
+            "threshold": threshold,
+            "retrained": retrained,
+        }
         if retrained:
             given = given_encoders(encoder, multivector_encoder, encoders)
             _rebuild_from_store(index_dir, dataclasses.replace(manifest, updates=history + [entry]), given, progress)
@@ -117,7 +122,11 @@ def compact_index(
 
 def _payload_bytes(index_dir: Path, manifest: Manifest) -> int:
     """The size of an index's files (a sharded index's: its shards')."""
-    return sum(read_manifest(index_dir / name).payload_bytes for name in manifest.shards) if manifest.shards else manifest.payload_bytes
+    return (
+        sum(read_manifest(index_dir / name).payload_bytes for name in manifest.shards)
+        if manifest.shards
+        else manifest.payload_bytes
+    )
 
 
 def _vacuum(index_dir: Path, manifest: Manifest, history: list[dict[str, Any]]) -> None:
@@ -128,11 +137,15 @@ def _vacuum(index_dir: Path, manifest: Manifest, history: list[dict[str, Any]]) 
             for name in manifest.shards:
                 shard = read_manifest(staging / name)
                 _vacuum_store(staging / name / DOCUMENTS_NAME)
-                write_manifest(staging / name, dataclasses.replace(shard, files=describe_files(staging / name, list(shard.files))))
+                write_manifest(
+                    staging / name, dataclasses.replace(shard, files=describe_files(staging / name, list(shard.files)))
+                )
         else:
             copy_payload(index_dir, staging, manifest)
             _vacuum_store(staging / DOCUMENTS_NAME)
-        write_manifest(staging, dataclasses.replace(manifest, files=describe_files(staging, list(manifest.files)), updates=history))
+        write_manifest(
+            staging, dataclasses.replace(manifest, files=describe_files(staging, list(manifest.files)), updates=history)
+        )
 
 
 def _vacuum_store(path: Path) -> None:
@@ -152,7 +165,12 @@ def _rebuild_from_store(index_dir: Path, manifest: Manifest, given: Mapping[str,
         store = DocumentStore.open(index_dir / DOCUMENTS_NAME)
     try:
         build_index_locked(
-            store.iter_documents(), index_dir, recorded_config(manifest), encoders=encoders, progress=progress, rebuild_of=manifest,
+            store.iter_documents(),
+            index_dir,
+            recorded_config(manifest),
+            encoders=encoders,
+            progress=progress,
+            rebuild_of=manifest,
             metadata_types=store.metadata_types(),
         )
     finally:

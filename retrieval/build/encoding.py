@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from index.docstore import DocumentStore
 from retrieval.build.progress import BuildProgress, reopened_scratch
-from retrieval.encode.chunking import Chunk, ChunkPolicy
 from retrieval.components import recipe_for
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import Chunk, ChunkPolicy
 from retrieval.encode.documents import chunk_policy, long_document_counts, plan_chunks
 
 
@@ -63,7 +64,9 @@ class ScratchWriter:
 
     def __init__(self, staging: Path, names: Sequence[str], work: BuildProgress) -> None:
         self.staging, self.work = staging, work
-        self.files: dict[str, BinaryIO] = {name: reopened_scratch(staging / name, work.scratch_bytes.get(name, 0)) for name in names}
+        self.files: dict[str, BinaryIO] = {
+            name: reopened_scratch(staging / name, work.scratch_bytes.get(name, 0)) for name in names
+        }
 
     def write(self, name: str, array: np.ndarray) -> None:
         self.files[name].write(np.ascontiguousarray(array).tobytes())
@@ -87,12 +90,16 @@ class EncodingPass:
     ``encoders`` holds the components that have one (by name); each component's recipe writes its encoder's
     outputs for a run of chunks (:meth:`ComponentRecipe.write_chunks`)."""
 
-    def __init__(self, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, scratch: ScratchWriter) -> None:
+    def __init__(
+        self, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, scratch: ScratchWriter
+    ) -> None:
         self.encoders, self.config, self.work, self.scratch = encoders, config, work, scratch
         self.recipes = {name: recipe_for(name) for name in encoders}
         self.policies: dict[str, ChunkPolicy] = {name: chunk_policy(config, e) for name, e in encoders.items()}
         self.step = config.batch_size * 8  # documents per step; also chunks per group of a long document
-        self.counts = {name: dict(work.long_documents.get(name, {"chunked": 0, "truncated": 0, "chunks": 0})) for name in encoders}
+        self.counts = {
+            name: dict(work.long_documents.get(name, {"chunked": 0, "truncated": 0, "chunks": 0})) for name in encoders
+        }
         self.bar: Any = None
 
     def run(self, store: DocumentStore, progress: bool) -> None:
@@ -100,10 +107,18 @@ class EncodingPass:
         from tqdm.auto import tqdm
 
         row_ids = store.row_ids()
-        step_start = (self.work.encoded // self.step) * self.step  # steps are aligned, so a resume re-forms the same units
+        step_start = (
+            self.work.encoded // self.step
+        ) * self.step  # steps are aligned, so a resume re-forms the same units
         after = int(row_ids[step_start - 1]) if step_start else 0
-        with tqdm(total=self.work.documents, initial=self.work.encoded, desc="Encoding", unit=" doc",
-                  disable=not progress, smoothing=0.1) as self.bar:
+        with tqdm(
+            total=self.work.documents,
+            initial=self.work.encoded,
+            desc="Encoding",
+            unit=" doc",
+            disable=not progress,
+            smoothing=0.1,
+        ) as self.bar:
             position = step_start
             for ids, texts in store.iter_texts(self.step, after_row_id=after):
                 self._encode_step(np.asarray(ids, dtype=np.int64), texts, position)
@@ -129,17 +144,25 @@ class EncodingPass:
             self.bar.update(unit.end - unit.start)
 
     def _encode_unit(self, rows: np.ndarray, texts: list[str], plans: dict[str, list[list[Chunk]]]) -> None:
-        for name, encoder in self.encoders.items():
+        for name in self.encoders:
             chunk_rows = np.array([row for row, plan in zip(rows, plans[name]) for _ in plan], dtype=np.int64)
             chunks = [chunk for plan in plans[name] for chunk in plan]
-            self._encode_chunks(name, chunk_rows, texts, [i for i, plan in enumerate(plans[name]) for _ in plan], chunks)
+            self._encode_chunks(
+                name, chunk_rows, texts, [i for i, plan in enumerate(plans[name]) for _ in plan], chunks
+            )
             self._count(name, texts, plans[name])
 
-    def _encode_chunks(self, name: str, rows: np.ndarray, texts: Sequence[str], text_of: Sequence[int], chunks: Sequence[Chunk]) -> None:
+    def _encode_chunks(
+        self, name: str, rows: np.ndarray, texts: Sequence[str], text_of: Sequence[int], chunks: Sequence[Chunk]
+    ) -> None:
         """Encode chunks (chunk ``i`` cut from ``texts[text_of[i]]``) and hand the outputs to the component's recipe."""
         pieces = [texts[t][c.start : c.end] for t, c in zip(text_of, chunks)]
-        outputs = self.encoders[name].encode_documents(pieces, batch_size=self.config.batch_size,
-                                                       token_budget=self.config.token_budget, lengths=[c.tokens for c in chunks])
+        outputs = self.encoders[name].encode_documents(
+            pieces,
+            batch_size=self.config.batch_size,
+            token_budget=self.config.token_budget,
+            lengths=[c.tokens for c in chunks],
+        )
         self.recipes[name].write_chunks(self.scratch, rows, chunks, outputs)
 
     def _encode_long(self, row: int, text: str, plans: dict[str, list[Chunk]]) -> None:
@@ -157,7 +180,9 @@ class EncodingPass:
                 self._encode_chunks(name, np.full(len(group), row, dtype=np.int64), [text], [0] * len(group), group)
                 self.work.partial = {"row": row, "kind": name, "chunks": first + len(group)}
                 self.scratch.commit()
-                self.bar.set_postfix_str(f"long document: {name} chunk {first + len(group):,}/{len(chunks):,}", refresh=True)
+                self.bar.set_postfix_str(
+                    f"long document: {name} chunk {first + len(group):,}/{len(chunks):,}", refresh=True
+                )
             self._count(name, [text], [chunks])
         self.bar.set_postfix_str("")
 
@@ -197,7 +222,11 @@ def encode_step(encoders: dict[str, Any], config: BuildConfig, rows: np.ndarray,
     encoding.bar = _Quiet()
     started = time.perf_counter()
     encoding._encode_step(np.asarray(rows, dtype=np.int64), texts, 0)
-    return StepOutput({name: b"".join(parts) for name, parts in scratch.written.items()}, encoding.counts, time.perf_counter() - started)
+    return StepOutput(
+        {name: b"".join(parts) for name, parts in scratch.written.items()},
+        encoding.counts,
+        time.perf_counter() - started,
+    )
 
 
 class _Quiet:
@@ -211,7 +240,12 @@ class _Quiet:
 
 
 def encode_into_scratch(
-    store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path, progress: bool
+    store: DocumentStore,
+    encoders: dict[str, Any],
+    config: BuildConfig,
+    work: BuildProgress,
+    staging: Path,
+    progress: bool,
 ) -> None:
     """Encode every stored document not yet committed in ``work`` into the staging folder's scratch files."""
     work.resumed_from = work.encoded

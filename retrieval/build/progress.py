@@ -35,7 +35,7 @@ class BuildProgress:
     summary: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, folder: Path) -> "BuildProgress":
+    def load(cls, folder: Path) -> BuildProgress:
         """The progress recorded in ``folder``; a fresh record where there is none or it is unreadable."""
         try:
             return cls(**json.loads((folder / PROGRESS_NAME).read_text(encoding="utf-8")))

@@ -53,7 +53,9 @@ def connect(address: str | None) -> None:
     try:
         import ray
     except ImportError:
-        raise SettingError("engine", "ray", "needs Ray, which is not installed: pip install 'modernsearch[ray]'") from None
+        raise SettingError(
+            "engine", "ray", "needs Ray, which is not installed: pip install 'modernsearch[ray]'"
+        ) from None
 
     if ray.is_initialized():
         return
@@ -61,8 +63,14 @@ def connect(address: str | None) -> None:
     ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
-def encode_on_ray(store: DocumentStore, encoders: dict[str, Any], config: BuildConfig, work: BuildProgress, staging: Path,
-                  progress: bool) -> None:
+def encode_on_ray(
+    store: DocumentStore,
+    encoders: dict[str, Any],
+    config: BuildConfig,
+    work: BuildProgress,
+    staging: Path,
+    progress: bool,
+) -> None:
     """Encode every stored document not yet committed in ``work`` on a Ray actor pool into the scratch files."""
     import ray
     from tqdm.auto import tqdm
@@ -73,9 +81,13 @@ def encode_on_ray(store: DocumentStore, encoders: dict[str, Any], config: BuildC
     row_ids = store.row_ids()
     first, within = divmod(work.encoded, step)
     if within:  # only a local pass commits inside a step, and a local build's staged work has another resume key
-        raise RuntimeError(f"the staged build stopped inside a step ({work.encoded} documents); rebuild with resume off")
-    steps = [{"step": i, "after": int(row_ids[i * step - 1]) if i else 0, "count": len(row_ids[i * step : (i + 1) * step])}
-             for i in range(first, -(-len(row_ids) // step))]
+        raise RuntimeError(
+            f"the staged build stopped inside a step ({work.encoded} documents); rebuild with resume off"
+        )
+    steps = [
+        {"step": i, "after": int(row_ids[i * step - 1]) if i else 0, "count": len(row_ids[i * step : (i + 1) * step])}
+        for i in range(first, -(-len(row_ids) // step))
+    ]
     if not steps:
         return
     names = list(encoders)
@@ -84,7 +96,9 @@ def encode_on_ray(store: DocumentStore, encoders: dict[str, Any], config: BuildC
     context.execution_options.preserve_order = True  # steps are committed in order
     context.enable_progress_bars = False  # the build's own bar counts documents
     pool = ray.data.from_items(steps).map_batches(
-        EncoderActor, batch_size=1, concurrency=config.encode_workers,
+        EncoderActor,
+        batch_size=1,
+        concurrency=config.encode_workers,
         num_gpus=config.gpus_per_worker or None,
         num_cpus=1 if config.gpus_per_worker else max(1, int(cpus // config.encode_workers)),
         fn_constructor_kwargs={"store_path": str(store.path), "config": dataclasses.asdict(config), "names": names},
@@ -92,8 +106,14 @@ def encode_on_ray(store: DocumentStore, encoders: dict[str, Any], config: BuildC
     scratch = ScratchWriter(staging, [name for kind in names for name in recipe_for(kind).scratch_files], work)
     counts = {name: dict(work.long_documents.get(name, {"chunked": 0, "truncated": 0, "chunks": 0})) for name in names}
     try:
-        with tqdm(total=work.documents, initial=work.encoded, desc="Encoding (Ray)", unit=" doc", disable=not progress,
-                  smoothing=0.1) as bar:
+        with tqdm(
+            total=work.documents,
+            initial=work.encoded,
+            desc="Encoding (Ray)",
+            unit=" doc",
+            disable=not progress,
+            smoothing=0.1,
+        ) as bar:
             last = time.perf_counter()
             for done in pool.iter_rows():
                 output = pickle.loads(done["output"])

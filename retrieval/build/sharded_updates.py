@@ -9,9 +9,10 @@ shard's documents and cut into parts again, so the shards keep scoring every doc
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,8 @@ from index.component import section_with
 from index.docstore import Document, DocumentStore
 from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, read_manifest, write_manifest
 from index.manifest import DocumentsSection, Manifest, ShardEntry
-from retrieval.components import recipe_for
 from retrieval.build.committed import recorded_config
+from retrieval.components import recipe_for
 from retrieval.config import BuildConfig
 
 ADDITIVE_FACTS = ("count", "documents", "tokens")  # section facts of the whole that are sums over the shards
@@ -37,8 +38,16 @@ class ShardedChange:
     not_found: list[str]
 
 
-def update_shards(staging: Path, manifest: Manifest, *, documents: Sequence[Document] = (), delete_ids: Sequence[str] = (),
-                  upsert: bool = False, encoders: Mapping[str, Any] | None = None, typed: Any = None) -> tuple[ShardedChange, Manifest]:
+def update_shards(
+    staging: Path,
+    manifest: Manifest,
+    *,
+    documents: Sequence[Document] = (),
+    delete_ids: Sequence[str] = (),
+    upsert: bool = False,
+    encoders: Mapping[str, Any] | None = None,
+    typed: Any = None,
+) -> tuple[ShardedChange, Manifest]:
     """Apply an update to the copied shards in ``staging``, write their manifests, and return what changed with the
     whole's new manifest, for the caller to write (``typed`` types the new documents' metadata with a store's
     schema, as the one-folder updater does)."""
@@ -53,44 +62,90 @@ def update_shards(staging: Path, manifest: Manifest, *, documents: Sequence[Docu
                 store.set_metadata_types(stores[0].metadata_types())
         existing = [d.id for d in documents if any(s.row_id(d.id) is not None for s in stores)]
         if existing and not upsert:
-            raise CorpusError(f"{len(existing)} documents are already in the index (for example {existing[:3]})",
-                              "Pass {upsert} to replace them, or give them new ids.", ("upsert",))
+            raise CorpusError(
+                f"{len(existing)} documents are already in the index (for example {existing[:3]})",
+                "Pass {upsert} to replace them, or give them new ids.",
+                ("upsert",),
+            )
         doomed = list(dict.fromkeys([*delete_ids, *existing]))
         removed = [store.delete(doomed) for store in stores]
         target = min(range(len(stores)), key=lambda i: len(stores[i]))  # new documents go to the smallest shard
         first_row = max(int(s.row_ids().max(initial=0)) for s in stores) + 1
-        new_rows = np.array(stores[target].insert(list(documents), first_row_id=first_row), dtype=np.int64) if documents else np.zeros(0, np.int64)
+        new_rows = (
+            np.array(stores[target].insert(list(documents), first_row_id=first_row), dtype=np.int64)
+            if documents
+            else np.zeros(0, np.int64)
+        )
         if sum(len(s) for s in stores) == 0:
             raise ValueError("This update would leave the index empty; delete the folder instead.")
         config = recorded_config(manifest)
-        parts = _updated_parts(staging, manifest, names, stores, removed, target, new_rows, [d.full_text for d in documents],
-                               dict(encoders or {}), config)
+        parts = _updated_parts(
+            staging,
+            manifest,
+            names,
+            stores,
+            removed,
+            target,
+            new_rows,
+            [d.full_text for d in documents],
+            dict(encoders or {}),
+            config,
+        )
         entries = {}
         for number, name in enumerate(names):
             folder = staging / name
             shard = read_manifest(folder)
             payload = [DOCUMENTS_NAME, *(path for part in parts[number].values() for path in part.save(folder))]
             rows = stores[number].row_ids()
-            write_manifest(folder, dataclasses.replace(
-                shard, documents=DocumentsSection(DOCUMENTS_NAME, len(rows)), files=describe_files(folder, payload),
-                components={kind: section_with(shard.components[kind], part.describe()) for kind, part in parts[number].items()}))
+            write_manifest(
+                folder,
+                dataclasses.replace(
+                    shard,
+                    documents=DocumentsSection(DOCUMENTS_NAME, len(rows)),
+                    files=describe_files(folder, payload),
+                    components={
+                        kind: section_with(shard.components[kind], part.describe())
+                        for kind, part in parts[number].items()
+                    },
+                ),
+            )
             entries[name] = ShardEntry(len(rows), int(rows.min(initial=0)), int(rows.max(initial=0)))
-        whole = {kind: _whole_facts([parts[n][kind].describe() for n in range(len(names))]) for kind in manifest.components}
+        whole = {
+            kind: _whole_facts([parts[n][kind].describe() for n in range(len(names))]) for kind in manifest.components
+        }
         updated = dataclasses.replace(
-            manifest, documents=DocumentsSection("", sum(e.documents for e in entries.values())), shards=entries,
+            manifest,
+            documents=DocumentsSection("", sum(e.documents for e in entries.values())),
+            shards=entries,
             components={kind: section_with(section, whole[kind]) for kind, section in manifest.components.items()},
-            files=describe_files(staging, [f"{name}/{MANIFEST_NAME}" for name in names]))
+            files=describe_files(staging, [f"{name}/{MANIFEST_NAME}" for name in names]),
+        )
         deleted = {doc_id for found in removed for doc_id in found}
-        change = ShardedChange(len(documents) - len(existing), len(existing), len(deleted - set(existing)),
-                               updated.documents.count, [i for i in delete_ids if i not in deleted])
+        change = ShardedChange(
+            len(documents) - len(existing),
+            len(existing),
+            len(deleted - set(existing)),
+            updated.documents.count,
+            [i for i in delete_ids if i not in deleted],
+        )
         return change, updated
     finally:
         for store in stores:
             store.close()
 
 
-def _updated_parts(staging: Path, manifest: Manifest, names: list[str], stores: list[DocumentStore], removed: list[dict[str, int]],
-                   target: int, new_rows: np.ndarray, texts: list[str], encoders: dict[str, Any], config: BuildConfig) -> list[dict[str, Any]]:
+def _updated_parts(
+    staging: Path,
+    manifest: Manifest,
+    names: list[str],
+    stores: list[DocumentStore],
+    removed: list[dict[str, int]],
+    target: int,
+    new_rows: np.ndarray,
+    texts: list[str],
+    encoders: dict[str, Any],
+    config: BuildConfig,
+) -> list[dict[str, Any]]:
     """Every shard's components after the update (see the module docstring)."""
     parts: list[dict[str, Any]] = [{} for _ in names]
     for kind, section in manifest.components.items():
@@ -98,7 +153,9 @@ def _updated_parts(staging: Path, manifest: Manifest, names: list[str], stores: 
         if recipe.component.incremental:
             for number, name in enumerate(names):
                 shard_section = read_manifest(staging / name).components[kind]
-                part = recipe.component.load(staging / name, shard_section, writable=True).remove(np.array(list(removed[number].values()), dtype=np.int64))
+                part = recipe.component.load(staging / name, shard_section, writable=True).remove(
+                    np.array(list(removed[number].values()), dtype=np.int64)
+                )
                 if number == target and len(new_rows):
                     part = part.add(recipe.encode_rows(encoders.get(kind), stores[number], new_rows, texts, config))
                 parts[number][kind] = part
@@ -116,7 +173,9 @@ def _joined(rows: list[Any]) -> Any:
     """One component's rows of several shards as one: term lists and row ids concatenated (BM25's rows, the only
     component that is not incremental)."""
     first = rows[0]
-    return dataclasses.replace(first, terms=[t for r in rows for t in r.terms], row_ids=np.concatenate([r.row_ids for r in rows]))
+    return dataclasses.replace(
+        first, terms=[t for r in rows for t in r.terms], row_ids=np.concatenate([r.row_ids for r in rows])
+    )
 
 
 def _whole_facts(facts: list[dict[str, Any]]) -> dict[str, Any]:

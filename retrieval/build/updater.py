@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,12 +22,12 @@ from index.component import section_with
 from index.docstore import Document, DocumentStore
 from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, write_manifest
 from index.manifest import Manifest
+from retrieval.build.committed import copy_payload, copy_shards, locked_index, recorded_config
+from retrieval.build.sharded_updates import update_shards
 from retrieval.components import given_encoders, recipe_for, stored_encoders
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats, read_corpus
 from retrieval.corpus.typed import schema_for, typed_batch
-from retrieval.build.committed import copy_payload, copy_shards, locked_index, recorded_config
-from retrieval.build.sharded_updates import update_shards
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
 
@@ -70,13 +71,16 @@ def add_documents(
         documents = _documents_of_update(corpus, config, stats)
         loaded = stored_encoders(manifest, given_encoders(encoder, multivector_encoder, encoders))
         if manifest.shards:
+
             def typed(batch: Sequence[Document], store: DocumentStore) -> list[Document]:
                 schema = schema_for(config, store.metadata_types())
                 found = typed_batch(batch, schema, config, stats)
                 store.set_metadata_types(schema.types)
                 return found
 
-            return _update_sharded(index_dir, manifest, started, documents=documents, upsert=upsert, encoders=loaded, typed=typed)
+            return _update_sharded(
+                index_dir, manifest, started, documents=documents, upsert=upsert, encoders=loaded, typed=typed
+            )
         with staged_folder(index_dir) as staging:
             copy_payload(index_dir, staging, manifest)
             store = DocumentStore.open(staging / DOCUMENTS_NAME, readonly=False)
@@ -88,7 +92,8 @@ def add_documents(
                 if existing and not upsert:
                     raise CorpusError(
                         f"{len(existing)} documents are already in {index_dir} (for example {existing[:3]})",
-                        "Pass {upsert} to replace them, or give them new ids.", ("upsert",),
+                        "Pass {upsert} to replace them, or give them new ids.",
+                        ("upsert",),
                     )
                 replaced_rows = list(store.delete(existing).values())
                 new_rows = np.array(store.insert(documents), dtype=np.int64)
@@ -97,13 +102,21 @@ def add_documents(
                 count = len(store)
             finally:
                 store.close()
-            summary = UpdateSummary(str(index_dir), len(documents) - len(existing), len(existing), 0, count,
-                                    round(time.perf_counter() - started, 3))
+            summary = UpdateSummary(
+                str(index_dir),
+                len(documents) - len(existing),
+                len(existing),
+                0,
+                count,
+                round(time.perf_counter() - started, 3),
+            )
             _write_manifest(staging, manifest, summary, sections, payload)
     return summary
 
 
-def _documents_of_update(corpus: Path | str | Iterable[Document], config: BuildConfig, stats: ReadStats) -> list[Document]:
+def _documents_of_update(
+    corpus: Path | str | Iterable[Document], config: BuildConfig, stats: ReadStats
+) -> list[Document]:
     """The documents an update adds, read as the index's build read its corpus; none, or an id given twice, is an
     error that names the file (never the documents themselves: an error would echo them all)."""
     from_file = isinstance(corpus, (str, Path))
@@ -124,8 +137,15 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
     started = time.perf_counter()
     with locked_index(index_dir) as (index_dir, manifest):
         if not _held(index_dir, manifest, list(dict.fromkeys(doc_ids))):
-            return UpdateSummary(str(index_dir), 0, 0, 0, manifest.documents.count, round(time.perf_counter() - started, 3),
-                                 list(dict.fromkeys(doc_ids)))
+            return UpdateSummary(
+                str(index_dir),
+                0,
+                0,
+                0,
+                manifest.documents.count,
+                round(time.perf_counter() - started, 3),
+                list(dict.fromkeys(doc_ids)),
+            )
         if manifest.shards:
             return _update_sharded(index_dir, manifest, started, delete_ids=list(dict.fromkeys(doc_ids)))
         with staged_folder(index_dir) as staging:
@@ -134,15 +154,25 @@ def delete_documents(index_dir: Path | str, doc_ids: Sequence[str]) -> UpdateSum
             try:
                 removed = store.delete(list(dict.fromkeys(doc_ids)))
                 if len(store) == 0:
-                    raise ValueError(f"Deleting these documents would leave {index_dir} empty; delete the folder instead.")
+                    raise ValueError(
+                        f"Deleting these documents would leave {index_dir} empty; delete the folder instead."
+                    )
                 no_encoders = dict.fromkeys(manifest.components)
-                sections, payload = _update_components(staging, manifest, store, list(removed.values()), np.zeros(0, dtype=np.int64), [],
-                                                       no_encoders)
+                sections, payload = _update_components(
+                    staging, manifest, store, list(removed.values()), np.zeros(0, dtype=np.int64), [], no_encoders
+                )
                 count = len(store)
             finally:
                 store.close()
-            summary = UpdateSummary(str(index_dir), 0, 0, len(removed), count, round(time.perf_counter() - started, 3),
-                                    [i for i in doc_ids if i not in removed])
+            summary = UpdateSummary(
+                str(index_dir),
+                0,
+                0,
+                len(removed),
+                count,
+                round(time.perf_counter() - started, 3),
+                [i for i in doc_ids if i not in removed],
+            )
             _write_manifest(staging, manifest, summary, sections, payload)
     return summary
 
@@ -161,20 +191,35 @@ def _held(index_dir: Path, manifest: Manifest, doc_ids: Sequence[str]) -> list[s
 
 
 def _update_sharded(index_dir: Path, manifest: Manifest, started: float, **change: Any) -> UpdateSummary:
-    """An add or delete of a sharded index (see :mod:`retrieval.build.sharded_updates`), committed as one new version."""
+    """An add or delete of a sharded index (see :mod:`retrieval.build.sharded_updates`), committed as one new
+    version."""
     with staged_folder(index_dir) as staging:
         copy_shards(index_dir, staging, manifest)
         done, updated = update_shards(staging, manifest, **change)
-        summary = UpdateSummary(str(index_dir), done.added, done.replaced, done.deleted, done.documents,
-                                round(time.perf_counter() - started, 3), done.not_found)
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_manifest(staging, dataclasses.replace(updated, updates=[*manifest.updates, {"at": stamp, **summary.to_dict()}]))
+        summary = UpdateSummary(
+            str(index_dir),
+            done.added,
+            done.replaced,
+            done.deleted,
+            done.documents,
+            round(time.perf_counter() - started, 3),
+            done.not_found,
+        )
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        write_manifest(
+            staging, dataclasses.replace(updated, updates=[*manifest.updates, {"at": stamp, **summary.to_dict()}])
+        )
     return summary
 
 
 def _update_components(
-    staging: Path, manifest: Manifest, store: DocumentStore, removed_rows: list[int], new_rows: np.ndarray,
-    texts: list[str], encoders: dict[str, Any],
+    staging: Path,
+    manifest: Manifest,
+    store: DocumentStore,
+    removed_rows: list[int],
+    new_rows: np.ndarray,
+    texts: list[str],
+    encoders: dict[str, Any],
 ) -> tuple[dict[str, Any], list[str]]:
     """Remove the rows of ``removed_rows`` and add those of the new documents in every component (a component that is
     not incremental is rebuilt from all stored documents); returns the new sections and the payload file names."""
@@ -188,14 +233,18 @@ def _update_components(
             if len(new_rows):
                 component = component.add(recipe.encode_rows(encoders[name], store, new_rows, texts, config))
         else:
-            component = recipe.component.build(recipe.rows_for_build(staging, store, encoders[name], config), section.to_json())
+            component = recipe.component.build(
+                recipe.rows_for_build(staging, store, encoders[name], config), section.to_json()
+            )
         payload += component.save(staging)
         sections[name] = section_with(section, component.describe())
     return sections, payload
 
 
-def _write_manifest(staging: Path, manifest: Manifest, summary: UpdateSummary, sections: dict[str, Any], payload: list[str]) -> None:
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+def _write_manifest(
+    staging: Path, manifest: Manifest, summary: UpdateSummary, sections: dict[str, Any], payload: list[str]
+) -> None:
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     updated = dataclasses.replace(
         manifest,
         documents=dataclasses.replace(manifest.documents, count=summary.documents),

@@ -8,7 +8,8 @@ the builder, updater, compaction and searcher loop over :func:`recipes` and neve
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from index import component as index_component
 from retrieval.components.recipe import ComponentRecipe, Scratch
@@ -56,11 +57,17 @@ def stored_encoders(manifest: Any, given: Mapping[str, Any] | None = None, devic
     """The document encoder of every component of an index, as its manifest names them (``given`` ones used as they
     are); ``None`` for components without a model."""
     given = given or {}
-    return {name: given[name] if given.get(name) is not None else recipe_for(name).stored_encoder(getattr(section, "model", None), device)
-            for name, section in manifest.components.items()}
+    return {
+        name: given[name]
+        if given.get(name) is not None
+        else recipe_for(name).stored_encoder(getattr(section, "model", None), device)
+        for name, section in manifest.components.items()
+    }
 
 
-def given_encoders(dense: Any = None, multivector: Any = None, others: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def given_encoders(
+    dense: Any = None, multivector: Any = None, others: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Encoders passed to the public API (``encoder=``, ``multivector_encoder=``, ``encoders=``) by component name."""
     named = {"dense": dense, "multivector": multivector, **(others or {})}
     return {name: encoder for name, encoder in named.items() if encoder is not None}
@@ -75,4 +82,14 @@ def section_for(recipe: ComponentRecipe, facts: dict[str, Any]) -> Any:
     return section_type(**{key: value for key, value in facts.items() if key in known})
 
 
-__all__ = ["ComponentRecipe", "Scratch", "given_encoders", "recipe_for", "recipes", "register", "section_for", "stored_encoders", "unregister"]
+__all__ = [
+    "ComponentRecipe",
+    "Scratch",
+    "given_encoders",
+    "recipe_for",
+    "recipes",
+    "register",
+    "section_for",
+    "stored_encoders",
+    "unregister",
+]

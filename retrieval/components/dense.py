@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from index.chunks import pack_ids
 from index.components.dense import DenseComponent, VectorRows
 from index.docstore import DocumentStore
-from retrieval.encode.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import Chunk
 from retrieval.encode.documents import chunk_policy, chunk_spans, encode_dense
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,11 @@ class DenseRecipe:
         return light or load_manifest_encoder(model, device=device)
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
-        return {"model": encoder.describe(), "index_type": config.index_type,
-                "chunking": {**chunk_policy(config, encoder).describe(), **counts}}
+        return {
+            "model": encoder.describe(),
+            "index_type": config.index_type,
+            "chunking": {**chunk_policy(config, encoder).describe(), **counts},
+        }
 
     def write_chunks(self, scratch: Scratch, rows: np.ndarray, chunks: Sequence[Chunk], outputs: Any) -> None:
         numbers = np.array([c.number for c in chunks], dtype=np.int64)
@@ -68,7 +72,9 @@ class DenseRecipe:
         vectors = np.memmap(staging / EMBEDDINGS, dtype=np.float32, mode="r", shape=(len(ids), encoder.dimension))
         return VectorRows(vectors, ids)
 
-    def encode_rows(self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig) -> VectorRows:
+    def encode_rows(
+        self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig
+    ) -> VectorRows:
         encoded = encode_dense(encoder, texts, chunk_policy(config, encoder), config.batch_size, config.token_budget)
         numbers = np.array([c.number for c in encoded.chunks], dtype=np.int64)
         store.add_chunk_spans(chunk_spans(rows, encoded))
@@ -87,7 +93,9 @@ class DenseRecipe:
         try:
             prepare_light_encoder(encoder)
         except Exception:  # noqa: BLE001 - the index is committed; searches fall back to the full model
-            logger.warning("Could not prepare the fast query encoder; searches will load the full model.", exc_info=True)
+            logger.warning(
+                "Could not prepare the fast query encoder; searches will load the full model.", exc_info=True
+            )
 
 
 register(DenseRecipe())

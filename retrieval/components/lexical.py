@@ -1,19 +1,21 @@
-"""Recipe of the BM25 component: no model; an analyser of :mod:`retrieval.encode.lexical` (text or code, ``auto`` decided
+"""Recipe of the BM25 component: no model; an analyser of :mod:`retrieval.encode.lexical` (text or code, ``auto``
+decided
 from the stored documents) for documents, and for queries the one the component's manifest section records."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from index.components.bm25 import BM25Component, TermRows
 from index.docstore import DocumentStore
-from retrieval.encode.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import Chunk
 from retrieval.encode.lexical import SAMPLE, Analyser
 
 TEXT_BATCH = 4096
@@ -52,7 +54,9 @@ class LexicalRecipe:
             terms += analyser.analyse(texts)
         return TermRows(terms, np.array(row_ids, dtype=np.int64), analyser.record)
 
-    def encode_rows(self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig) -> TermRows:
+    def encode_rows(
+        self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig
+    ) -> TermRows:
         analyser = Analyser(config.bm25_analyzer).resolve(texts)
         return TermRows(analyser.analyse(texts), np.asarray(rows, dtype=np.int64), analyser.record)
 

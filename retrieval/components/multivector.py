@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from index.components.multivector import MultiVectorComponent, TokenRows
 from index.docstore import DocumentStore
-from retrieval.encode.chunking import Chunk
 from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import Chunk
 from retrieval.encode.documents import chunk_policy, encode_multivector
 from retrieval.encode.precision import AUTO, BFLOAT16, FLOAT32
 
@@ -35,15 +36,22 @@ class MultiVectorRecipe:
     def load_encoder(self, config: BuildConfig, device: str | None) -> Any:
         from retrieval.encode.multivector import MultiVectorEncoder
 
-        spec = config.model if config.components == (self.name,) else config.multivector_model  # the only model of the build
+        spec = (
+            config.model if config.components == (self.name,) else config.multivector_model
+        )  # the only model of the build
         backend = config.backend if config.backend in (AUTO, BFLOAT16) else FLOAT32  # ONNX runtimes are dense-only
         return MultiVectorEncoder.load(spec, device=device or config.device, backend=backend)
 
     def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> Any:
         from retrieval.encode.multivector import MultiVectorEncoder
 
-        return MultiVectorEncoder.load(model["spec"], device=device, backend=model.get("backend", FLOAT32),
-                                       query_backend=model.get("query_backend"), document_length=model.get("document_length"))
+        return MultiVectorEncoder.load(
+            model["spec"],
+            device=device,
+            backend=model.get("backend", FLOAT32),
+            query_backend=model.get("query_backend"),
+            document_length=model.get("document_length"),
+        )
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
         return {"model": encoder.describe(), "chunking": {**chunk_policy(config, encoder).describe(), **counts}}
@@ -51,18 +59,27 @@ class MultiVectorRecipe:
     def write_chunks(self, scratch: Scratch, rows: np.ndarray, chunks: Sequence[Chunk], outputs: Any) -> None:
         for tokens in outputs:
             scratch.write(TOKENS, np.asarray(tokens, dtype=np.float32))
-        scratch.write(CHUNK_TOKENS, np.array([[row, len(tokens)] for row, tokens in zip(rows, outputs)], dtype=np.int64).reshape(-1, 2))
+        scratch.write(
+            CHUNK_TOKENS,
+            np.array([[row, len(tokens)] for row, tokens in zip(rows, outputs)], dtype=np.int64).reshape(-1, 2),
+        )
 
     def rows_for_build(self, staging: Path, store: DocumentStore, encoder: Any, config: BuildConfig) -> TokenRows:
         per_chunk = np.fromfile(staging / CHUNK_TOKENS, dtype=np.int64).reshape(-1, 2)
-        firsts = np.flatnonzero(np.r_[True, per_chunk[1:, 0] != per_chunk[:-1, 0]])  # a document's chunks are contiguous
+        firsts = np.flatnonzero(
+            np.r_[True, per_chunk[1:, 0] != per_chunk[:-1, 0]]
+        )  # a document's chunks are contiguous
         lengths = np.add.reduceat(per_chunk[:, 1], firsts) if len(per_chunk) else np.zeros(0, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         tokens = np.memmap(staging / TOKENS, dtype=np.float32, mode="r", shape=(int(offsets[-1]), encoder.dimension))
         return TokenRows(tokens, offsets, per_chunk[firsts, 0])
 
-    def encode_rows(self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig) -> TokenRows:
-        vectors = encode_multivector(encoder, texts, chunk_policy(config, encoder), config.batch_size, config.token_budget).vectors
+    def encode_rows(
+        self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig
+    ) -> TokenRows:
+        vectors = encode_multivector(
+            encoder, texts, chunk_policy(config, encoder), config.batch_size, config.token_budget
+        ).vectors
         offsets = np.concatenate([[0], np.cumsum([len(v) for v in vectors])]).astype(np.int64)
         return TokenRows(np.vstack(vectors).astype(np.float32), offsets, np.asarray(rows, dtype=np.int64))
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from index.component import IndexComponent
 from index.docstore import DocumentStore
-from retrieval.encode.chunking import Chunk
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import Chunk
 
 
 class Scratch(Protocol):
@@ -38,22 +39,28 @@ class ComponentRecipe(Protocol):
     def load_encoder(self, config: BuildConfig, device: str | None) -> Any | None:
         """The document encoder a new build uses (``None``: no model)."""
 
-    def stored_encoder(self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False) -> Any | None:
-        """The encoder the ``model`` record of the component's manifest section names (never a default); ``queries_only``
+    def stored_encoder(
+        self, model: dict[str, Any] | None, device: str | None, *, queries_only: bool = False
+    ) -> Any | None:
+        """The encoder the ``model`` record of the component's manifest section names (never a default);
+        ``queries_only``
         allows a lighter query-only one."""
 
     def describe_encoding(self, encoder: Any, config: BuildConfig, counts: dict[str, int]) -> dict[str, Any]:
         """Manifest facts about how documents were encoded (model, chunking); ``counts`` are long-document counts."""
 
     def write_chunks(self, scratch: Scratch, rows: np.ndarray, chunks: Sequence[Chunk], outputs: Any) -> None:
-        """Append the encoder's ``outputs`` for ``chunks`` (of documents ``rows``, one per chunk) to the scratch files."""
+        """Append the encoder's ``outputs`` for ``chunks`` (of documents ``rows``, one per chunk) to the scratch
+        files."""
 
     def rows_for_build(self, staging: Path, store: DocumentStore, encoder: Any, config: BuildConfig) -> Any:
         """The component's rows for every stored document: from the scratch files the encoding pass wrote, or
         (a recipe without an encoder) from the stored texts. A non-incremental component's recipe must not need
         scratch files: updates rebuild it through this method."""
 
-    def encode_rows(self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig) -> Any:
+    def encode_rows(
+        self, encoder: Any, store: DocumentStore, rows: np.ndarray, texts: Sequence[str], config: BuildConfig
+    ) -> Any:
         """The component's rows for some documents (row ids ``rows``, embedded texts ``texts``), for updates."""
 
     def build_settings(self, config: BuildConfig) -> dict[str, Any]:

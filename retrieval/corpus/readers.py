@@ -11,10 +11,11 @@ import csv
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from index.docstore import Document
 from index.metadata import TableText
@@ -81,20 +82,25 @@ class FieldNames:
         return (self.id,) if self.id else ("_id", "id")
 
 
-def read_corpus(source: Path | str, config: BuildConfig, stats: ReadStats, *, hf_dataset: bool = False) -> Iterator[Document]:
+def read_corpus(
+    source: Path | str, config: BuildConfig, stats: ReadStats, *, hf_dataset: bool = False
+) -> Iterator[Document]:
     """Stream the documents of a corpus; ``hf_dataset`` reads ``source`` with the ``datasets`` library. Nothing is
     opened before the first document is asked for."""
     yield from _documents(_records(source, config, stats, hf_dataset), config, stats)
 
 
-def read_records(records: Iterable[Any], config: BuildConfig, stats: ReadStats, label: str = "documents") -> Iterator[Document]:
+def read_records(
+    records: Iterable[Any], config: BuildConfig, stats: ReadStats, label: str = "documents"
+) -> Iterator[Document]:
     """Documents from records already in memory (objects in the corpus JSONL shape, as an API receives them), checked
     as a corpus file's are; problems name ``label[i]``."""
     return _documents(((f"{label}[{number}]", record) for number, record in enumerate(records)), config, stats)
 
 
 def _documents(records: Iterable[tuple[str, Any]], config: BuildConfig, stats: ReadStats) -> Iterator[Document]:
-    """Documents from ``(where, record)`` pairs: invalid records reported (or skipped), empty texts counted and dropped."""
+    """Documents from ``(where, record)`` pairs: invalid records reported (or skipped), empty texts counted and
+    dropped."""
     names = FieldNames(config.id_field, config.text_field, config.title_field)
     for where, record in records:
         doc = _to_document(record, names, where, config, stats)
@@ -147,7 +153,9 @@ def read_lines(path: Path | str) -> list[str]:
     try:
         text = path.read_bytes().decode("utf-8")  # bytes: text mode would turn a lone \r inside an entry into a newline
     except UnicodeDecodeError as error:
-        raise CorpusError(f"{path} is not UTF-8 text (byte offset {error.start}); write one entry per line in UTF-8") from None
+        raise CorpusError(
+            f"{path} is not UTF-8 text (byte offset {error.start}); write one entry per line in UTF-8"
+        ) from None
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
@@ -163,7 +171,8 @@ def _decoded_lines(path: Path, config: BuildConfig, stats: ReadStats) -> Iterato
                 if config.encoding_errors != "replace":
                     raise CorpusError(
                         f"{path}: line {number}: invalid UTF-8 byte 0x{raw[err.start]:02x} at byte offset {position}",
-                        "Re-encode the file as UTF-8, or pass {encoding_errors=replace}.", ("encoding_errors",),
+                        "Re-encode the file as UTF-8, or pass {encoding_errors=replace}.",
+                        ("encoding_errors",),
                     ) from err
                 stats.replaced_encoding += 1
                 stats.note(f"{path}:{number}: invalid UTF-8 at byte offset {position} replaced")
@@ -182,7 +191,11 @@ def _jsonl_records(path: Path, config: BuildConfig, stats: ReadStats) -> Iterato
         try:
             record = json.loads(line)
         except (json.JSONDecodeError, RecursionError) as err:
-            problem = f"malformed JSON ({err.msg} at column {err.colno})" if isinstance(err, json.JSONDecodeError) else "JSON nested too deeply"
+            problem = (
+                f"malformed JSON ({err.msg} at column {err.colno})"
+                if isinstance(err, json.JSONDecodeError)
+                else "JSON nested too deeply"
+            )
             _invalid(f"{path}: line {number}: {problem}", config, stats, "fix the line")
             continue
         yield where, record
@@ -228,9 +241,19 @@ def _text_folder_records(folder: Path, config: BuildConfig, stats: ReadStats) ->
         text = "".join(line for _, line in _decoded_lines(path, config, stats))
         relative = path.relative_to(folder).as_posix()
         status = path.stat()
-        modified = datetime.fromtimestamp(status.st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
-        yield relative, {"id": relative, "title": _title_of(path, text), "text": text, "path": relative,
-                         "extension": path.suffix.lower(), "size_bytes": status.st_size, "modified": modified}
+        modified = datetime.fromtimestamp(status.st_mtime, tz=UTC).isoformat(timespec="seconds")
+        yield (
+            relative,
+            {
+                "id": relative,
+                "title": _title_of(path, text),
+                "text": text,
+                "path": relative,
+                "extension": path.suffix.lower(),
+                "size_bytes": status.st_size,
+                "modified": modified,
+            },
+        )
 
 
 def _title_of(path: Path, text: str) -> str:
@@ -271,22 +294,35 @@ def _hf_records(name: str, split: str) -> Iterator[tuple[str, Any]]:
 
 def _to_document(record: Any, names: FieldNames, where: str, config: BuildConfig, stats: ReadStats) -> Document | None:
     if not isinstance(record, dict):
-        _invalid(f"{where}: expected an object with fields, got {type(record).__name__}", config, stats, "fix the record")
+        _invalid(
+            f"{where}: expected an object with fields, got {type(record).__name__}", config, stats, "fix the record"
+        )
         return None
     id_field = next((f for f in names.id_candidates() if f in record), None)
-    missing = [f for f, ok in (("/".join(names.id_candidates()), id_field is not None), (names.text, names.text in record)) if not ok]
+    missing = [
+        f
+        for f, ok in (("/".join(names.id_candidates()), id_field is not None), (names.text, names.text in record))
+        if not ok
+    ]
     if missing:
         found = ", ".join(sorted(map(str, record))) or "none"
         hint = "id_field" if id_field is None else "text_field"
         _invalid(
             f"{where}: missing field {missing[0]!r} (fields found: {found})",
-            config, stats, f"name the right field with {{{hint}=FIELD}}", (hint,),
+            config,
+            stats,
+            f"name the right field with {{{hint}=FIELD}}",
+            (hint,),
         )
         return None
     doc_id, text, title = record[id_field], record[names.text], record.get(names.title) or ""
     if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-        _invalid(f"{where}: the id in field {id_field!r} is {_json_kind(doc_id)}; ids must be strings or integers",
-                 config, stats, "give every document a string or integer id")
+        _invalid(
+            f"{where}: the id in field {id_field!r} is {_json_kind(doc_id)}; ids must be strings or integers",
+            config,
+            stats,
+            "give every document a string or integer id",
+        )
         return None
     if isinstance(doc_id, str) and not doc_id.strip():
         _invalid(f"{where}: empty id in field {id_field!r}", config, stats, "give every document an id")
@@ -298,8 +334,13 @@ def _to_document(record: Any, names: FieldNames, where: str, config: BuildConfig
         return None
     size = _utf8_size(title) + _utf8_size(text)
     if size > config.max_doc_bytes:
-        _invalid(f"{where}: document {doc_id!r} has {size:,} bytes, over the limit of {config.max_doc_bytes:,}", config, stats,
-                 "split it into smaller documents or raise {max_doc_bytes=BYTES}", ("max_doc_bytes",))
+        _invalid(
+            f"{where}: document {doc_id!r} has {size:,} bytes, over the limit of {config.max_doc_bytes:,}",
+            config,
+            stats,
+            "split it into smaller documents or raise {max_doc_bytes=BYTES}",
+            ("max_doc_bytes",),
+        )
         return None
     metadata = {k: v for k, v in record.items() if k not in (id_field, names.text, names.title)}
     return Document(str(doc_id), text.replace("\x00", ""), title.replace("\x00", ""), _jsonable(metadata), where)
@@ -311,7 +352,13 @@ def _utf8_size(text: str) -> int:
 
 
 def _json_kind(value: Any) -> str:
-    kinds = {bool: "a boolean", float: "a number with a fraction", type(None): "null", dict: "an object", list: "a list"}
+    kinds = {
+        bool: "a boolean",
+        float: "a number with a fraction",
+        type(None): "null",
+        dict: "an object",
+        list: "a list",
+    }
     return kinds.get(type(value), f"a {type(value).__name__}")
 
 
@@ -321,11 +368,15 @@ def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
         json.dumps(metadata)
         return metadata
     except (TypeError, ValueError, RecursionError):
-        return {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in metadata.items()}
+        return {
+            str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v) for k, v in metadata.items()
+        }
 
 
 def _invalid(message: str, config: BuildConfig, stats: ReadStats, fix: str, settings: tuple[str, ...] = ()) -> None:
     if not config.skip_invalid:
-        raise CorpusError(message, f"To continue, {fix}, or pass {{skip_invalid}} to skip such records.", (*settings, "skip_invalid"))
+        raise CorpusError(
+            message, f"To continue, {fix}, or pass {{skip_invalid}} to skip such records.", (*settings, "skip_invalid")
+        )
     stats.skipped_invalid += 1
     stats.note(message)

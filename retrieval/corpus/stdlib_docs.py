@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import ast
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from index.docstore import Document
 
-SKIPPED_PACKAGES = {"test", "idlelib", "lib2to3", "turtledemo", "ensurepip", "site-packages", "__pycache__", "pydoc_data"}
+SKIPPED_PACKAGES = {
+    "test",
+    "idlelib",
+    "lib2to3",
+    "turtledemo",
+    "ensurepip",
+    "site-packages",
+    "__pycache__",
+    "pydoc_data",
+}
 MIN_DOC_CHARS = 40
 
 
@@ -42,7 +51,11 @@ def stdlib_documents(root: Path | None = None) -> Iterator[Document]:
 
 
 def _documents_of(node: ast.AST, qualname: str, module: str) -> Iterator[Document]:
-    doc = ast.get_docstring(node, clean=True) if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) else None
+    doc = (
+        ast.get_docstring(node, clean=True)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        else None
+    )
     if doc and len(doc) >= MIN_DOC_CHARS:
         yield Document(
             id=qualname,
@@ -53,7 +66,9 @@ def _documents_of(node: ast.AST, qualname: str, module: str) -> Iterator[Documen
         )
     if isinstance(node, (ast.Module, ast.ClassDef)):
         for child in node.body:
-            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and not child.name.startswith("_"):
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and not child.name.startswith(
+                "_"
+            ):
                 yield from _documents_of(child, f"{qualname}.{child.name}", module)
 
 

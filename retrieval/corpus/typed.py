@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 from index.docstore import Document
 from index.metadata import MetadataSchema, MetadataTypeError
@@ -16,7 +16,9 @@ def schema_for(config: BuildConfig, types: dict[str, str] | None = None) -> Meta
     return MetadataSchema(dict(types or {}), only=config.metadata_field_names, enabled=config.metadata)
 
 
-def typed_batch(batch: Sequence[Document], schema: MetadataSchema, config: BuildConfig, stats: ReadStats) -> list[Document]:
+def typed_batch(
+    batch: Sequence[Document], schema: MetadataSchema, config: BuildConfig, stats: ReadStats
+) -> list[Document]:
     """The batch with each document's metadata checked against (and first teaching) ``schema``.
 
     A value that does not have its field's type fails the build with file, line, field and both types

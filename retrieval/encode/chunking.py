@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -23,9 +24,13 @@ class ChunkPolicy:
 
     @classmethod
     def for_model(
-        cls, model_limit: int, long_docs: LongDocs = "chunk", chunk_tokens: int | None = None,
-        overlap: int | None = None, max_tokens: int | None = None,
-    ) -> "ChunkPolicy":
+        cls,
+        model_limit: int,
+        long_docs: LongDocs = "chunk",
+        chunk_tokens: int | None = None,
+        overlap: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ChunkPolicy:
         """Defaults derived from the model: chunks as long as one model input, an eighth of that as overlap.
         A chunk size above the model's limit is lowered to it (so one setting serves both models of a hybrid build)."""
         if chunk_tokens is not None and chunk_tokens < 1:
@@ -40,13 +45,18 @@ class ChunkPolicy:
 
     def describe(self) -> dict[str, Any]:
         """Facts for the manifest."""
-        return {"long_docs": self.long_docs, "chunk_tokens": self.chunk_tokens, "chunk_overlap": self.overlap,
-                "max_tokens": self.max_tokens}
+        return {
+            "long_docs": self.long_docs,
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.overlap,
+            "max_tokens": self.max_tokens,
+        }
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a document: its number, ``[start, end)`` in characters of the text, its token count and first token."""
+    """A piece of a document: its number, ``[start, end)`` in characters of the text, its token count and first
+    token."""
 
     number: int
     start: int
@@ -96,8 +106,10 @@ def split_text(text: str, tokenizer: Any, policy: ChunkPolicy) -> list[Chunk]:
         return [Chunk(0, 0, end, n)]
     if policy.long_docs == "truncate":
         return [Chunk(0, 0, int(offsets[policy.chunk_tokens - 1][1]), policy.chunk_tokens)]
-    return [Chunk(number, int(offsets[s][0]), int(offsets[e - 1][1]), e - s, s)
-            for number, (s, e) in enumerate(window_bounds(word_starts[:n], policy.chunk_tokens, policy.overlap))]
+    return [
+        Chunk(number, int(offsets[s][0]), int(offsets[e - 1][1]), e - s, s)
+        for number, (s, e) in enumerate(window_bounds(word_starts[:n], policy.chunk_tokens, policy.overlap))
+    ]
 
 
 def token_layout(text: str, tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +121,15 @@ def token_layout(text: str, tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     offsets, starts = [], []
     for start, end in _segments(text, SEGMENT_CHARS):
-        encoding = tokenizer(text[start:end], add_special_tokens=False, return_offsets_mapping=True, truncation=False,
-                             return_attention_mask=False, return_token_type_ids=False, verbose=False)
+        encoding = tokenizer(
+            text[start:end],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
         offsets.append(np.asarray(encoding["offset_mapping"], dtype=np.int64).reshape(-1, 2) + start)
         words = np.array(encoding.word_ids(), dtype=float)  # None (a special token) becomes NaN, unequal to all
         starts.append(np.concatenate([[True], words[1:] != words[:-1]])[: len(words)])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,10 +19,14 @@ class DenseEncoder:
     model with prompts (``query: ``, ``document: ``) gets the right one for each.
     """
 
-    def __init__(self, model: Any, resolved: ResolvedModel, backend: str = "torch", query_backend: str | None = None) -> None:
+    def __init__(
+        self, model: Any, resolved: ResolvedModel, backend: str = "torch", query_backend: str | None = None
+    ) -> None:
         if query_backend not in (None, backend) and (backend, query_backend) != (BFLOAT16, FLOAT32):
-            raise ValueError(f"queries can be encoded apart from documents only in float32 ({FLOAT32}) next to {BFLOAT16}, "
-                             f"got documents {backend!r} and queries {query_backend!r}")
+            raise ValueError(
+                f"queries can be encoded apart from documents only in float32 ({FLOAT32}) next to {BFLOAT16}, "
+                f"got documents {backend!r} and queries {query_backend!r}"
+            )
         self.model = model
         self.resolved = resolved
         self.backend = backend
@@ -34,17 +39,30 @@ class DenseEncoder:
             self._onnx = OnnxTransformer.load(model, key, quantized=backend == "onnx-int8")
 
     @classmethod
-    def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = "torch",
-             query_backend: str | None = None) -> "DenseEncoder":
+    def load(
+        cls,
+        spec: str | None = None,
+        *,
+        device: str | None = None,
+        backend: str = "torch",
+        query_backend: str | None = None,
+    ) -> DenseEncoder:
         """Load the model a spec names (alias, folder or hub id); ``None`` means the default with fallback."""
         resolved = resolve_model(spec)
         return cls.from_resolved(resolved, device=device, backend=backend, query_backend=query_backend)
 
     @classmethod
-    def from_resolved(cls, resolved: ResolvedModel, *, device: str | None = None, backend: str = "torch",
-                      query_backend: str | None = None) -> "DenseEncoder":
+    def from_resolved(
+        cls,
+        resolved: ResolvedModel,
+        *,
+        device: str | None = None,
+        backend: str = "torch",
+        query_backend: str | None = None,
+    ) -> DenseEncoder:
         """Load an already resolved model; ``backend`` onnx or onnx-int8 runs it with ONNX Runtime on the CPU,
-        torch-bf16 runs PyTorch under bfloat16 autocast, auto picks as :func:`retrieval.encode.precision.resolve_backend`
+        torch-bf16 runs PyTorch under bfloat16 autocast, auto picks as
+        :func:`retrieval.encode.precision.resolve_backend`
         does; ``query_backend`` (default: the documents') may be float32 torch next to torch-bf16 documents."""
         from sentence_transformers import SentenceTransformer
 
@@ -127,7 +145,12 @@ class DenseEncoder:
         return self.max_tokens - 2 - prompt_tokens
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 16, *, token_budget: int | None = None, lengths: Sequence[int] | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        *,
+        token_budget: int | None = None,
+        lengths: Sequence[int] | None = None,
     ) -> np.ndarray:
         """Embed documents: ``(n_docs, dim)`` float32, unit norm. With a ``token_budget``, batches are filled by
         tokens (``lengths`` if known, else counted) instead of ``batch_size`` texts each."""
@@ -137,8 +160,12 @@ class DenseEncoder:
             if self._onnx is not None:
                 return self._onnx.embed(self._prompted(part, "document"), size)
             with autocast(self.backend, self.model.device.type):
-                vectors = self.model.encode_document(part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True)
-            vectors = unit_rows(vectors) if self.backend == BFLOAT16 else np.ascontiguousarray(vectors, dtype=np.float32)
+                vectors = self.model.encode_document(
+                    part, batch_size=size, convert_to_numpy=True, normalize_embeddings=True
+                )
+            vectors = (
+                unit_rows(vectors) if self.backend == BFLOAT16 else np.ascontiguousarray(vectors, dtype=np.float32)
+            )
             return vectors.reshape(len(part), self.dimension)
 
         if token_budget is None or len(texts) <= 1:
@@ -153,7 +180,9 @@ def encode_by_budget(
     from retrieval.encode.token_batches import token_budget_batches
 
     if lengths is None:
-        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]]
+        lengths = [
+            len(ids) for ids in tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        ]
     outputs: list[Any] = [None] * len(texts)
     for batch in token_budget_batches([n + 2 for n in lengths], token_budget, batch_size):
         for i, output in zip(batch, encode([texts[i] for i in batch], len(batch))):
@@ -203,7 +232,10 @@ def _revision(resolved: ResolvedModel) -> str | None:
     """Commit hash of a cached hub model, or a hash of a local folder's weights config."""
     if resolved.is_local:
         folder = Path(resolved.name_or_path)
-        weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin", "config.json") if (folder / n).exists()), None)
+        weights = next(
+            (folder / n for n in ("model.safetensors", "pytorch_model.bin", "config.json") if (folder / n).exists()),
+            None,
+        )
         if weights is None:
             return None
         from index.format import file_sha256
@@ -224,8 +256,12 @@ def load_manifest_encoder(model_info: dict[str, Any], *, device: str | None = No
     """Load exactly the model an index manifest names (never the default)."""
     spec = model_info.get("spec") or model_info.get("name")
     resolved = resolve_model(spec)
-    return DenseEncoder.from_resolved(resolved, device=device, backend=model_info.get("backend", FLOAT32),
-                                      query_backend=model_info.get("query_backend"))
+    return DenseEncoder.from_resolved(
+        resolved,
+        device=device,
+        backend=model_info.get("backend", FLOAT32),
+        query_backend=model_info.get("query_backend"),
+    )
 
 
 __all__ = ["DenseEncoder", "load_manifest_encoder"]

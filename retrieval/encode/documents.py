@@ -3,18 +3,21 @@ in token-budget batches, and return dense vectors per chunk or multi-vector toke
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from retrieval.encode.chunking import Chunk, ChunkPolicy, split_text
 from retrieval.config import BuildConfig
+from retrieval.encode.chunking import Chunk, ChunkPolicy, split_text
 
 
 def chunk_policy(config: BuildConfig, encoder: Any) -> ChunkPolicy:
     """The build settings' policy for one encoder: chunks as long as it reads at once unless set smaller."""
-    return ChunkPolicy.for_model(encoder.chunk_limit, config.long_docs, config.chunk_tokens, config.chunk_overlap, config.max_tokens)
+    return ChunkPolicy.for_model(
+        encoder.chunk_limit, config.long_docs, config.chunk_tokens, config.chunk_overlap, config.max_tokens
+    )
 
 
 @dataclass
@@ -55,25 +58,38 @@ def _pieces(texts: Sequence[str], plans: list[list[Chunk]]) -> tuple[np.ndarray,
 
 
 def encode_dense(
-    encoder: Any, texts: Sequence[str], policy: ChunkPolicy, batch_size: int, token_budget: int,
+    encoder: Any,
+    texts: Sequence[str],
+    policy: ChunkPolicy,
+    batch_size: int,
+    token_budget: int,
     plans: list[list[Chunk]] | None = None,
 ) -> EncodedDocuments:
     """One unit vector per chunk (a document that fits is one chunk: its whole text); ``plans`` are the
     texts' chunks when the caller has already split them."""
     plans, chunked, truncated = _plan(texts, encoder, policy, plans)
     documents, chunks, pieces = _pieces(texts, plans)
-    vectors = encoder.encode_documents(pieces, batch_size=batch_size, token_budget=token_budget, lengths=[c.tokens for c in chunks])
+    vectors = encoder.encode_documents(
+        pieces, batch_size=batch_size, token_budget=token_budget, lengths=[c.tokens for c in chunks]
+    )
     return EncodedDocuments(documents, chunks, vectors, chunked, truncated)
 
 
 def encode_multivector(
-    encoder: Any, texts: Sequence[str], policy: ChunkPolicy, batch_size: int, token_budget: int,
+    encoder: Any,
+    texts: Sequence[str],
+    policy: ChunkPolicy,
+    batch_size: int,
+    token_budget: int,
     plans: list[list[Chunk]] | None = None,
 ) -> EncodedDocuments:
-    """One token matrix per document: the token vectors of its chunks, concatenated, so MaxSim sees the whole document."""
+    """One token matrix per document: the token vectors of its chunks, concatenated, so MaxSim sees the whole
+    document."""
     plans, chunked, truncated = _plan(texts, encoder, policy, plans)
     documents, chunks, pieces = _pieces(texts, plans)
-    per_chunk = encoder.encode_documents(pieces, batch_size=batch_size, token_budget=token_budget, lengths=[c.tokens for c in chunks])
+    per_chunk = encoder.encode_documents(
+        pieces, batch_size=batch_size, token_budget=token_budget, lengths=[c.tokens for c in chunks]
+    )
     per_document: list[list[np.ndarray]] = [[] for _ in texts]
     for i, tokens in zip(documents, per_chunk):
         per_document[i].append(tokens)
@@ -85,5 +101,10 @@ def chunk_spans(rows: np.ndarray, encoded: EncodedDocuments) -> np.ndarray:
     """``(row id, chunk number, start, end)`` rows for the chunks of documents split in more than one."""
     per_document = np.bincount(encoded.documents, minlength=len(rows))
     keep = [i for i, d in enumerate(encoded.documents) if per_document[d] > 1]
-    return np.array([[rows[encoded.documents[i]], encoded.chunks[i].number, encoded.chunks[i].start, encoded.chunks[i].end]
-                     for i in keep], dtype=np.int64).reshape(-1, 4)
+    return np.array(
+        [
+            [rows[encoded.documents[i]], encoded.chunks[i].number, encoded.chunks[i].start, encoded.chunks[i].end]
+            for i in keep
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 4)

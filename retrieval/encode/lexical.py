@@ -10,10 +10,17 @@ manifest records the analyser used, and searches analyse queries with it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-TEXT = {"name": "text", "lowercase": True, "stopwords": "en", "stemmer": "snowball-english", "token_pattern": r"(?u)\b\w\w+\b"}
+TEXT = {
+    "name": "text",
+    "lowercase": True,
+    "stopwords": "en",
+    "stemmer": "snowball-english",
+    "token_pattern": r"(?u)\b\w\w+\b",
+}
 CODE = {**TEXT, "name": "code", "identifiers": "kept whole and split into words"}
 ANALYSERS = {"text": TEXT, "code": CODE}
 CODE_SHARE = 0.5  # `auto` picks the code analyser when more than this share of the sampled documents looks like code
@@ -22,7 +29,9 @@ SAMPLE = 500
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _CODE_SIGNS = (  # each tested line by line
-    re.compile(r"^\s*(?:def|class|import|from|return|function|public|private|static|const|let|var|fn|func|if|for|while)\b.*[:({=;]"),
+    re.compile(
+        r"^\s*(?:def|class|import|from|return|function|public|private|static|const|let|var|fn|func|if|for|while)\b.*[:({=;]"
+    ),
     re.compile(r"[A-Za-z_]\w*\([^()]*\)"),  # a call or a signature: no space before the parenthesis
     re.compile(r";\s*$|^\s*[{}]\s*$|\)\s*\{\s*$"),  # a statement's end, a brace on its own, a block opening
     re.compile(r"\b[a-z]+_[a-z0-9_]+\b|\b[a-z]+[A-Z][a-zA-Z0-9]*\("),  # snake_case, camelCase calls
@@ -45,7 +54,7 @@ class Analyser:
         """What the manifest records (after :meth:`resolve`)."""
         return dict(ANALYSERS[self.name if self.name != "auto" else "text"])
 
-    def resolve(self, sample: Sequence[str]) -> "Analyser":
+    def resolve(self, sample: Sequence[str]) -> Analyser:
         """Decide ``auto`` from a sample of the corpus: code when most of it looks like source code."""
         if self.name == "auto":
             self.name = "code" if looks_like_code(sample) else "text"
@@ -78,8 +87,13 @@ def analyse(texts: Sequence[str], analyser: str = "text") -> list[list[str]]:
         texts = [split_identifiers(t) for t in texts]
     stemmer = _stemmer()
     return bm25s.tokenize(
-        list(texts), lower=True, token_pattern=TEXT["token_pattern"], stopwords=TEXT["stopwords"],
-        stemmer=stemmer.stemWords, return_ids=False, show_progress=False,
+        list(texts),
+        lower=True,
+        token_pattern=TEXT["token_pattern"],
+        stopwords=TEXT["stopwords"],
+        stemmer=stemmer.stemWords,
+        return_ids=False,
+        show_progress=False,
     )
 
 

@@ -83,7 +83,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def resolve_model(spec: str | None, *, default: str = DEFAULT_DENSE_MODEL, fallback: str = OFFLINE_DENSE_MODEL) -> ResolvedModel:
+def resolve_model(
+    spec: str | None, *, default: str = DEFAULT_DENSE_MODEL, fallback: str = OFFLINE_DENSE_MODEL
+) -> ResolvedModel:
     """Resolve a model spec; when none was named, fall back to the offline model if the default is out of reach.
 
     A spec the user named explicitly is never replaced: if it cannot be loaded

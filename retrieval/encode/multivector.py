@@ -6,8 +6,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,25 +69,40 @@ def whole_document_length(model: Any) -> int:
     limit = min((n for n in (positions, tokenizer_limit) if n > 0), default=0)
     if limit < LONG_CONTEXT_TOKENS or limit <= own:
         return own
-    logger.debug("Long-context ColBERT model: documents up to %d tokens are encoded whole (the model's own length is %d)", limit, own)
+    logger.debug(
+        "Long-context ColBERT model: documents up to %d tokens are encoded whole (the model's own length is %d)",
+        limit,
+        own,
+    )
     return limit
 
 
 class MultiVectorEncoder:
     """Token embeddings from a PyLate ColBERT model (prefixes, query length, skiplist as the model defines them)."""
 
-    def __init__(self, model: Any, resolved: ResolvedModel, backend: str = FLOAT32, query_backend: str | None = None) -> None:
+    def __init__(
+        self, model: Any, resolved: ResolvedModel, backend: str = FLOAT32, query_backend: str | None = None
+    ) -> None:
         for name, value in (("backend", backend), ("query_backend", query_backend or backend)):
             if value not in TORCH_BACKENDS:
-                raise ValueError(f"{name} of a multi-vector encoder must be one of {', '.join(TORCH_BACKENDS)}, got {value!r}")
+                raise ValueError(
+                    f"{name} of a multi-vector encoder must be one of {', '.join(TORCH_BACKENDS)}, got {value!r}"
+                )
         self.model = model
         self.resolved = resolved
         self.backend = backend
         self.query_backend = query_backend or backend
 
     @classmethod
-    def load(cls, spec: str | None = None, *, device: str | None = None, backend: str = FLOAT32,
-             query_backend: str | None = None, document_length: int | None = None) -> "MultiVectorEncoder":
+    def load(
+        cls,
+        spec: str | None = None,
+        *,
+        device: str | None = None,
+        backend: str = FLOAT32,
+        query_backend: str | None = None,
+        document_length: int | None = None,
+    ) -> MultiVectorEncoder:
         """Load a ColBERT model by alias, folder or hub id; ``backend`` torch (float32), torch-bf16 (bfloat16
         autocast) or auto (:func:`retrieval.encode.precision.resolve_backend`); ``query_backend`` as for dense encoders.
 
@@ -157,7 +173,12 @@ class MultiVectorEncoder:
         return int(self.model.document_length) - 3
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 16, *, token_budget: int | None = None, lengths: Sequence[int] | None = None
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        *,
+        token_budget: int | None = None,
+        lengths: Sequence[int] | None = None,
     ) -> list[np.ndarray]:
         """One ``(n_tokens, dim)`` float32 array per document (skiplist tokens removed by PyLate); with a
         ``token_budget``, batches are filled by tokens instead of ``batch_size`` texts each."""

@@ -14,8 +14,9 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class OnnxTransformer:
         self._inputs = {i.name for i in session.get_inputs()}
 
     @classmethod
-    def load(cls, model: Any, cache_key: str, *, quantized: bool) -> "OnnxTransformer":
+    def load(cls, model: Any, cache_key: str, *, quantized: bool) -> OnnxTransformer:
         """Open the cached export of ``model`` (exporting it first if this is the first use)."""
         import onnxruntime
 
@@ -53,15 +54,25 @@ class OnnxTransformer:
         """The model's pooling (mean or cls), as its Pooling module says; others are not supported here."""
         pooling = model[1].get_pooling_mode_str() if len(model) > 1 else "mean"
         if pooling not in ("mean", "cls"):
-            raise SettingError("backend", "onnx", f"must be torch for a model that pools with {pooling!r} (the ONNX backend supports mean or CLS pooling)")
+            raise SettingError(
+                "backend",
+                "onnx",
+                f"must be torch for a model that pools with {pooling!r} (the ONNX backend supports mean or CLS "
+                "pooling)",
+            )
         return pooling
 
     def embed(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         """Unit-norm embeddings ``(len(texts), dim)``, ``batch_size`` texts per run, truncated to the model's length."""
         parts = []
         for start in range(0, len(texts), batch_size):
-            encoded = self.tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
-                                     max_length=self.max_length, return_tensors="np")
+            encoded = self.tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
             feeds = {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items() if name in self._inputs}
             parts.append(pooled_unit_vectors(self.session.run(None, feeds)[0], encoded["attention_mask"], self.pooling))
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
@@ -99,8 +110,12 @@ def exported(model: Any, cache_key: str, *, quantized: bool) -> Path:
     if quantized and not int8.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        _atomically(int8, lambda tmp: quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8,
-                                                       per_channel=True, op_types_to_quantize=["MatMul"]))
+        _atomically(
+            int8,
+            lambda tmp: quantize_dynamic(
+                str(plain), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+            ),
+        )
     return int8 if quantized else plain
 
 
@@ -137,8 +152,18 @@ def _export(model: Any, path: Path) -> None:
     # user these warnings would only be noise they can do nothing about.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"You are using the legacy TorchScript-based ONNX export")
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, message=r"You are using the legacy TorchScript-based ONNX export"
+        )
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=r"Exporting aten::index operator", category=UserWarning)
-        torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in names), str(path), input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            LastHiddenState(),
+            tuple(sample[n] for n in names),
+            str(path),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )

@@ -23,7 +23,8 @@ BFLOAT16 = "torch-bf16"
 
 
 def native_bfloat16(device: str) -> bool:
-    """Whether ``device`` multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU with AMX or AVX512-BF16."""
+    """Whether ``device`` multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU with AMX or
+    AVX512-BF16."""
     import torch
 
     if device.startswith("cuda"):

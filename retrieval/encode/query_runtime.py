@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,11 +72,13 @@ class LightQueryEncoder:
         # Idle pool threads sleep instead of spinning: a spinning pool takes the cores that a server's event loop
         # and concurrent searches need, for a fraction of a millisecond saved on a lone query.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
         self._inputs = {i.name for i in self.session.get_inputs()}
 
     @classmethod
-    def open(cls, model_info: dict[str, Any]) -> "LightQueryEncoder | None":
+    def open(cls, model_info: dict[str, Any]) -> LightQueryEncoder | None:
         """The checked light encoder of a manifest's model, or ``None`` where there is none to trust."""
         if query_backend(model_info) != "torch":
             return None  # bfloat16 and int8 backends embed queries differently from the float32 export
@@ -88,7 +91,9 @@ class LightQueryEncoder:
                 return None
             return cls(folder, record, model_info)
         except Exception:  # noqa: BLE001 - any problem with the cache means: load the full model
-            logger.warning("The cached query encoder in %s cannot be used; loading the full model.", folder, exc_info=True)
+            logger.warning(
+                "The cached query encoder in %s cannot be used; loading the full model.", folder, exc_info=True
+            )
             return None
 
     def describe(self) -> dict[str, Any]:
@@ -153,16 +158,27 @@ def prepare_light_encoder(encoder: Any) -> bool:
     fast.backend_tokenizer.save(str(scratch))
     os.replace(scratch, folder / TOKENIZER_NAME)
     record = {
-        "model": info["name"], "revision": info["revision"], "dimension": info["dimension"], "pooling": pooling,
-        "max_length": int(model.max_seq_length), "prompt": (model.prompts or {}).get("query") or "",
-        "pad_id": int(fast.pad_token_id if fast.pad_token_id is not None else 0), "pad_token": fast.pad_token or "[PAD]",
+        "model": info["name"],
+        "revision": info["revision"],
+        "dimension": info["dimension"],
+        "pooling": pooling,
+        "max_length": int(model.max_seq_length),
+        "prompt": (model.prompts or {}).get("query") or "",
+        "pad_id": int(fast.pad_token_id if fast.pad_token_id is not None else 0),
+        "pad_token": fast.pad_token or "[PAD]",
         "tolerance": TOLERANCE,
     }
     light = LightQueryEncoder(folder, record)
-    difference = float(np.abs(light.encode_queries(list(CHECK_QUERIES)) - encoder.encode_queries(list(CHECK_QUERIES))).max())
+    difference = float(
+        np.abs(light.encode_queries(list(CHECK_QUERIES)) - encoder.encode_queries(list(CHECK_QUERIES))).max()
+    )
     record.update(max_abs_difference=difference, verified=difference <= TOLERANCE)
     write_json_atomic(record_path, record)
     if not record["verified"]:
-        logger.info("The ONNX query encoder differs from %s by %.2e (> %.0e); searches load the full model.",
-                    info["name"], difference, TOLERANCE)
+        logger.info(
+            "The ONNX query encoder differs from %s by %.2e (> %.0e); searches load the full model.",
+            info["name"],
+            difference,
+            TOLERANCE,
+        )
     return bool(record["verified"])

@@ -4,7 +4,7 @@ run out of memory. Peak activation memory is bounded by the budget, not by the l
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def token_budget_batches(lengths: Sequence[int], budget: int, max_batch: int) -> list[list[int]]:

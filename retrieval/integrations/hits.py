@@ -14,4 +14,11 @@ def hit_metadata(hit: Hit) -> dict[str, Any]:
     >>> hit_metadata(Hit(1, "d1", 0.5, "Rome", "Capital.", {"year": 2020}, {"dense": 0.5}))
     {'year': 2020, 'id': 'd1', 'title': 'Rome', 'score': 0.5, 'rank': 1, 'components': {'dense': 0.5}}
     """
-    return {**hit.metadata, "id": hit.id, "title": hit.title, "score": hit.score, "rank": hit.rank, "components": dict(hit.components)}
+    return {
+        **hit.metadata,
+        "id": hit.id,
+        "title": hit.title,
+        "score": hit.score,
+        "rank": hit.rank,
+        "components": dict(hit.components),
+    }

@@ -1,12 +1,12 @@
 """A LangChain retriever over a modernsearch searcher (in-process or remote)::
 
-    retriever = ModernSearchRetriever(searcher=Searcher.load("dbpedia"), k=5, filter="year >= 2020")
-    documents = retriever.invoke("rivers of Europe")   # langchain Documents, metadata["score"] etc.
+retriever = ModernSearchRetriever(searcher=Searcher.load("dbpedia"), k=5, filter="year >= 2020")
+documents = retriever.invoke("rivers of Europe")   # langchain Documents, metadata["score"] etc.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -26,7 +26,7 @@ class ModernSearchRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     searcher: Any
     k: int = 10
-    mode: Optional[str] = None
+    mode: str | None = None
     config: Any = None
     filter: Any = None
 

@@ -5,7 +5,8 @@ Both map positions in the embedded text (:func:`index.docstore.embedded_text`) b
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from index.docstore import Document, DocumentStore, text_offset
 from index.multivector.maxsim import maxsim_alignment
@@ -23,8 +24,15 @@ def passage(span: tuple[int, int] | None, document: Document) -> tuple[int, int]
     return (start, end) if end > start else None
 
 
-def token_matches(component: Any, chunking: dict[str, Any], encoder: Any, store: DocumentStore, query: str,
-                  doc_ids: Sequence[str], where: Any) -> dict[str, list[TokenMatch]]:
+def token_matches(
+    component: Any,
+    chunking: dict[str, Any],
+    encoder: Any,
+    store: DocumentStore,
+    query: str,
+    doc_ids: Sequence[str],
+    where: Any,
+) -> dict[str, list[TokenMatch]]:
     """For each document, each query token's best-matching document token under MaxSim, with the similarity.
 
     Token vectors come from the multi-vector ``component`` (decoded when compressed); token texts and character spans
@@ -60,7 +68,9 @@ def document_tokens(encoder: Any, chunking: dict[str, Any], text: str) -> list[t
     """Token texts and spans in the order the index stores the document's token vectors: chunk by chunk."""
     if not chunking:
         return encoder.document_tokens(text)
-    policy = ChunkPolicy(chunking["long_docs"], chunking["chunk_tokens"], chunking["chunk_overlap"], chunking["max_tokens"])
+    policy = ChunkPolicy(
+        chunking["long_docs"], chunking["chunk_tokens"], chunking["chunk_overlap"], chunking["max_tokens"]
+    )
     tokens: list[tuple[str, tuple[int, int] | None]] = []
     for chunk in split_text(text, encoder.tokenizer, policy):
         for token, span in encoder.document_tokens(text[chunk.start : chunk.end]):

@@ -57,7 +57,9 @@ def open_committed(index_dir: Path | str, *, verify: bool = True) -> OpenIndex:
         if version_stamp(index_dir) == version:
             return opened
         opened.close()
-    raise IndexFormatError(f"{index_dir} kept changing while it was being opened ({OPEN_ATTEMPTS} commits in a row); try again.")
+    raise IndexFormatError(
+        f"{index_dir} kept changing while it was being opened ({OPEN_ATTEMPTS} commits in a row); try again."
+    )
 
 
 def _open(index_dir: Path, verify: bool) -> OpenIndex:
@@ -73,7 +75,9 @@ def _open(index_dir: Path, verify: bool) -> OpenIndex:
     except (sqlite3.DatabaseError, KeyError, FileNotFoundError) as err:
         raise IndexFormatError(f"{path} cannot be opened: {err}. Rebuild the index.") from err
     try:
-        components = {name: component_type(name).load(index_dir, section) for name, section in manifest.components.items()}
+        components = {
+            name: component_type(name).load(index_dir, section) for name, section in manifest.components.items()
+        }
     except BaseException:
         store.close()
         raise

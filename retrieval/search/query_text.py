@@ -37,8 +37,10 @@ class InvalidQueryError(ValueError):
 
     def __init__(self, query: str, position: int) -> None:
         self.query, self.position = query, position
-        super().__init__(f"The query holds {query[position]!r} at character {position + 1}, half of a UTF-16 surrogate pair, "
-                         f"which is not text; send the query as valid UTF-8.")
+        super().__init__(
+            f"The query holds {query[position]!r} at character {position + 1}, half of a UTF-16 surrogate pair, "
+            f"which is not text; send the query as valid UTF-8."
+        )
 
 
 def check_query(query: object) -> str:
@@ -47,10 +49,10 @@ def check_query(query: object) -> str:
 
     >>> check_query("cats")
     'cats'
-    >>> check_query("brain \\ud800")
+    >>> check_query("brain \\ud800")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    retrieval.search.query_text.InvalidQueryError: The query holds '\\ud800' at character 7, half of a UTF-16 surrogate pair, which is not text; send the query as valid UTF-8.
+    retrieval.search.query_text.InvalidQueryError: The query holds '\\ud800' at character 7, half of a UTF-16 ...
     """
     if isinstance(query, str):
         try:

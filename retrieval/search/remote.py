@@ -8,7 +8,8 @@ two by changing one line.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence, overload
+from collections.abc import Mapping, Sequence
+from typing import Any, overload
 
 from retrieval.config import SearchConfig
 from retrieval.search.results import Hit, SearchResult
@@ -34,25 +35,53 @@ class RemoteSearcher:
         self.index_version: str | None = None
 
     @overload
-    def search(self, queries: str, k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-               filter: Mapping[str, Any] | str | None = None) -> SearchResult: ...
+    def search(
+        self,
+        queries: str,
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Mapping[str, Any] | str | None = None,
+    ) -> SearchResult: ...
     @overload
-    def search(self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-               filter: Mapping[str, Any] | str | None = None) -> list[SearchResult]: ...
+    def search(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Mapping[str, Any] | str | None = None,
+    ) -> list[SearchResult]: ...
 
-    def search(self, queries: str | Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-               filter: Mapping[str, Any] | str | None = None) -> SearchResult | list[SearchResult]:
+    def search(
+        self,
+        queries: str | Sequence[str],
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Mapping[str, Any] | str | None = None,
+    ) -> SearchResult | list[SearchResult]:
         """Top-``k`` documents per query, as :meth:`retrieval.search.searcher.Searcher.search` answers them."""
         single = isinstance(queries, str)
-        results = self.search_batch([queries] if single else list(queries), k=k, mode=mode, config=config, filter=filter)
+        results = self.search_batch(
+            [queries] if single else list(queries), k=k, mode=mode, config=config, filter=filter
+        )
         return results[0] if single else results
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-                     filter: Mapping[str, Any] | str | None = None) -> list[SearchResult]:
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Mapping[str, Any] | str | None = None,
+    ) -> list[SearchResult]:
         """A batch of queries in one request."""
         if not queries:
             return []
-        settings = dataclasses.asdict(config) if config else {}  # none given: the server uses the index's tuned settings
+        settings = (
+            dataclasses.asdict(config) if config else {}
+        )  # none given: the server uses the index's tuned settings
         body: dict[str, Any] = {"queries": list(queries), "k": k, "mode": mode, "filter": filter, **settings}
         answer = self._post(f"/indexes/{self.index}/search", body)
         self.index_version = answer["index_version"]
@@ -65,7 +94,9 @@ class RemoteSearcher:
                 problem = response.json()
             except ValueError:
                 problem = {}
-            raise RemoteSearchError(response.status_code, problem.get("title", response.reason_phrase), problem.get("detail", response.text))
+            raise RemoteSearchError(
+                response.status_code, problem.get("title", response.reason_phrase), problem.get("detail", response.text)
+            )
         return response.json()
 
     def close(self) -> None:
@@ -73,7 +104,19 @@ class RemoteSearcher:
 
 
 def _result(data: dict[str, Any], mode: str) -> SearchResult:
-    hits = [Hit(rank, h["id"], h["score"], h["title"], h["text"], h.get("metadata") or {}, h.get("components") or {},
-                tuple(h["passage"]) if h.get("passage") else None)
-            for rank, h in enumerate(data["results"], start=1)]
-    return SearchResult(data["query"], hits, mode, data.get("timings_ms") or {}, tuple(data.get("missing_shards") or ()))
+    hits = [
+        Hit(
+            rank,
+            h["id"],
+            h["score"],
+            h["title"],
+            h["text"],
+            h.get("metadata") or {},
+            h.get("components") or {},
+            tuple(h["passage"]) if h.get("passage") else None,
+        )
+        for rank, h in enumerate(data["results"], start=1)
+    ]
+    return SearchResult(
+        data["query"], hits, mode, data.get("timings_ms") or {}, tuple(data.get("missing_shards") or ())
+    )

@@ -13,7 +13,9 @@ class AnswerTooLargeError(ValueError):
 
     def __init__(self, size: int, limit: int, query: int) -> None:
         self.size, self.limit, self.query = size, limit, query
-        super().__init__(f"the results of query {query + 1} hold {size:,} bytes of documents, over the limit of {limit:,}")
+        super().__init__(
+            f"the results of query {query + 1} hold {size:,} bytes of documents, over the limit of {limit:,}"
+        )
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class Hit:
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     components: dict[str, float] = field(default_factory=dict)
-    """Score of each stage that saw this document: bm25, dense, fused, maxsim (absent where a stage did not retrieve it)."""
+    """Score of each stage that saw this document: bm25, dense, fused, maxsim (absent where a stage did not retrieve
+    it)."""
     passage: tuple[int, int] | None = None
     """For a document indexed in chunks: ``[start, end)`` in ``text`` of the chunk that matched best (dense stage)."""
 
@@ -35,12 +38,19 @@ class Hit:
         """JSON form used by ``search --json``; without ``documents``, only the id and the scores."""
         if not documents:
             return {"id": self.id, "score": self.score, "components": self.components}
-        found = {"id": self.id, "score": self.score, "title": self.title, "text": self.text, "metadata": self.metadata,
-                 "components": self.components}
+        found = {
+            "id": self.id,
+            "score": self.score,
+            "title": self.title,
+            "text": self.text,
+            "metadata": self.metadata,
+            "components": self.components,
+        }
         return {**found, "passage": list(self.passage)} if self.passage else found
 
     def stored_bytes(self) -> int:
-        """What the stored document adds to an answer: UTF-8 bytes of its title and text, and of its metadata as JSON."""
+        """What the stored document adds to an answer: UTF-8 bytes of its title and text, and of its metadata as
+        JSON."""
         text = self.title + self.text
         size = len(text) if text.isascii() else len(text.encode("utf-8", errors="replace"))
         return size + (len(json.dumps(self.metadata, default=str)) if self.metadata else 0)
@@ -63,10 +73,15 @@ class SearchResult:
         return [h.id for h in self.hits]
 
     def to_dict(self, documents: bool = True) -> dict[str, Any]:
-        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}], "timings_ms"}``
+        """JSON form: ``{"query", "results": [{"id", "score", "title", "text", "metadata", "components"}],
+        "timings_ms"}``
         (without ``documents``, results hold only ids and scores), and ``"partial": true, "missing_shards": [...]``
         for an answer some shards missed."""
-        found = {"query": self.query, "results": [h.to_dict(documents) for h in self.hits], "timings_ms": self.timings_ms}
+        found = {
+            "query": self.query,
+            "results": [h.to_dict(documents) for h in self.hits],
+            "timings_ms": self.timings_ms,
+        }
         return {**found, "partial": True, "missing_shards": list(self.missing_shards)} if self.missing_shards else found
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, overload
+from typing import Any, overload
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Searcher:
         multivector_encoder: Any = None,
         encoders: dict[str, Any] | None = None,
         device: str | None = None,
-    ) -> "Searcher":
+    ) -> Searcher:
         """Open an index folder; checksums are verified unless ``verify=False``.
 
         The models are the ones the manifest names (loaded on first search unless given, by component name in
@@ -54,7 +55,9 @@ class Searcher:
         """
         from retrieval.components import given_encoders
 
-        return cls(open_committed(index_dir, verify=verify), given_encoders(encoder, multivector_encoder, encoders), device)
+        return cls(
+            open_committed(index_dir, verify=verify), given_encoders(encoder, multivector_encoder, encoders), device
+        )
 
     def component(self, name: str) -> IndexComponent:
         """The open component called ``name`` (``KeyError`` if the index has none)."""
@@ -72,8 +75,11 @@ class Searcher:
         """Components that can rerank the results of ``mode`` (they rescore candidates, and ``mode`` is not theirs). The
         registered component type is asked, not the open object: a sharded or remote component forwards ``rescore``
         whatever its kind."""
-        return [name for name in self._opened.components
-                if hasattr(component_type(name), "rescore") and name not in stage_components(mode)]
+        return [
+            name
+            for name in self._opened.components
+            if hasattr(component_type(name), "rescore") and name not in stage_components(mode)
+        ]
 
     def explains(self, mode: str, config: SearchConfig) -> bool:
         """Whether results of ``mode`` under ``config`` come with token explanations (:meth:`explain_hits`)."""
@@ -99,7 +105,9 @@ class Searcher:
 
     def query_encoder(self, mode: str | None = None) -> Any:
         """The model a mode's queries go through first (``None`` for a mode without one, like BM25)."""
-        return next((e for e in (self.encoder_for(n) for n in stage_components(mode or self.modes[0])) if e is not None), None)
+        return next(
+            (e for e in (self.encoder_for(n) for n in stage_components(mode or self.modes[0])) if e is not None), None
+        )
 
     def search_config(self, **given: Any) -> SearchConfig:
         """The settings a search uses: ``given`` ones, else those tuned for this index (``modernsearch tune --apply``),
@@ -119,15 +127,30 @@ class Searcher:
         return int(self.manifest.documents.count)
 
     @overload
-    def search(self, queries: str, k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-               filter: Filter = None) -> SearchResult: ...
+    def search(
+        self,
+        queries: str,
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Filter = None,
+    ) -> SearchResult: ...
     @overload
     def search(
-        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None, filter: Filter = None
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Filter = None,
     ) -> list[SearchResult]: ...
 
     def search(
-        self, queries: str | Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
+        self,
+        queries: str | Sequence[str],
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
         filter: Filter = None,
     ) -> SearchResult | list[SearchResult]:
         """Top-``k`` documents per query; a single string gives one result, a list gives a list of results.
@@ -138,12 +161,19 @@ class Searcher:
         searches among the admitted documents, so ``k`` results come back whenever ``k`` documents match.
         """
         single = isinstance(queries, str)
-        results = self.search_batch([queries] if single else list(queries), k=k, mode=mode, config=config, filter=filter)
+        results = self.search_batch(
+            [queries] if single else list(queries), k=k, mode=mode, config=config, filter=filter
+        )
         return results[0] if single else results
 
     def search_batch(
-        self, queries: Sequence[str], k: int = 10, mode: str | None = None, config: SearchConfig | None = None,
-        filter: Filter = None, max_text_bytes: int | None = None,
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str | None = None,
+        config: SearchConfig | None = None,
+        filter: Filter = None,
+        max_text_bytes: int | None = None,
     ) -> list[SearchResult]:
         """Search a batch of queries; timings are those of the whole batch divided per query. A sharded index served
         elsewhere may answer without shards that did not answer in time, if it was opened to: the results say which.
@@ -154,8 +184,15 @@ class Searcher:
             results = self._search_batch(queries, k, mode, config, filter, max_text_bytes)
         return [dataclasses.replace(r, missing_shards=tuple(sorted(missing))) for r in results] if missing else results
 
-    def _search_batch(self, queries: Sequence[str], k: int, mode: str | None, config: SearchConfig | None,
-                      filter: Filter, max_text_bytes: int | None) -> list[SearchResult]:
+    def _search_batch(
+        self,
+        queries: Sequence[str],
+        k: int,
+        mode: str | None,
+        config: SearchConfig | None,
+        filter: Filter,
+        max_text_bytes: int | None,
+    ) -> list[SearchResult]:
         config = config or self.search_config()
         mode = mode or self.modes[0]
         self._check_request(queries, k, mode, config)
@@ -172,7 +209,10 @@ class Searcher:
 
         started = time.perf_counter()
         sections = self.manifest.components
-        encoded = {name: recipe_for(name).encode_queries(encoder, queries, sections[name]) for name, encoder in encoders.items()}
+        encoded = {
+            name: recipe_for(name).encode_queries(encoder, queries, sections[name])
+            for name, encoder in encoders.items()
+        }
         after_encoding = time.perf_counter()
         ranked = first_stage(self._opened.components, mode, encoded, depth, config, allowed)
         after_search = time.perf_counter()
@@ -180,7 +220,11 @@ class Searcher:
             label = recipe_for(reranker).score_name
             ranked = [rerank(self.component(reranker), label, c[:depth], q) for c, q in zip(ranked, encoded[reranker])]
         after_rerank = time.perf_counter()
-        hits = [self._hits(r[:k]) for r in ranked] if max_text_bytes is None else self._bounded_hits(ranked, k, max_text_bytes)
+        hits = (
+            [self._hits(r[:k]) for r in ranked]
+            if max_text_bytes is None
+            else self._bounded_hits(ranked, k, max_text_bytes)
+        )
         finished = time.perf_counter()
         n = len(queries)
         timings = {
@@ -194,7 +238,11 @@ class Searcher:
 
     def allowed(self, filter: Filter) -> np.ndarray | None:
         """Row ids (sorted) of the documents ``filter`` admits; ``None`` for no filter."""
-        if filter is None or (isinstance(filter, str) and not filter.strip()) or (isinstance(filter, Mapping) and not filter):
+        if (
+            filter is None
+            or (isinstance(filter, str) and not filter.strip())
+            or (isinstance(filter, Mapping) and not filter)
+        ):
             return None
         return self._opened.store.matching(parse_where(filter) if isinstance(filter, str) else filter)
 
@@ -212,7 +260,10 @@ class Searcher:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         if config.rerank != "none" and config.rerank not in self._opened.components:
-            raise ValueError(f"rerank={config.rerank!r} needs a {config.rerank} component in the index (build with mode hybrid or both).")
+            raise ValueError(
+                f"rerank={config.rerank!r} needs a {config.rerank} component in the index (build with mode hybrid or "
+                "both)."
+            )
         for q in queries:
             check_query(q)
 
@@ -223,7 +274,16 @@ class Searcher:
         chunked = [(c.row_id, c.chunk) for c, _ in found if c.chunk >= 0]
         spans = store.chunk_spans(chunked) if chunked else {}
         return [
-            Hit(rank, doc.id, c.score, doc.title, doc.text, doc.metadata, c.components, passage(spans.get((c.row_id, c.chunk)), doc))
+            Hit(
+                rank,
+                doc.id,
+                c.score,
+                doc.title,
+                doc.text,
+                doc.metadata,
+                c.components,
+                passage(spans.get((c.row_id, c.chunk)), doc),
+            )
             for rank, (c, doc) in enumerate(found, start=1)
         ]
 
@@ -243,12 +303,22 @@ class Searcher:
         return self.explain_hits(query, [doc_id])[doc_id]
 
     def explain_hits(self, query: str, doc_ids: Sequence[str]) -> dict[str, list[TokenMatch]]:
-        """:meth:`explain` for several documents, encoding the query once (see :func:`retrieval.search.explanations.token_matches`)."""
+        """:meth:`explain` for several documents, encoding the query once (see
+        :func:`retrieval.search.explanations.token_matches`)."""
         if EXPLAINED_BY not in self._opened.components:
-            raise ValueError("Token explanations need a multi-vector index (build with mode multivector, both or hybrid).")
+            raise ValueError(
+                "Token explanations need a multi-vector index (build with mode multivector, both or hybrid)."
+            )
         section = self.manifest.components[EXPLAINED_BY]
-        return token_matches(self.component(EXPLAINED_BY), section.chunking, self.encoder_for(EXPLAINED_BY),
-                             self._opened.store, query, doc_ids, self.index_dir)
+        return token_matches(
+            self.component(EXPLAINED_BY),
+            section.chunking,
+            self.encoder_for(EXPLAINED_BY),
+            self._opened.store,
+            query,
+            doc_ids,
+            self.index_dir,
+        )
 
     def document(self, doc_id: str) -> Any:
         """The stored document with id ``doc_id`` (:class:`index.docstore.Document`), or ``None``."""

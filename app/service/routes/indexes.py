@@ -11,7 +11,9 @@ from app.service.state import ServiceState, service_state, version_text
 router = APIRouter()
 
 
-@router.get("/indexes", response_model=list[IndexSummary], responses=problem_responses(503), summary="The served indexes.")
+@router.get(
+    "/indexes", response_model=list[IndexSummary], responses=problem_responses(503), summary="The served indexes."
+)
 def list_indexes(state: ServiceState = Depends(service_state)) -> list[IndexSummary]:
     from index.errors import IndexFormatError
 
@@ -19,15 +21,22 @@ def list_indexes(state: ServiceState = Depends(service_state)) -> list[IndexSumm
     for name in state.indexes.names:
         try:
             with state.indexes.lease(name) as (searcher, version):
-                summaries.append(IndexSummary(name=name, documents=len(searcher), modes=searcher.modes,
-                                              index_version=version_text(version)))
+                summaries.append(
+                    IndexSummary(
+                        name=name, documents=len(searcher), modes=searcher.modes, index_version=version_text(version)
+                    )
+                )
         except IndexFormatError as err:  # one index gone does not hide the others
             summaries.append(IndexSummary(name=name, available=False, problem=state.paths(str(err))))
     return summaries
 
 
-@router.get("/indexes/{name}", response_model=IndexDetails, responses=problem_responses(404, 422, 503),
-            summary="One index: model, modes, counts, metadata fields, version.")
+@router.get(
+    "/indexes/{name}",
+    response_model=IndexDetails,
+    responses=problem_responses(404, 422, 503),
+    summary="One index: model, modes, counts, metadata fields, version.",
+)
 def index_details(name: str, state: ServiceState = Depends(service_state)) -> IndexDetails:
     from index.component import component_type
 
@@ -36,14 +45,26 @@ def index_details(name: str, state: ServiceState = Depends(service_state)) -> In
         manifest = searcher.manifest
         components = {c: dict(component_type(c).summary(section)) for c, section in manifest.components.items()}
         fields = {field: stats["type"] for field, stats in searcher.metadata_fields().items()}
-        return IndexDetails(name=name, documents=len(searcher), modes=searcher.modes, index_version=version_text(version),
-                            mode=manifest.mode, created_at=manifest.created_at, components=components,
-                            metadata_fields=fields, updates=len(manifest.updates),
-                            tuned_search=manifest.tuned_search.to_json() if manifest.tuned_search else None)
+        return IndexDetails(
+            name=name,
+            documents=len(searcher),
+            modes=searcher.modes,
+            index_version=version_text(version),
+            mode=manifest.mode,
+            created_at=manifest.created_at,
+            components=components,
+            metadata_fields=fields,
+            updates=len(manifest.updates),
+            tuned_search=manifest.tuned_search.to_json() if manifest.tuned_search else None,
+        )
 
 
-@router.get("/indexes/{name}/documents/{doc_id:path}", response_model=Document, responses=problem_responses(404, 422, 503),
-            summary="One stored document by id.")
+@router.get(
+    "/indexes/{name}/documents/{doc_id:path}",
+    response_model=Document,
+    responses=problem_responses(404, 422, 503),
+    summary="One stored document by id.",
+)
 def get_document(name: str, doc_id: str, state: ServiceState = Depends(service_state)) -> Document:
     state.served(name)
     with state.indexes.lease(name) as (searcher, _):

@@ -32,8 +32,14 @@ st.text(f"Folder: {searcher.index_dir}")  # a path is data: shown as text, not M
 st.subheader("Sample documents")
 sample = searcher.documents_sample(25)
 st.dataframe(
-    pd.DataFrame({"id": [d.id for d in sample], "title": [d.title for d in sample], "text": [d.text[:300] for d in sample]}),
-    hide_index=True, width="stretch",
-    column_config={"id": st.column_config.TextColumn(width="medium"), "title": st.column_config.TextColumn(width="medium"),
-                   "text": st.column_config.TextColumn(width="large")},
+    pd.DataFrame(
+        {"id": [d.id for d in sample], "title": [d.title for d in sample], "text": [d.text[:300] for d in sample]}
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "id": st.column_config.TextColumn(width="medium"),
+        "title": st.column_config.TextColumn(width="medium"),
+        "text": st.column_config.TextColumn(width="large"),
+    },
 )

@@ -30,7 +30,9 @@ searcher = open_searcher(choices[chosen])
 if searcher is None:
     st.stop()
 mode = controls[1].radio(
-    "Mode", searcher.modes, horizontal=True,
+    "Mode",
+    searcher.modes,
+    horizontal=True,
     help="Only the modes this index supports are offered.",
 )
 k = controls[2].slider("Results", min_value=1, max_value=50, value=10)
@@ -40,24 +42,46 @@ rerankers = searcher.rerankers(mode)
 if mode == HYBRID or rerankers:
     tuning = st.columns([2, 2, 2, 3])
     if mode == HYBRID:
-        fusion = tuning[0].radio("Fusion", list(FUSIONS), index=FUSIONS.index(config.fusion), horizontal=True,
-                                 key=f"fusion-{chosen}", help=help_for("fusion"))
+        fusion = tuning[0].radio(
+            "Fusion",
+            list(FUSIONS),
+            index=FUSIONS.index(config.fusion),
+            horizontal=True,
+            key=f"fusion-{chosen}",
+            help=help_for("fusion"),
+        )
         config = config.with_changes(fusion=fusion)
         if fusion == "linear":
-            alpha = tuning[1].slider("Dense weight (alpha)", 0.0, 1.0, float(config.alpha), 0.05, key=f"alpha-{chosen}",
-                                     help=help_for("alpha"))
-            normalisation = tuning[2].selectbox("Normalisation", list(NORMALISATIONS), index=NORMALISATIONS.index(config.normalisation),
-                                                key=f"normalisation-{chosen}", help=help_for("normalisation"))
+            alpha = tuning[1].slider(
+                "Dense weight (alpha)",
+                0.0,
+                1.0,
+                float(config.alpha),
+                0.05,
+                key=f"alpha-{chosen}",
+                help=help_for("alpha"),
+            )
+            normalisation = tuning[2].selectbox(
+                "Normalisation",
+                list(NORMALISATIONS),
+                index=NORMALISATIONS.index(config.normalisation),
+                key=f"normalisation-{chosen}",
+                help=help_for("normalisation"),
+            )
             config = config.with_changes(alpha=alpha, normalisation=normalisation)
-    if rerankers and tuning[3].toggle("Rerank with MaxSim", value=config.rerank != "none", key=f"rerank-{chosen}",
-                                      help=help_for("rerank")):
+    if rerankers and tuning[3].toggle(
+        "Rerank with MaxSim", value=config.rerank != "none", key=f"rerank-{chosen}", help=help_for("rerank")
+    ):
         config = config.with_changes(rerank=rerankers[0])
     elif config.rerank != "none":
         config = config.with_changes(rerank="none")
     tuned = searcher.manifest.tuned_search
     if tuned is not None:
-        st.caption(f"Defaults tuned for this index on {code_span(tuned.dataset)} ({tuned.metric} {tuned.cv_metric:.4f} cross-validated "
-                   f"over {tuned.queries} queries, {tuned.tuned_at[:10]}).")
+        st.caption(
+            f"Defaults tuned for this index on {code_span(tuned.dataset)} ({tuned.metric} {tuned.cv_metric:.4f} "
+            "cross-validated "
+            f"over {tuned.queries} queries, {tuned.tuned_at[:10]})."
+        )
 
 with st.form("search", border=False):
     query = st.text_input("Query", placeholder="Ask anything about the indexed documents…", max_chars=None)
@@ -82,16 +106,21 @@ query_encoder = searcher.query_encoder(mode)
 tokens = query_encoder.query_token_count(query) if query_encoder is not None else 0
 if query_encoder is not None and tokens > query_encoder.max_query_tokens:
     st.info(
-        f"Your query is {tokens:,} tokens long; the model reads only its first {query_encoder.max_query_tokens} tokens, "
+        f"Your query is {tokens:,} tokens long; the model reads only its first {query_encoder.max_query_tokens} "
+        "tokens, "
         "so the rest does not affect the results."
     )
 
 result = searcher.search(query, k=k, mode=mode, config=config, filter=active_filter)
-st.caption(f"{len(result.hits)} results · " + " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in result.timings_ms.items()))
+st.caption(
+    f"{len(result.hits)} results · " + " · ".join(f"{stage} {ms:.0f} ms" for stage, ms in result.timings_ms.items())
+)
 if not result.hits and active_filter:
     st.info("No document matches the filter and the query; widen the filter.")
 elif not result.hits:
-    st.info("Nothing matched. BM25 ignores stopwords, so a query of only such words finds nothing; try hybrid or dense.")
+    st.info(
+        "Nothing matched. BM25 ignores stopwords, so a query of only such words finds nothing; try hybrid or dense."
+    )
 terms = query_terms(query)
 explanations = searcher.explain_hits(query, result.ids) if searcher.explains(mode, config) else {}
 if explanations:
