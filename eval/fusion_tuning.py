@@ -193,15 +193,7 @@ def tune(
     best_component = max(components, key=lambda name: components[name])
     best_values = _metric_per_query(component_run(runs, best_component), qrels, metric)
 
-    fold_of = _folds(queries, folds, seed)
-    out_of_fold: dict[str, float] = {}
-    fold_choices = []
-    for fold in range(folds):
-        held_out = [q for q in queries if fold_of[q] == fold]
-        training = [q for q in queries if fold_of[q] != fold]
-        chosen = _best(per_setting, training)
-        out_of_fold.update({q: per_setting[chosen][q] for q in held_out})
-        fold_choices.append({"fold": fold, "queries": len(held_out), "setting": describe(grid[chosen])})
+    out_of_fold, fold_choices = _cross_validated(per_setting, grid, queries, folds, seed)
     chosen = _best(per_setting, queries)
     difference, low, high = difference_interval(out_of_fold, best_values)
     default = current
@@ -233,6 +225,21 @@ def tune(
         fold_choices=fold_choices,
         seconds=round(time.perf_counter() - started, 1),
     )
+
+
+def _cross_validated(
+    per_setting: list[dict[str, float]], grid: list[SearchConfig], queries: list[str], folds: int, seed: int
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Each query's metric under the setting chosen on the other folds, and each fold's choice."""
+    fold_of = _folds(queries, folds, seed)
+    out_of_fold: dict[str, float] = {}
+    fold_choices = []
+    for fold in range(folds):
+        held_out = [q for q in queries if fold_of[q] == fold]
+        chosen = _best(per_setting, [q for q in queries if fold_of[q] != fold])
+        out_of_fold.update({q: per_setting[chosen][q] for q in held_out})
+        fold_choices.append({"fold": fold, "queries": len(held_out), "setting": describe(grid[chosen])})
+    return out_of_fold, fold_choices
 
 
 def describe(setting: SearchConfig) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from index.docstore import Document
+from index.documents import Document
 from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig, SearchConfig
 from retrieval.encode.dense import DenseEncoder

@@ -6,60 +6,16 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from index.docstore_schema import DOCUMENTS_SCHEMA, METADATA_SCHEMA
+from index.documents import Document, Duplicate, embedded_text
 
 OnDuplicate = Literal["error", "first", "last"]
 MATCHES_KEPT = 32  # filters whose admitted rows a store keeps
-
-
-@dataclass(frozen=True)
-class Document:
-    """One document as read from a corpus: id, title, text, extra fields, and where it came from."""
-
-    id: str
-    text: str
-    title: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-    @property
-    def full_text(self) -> str:
-        """Title and text joined, the string that gets embedded (:func:`embedded_text`)."""
-        return embedded_text(self.title, self.text)
-
-
-def embedded_text(title: str, text: str) -> str:
-    """The one definition of what gets encoded for a document: its title and text joined by a space, or the text
-    alone when there is no title. Chunk spans and token spans are offsets into this string.
-
-    >>> embedded_text("Rome", "Capital of Italy."), embedded_text("", "No title.")
-    ('Rome Capital of Italy.', 'No title.')
-    """
-    return f"{title} {text}" if title else text
-
-
-def text_offset(title: str) -> int:
-    """Where the text starts in :func:`embedded_text`: subtract it from a span there to get a span in the text.
-
-    >>> text_offset("Rome"), text_offset("")
-    (5, 0)
-    """
-    return len(title) + 1 if title else 0
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """A document id seen twice: where it was first seen and where again."""
-
-    doc_id: str
-    first_source: str
-    again_source: str
 
 
 class DocumentStore:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from index.component import IndexComponent, Ranking, component_type, sorted_ids
-from index.docstore import Document
+from index.documents import Document
 from index.shard_folders import shard_name
 
 

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.docstore import Document, DocumentStore
+from index.docstore import DocumentStore
+from index.documents import Document
 from index.filters import FilterError
 from index.where import parse_where, where_text
 from retrieval.build.builder import build_index

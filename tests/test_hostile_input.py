@@ -75,7 +75,7 @@ def test_odd_json_records_give_documents_or_a_clear_error(tmp_path_factory, line
     )
 )
 def test_documents_round_trip_through_the_store_byte_exact(tmp_path_factory, docs):
-    from index.docstore import Document
+    from index.documents import Document
 
     store = DocumentStore.create(tmp_path_factory.mktemp("store") / "documents.sqlite")
     try:

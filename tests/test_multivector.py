@@ -264,7 +264,7 @@ def test_query_longer_than_the_query_length_is_truncated(small_index, minilm, mi
 
 @pytest.mark.parametrize("distractors", ["noise", "mix"])
 def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distractors):
-    from eval.bench.multivector import Collection, scale_collection
+    from eval.bench.collections import Collection, scale_collection
 
     rng = np.random.default_rng(1)
     lengths = rng.integers(3, 9, size=20)
@@ -356,7 +356,7 @@ def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_li
     """bench scale's large part searches the grown collection as an index folder: it verifies, opens like a built
     multi-vector index, keeps the real documents' texts, and ranks close to exhaustive MaxSim over the same tokens."""
     from eval.beir import load_beir
-    from eval.bench.multivector import encode_collection, scale_collection
+    from eval.bench.collections import encode_collection, scale_collection
     from eval.bench.scale import corpus_documents, write_collection_index
     from index.multivector.maxsim import maxsim_segments
     from index.verify import verify_index

@@ -80,7 +80,7 @@ def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(
     from typer.testing import CliRunner
 
     from app.cli import app
-    from index.docstore import Document
+    from index.documents import Document
     from retrieval.build.compaction import compact_index
     from retrieval.build.updater import add_documents
     from retrieval.search.searcher import Searcher

@@ -103,3 +103,14 @@ def _option(field: dataclasses.Field, annotation: Any, given_only: bool = False)
         help_text = f"{option_help(field, annotation)} [default: the index's tuned setting, else {field.default}]"
         return typer.Option(None, *declarations, help=help_text, show_default=False)
     return typer.Option(field.default, *declarations, help=option_help(field, annotation))
+
+
+def whole_numbers(flag: str, given: str, example: str) -> tuple[int, ...]:
+    """A flag's comma-separated whole numbers (each at least 1), or an error naming the flag."""
+    try:
+        numbers = tuple(int(part) for part in given.split(",") if part.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers or min(numbers) < 1:
+        raise ValueError(f"{flag} takes comma-separated whole numbers of at least 1 such as {example}, got {given!r}")
+    return numbers

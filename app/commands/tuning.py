@@ -37,36 +37,15 @@ def tune(
     cross-validated estimate and its interval against the better single component."""
     from tqdm import tqdm
 
-    from eval.beir import METRICS, check_judged_documents, corpus_ids, load_beir
-    from eval.fusion_tuning import collect_runs, judged_in_index, settings_grid
+    from eval.beir import METRICS, load_beir
+    from eval.fusion_tuning import settings_grid
     from eval.fusion_tuning import tune as run_tuning
     from retrieval.build.tuned import apply_tuned_search
-    from retrieval.search.pipeline import HYBRID_PARTS
-    from retrieval.search.searcher import Searcher
 
     if metric not in METRICS:  # before the searches, not after them
         raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
     data = load_beir(dataset, split)
-    searcher = Searcher.load(index)
-    try:
-        missing = [name for name in HYBRID_PARTS if name not in searcher.modes]
-        if missing:
-            raise ValueError(
-                f"{index} has no {' or '.join(missing)} component; tuning fusion needs a hybrid index "
-                f"(build it with --mode hybrid)."
-            )
-        check_judged_documents(data, corpus_ids(data.corpus_path), split)
-        coverage = judged_in_index(data, searcher)
-        if coverage < 0.5:
-            warning_line(
-                f"the index holds only {coverage:.0%} of the documents {dataset} judges relevant; is it the "
-                f"dataset the index was built from?"
-            )
-        current = searcher.search_config()
-        with tqdm(total=len(data.judged_queries), desc="Searching components", unit=" query") as bar:
-            runs = collect_runs(searcher, data, on_batch=bar.update)
-    finally:
-        searcher.close()
+    runs, current = _component_runs(index, dataset, data, split)
     with tqdm(total=len(settings_grid(runs.maxsim is not None)), desc="Evaluating settings", unit=" setting") as bar:
         report = run_tuning(
             runs,
@@ -98,6 +77,39 @@ def tune(
             queries=report.n_queries,
         )
         out.print(f"Applied to {index}: searches now default to {_spelled(tuned.settings)}.")
+
+
+def _component_runs(index: Path, dataset: Path, data: Any, split: str) -> tuple[Any, Any]:
+    """Every judged query's ranked lists from each hybrid component of ``index`` (the fusion grid's input), and the
+    settings the index searches with now; a dataset whose judged documents are not in the index is refused."""
+    from tqdm import tqdm
+
+    from eval.beir import check_judged_documents, corpus_ids
+    from eval.fusion_tuning import collect_runs, judged_in_index
+    from retrieval.search.pipeline import HYBRID_PARTS
+    from retrieval.search.searcher import Searcher
+
+    searcher = Searcher.load(index)
+    try:
+        missing = [name for name in HYBRID_PARTS if name not in searcher.modes]
+        if missing:
+            raise ValueError(
+                f"{index} has no {' or '.join(missing)} component; tuning fusion needs a hybrid index "
+                f"(build it with --mode hybrid)."
+            )
+        check_judged_documents(data, corpus_ids(data.corpus_path), split)
+        coverage = judged_in_index(data, searcher)
+        if coverage < 0.5:
+            warning_line(
+                f"the index holds only {coverage:.0%} of the documents {dataset} judges relevant; is it the "
+                f"dataset the index was built from?"
+            )
+        current = searcher.search_config()
+        with tqdm(total=len(data.judged_queries), desc="Searching components", unit=" query") as bar:
+            runs = collect_runs(searcher, data, on_batch=bar.update)
+    finally:
+        searcher.close()
+    return runs, current
 
 
 def _print_report(report: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.bench.multivector import Collection, encode_collection
+from eval.bench.collections import Collection, encode_collection
 from index.multivector import codec as residual_codec
 from index.multivector.maxsim import maxsim_segments
 from index.multivector.token_index import MultiVectorIndex

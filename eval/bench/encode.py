@@ -16,7 +16,7 @@ import numpy as np
 
 from eval.beir import evaluate_run, load_beir, read_corpus_records
 from eval.bench.process_memory import peak_rss_mib
-from index.docstore import embedded_text
+from index.documents import embedded_text
 from retrieval.config import BACKENDS
 
 VARIANTS = ("baseline", *BACKENDS)

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from eval.beir import load_beir, read_corpus_records
-from eval.bench.multivector import encode_collection, scale_collection
+from eval.bench.collections import encode_collection, scale_collection
 from eval.paired import top_k_agreement
 from index.chunks import pack_ids
 from index.components.dense import DenseComponent, VectorRows
-from index.docstore import Document, DocumentStore, embedded_text
+from index.docstore import DocumentStore
+from index.documents import Document, embedded_text
 from index.multivector.maxsim import maxsim_segments
 from index.multivector.token_index import MultiVectorIndex
 from index.where import parse_where

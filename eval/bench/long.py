@@ -113,7 +113,8 @@ def _engine_rows(
 ) -> list[dict[str, Any]]:
     """Exact MaxSim, then each codec's index, on the exact token vectors stored in the index ``folder`` (``bench
     multivector``'s systems: same latency measure, nDCG ratio with its interval, top-10 agreement)."""
-    from eval.bench.multivector import Collection, SystemResult, _compare_with_exact, _exact, _modernsearch
+    from eval.bench.collections import Collection
+    from eval.bench.multivector import SystemResult, _compare_with_exact, _exact, _modernsearch
     from retrieval.search.opening import open_committed
 
     opened = open_committed(folder)

@@ -206,7 +206,8 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
     multi-vector index took to build. ``documents``: the real ones by id (stored as they are); a distractor is stored
     with a line naming it."""
     from index.components.multivector import MultiVectorComponent, TokenRows
-    from index.docstore import Document, DocumentStore
+    from index.docstore import DocumentStore
+    from index.documents import Document
     from index.format import DOCUMENTS_NAME, describe_files, write_manifest
     from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest
     from retrieval.components import recipe_for, section_for
@@ -256,7 +257,7 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
 def corpus_documents(dataset_dir: Path) -> dict[str, Any]:
     """The documents of a BEIR folder's corpus by id."""
     from eval.beir import load_beir, read_corpus_records
-    from index.docstore import Document
+    from index.documents import Document
 
     found = read_corpus_records(load_beir(dataset_dir).corpus_path)
     return {d["id"]: Document(d["id"], d["text"], d["title"]) for d in found}
@@ -273,7 +274,7 @@ def bench_search_at_scale(
 ) -> dict[str, Any]:
     """The corpus grown to ``scale`` documents (``bench multivector``'s ``mix`` distractors) as a multi-vector index,
     searched whole and split into shards, in process and on Ray Serve (:func:`bench_search`)."""
-    from eval.bench.multivector import encode_collection, scale_collection
+    from eval.bench.collections import encode_collection, scale_collection
     from retrieval.encode.multivector import MultiVectorEncoder
 
     encoder = MultiVectorEncoder.load("minilm-colbert")

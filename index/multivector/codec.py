@@ -21,8 +21,9 @@ import numpy as np
 CODECS = ("pq", "pq64", "sq8", "none")
 PQ_FILE = "mv_pq.faiss"
 SQ_FILE = "mv_sq.npy"
-# Training effort: the fewest PQ iterations that keep nDCG@10 at exact MaxSim's level (README, "Design choices");
-# the larger codec's finer code words need more data and iterations to pay off (measured in ``bench multivector``).
+# Training effort: the fewest PQ iterations that keep nDCG@10 at exact MaxSim's level (docs/index-format.md,
+# "Design choices"); the larger codec's finer code words need more data and iterations to pay off (measured in
+# ``bench multivector``).
 PQ_ITERATIONS = 10
 PQ_TRAINING_TOKENS = 256 * 64  # 64 residuals per PQ code word
 PQ64_ITERATIONS = 25

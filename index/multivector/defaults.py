@@ -24,7 +24,8 @@ def search_defaults(n_docs: int, n_tokens: int | None = None) -> dict[str, Any]:
     candidates are also held to about :data:`DECODE_TOKENS` tokens, but never fewer than 64. ``prune`` is the
     centroid score below which a token is skipped (0: none): on for long documents, where decoding every token of
     every candidate is what a search costs, off for short ones, where it saves little and costs some of exact
-    MaxSim's ranking. Each value is the measured best of ``bench multivector`` and ``bench long`` (README).
+    MaxSim's ranking. Each value is the measured best of ``bench multivector`` and ``bench long``
+    (docs/multivector.md, docs/long-documents.md).
 
     >>> search_defaults(5_000), search_defaults(200_000)["candidates"]
     ({'nprobe': 4, 'shortlist': 1024, 'candidates': 256, 'prune': 0.0}, 1024)

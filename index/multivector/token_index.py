@@ -12,6 +12,7 @@ import numpy as np
 
 from index.multivector import codec as residual_codec
 from index.multivector.defaults import search_defaults
+from index.multivector.interaction import kept_list_interaction, per_document_best
 from index.multivector.search import search_parts
 from index.multivector.training import (
     centroid_count,
@@ -35,7 +36,6 @@ FILES = {
     "ivf_docs": "mv_ivf_docs.npy",
     "token_vectors": "mv_token_vectors.npy",
 }
-BLOCK_TOKENS = 16_384  # tokens decoded at once: the temporaries stay small and their memory is reused
 UNIT_LENGTH_TOLERANCE = 1e-3  # tokens whose norms are all this close to 1 are unit tokens
 
 
@@ -297,12 +297,12 @@ class MultiVectorIndex:
             if int(np.sum(self.ivf_offsets[lists + 1] - self.ivf_offsets[lists])) < int(
                 np.sum(self.doc_offsets[docs + 1] - self.doc_offsets[docs])
             ):
-                return self._kept_list_interaction(centroid_scores, docs, lists)
+                return kept_list_interaction(self.ivf_offsets, self.ivf_docs, len(self), centroid_scores, docs, lists)
         return self._centroid_interaction(centroid_scores, docs, kept)
 
     def _maxsim(self, query: np.ndarray, docs: np.ndarray, kept: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of ``query`` against the documents at positions ``docs`` (only tokens of ``kept`` centroids when
-        given), decoding :data:`BLOCK_TOKENS` tokens at a time."""
+        given), decoding :data:`~index.multivector.interaction.BLOCK_TOKENS` tokens at a time."""
 
         def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
             if self.token_vectors is not None:
@@ -313,7 +313,8 @@ class MultiVectorIndex:
                 found *= inverse_norms  # scaling the (n_query, n) products costs less than the (n, dim) vectors
             return found
 
-        return self._per_document_best(docs, kept, similarities, len(query)).sum(axis=0)
+        best = per_document_best(self.doc_offsets, self.token_centroid, docs, kept, similarities, len(query))
+        return best.sum(axis=0)
 
     def _posting_scores(self, centroid_scores: np.ndarray, probed: np.ndarray) -> np.ndarray:
         """Approximate MaxSim from the inverted lists alone: for each query token, the best score among its
@@ -338,55 +339,8 @@ class MultiVectorIndex:
         def similarities(positions: np.ndarray, centroids_of: np.ndarray) -> np.ndarray:
             return np.take(centroid_scores, centroids_of, axis=1)
 
-        best = self._per_document_best(docs, kept, similarities, len(centroid_scores))
+        best = per_document_best(self.doc_offsets, self.token_centroid, docs, kept, similarities, len(centroid_scores))
         return (best if kept is None else np.maximum(best, 0.0)).sum(axis=0)
-
-    def _kept_list_interaction(self, centroid_scores: np.ndarray, docs: np.ndarray, lists: np.ndarray) -> np.ndarray:
-        """:meth:`_centroid_interaction` with pruning, read from the inverted lists of the kept centroids instead of
-        the documents' tokens: a long document holds each centroid many times but is in its list once."""
-        starts, ends = self.ivf_offsets[lists], self.ivf_offsets[lists + 1]
-        holders = np.asarray(self.ivf_docs)[_ranges(starts, ends)]
-        centroid_of = np.repeat(lists, ends - starts)
-        slot = np.full(len(self), -1, dtype=np.int64)  # where each wanted document's score goes
-        slot[docs] = np.arange(len(docs))
-        keep = slot[holders] >= 0
-        holders, centroid_of = holders[keep], centroid_of[keep]
-        order = np.argsort(holders, kind="stable")
-        holders, centroid_of = holders[order], centroid_of[order]
-        scores = np.zeros(len(docs), dtype=np.float32)
-        if len(holders):
-            firsts = np.flatnonzero(np.r_[True, holders[1:] != holders[:-1]])
-            per_pair = np.ascontiguousarray(centroid_scores.T)[centroid_of]
-            scores[slot[holders[firsts]]] = np.maximum(np.maximum.reduceat(per_pair, firsts, axis=0), 0.0).sum(axis=1)
-        return scores
-
-    def _per_document_best(
-        self, docs: np.ndarray, kept: np.ndarray | None, similarities: Any, n_query: int
-    ) -> np.ndarray:
-        """``(n_query, len(docs))``: for each query token and document, the best of ``similarities(positions,
-        centroids)`` (an ``(n_query, n)`` array for those tokens) over the document's tokens, only those of ``kept``
-        centroids when given; 0 where a document has no such token. Runs over blocks of about
-        :data:`BLOCK_TOKENS` tokens."""
-        starts, ends = self.doc_offsets[docs], self.doc_offsets[docs + 1]
-        best = np.zeros((n_query, len(docs)), dtype=np.float32)
-        for a, b in _blocks(ends - starts, BLOCK_TOKENS):
-            positions = _ranges(starts[a:b], ends[a:b])
-            centroids_of = np.asarray(self.token_centroid[positions])
-            counts = ends[a:b] - starts[a:b]
-            if kept is not None:
-                survives = kept[centroids_of]
-                running = np.concatenate([[0], np.cumsum(survives)])
-                bounds = np.concatenate([[0], np.cumsum(counts)])
-                counts = running[bounds[1:]] - running[bounds[:-1]]
-                positions, centroids_of = positions[survives], centroids_of[survives]
-            if len(positions) == 0:
-                continue
-            found = similarities(positions, centroids_of)
-            nonempty = counts > 0
-            firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
-            block = best[:, a:b]
-            block[:, nonempty] = np.maximum.reduceat(found, firsts, axis=1)
-        return best
 
     def residual_energy(self, sample: int = 65_536, seed: int = 0) -> float:
         """Mean squared norm of the stored token residuals (token minus its centroid) on a seeded sample.
@@ -424,36 +378,3 @@ class MultiVectorIndex:
             return vectors, None
         lengths = np.sqrt(np.einsum("nd,nd->n", vectors, vectors))
         return vectors, 1.0 / np.maximum(lengths, np.finfo(np.float32).tiny)
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, e)`` for each pair, without a Python loop.
-
-    >>> _ranges(np.array([0, 5]), np.array([2, 8])).tolist()
-    [0, 1, 5, 6, 7]
-    """
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    steps = np.ones(total, dtype=np.int64)
-    boundaries = np.cumsum(lengths)[:-1]
-    steps[0] = starts[0]
-    steps[boundaries] = starts[1:] - ends[:-1] + 1
-    return np.cumsum(steps)
-
-
-def _blocks(lengths: np.ndarray, size: int) -> list[tuple[int, int]]:
-    """Consecutive ``(start, end)`` runs of items whose lengths sum to about ``size`` (at least one item each).
-
-    >>> _blocks(np.array([3, 3, 3, 10, 1]), 6)
-    [(0, 2), (2, 3), (3, 4), (4, 5)]
-    """
-    ends = np.cumsum(lengths)
-    runs, start = [], 0
-    while start < len(lengths):
-        before = int(ends[start - 1]) if start else 0
-        end = max(start + 1, int(np.searchsorted(ends, before + size, side="right")))
-        runs.append((start, end))
-        start = end
-    return runs

@@ -15,7 +15,7 @@ def centroid_count(n_tokens: int) -> int:
     """Number of k-means centroids: a power of two near 4*sqrt(n_tokens), at most n_tokens/64.
 
     Fewer centroids leave larger residuals for the 32-byte PQ codes to describe, which costs quality;
-    more cost training time and memory (README, "Design choices").
+    more cost training time and memory (docs/index-format.md, "Design choices").
 
     >>> centroid_count(350_000), centroid_count(14_000_000), centroid_count(5_000)
     (2048, 16384, 64)
@@ -26,7 +26,7 @@ def centroid_count(n_tokens: int) -> int:
 
 EXACT_ASSIGNMENT_MAX_CENTROIDS = 4096
 # Training effort: the fewest k-means iterations, on the smallest sample per centroid, that keep nDCG@10 at
-# exact MaxSim's level; more effort only lengthens builds (README, "Design choices").
+# exact MaxSim's level; more effort only lengthens builds (docs/index-format.md, "Design choices").
 KMEANS_ITERATIONS = 6
 KMEANS_POINTS_PER_CENTROID = 32
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from index.component import IndexComponent
-from index.docstore import Document, DocumentStore, Duplicate
+from index.docstore import DocumentStore
+from index.documents import Document, Duplicate
 from index.format import DOCUMENTS_NAME, describe_files, discard_partial, folder_bytes, staged_folder, write_manifest
 from index.lock import writer_lock
 from index.manifest import FORMAT_VERSION, BuildRecord, DocumentsSection, Manifest, TunedSearch

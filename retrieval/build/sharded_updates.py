@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from index.component import section_with
-from index.docstore import Document, DocumentStore
+from index.docstore import DocumentStore
+from index.documents import Document
 from index.format import DOCUMENTS_NAME, MANIFEST_NAME, describe_files, read_manifest, write_manifest
 from index.manifest import DocumentsSection, Manifest, ShardEntry
 from retrieval.build.committed import recorded_config
@@ -91,35 +92,7 @@ def update_shards(
             dict(encoders or {}),
             config,
         )
-        entries = {}
-        for number, name in enumerate(names):
-            folder = staging / name
-            shard = read_manifest(folder)
-            payload = [DOCUMENTS_NAME, *(path for part in parts[number].values() for path in part.save(folder))]
-            rows = stores[number].row_ids()
-            write_manifest(
-                folder,
-                dataclasses.replace(
-                    shard,
-                    documents=DocumentsSection(DOCUMENTS_NAME, len(rows)),
-                    files=describe_files(folder, payload),
-                    components={
-                        kind: section_with(shard.components[kind], part.describe())
-                        for kind, part in parts[number].items()
-                    },
-                ),
-            )
-            entries[name] = ShardEntry(len(rows), int(rows.min(initial=0)), int(rows.max(initial=0)))
-        whole = {
-            kind: _whole_facts([parts[n][kind].describe() for n in range(len(names))]) for kind in manifest.components
-        }
-        updated = dataclasses.replace(
-            manifest,
-            documents=DocumentsSection("", sum(e.documents for e in entries.values())),
-            shards=entries,
-            components={kind: section_with(section, whole[kind]) for kind, section in manifest.components.items()},
-            files=describe_files(staging, [f"{name}/{MANIFEST_NAME}" for name in names]),
-        )
+        updated = _write_manifests(staging, manifest, names, stores, parts)
         deleted = {doc_id for found in removed for doc_id in found}
         change = ShardedChange(
             len(documents) - len(existing),
@@ -132,6 +105,39 @@ def update_shards(
     finally:
         for store in stores:
             store.close()
+
+
+def _write_manifests(
+    staging: Path, manifest: Manifest, names: list[str], stores: list[DocumentStore], parts: list[dict[str, Any]]
+) -> Manifest:
+    """Write every updated shard's manifest; the whole's new manifest (for the caller to write)."""
+    entries = {}
+    for number, name in enumerate(names):
+        folder = staging / name
+        shard = read_manifest(folder)
+        payload = [DOCUMENTS_NAME, *(path for part in parts[number].values() for path in part.save(folder))]
+        rows = stores[number].row_ids()
+        components = {
+            kind: section_with(shard.components[kind], part.describe()) for kind, part in parts[number].items()
+        }
+        write_manifest(
+            folder,
+            dataclasses.replace(
+                shard,
+                documents=DocumentsSection(DOCUMENTS_NAME, len(rows)),
+                files=describe_files(folder, payload),
+                components=components,
+            ),
+        )
+        entries[name] = ShardEntry(len(rows), int(rows.min(initial=0)), int(rows.max(initial=0)))
+    whole = {kind: _whole_facts([parts[n][kind].describe() for n in range(len(names))]) for kind in manifest.components}
+    return dataclasses.replace(
+        manifest,
+        documents=DocumentsSection("", sum(e.documents for e in entries.values())),
+        shards=entries,
+        components={kind: section_with(section, whole[kind]) for kind, section in manifest.components.items()},
+        files=describe_files(staging, [f"{name}/{MANIFEST_NAME}" for name in names]),
+    )
 
 
 def _updated_parts(

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from index.component import section_with
-from index.docstore import Document, DocumentStore
+from index.docstore import DocumentStore
+from index.documents import Document
 from index.format import DOCUMENTS_NAME, describe_files, read_manifest, staged_folder, write_manifest
 from index.manifest import Manifest
 from retrieval.build.committed import copy_payload, copy_shards, locked_index, recorded_config

@@ -1,6 +1,6 @@
 """Corpus readers: stream documents from BEIR folders, JSONL, CSV/TSV, Parquet, text folders and HF datasets.
 
-Every reader yields :class:`index.docstore.Document` one at a time, so memory is
+Every reader yields :class:`index.documents.Document` one at a time, so memory is
 bounded by what the caller batches, never by the corpus. Problems are reported
 with the file, the line (or row) and what to do about it.
 """
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index.docstore import Document
+from index.documents import Document
 from index.metadata import TableText
 from retrieval.config import BuildConfig
 

@@ -13,7 +13,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-from index.docstore import Document
+from index.documents import Document
 
 SKIPPED_PACKAGES = {
     "test",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from index.docstore import Document
+from index.documents import Document
 from index.metadata import MetadataSchema, MetadataTypeError
 from retrieval.config import BuildConfig
 from retrieval.corpus.readers import CorpusError, ReadStats

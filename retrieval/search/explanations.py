@@ -1,6 +1,6 @@
 """Why a document matched: the passage (best chunk) of a hit, and the MaxSim token alignment of a multi-vector match.
 
-Both map positions in the embedded text (:func:`index.docstore.embedded_text`) back into the document's text.
+Both map positions in the embedded text (:func:`index.documents.embedded_text`) back into the document's text.
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from index.docstore import Document, DocumentStore, text_offset
+from index.docstore import DocumentStore
+from index.documents import Document, text_offset
 from index.multivector.maxsim import maxsim_alignment
 from retrieval.encode.chunking import ChunkPolicy, split_text
 from retrieval.search.results import TokenMatch

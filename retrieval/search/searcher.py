@@ -321,7 +321,7 @@ class Searcher:
         )
 
     def document(self, doc_id: str) -> Any:
-        """The stored document with id ``doc_id`` (:class:`index.docstore.Document`), or ``None``."""
+        """The stored document with id ``doc_id`` (:class:`index.documents.Document`), or ``None``."""
         row = self._opened.store.row_id(doc_id)
         return None if row is None else self._opened.store.get([row])[0]
 
