@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 CODE := app retrieval index eval tests
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint browser clean constraints
+.PHONY: install demo test lint docs browser clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict turns every warning into an error. The result
+# tables in README.md and docs/ must match the JSON under eval/results/ they are generated from.
+docs: $(STAMP)
+	$(BIN)/modernsearch eval tables README.md docs/*.md --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/artifacts
+	rm -rf $(VENV) .pytest_cache tests/artifacts site

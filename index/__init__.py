@@ -4,7 +4,7 @@ This package receives vectors and documents; it knows nothing of models.
 
 FAISS and PyTorch each bring their own OpenMP runtime. With OpenMP's default wait policy, the threads of one keep
 spinning after their work while the other's need the same cores, which slows a multi-vector query (FAISS, then
-PyTorch encoding) several times over; threads that sleep when idle did not slow builds (figures in the README's
+PyTorch encoding) several times over; threads that sleep when idle did not slow builds (figures in docs/service.md's
 service benchmark section). So the passive policy is the default here, set before either library loads; a policy
 the user set is left alone.
 """

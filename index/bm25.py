@@ -13,7 +13,7 @@ from index.rows import best_of
 
 BM25_FOLDER = "bm25"
 ROW_IDS_FILE = "row_ids.npy"
-DEFAULT_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # bm25s's defaults (README, "Design choices")
+DEFAULT_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # bm25s's defaults (docs/index-format.md, "Design choices")
 
 
 @dataclass

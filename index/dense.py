@@ -18,7 +18,8 @@ DEFAULT_SEARCH_PARAMS = {"hnsw": {"efSearch": 128}, "ivf": {"nprobe": 16}}
 EXACT_BELOW = 0.05
 EXACT_BELOW_COUNT = 2_000
 FILTERED_EF_MAX = 1024  # the widest graph search a filter asks for
-FILTERED_EF_EXPONENT = 0.3  # efSearch x 2 at 10% allowed, x 1.2 at 50% (chosen with `bench filter`, see the README)
+# efSearch x 2 at 10% allowed, x 1.2 at 50% (chosen with `bench filter`, see docs/filters.md)
+FILTERED_EF_EXPONENT = 0.3
 
 
 def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
@@ -27,7 +28,7 @@ def factory_for(index_type: str, n_vectors: int, dim: int) -> str:
     IVF cell counts follow ~4*sqrt(n) but keep at least 39 training points per
     centroid, so small corpora still train. IVF-PQ uses 4-bit fast-scan codes of
     two dimensions each (a sixteenth of float32), whose small code books train far
-    faster than 8-bit PQ's (README, "Design choices"):
+    faster than 8-bit PQ's (docs/index-format.md, "Design choices"):
 
     >>> factory_for("flat", 1000, 384)
     'Flat'

@@ -51,7 +51,7 @@ def to_sql(filter: Mapping[str, Any], types: Mapping[str, str]) -> tuple[str, li
     combine by INTERSECT, UNION and EXCEPT.
 
     >>> sql, parameters = to_sql({"year": {"$gte": 2020}, "draft": False}, {"year": "integer", "draft": "boolean"})
-    >>> print(sql.replace(" INTERSECT ", "\nINTERSECT "))
+    >>> print(sql.replace(" INTERSECT ", "\\nINTERSECT "))
     SELECT row_id FROM (SELECT row_id FROM metadata_values WHERE field = ? AND value >= ?)
     INTERSECT SELECT row_id FROM (SELECT row_id FROM metadata_values WHERE field = ? AND value = ?)
     >>> parameters

@@ -77,7 +77,7 @@ def test_hybrid_rrf_equals_fusing_the_component_searches(small_searcher):
 
 
 def test_default_hybrid_is_dense_weighted_linear_fusion_of_the_component_searches(small_searcher):
-    """The default (chosen by `bench fusion`, README): 0.85 x min-max dense + 0.15 x min-max BM25."""
+    """The default (chosen by `bench fusion`, docs/hybrid.md): 0.85 x min-max dense + 0.15 x min-max BM25."""
     depth = SearchConfig().candidates
     dense = {h.id: h.score for h in small_searcher.search(QUERY, k=depth, mode="dense").hits}
     bm25 = {h.id: h.score for h in small_searcher.search(QUERY, k=depth, mode="bm25").hits}

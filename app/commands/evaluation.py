@@ -168,3 +168,29 @@ def eval_report(
         out.print(f"Written: {path}")
     for problem in written.problems:
         warning_line(problem, "Skipped: ")
+
+
+@eval_app.command("tables")
+@friendly_errors
+def eval_tables(
+    documents: list[Path] = typer.Argument(..., help="Markdown files with <!-- table: ... --> markers."),
+    results: Path = typer.Option(Path("eval/results"), help="Folder of the JSON results the tables are made from."),
+    check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 when a table differs from its results."),
+) -> None:
+    """Regenerate the result tables of Markdown documents from the JSON they name (eval.results_tables)."""
+    import os
+    import tempfile
+
+    from eval.results_tables import out_of_date, render
+
+    stale = out_of_date(documents, results)
+    if check:
+        for path in stale:
+            warning_line(f"{path}: its tables differ from {results}; run `modernsearch eval tables {path}`.")
+        raise typer.Exit(1 if stale else 0)
+    for path in stale:
+        text = render(path.read_text(encoding="utf-8"), results)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            tmp.write(text)
+        os.replace(tmp.name, path)
+        out.print(f"Updated: {path}")

@@ -2,7 +2,7 @@
 
 A plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``: it only watches the response start go by,
 so a request costs no extra task, stream or copy of the body (that machinery was a large share of the event loop's
-time per search request; the README's service benchmark section has the measurement).
+time per search request; docs/service.md has the measurement).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Requests that share an index and every search setting queue under one key. A req
 ``max_in_flight`` batches of its key running starts one at once (a lone client waits for nothing); the others wait
 and go together in the next batch, up to ``max_batch`` queries. Where the query encoder runs outside the GIL (ONNX
 Runtime), two batches in flight keep the cores busy: while one is encoded, the event loop answers the previous
-batch's clients and collects the next. A PyTorch encoder is better served one batch at a time (the README's service
+batch's clients and collects the next. A PyTorch encoder is better served one batch at a time (docs/service.md's
 benchmark has the figures).
 
 A batch that fails is searched again one query at a time, so one client's bad query (or one that fails in the

@@ -1,0 +1,90 @@
+"""Result tables in Markdown documents, generated from the JSON under ``eval/results/`` so that a table can never
+disagree with its results file.
+
+A document marks each generated table with a comment naming its source and columns, and the table follows it up to
+a closing comment::
+
+    <!-- table: bench-encode-scifact.json | variant | docs/s = docs_per_second | nDCG@10 = metrics.ndcg@10 -->
+    | variant | docs/s | nDCG@10 |
+    ...
+    <!-- /table -->
+
+Each column is ``label = field`` or just ``field``, where ``field`` is a dotted path into one row of the file's
+``results`` list (``metrics.ndcg@10``). ``<!-- table: report -->`` is the evaluation report's table over every
+``eval beir`` and ``eval mteb`` summary (:func:`eval.reports.markdown_table`). :func:`render` rewrites every marked
+table; ``modernsearch eval tables FILE... --check`` says which documents are out of date.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MARKED = re.compile(r"(?P<open><!-- table: (?P<spec>.+?) -->\n)(?P<body>.*?)(?P<close><!-- /table -->)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class TableError(ValueError):
+    """A table marker that cannot be rendered: which marker, and why."""
+
+    spec: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"table marker '{self.spec}': {self.problem}"
+
+
+def render(text: str, results_dir: Path) -> str:
+    """``text`` with every marked table regenerated from ``results_dir``."""
+    return MARKED.sub(lambda m: m["open"] + table(m["spec"], results_dir) + "\n" + m["close"], text)
+
+
+def table(spec: str, results_dir: Path) -> str:
+    """The Markdown table a marker's ``spec`` describes (see the module docstring)."""
+    source, *columns = [part.strip() for part in spec.split("|")]
+    if source == "report":
+        from eval.reports import load_reports, markdown_table
+
+        rows, _ = load_reports(results_dir)
+        return markdown_table(rows)
+    path = results_dir / source
+    if not path.is_file():
+        raise TableError(spec, f"{path} does not exist")
+    rows = json.loads(path.read_text(encoding="utf-8")).get("results")
+    if not isinstance(rows, list) or not columns:
+        raise TableError(spec, f"{path.name} has no 'results' list, or the marker names no columns")
+    pairs = [(c.split("=", 1)[0].strip(), c.split("=", 1)[1].strip()) if "=" in c else (c, c) for c in columns]
+    lines = ["| " + " | ".join(label for label, _ in pairs) + " |", "|" + "---|" * len(pairs)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(_field(row, field, spec)) for _, field in pairs) + " |")
+    return "\n".join(lines)
+
+
+def out_of_date(paths: list[Path], results_dir: Path) -> list[Path]:
+    """The documents among ``paths`` whose marked tables differ from what the results say."""
+    return [p for p in paths if render(p.read_text(encoding="utf-8"), results_dir) != p.read_text(encoding="utf-8")]
+
+
+def _field(row: dict[str, Any], field: str, spec: str) -> Any:
+    value: Any = row
+    for key in field.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise TableError(spec, f"a row has no field {field!r}")
+        value = value[key]
+    return value
+
+
+def _cell(value: Any) -> str:
+    """A value as a table shows it: floats to four significant decimals, thousands separated, ``-`` for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
