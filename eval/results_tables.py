@@ -10,7 +10,8 @@ a closing comment::
     <!-- /table -->
 
 Each column is ``label = field`` or just ``field``, where ``field`` is a dotted path into one row of the file's
-``results`` list (``metrics.ndcg@10``). ``<!-- table: report -->`` is the evaluation report's table over every
+``results`` list (``metrics.ndcg@10``); ``field / first`` is the row's value over the first row's (the baseline a
+benchmark lists first), shown as ``2.00x``. ``<!-- table: report -->`` is the evaluation report's table over every
 ``eval beir`` and ``eval mteb`` summary (:func:`eval.reports.markdown_table`). :func:`render` rewrites every marked
 table; ``modernsearch eval tables FILE... --check`` says which documents are out of date.
 """
@@ -57,15 +58,29 @@ def table(spec: str, results_dir: Path) -> str:
     if not isinstance(rows, list) or not columns:
         raise TableError(spec, f"{path.name} has no 'results' list, or the marker names no columns")
     pairs = [(c.split("=", 1)[0].strip(), c.split("=", 1)[1].strip()) if "=" in c else (c, c) for c in columns]
-    lines = ["| " + " | ".join(label for label, _ in pairs) + " |", "|" + "---|" * len(pairs)]
+    aligns = ["---|" if isinstance(_value(rows[0], field, spec), str) else "---:|" for _, field in pairs]
+    lines = ["| " + " | ".join(label for label, _ in pairs) + " |", "|" + "".join(aligns)]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(_field(row, field, spec)) for _, field in pairs) + " |")
+        lines.append("| " + " | ".join(_column(row, rows[0], field, spec) for _, field in pairs) + " |")
     return "\n".join(lines)
+
+
+def _column(row: dict[str, Any], first: dict[str, Any], field: str, spec: str) -> str:
+    if field.endswith("/ first"):
+        name = field.removesuffix("/ first").strip()
+        value, base = _field(row, name, spec), _field(first, name, spec)
+        return f"{value / base:.2f}x" if value is not None and base else "-"
+    return _cell(_field(row, field, spec))
 
 
 def out_of_date(paths: list[Path], results_dir: Path) -> list[Path]:
     """The documents among ``paths`` whose marked tables differ from what the results say."""
     return [p for p in paths if render(p.read_text(encoding="utf-8"), results_dir) != p.read_text(encoding="utf-8")]
+
+
+def _value(row: dict[str, Any], field: str, spec: str) -> Any:
+    """What a column shows for ``row`` before formatting (a ratio column's field read as itself)."""
+    return _field(row, field.removesuffix("/ first").strip(), spec)
 
 
 def _field(row: dict[str, Any], field: str, spec: str) -> Any:
@@ -78,13 +93,14 @@ def _field(row: dict[str, Any], field: str, spec: str) -> Any:
 
 
 def _cell(value: Any) -> str:
-    """A value as a table shows it: floats to four significant decimals, thousands separated, ``-`` for none."""
+    """A value as a table shows it: fractions (metrics) to four decimals, other floats to one, thousands separated,
+    ``-`` for none."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value).replace("|", "\\|")

@@ -30,9 +30,18 @@ def test_a_marked_table_is_generated_from_its_results_file(tmp_path):
     text = f"before\n{marker}\nstale\n<!-- /table -->\nafter\n"
     assert render(text, tmp_path) == (
         f"before\n{marker}\n"
-        "| variant | docs/s | nDCG@10 | tokens |\n|---|---|---|---|\n"
+        "| variant | docs/s | nDCG@10 | tokens |\n|---|---:|---:|---:|\n"
         "| onnx | 61.2 | 0.6451 | 1,242,251 |\n| a\\|b | - | 0.5000 | 7 |\n<!-- /table -->\nafter\n"
     )
+
+
+def test_a_column_can_be_each_rows_ratio_to_the_first(tmp_path):
+    (tmp_path / "bench.json").write_text(
+        json.dumps({"results": [{"v": "base", "rate": 32.0}, {"v": "new", "rate": 64.1}]})
+    )
+    marker = "<!-- table: bench.json | v | rate | vs base = rate / first -->"
+    rendered = render(f"{marker}\n<!-- /table -->", tmp_path)
+    assert "| base | 32.0 | 1.00x |\n| new | 64.1 | 2.00x |" in rendered
 
 
 @pytest.mark.parametrize(
