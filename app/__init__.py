@@ -1,1 +1,3 @@
-"""The command line and (later) the Streamlit UI, thin layers over retrieval and eval."""
+"""The surfaces people use, thin layers over retrieval and eval: the command line (``cli.py`` assembling
+``commands/``), the HTTP service (``service/``: FastAPI routes, or Ray Serve for sharded indexes), the Streamlit UI
+(``ui/``) and the demo (``demo.py``). Only this package speaks in command-line flags."""

@@ -1,4 +1,6 @@
-"""Retrieval: encoders, corpus readers, the index builder and searchers.
+"""Retrieval: text to index rows, queries to hits. ``encode/`` is the model layer, ``build/`` the write path
+(builder, updates, compaction), ``search/`` the query path (searcher, pipeline, fusion), ``components/`` each index
+component's retrieval side, ``corpus/`` the readers; ``config`` declares every setting once.
 
 Importing this package loads no model and touches no file; heavy work happens on first use.
 """
