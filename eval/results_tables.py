@@ -13,13 +13,16 @@ Each column is ``label = field`` or just ``field``, where ``field`` is a dotted 
 ``results`` list (``metrics.ndcg@10``); ``field / first`` is the row's value over the first row's (the baseline a
 benchmark lists first), shown as ``2.00x``. ``<!-- table: report -->`` is the evaluation report's table over every
 ``eval beir`` and ``eval mteb`` summary (:func:`eval.reports.markdown_table`). :func:`render` rewrites every marked
-table; ``modernsearch eval tables FILE... --check`` says which documents are out of date.
+table, :func:`update` a file's; ``modernsearch eval tables FILE... --check`` says which documents are out of date.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,9 +76,24 @@ def _column(row: dict[str, Any], first: dict[str, Any], field: str, spec: str) -
     return _cell(_field(row, field, spec))
 
 
-def out_of_date(paths: list[Path], results_dir: Path) -> list[Path]:
-    """The documents among ``paths`` whose marked tables differ from what the results say."""
-    return [p for p in paths if render(p.read_text(encoding="utf-8"), results_dir) != p.read_text(encoding="utf-8")]
+def update(path: Path, results_dir: Path, *, write: bool = True) -> bool:
+    """Whether the marked tables of the Markdown file ``path`` differ from what the results say; with ``write``,
+    the file is rewritten with them (through a temporary sibling renamed over it, its permissions kept)."""
+    text = path.read_text(encoding="utf-8")
+    rendered = render(text, results_dir)
+    if rendered == text:
+        return False
+    if write:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(rendered)
+            shutil.copymode(path, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return True
 
 
 def _value(row: dict[str, Any], field: str, spec: str) -> Any:

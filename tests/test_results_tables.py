@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.results_tables import TableError, render
+from eval.results_tables import TableError, render, update
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "eval" / "results"
@@ -56,6 +56,21 @@ def test_bad_markers_say_which_and_why(tmp_path, marker, problem):
     (tmp_path / "bench.json").write_text(json.dumps({"results": [{"a": 1}]}))
     with pytest.raises(TableError, match=problem):
         render(f"<!-- table: {marker} -->\n<!-- /table -->", tmp_path)
+
+
+def test_update_rewrites_only_a_stale_file_and_keeps_its_permissions(tmp_path):
+    (tmp_path / "bench.json").write_text(json.dumps({"results": [{"a": 1}]}))
+    document = tmp_path / "page.md"
+    document.write_text("intro\n<!-- table: bench.json | a -->\nstale\n<!-- /table -->\n")
+    document.chmod(0o640)
+    assert update(document, tmp_path, write=False) and "stale" in document.read_text(), "a check writes nothing"
+    assert update(document, tmp_path)
+    assert document.read_text() == "intro\n<!-- table: bench.json | a -->\n| a |\n|---:|\n| 1 |\n<!-- /table -->\n"
+    assert document.stat().st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.iterdir()] == [
+        "bench.json",
+        "page.md",
+    ]
+    assert not update(document, tmp_path), "an up-to-date file is left alone"
 
 
 def test_the_readme_and_docs_tables_match_the_published_results():

@@ -178,19 +178,12 @@ def eval_tables(
     check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 when a table differs from its results."),
 ) -> None:
     """Regenerate the result tables of Markdown documents from the JSON they name (eval.results_tables)."""
-    import os
-    import tempfile
+    from eval.results_tables import update
 
-    from eval.results_tables import out_of_date, render
-
-    stale = out_of_date(documents, results)
+    changed = [path for path in documents if update(path, results, write=not check)]
     if check:
-        for path in stale:
+        for path in changed:
             warning_line(f"{path}: its tables differ from {results}; run `modernsearch eval tables {path}`.")
-        raise typer.Exit(1 if stale else 0)
-    for path in stale:
-        text = render(path.read_text(encoding="utf-8"), results)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-            tmp.write(text)
-        os.replace(tmp.name, path)
+        raise typer.Exit(1 if changed else 0)
+    for path in changed:
         out.print(f"Updated: {path}")
