@@ -7,11 +7,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,44 +20,15 @@ from index.format import partial_folder, read_manifest
 from index.lock import lock_path, writer_lock
 from index.verify import verify_index
 from retrieval.build.builder import build_index
-from retrieval.build.progress import PROGRESS_NAME
 from retrieval.config import BuildConfig
 
-ENV = {**os.environ, "COLUMNS": "200"}
+from cli_runs import cli, one_clean_line, write_corpus
+
 DOCS = [
     {"_id": "d1", "title": "Cats", "text": "cats purr and sleep in the sun"},
     {"_id": "d2", "title": "Dogs", "text": "dogs bark at the mail carrier"},
     {"_id": "d3", "title": "Birds", "text": "birds sing at dawn in the trees"},
 ]
-
-
-PROGRESS = re.compile(r"^(Reading|Encoding):")  # tqdm's bars, which stay on stderr while a build reads
-
-
-def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env or {**ENV, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        timeout=600,
-    )
-
-
-def one_clean_line(process: subprocess.CompletedProcess) -> str:
-    """A failed command: exit 1 and one 'Error:' line on stderr, no traceback."""
-    assert process.returncode == 1, (process.stdout, process.stderr)
-    assert "Traceback" not in process.stderr, process.stderr
-    lines = [line for line in process.stderr.splitlines() if line.strip() and not PROGRESS.match(line)]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), process.stderr
-    return lines[0]
-
-
-def write_corpus(path: Path, docs: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
-    return path
 
 
 def holds(index: Path, doc_id: str) -> bool:
@@ -417,149 +384,3 @@ def test_the_ui_shows_a_corrupt_index_as_a_message(index_copy, monkeypatch, tmp_
 def test_queries_without_visible_characters_are_refused(tiny_index):
     for query in ("\x01\x1f", "\u200b\u2060\ufeff", " \t\u3000"):  # argv cannot carry NUL; the API test covers it
         assert "no visible characters" in one_clean_line(cli("search", str(tiny_index), query))
-
-
-# ---- the UI server owns its child ------------------------------------------------------------------------
-
-
-def test_sigterm_of_the_app_frees_its_port(tiny_index, tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**ENV, "MODERNSEARCH_HOME": str(tmp_path / "home")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "app", "--index", str(tiny_index), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not _listening(port):
-            assert process.poll() is None and time.monotonic() < deadline, "the app did not start"
-            time.sleep(0.3)
-        process.send_signal(signal.SIGTERM)
-        stopped = time.monotonic()
-        while _listening(port) and time.monotonic() - stopped < 10:
-            time.sleep(0.2)
-        assert not _listening(port), "the port is still served 10 s after SIGTERM"
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-# ---- huge documents -------------------------------------------------------------------------------------------
-
-
-def long_text(n_bytes: int) -> str:
-    """Prose-like text of ``n_bytes``: a few words, then a 120-letter token the tokenizer maps to one piece."""
-    import random
-
-    rng = random.Random(3)
-    words = "river mountain city music science history language engine ocean forest".split()
-    parts, size = [], 0
-    while size < n_bytes:
-        part = (
-            " ".join(rng.choice(words) for _ in range(3))
-            + " "
-            + "".join(rng.choice("abcdefghij") for _ in range(120))
-            + "\n"
-        )
-        parts.append(part)
-        size += len(part)
-    return "".join(parts)
-
-
-@pytest.mark.slow
-def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
-    corpus = write_corpus(
-        tmp_path / "long.jsonl",
-        [
-            {"_id": "big", "title": "Big", "text": long_text(2_000_000)},
-            {"_id": "small", "text": "a short river document"},
-        ],
-    )
-    args = ["build", str(corpus), "--model", "minilm", "--batch-size", "4"]
-    reference = cli(*args, "--index", str(tmp_path / "reference"))
-    assert reference.returncode == 0, reference.stderr
-    assert "chunk" in reference.stderr, "progress shows chunks of the long document"
-
-    target = tmp_path / "idx"
-    progress_file = partial_folder(target) / PROGRESS_NAME
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args, "--index", str(target)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while True:  # kill once a checkpoint inside the long document is committed
-        try:
-            partial = json.loads(progress_file.read_text()).get("partial", {})
-        except (OSError, ValueError):
-            partial = {}
-        if partial.get("chunks", 0) >= 8 or process.poll() is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = json.loads(progress_file.read_text())
-    assert killed_at["encoded"] == 0 and killed_at["partial"]["row"] >= 1, killed_at
-
-    resumed = cli(*args, "--index", str(target))
-    assert resumed.returncode == 0, resumed.stderr
-    assert "Resuming the interrupted build" in resumed.stderr
-    checksums = {name: entry.sha256 for name, entry in read_manifest(target).files.items()}
-    assert checksums == {name: entry.sha256 for name, entry in read_manifest(tmp_path / "reference").files.items()}
-    assert all(check.ok for check in verify_index(target))
-
-
-def test_documents_over_the_byte_limit_are_rejected_clearly(tmp_path):
-    corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": "a", "text": "fine"}, {"_id": "huge", "text": "x" * 5000}])
-    line = one_clean_line(
-        cli("build", str(corpus), "--index", str(tmp_path / "idx"), "--model", "minilm", "--max-doc-bytes", "4096")
-    )
-    assert "c.jsonl:2" in line and "5,000 bytes" in line and "--max-doc-bytes" in line
-
-
-def test_sigterm_of_a_build_cleans_up_and_keeps_its_progress(tmp_path):
-    corpus = write_corpus(tmp_path / "long.jsonl", [{"_id": "big", "text": long_text(500_000)}])
-    target = tmp_path / "idx"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "build",
-            str(corpus),
-            "--index",
-            str(target),
-            "--model",
-            "minilm",
-            "--batch-size",
-            "2",
-        ],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    progress_file = partial_folder(target) / PROGRESS_NAME
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            if json.loads(progress_file.read_text()).get("partial"):
-                break
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 128 + signal.SIGTERM
-    assert not lock_path(target).exists(), "the lock file is removed on the way out"
-    assert json.loads(progress_file.read_text())["partial"], "the committed work stays for a resume"
