@@ -9,6 +9,7 @@ from index.format import read_manifest
 from retrieval.build.builder import BuildSummary, build_index
 from retrieval.config import BuildConfig, home_dir
 from retrieval.corpus.stdlib_docs import stdlib_documents
+from retrieval.registry import FULL_BUILD_MODE
 
 EXAMPLE_QUERIES = (
     "read and write JSON files",
@@ -32,7 +33,7 @@ def demo_index_dir() -> Path:
 def demo_config(model: str = "minilm", multivector_model: str = "minilm-colbert") -> BuildConfig:
     """The demo's build: hybrid (BM25, dense and multi-vector), so every search mode, the fusion controls and the
     MaxSim token highlights of the UI work on it."""
-    return BuildConfig(model=model, mode="hybrid", multivector_model=multivector_model, on_duplicate="first")
+    return BuildConfig(model=model, mode=FULL_BUILD_MODE, multivector_model=multivector_model, on_duplicate="first")
 
 
 def ensure_demo_index(model: str = "minilm", rebuild: bool = False) -> tuple[Path, BuildSummary | None]:

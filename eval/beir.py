@@ -18,7 +18,8 @@ from typing import Any
 from index.component import component_type
 from index.manifest import Manifest
 from index.where import where_text
-from retrieval.search.pipeline import HYBRID, stage_components
+from retrieval.registry import HYBRID
+from retrieval.search.pipeline import stage_components
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
@@ -279,14 +280,19 @@ def describe_configuration(manifest: Manifest, mode: str, config: Any = None) ->
         model = getattr(section, "model", None)
         return (model.get("spec") if model else name.upper()), component_type(name).label(section)
 
-    used = [part(name) for name in stage_components(mode)]
+    stage = stage_components(mode, manifest.components)
+    used = [part(name) for name in stage]
     label = f"hybrid-{config.fusion if config else 'rrf'}" if mode == HYBRID else mode
     tuned = getattr(manifest, "tuned_search", None)
     if mode == HYBRID and config is not None and tuned is not None:
         label += " (tuned)" if all(getattr(config, k) == v for k, v in tuned.settings.items()) else " (not tuned)"
     model = " + ".join(u[0] for u in used)
     structure = " + ".join(u[1] for u in used)
-    if config is not None and config.rerank != "none" and config.rerank not in stage_components(mode):
+    if (
+        config is not None
+        and config.rerank != "none"
+        and config.rerank not in stage_components(mode, manifest.components)
+    ):
         reranker = part(config.rerank)
         label, model, structure = f"{label}+rerank", f"{model} > {reranker[0]}", f"{structure} > {reranker[1]}"
     return label, model, structure

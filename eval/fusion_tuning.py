@@ -22,7 +22,8 @@ from typing import Any
 
 from eval.beir import METRICS, BeirDataset, DatasetError, Run, evaluate_run
 from retrieval.config import SearchConfig
-from retrieval.search.pipeline import HYBRID_PARTS, fuse_scores
+from retrieval.registry import HYBRID, NO_RERANK, recipe_for
+from retrieval.search.pipeline import fuse_scores
 
 DEPTH = 100  # documents kept per query: what recall@100 needs
 RERANK_DEPTH = 100
@@ -42,6 +43,13 @@ class ComponentRuns:
     lists: dict[str, list[dict[int, float]]]
     maxsim: list[dict[int, float]] | None
     doc_ids: dict[int, str]
+    reranker: str | None = None
+    """The component whose scores ``maxsim`` holds (the index's first reranker), ``None`` for none."""
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The components hybrid search fuses in this index."""
+        return tuple(self.lists)
 
 
 def collect_runs(
@@ -63,49 +71,55 @@ def collect_runs(
                 rows[hit.id] = searcher.row_of(hit.id)
         return {rows[h.id]: score(h) for h in hits}
 
-    lists: dict[str, list[dict[int, float]]] = {name: [] for name in HYBRID_PARTS}
-    with_maxsim = "multivector" in searcher.modes
+    parts = searcher.stage(HYBRID)
+    lists: dict[str, list[dict[int, float]]] = {name: [] for name in parts}
+    reranker = next(iter(searcher.rerankers(HYBRID)), None)
+    label = recipe_for(reranker).score_name if reranker else ""
     maxsim: list[dict[int, float]] = []
     plain = SearchConfig(candidates=candidates)  # never the index's tuned settings: the components as they are
-    rescored = plain.with_changes(rerank="multivector", rerank_depth=candidates)
+    rescored = plain.with_changes(rerank=reranker or NO_RERANK, rerank_depth=candidates)
     for start in range(0, len(ids), batch_size):
         texts = [queries[q] for q in ids[start : start + batch_size]]
-        for name in HYBRID_PARTS:
+        for name in parts:
             lists[name] += [
                 by_row(r.hits, lambda h: h.score)
                 for r in searcher.search_batch(texts, k=candidates, mode=name, config=plain)
             ]
-        if with_maxsim:  # each component's candidates reranked: MaxSim scores of every document either list holds
-            parts = [searcher.search_batch(texts, k=candidates, mode=name, config=rescored) for name in HYBRID_PARTS]
+        if reranker:  # each component's candidates reranked: the scores of every document any list holds
+            found = [searcher.search_batch(texts, k=candidates, mode=name, config=rescored) for name in parts]
             maxsim += [
-                {**by_row(a.hits, lambda h: h.components["maxsim"]), **by_row(b.hits, lambda h: h.components["maxsim"])}
-                for a, b in zip(*parts)
+                {
+                    row: s
+                    for result in per_query
+                    for row, s in by_row(result.hits, lambda h: h.components[label]).items()
+                }
+                for per_query in zip(*found)
             ]
         if on_batch:
             on_batch(len(texts))
-    return ComponentRuns(ids, lists, maxsim if with_maxsim else None, {row: doc for doc, row in rows.items()})
+    return ComponentRuns(ids, lists, maxsim if reranker else None, {row: doc for doc, row in rows.items()}, reranker)
 
 
-def settings_grid(with_rerank: bool) -> list[SearchConfig]:
+def settings_grid(reranker: str | None) -> list[SearchConfig]:
     """Every setting tuning tries: the pure components first (linear alpha 1 and 0: the dense and BM25 rankings,
     which win ties), then linear fusion at every alpha under each normalisation and weighted RRF, each with and
-    without MaxSim rerank."""
+    without rerank by ``reranker`` (a component name; ``None``: no reranked settings)."""
     pure = [SearchConfig(fusion="linear", alpha=1.0), SearchConfig(fusion="linear", alpha=0.0)]
     first = pure + [
         SearchConfig(fusion="linear", alpha=a, normalisation=n) for n in NORMALISATIONS for a in ALPHAS if 0 < a < 1
     ]
     first += [SearchConfig(fusion="rrf", rrf_k=k, rrf_alpha=a) for k in RRF_KS for a in RRF_ALPHAS]
-    if not with_rerank:
+    if reranker is None:
         return first
-    return first + [s.with_changes(rerank="multivector", rerank_depth=RERANK_DEPTH) for s in first]
+    return first + [s.with_changes(rerank=reranker, rerank_depth=RERANK_DEPTH) for s in first]
 
 
 def fused_run(runs: ComponentRuns, setting: SearchConfig, depth: int = DEPTH) -> Run:
     """The run a hybrid search with ``setting`` returns, computed from the collected lists."""
     run: Run = {}
     for i, qid in enumerate(runs.queries):
-        fused = fuse_scores(HYBRID_PARTS, [runs.lists[name][i] for name in HYBRID_PARTS], setting)
-        if setting.rerank == "multivector" and runs.maxsim is not None:
+        fused = fuse_scores(runs.parts, [runs.lists[name][i] for name in runs.parts], setting)
+        if runs.reranker is not None and setting.rerank == runs.reranker and runs.maxsim is not None:
             scores = runs.maxsim[i]
             fused = sorted(
                 ((row, scores[row]) for row, _ in fused[: setting.rerank_depth]), key=lambda d: (-d[1], d[0])
@@ -181,7 +195,7 @@ def tune(
     if not 2 <= folds <= len(runs.queries):
         raise ValueError(f"folds must be between 2 and the number of judged queries ({len(runs.queries)}), got {folds}")
     started = time.perf_counter()
-    grid = settings_grid(runs.maxsim is not None)
+    grid = settings_grid(runs.reranker)
     per_setting: list[dict[str, float]] = []
     for setting in grid:
         _, per_query = evaluate_run(fused_run(runs, setting), qrels)
@@ -189,7 +203,7 @@ def tune(
         if on_setting:
             on_setting(1)
     queries = sorted(per_setting[0])
-    components = {name: _metric_of(component_run(runs, name), qrels, metric) for name in HYBRID_PARTS}
+    components = {name: _metric_of(component_run(runs, name), qrels, metric) for name in runs.parts}
     best_component = max(components, key=lambda name: components[name])
     best_values = _metric_per_query(component_run(runs, best_component), qrels, metric)
 

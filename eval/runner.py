@@ -9,12 +9,15 @@ from typing import Any
 
 from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
 from retrieval.build.builder import build_index
-from retrieval.config import SEARCH_MODES, BuildConfig, SearchConfig
+from retrieval.config import BuildConfig, SearchConfig
+from retrieval.registry import DEFAULT_BUILD_MODE, build_modes, mode_components, rerankers, search_modes
+from retrieval.search.pipeline import stage_components
 from retrieval.search.searcher import Filter, Searcher
 
 
 def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple[str, SearchConfig]:
-    """``"hybrid+rerank"`` -> ``("hybrid", base with rerank=multivector)``: a search mode, optionally reranked;
+    """``"hybrid+rerank"`` -> ``("hybrid", base with rerank=multivector)``: a search mode, optionally reranked (by the
+    first component that can rescore);
     ``@default`` at the end puts the library's default settings in place of ``base`` (an index's tuned settings).
 
     >>> parse_configuration("bm25+rerank")[1].rerank, parse_configuration("dense")[1].rerank
@@ -24,13 +27,13 @@ def parse_configuration(spec: str, base: SearchConfig = SearchConfig()) -> tuple
     """
     spec, at, default = spec.partition("@")
     mode, plus, suffix = spec.partition("+")
-    if mode not in SEARCH_MODES or (plus and suffix != "rerank") or (at and default != "default"):
+    if mode not in search_modes() or (plus and suffix != "rerank") or (at and default != "default"):
         raise ValueError(
-            f"Unknown configuration {spec + at + default!r}: use one of {', '.join(SEARCH_MODES)}, optionally "
+            f"Unknown configuration {spec + at + default!r}: use one of {', '.join(search_modes())}, optionally "
             f"with +rerank, and @default for the default settings instead of the index's tuned ones."
         )
     base = SearchConfig() if at else base
-    return mode, base.with_changes(rerank="multivector") if plus else base
+    return mode, base.with_changes(rerank=rerankers()[0]) if plus else base
 
 
 def build_mode_for(modes: Sequence[str]) -> str:
@@ -39,12 +42,14 @@ def build_mode_for(modes: Sequence[str]) -> str:
     >>> build_mode_for(["dense"]), build_mode_for(["dense", "multivector"]), build_mode_for(["bm25"])
     ('dense', 'both', 'hybrid')
     """
-    needs = {m.partition("+")[0] for m in modes}
-    if needs & {"bm25", "hybrid"}:
-        return "hybrid"
-    if any("+rerank" in m for m in modes) or needs == {"dense", "multivector"}:
-        return "both"
-    return "multivector" if needs == {"multivector"} else "dense"
+    needs = set()
+    for spec in modes:
+        mode, plus, _ = spec.partition("+")
+        needs.update(stage_components(mode), rerankers()[:1] if plus else ())
+    fitting = [mode for mode in build_modes() if needs <= set(mode_components(mode))]
+    if not fitting:
+        raise ValueError(f"no build mode gives an index with {', '.join(sorted(needs))}")
+    return min(fitting, key=lambda mode: len(mode_components(mode)))
 
 
 def run_beir(
@@ -88,7 +93,7 @@ def run_beir(
             searcher.close()
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
         folder = Path(scratch) / "index"
-        mode = build_mode_for(configurations or ["dense"])
+        mode = build_mode_for(configurations or [DEFAULT_BUILD_MODE])
         model = build.model if mode != "multivector" else (build.multivector_model or build.model)
         config = build.with_changes(mode=mode, model=model)
         build_index(dataset.corpus_path, folder, config, progress=progress)
@@ -97,7 +102,7 @@ def run_beir(
             reports = _evaluate_all(
                 searcher,
                 dataset,
-                configurations or ["dense"],
+                configurations or [DEFAULT_BUILD_MODE],
                 SearchConfig(**(search_settings or {})),
                 depth,
                 progress,

@@ -10,8 +10,11 @@ loop over the components an index has; only a component's own module knows what 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -121,8 +124,78 @@ class IndexComponent(Protocol):
         mismatch, else return a one-line description of what was checked."""
 
 
+@runtime_checkable
+class Rescoring(Protocol):
+    """An optional ability: scoring given documents against one query, so the component can rerank what another
+    stage found (exact MaxSim for the multi-vector component)."""
+
+    def rescore(self, query: Any, row_ids: Sequence[int]) -> np.ndarray:
+        """Scores of ``row_ids`` for ``query``, in their order."""
+
+
+@runtime_checkable
+class Explaining(Protocol):
+    """An optional ability: a document's stored token vectors, from which a match is explained token by token."""
+
+    def document_vectors(self, row_id: int) -> np.ndarray:
+        """The stored vectors of one document (decoded where compressed)."""
+
+
+@runtime_checkable
+class SearchingInParts(Protocol):
+    """An optional ability: searching the parts of a split component (shards) together with stages of its own, as
+    the whole would answer, where merging each part's top k would not. Each part exposes those stages as its
+    ``index``; a part served elsewhere answers ``stage_calls`` there and keeps ``stage_facts`` here."""
+
+    stage_calls: ClassVar[frozenset[str]]
+    """The methods of a part's ``index`` that the stages call."""
+
+    @classmethod
+    def search_parts(
+        cls, parts: Sequence[Any], queries: Sequence[Any], k: int, *, allowed: Any, options: Any, run: Any
+    ) -> list[Ranking]:
+        """:meth:`IndexComponent.search` over several parts at once."""
+
+    def stage_facts(self) -> dict[str, Any]:
+        """What the stages read of a part's ``index`` without calling it (attributes), kept by a remote proxy."""
+
+
+ABILITIES: tuple[type, ...] = (Rescoring, Explaining, SearchingInParts)
+BASE_CALLS = frozenset({"search", "row_ids"})  # what any searched component answers
+
+
+def abilities(kind: type) -> tuple[type, ...]:
+    """The optional abilities a component class has, asked of the class itself (never of a proxy)."""
+    return tuple(ability for ability in ABILITIES if _has(kind, ability))
+
+
+def has_ability(kind: type, ability: type) -> bool:
+    """Whether component class ``kind`` has ``ability`` (one of :data:`ABILITIES`)."""
+    return ability in abilities(kind)
+
+
+def forwarded_calls(kind: type) -> frozenset[str]:
+    """The methods a remote proxy for a component of class ``kind`` answers: searching, and the per-part methods of
+    its abilities (``search_parts`` and ``stage_facts`` run on this side)."""
+    own = {name for ability in abilities(kind) for name in _members(ability)} - set(_members(SearchingInParts))
+    return BASE_CALLS | own
+
+
+def _has(kind: type, ability: type) -> bool:
+    return all(hasattr(kind, name) for name in _members(ability))
+
+
+def _members(ability: type) -> tuple[str, ...]:
+    """What a protocol declares: its methods and annotated attributes."""
+    declared = [*vars(ability), *getattr(ability, "__annotations__", {})]
+    return tuple(dict.fromkeys(name for name in declared if not name.startswith("_")))
+
+
 _REGISTRY: dict[str, type[IndexComponent]] = {}
 _BUILTIN_MODULES = ("index.components.dense", "index.components.multivector", "index.components.bm25")
+PLUGINS_VARIABLE = "MODERNSEARCH_COMPONENTS"
+ENTRY_POINTS = "modernsearch.components"
+_plugins_loaded = False
 
 
 def register(component: type[C]) -> type[C]:
@@ -156,10 +229,19 @@ def component_type(name: str) -> type[IndexComponent]:
 
 
 def _load_builtin() -> None:
-    import importlib
-
+    """Import the built-in components and, once, the modules other packages name: the environment variable
+    ``MODERNSEARCH_COMPONENTS`` (comma-separated module names) and the ``modernsearch.components`` entry points.
+    Such a module registers its component when imported (:func:`retrieval.registry.register`)."""
+    global _plugins_loaded
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_VARIABLE, "").split(","))):
+        importlib.import_module(module)
+    for point in entry_points(group=ENTRY_POINTS):
+        point.load()
 
 
 def sorted_ids(ids: Any) -> np.ndarray:

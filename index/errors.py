@@ -34,3 +34,15 @@ class NotAnIndexError(IndexFormatError):
 
 class ChecksumMismatchError(IndexFormatError):
     """A payload file does not match the checksum recorded in the manifest."""
+
+
+class UnknownComponentError(IndexFormatError):
+    """An index holds a component no registered module provides (``component``): a component of another package
+    that this process did not load, or an index of a newer modernsearch."""
+
+    def __init__(self, path: object, component: str, known: tuple[str, ...]) -> None:
+        self.path, self.component, self.known = path, component, known
+        super().__init__(
+            f"{path}: the index holds a {component!r} component, which this modernsearch does not know (it knows "
+            f"{', '.join(known)}). If a package provides it, name its module in MODERNSEARCH_COMPONENTS."
+        )

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from index.component import component_type, registered
-from index.errors import IndexFormatError
+from index.errors import IndexFormatError, UnknownComponentError
 from index.sections import CorruptManifestError, Section
 
 FORMAT_VERSION = 3
@@ -104,11 +104,7 @@ class Manifest(Section):
             raise CorruptManifestError(path, "components", "is empty: the index holds no searchable part")
         for name, section in manifest.components.items():
             if name not in registered():
-                raise CorruptManifestError(
-                    path,
-                    f"components[{name!r}]",
-                    f"is not a component this modernsearch knows ({', '.join(registered())})",
-                )
+                raise UnknownComponentError(path, name, tuple(registered()))
             manifest.components[name] = component_type(name).section_type.from_json(section, path, f"components.{name}")
         for name, entry in manifest.files.items():
             _check_file_entry(path, name, entry)

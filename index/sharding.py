@@ -13,6 +13,7 @@ all shards at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from index.component import IndexComponent, Ranking, component_type, sorted_ids
+from index.component import (
+    Explaining,
+    IndexComponent,
+    Ranking,
+    Rescoring,
+    SearchingInParts,
+    abilities,
+    component_type,
+    sorted_ids,
+)
 from index.documents import Document
 from index.shard_folders import shard_name
 
@@ -192,12 +202,15 @@ class ShardedComponent:
     """One component of a sharded index: the same component of every shard, searched at once and merged.
 
     Searching does what the component built over the whole collection does: each shard's top ``k`` (the shards
-    score alike, see the module's docstring) merged by score, ties by row id; a component type with a
-    ``search_parts`` class method runs its own stages over the shards instead."""
+    score alike, see the module's docstring) merged by score, ties by row id; a component that searches in parts
+    (:class:`index.component.SearchingInParts`) runs its own stages over the shards instead. The optional abilities
+    of the component's class are declared by the class :func:`sharded_component` makes, never answered for every
+    kind."""
 
     def __init__(self, name: str, parts: Sequence[IndexComponent], store: ShardedStore) -> None:
         self.name, self.parts, self._store = name, list(parts), store
-        self._search_parts = getattr(component_type(name), "search_parts", None)
+        kind = component_type(name)
+        self._search_parts = kind.search_parts if SearchingInParts in abilities(kind) else None
 
     def row_ids(self) -> np.ndarray:
         return sorted_ids(np.concatenate([p.row_ids() for p in self.parts]))
@@ -235,6 +248,8 @@ class ShardedComponent:
                 answering.remove(self._store.names.index(err.shard))
         return [Ranking.empty() for _ in queries]
 
+
+class _ShardedRescoring(ShardedComponent):
     def rescore(self, query: Any, row_ids: Sequence[int]) -> np.ndarray:
         """The component's ``rescore`` of each row by the shard that holds it (scores in the order of ``row_ids``;
         -inf for a row whose shard did not answer)."""
@@ -248,9 +263,27 @@ class ShardedComponent:
                 scores[owners == shard] = found
         return scores
 
+
+class _ShardedExplaining(ShardedComponent):
     def document_vectors(self, row_id: int) -> np.ndarray:
         """The stored vectors of one document, from its shard."""
         return self.parts[int(self._store.owners([row_id])[0])].document_vectors(row_id)
+
+
+_FORWARDING = {Rescoring: _ShardedRescoring, Explaining: _ShardedExplaining}
+
+
+def sharded_component(name: str, parts: Sequence[IndexComponent], store: ShardedStore) -> ShardedComponent:
+    """The sharded form of component ``name``, with exactly the optional abilities its class has."""
+    return _sharded_class(abilities(component_type(name)))(name, parts, store)
+
+
+@functools.cache
+def _sharded_class(kinds: tuple[type, ...]) -> type[ShardedComponent]:
+    mixins = tuple(_FORWARDING[kind] for kind in kinds if kind in _FORWARDING)
+    if not mixins:
+        return ShardedComponent
+    return type("Sharded" + "".join(kind.__name__ for kind in kinds if kind in _FORWARDING), mixins, {})
 
 
 def merged_ranking(rankings: Sequence[Ranking], k: int) -> Ranking:
@@ -288,7 +321,7 @@ def open_shards(
         raise
     store = ShardedStore([shard.store for shard in opened], list(names), tolerate_missing=tolerate_missing)
     components = {
-        kind: ShardedComponent(kind, [shard.components[kind] for shard in opened], store)
+        kind: sharded_component(kind, [shard.components[kind] for shard in opened], store)
         for kind in opened[0].components
     }
     return store, components

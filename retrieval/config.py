@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from index.chunks import AGGREGATES as CHUNK_AGGREGATES
 from index.errors import SettingError
+from retrieval import registry
 
-Mode = Literal["dense", "multivector", "both", "hybrid"]
 OnDuplicate = Literal["error", "first", "last"]
 EncodingErrors = Literal["strict", "replace"]
 Codec = Literal["pq", "pq64", "sq8", "none"]
@@ -20,49 +21,54 @@ Backend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
 Fusion = Literal["linear", "rrf"]
 Normalisation = Literal["minmax", "zscore", "bounds"]
 Bm25Analyzer = Literal["auto", "text", "code"]
-Reranker = Literal["none", "multivector"]
 ChunkAggregate = Literal[CHUNK_AGGREGATES]
 OnTypeError = Literal["fail", "null", "skip"]
 Engine = Literal["local", "ray"]
 
-MODES = get_args(Mode)
 MAX_DEPTH = 10_000  # most candidates a stage may pass on
-MODE_COMPONENTS = {
-    "dense": ("dense",),
-    "multivector": ("multivector",),
-    "both": ("dense", "multivector"),
-    "hybrid": ("dense", "multivector", "bm25"),
-}
-SEARCH_MODES = ("dense", "multivector", "bm25", "hybrid")
 FUSIONS = get_args(Fusion)
 NORMALISATIONS = get_args(Normalisation)
-RERANKERS = get_args(Reranker)
 LONG_DOCS = get_args(LongDocs)
 BACKENDS = get_args(Backend)
 
 
 def check_choices(settings: Any) -> None:
-    """Raise :class:`SettingError` for the first field whose ``Literal`` type does not allow its value."""
+    """Raise :class:`SettingError` for the first field whose choices (its ``Literal`` type's values, or those its
+    metadata computes from the component registry) do not include its value."""
     for name, choices in _choices(type(settings)):
         value = getattr(settings, name)
-        if value not in choices:
-            raise SettingError(name, value, f"must be one of {', '.join(choices)}")
+        allowed = choices() if callable(choices) else choices
+        if value not in allowed:
+            raise SettingError(name, value, f"must be one of {', '.join(allowed)}")
+
+
+def choices_of(settings_field: Any, annotation: Any = None) -> tuple[Any, ...]:
+    """The values a settings field allows (empty for a field of free value): computed now for a field whose choices
+    come from the registered components, else its ``Literal`` type's (``annotation``, optional or not)."""
+    computed = settings_field.metadata.get("choices")
+    if computed is not None:
+        return tuple(computed())
+    if get_origin(annotation) is Union:
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return get_args(annotation) if get_origin(annotation) is Literal else ()
 
 
 @functools.cache
-def _choices(settings_type: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    """The ``Literal`` fields of a settings class with their allowed values (resolving hints is slow: once per
-    class)."""
+def _choices(settings_type: type) -> tuple[tuple[str, Any], ...]:
+    """The fields of a settings class that have choices: a ``Literal``'s values, or the registry's function (hints
+    are resolved once per class: it is slow)."""
     hints = get_type_hints(settings_type)
-    return tuple(
-        (f.name, get_args(hints[f.name]))
-        for f in fields(settings_type)
-        if getattr(hints[f.name], "__origin__", None) is Literal
-    )
+    found = []
+    for f in fields(settings_type):
+        if "choices" in f.metadata:
+            found.append((f.name, f.metadata["choices"]))
+        elif getattr(hints[f.name], "__origin__", None) is Literal:
+            found.append((f.name, get_args(hints[f.name])))
+    return tuple(found)
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, choices: Callable[[], tuple[str, ...]] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, **({"choices": choices} if choices else {})})
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,11 @@ class BuildConfig:
         "Model: alias (minilm, modernbert), local sentence-transformers folder, or hub id. "
         "Default: modernbert, falling back to the offline minilm when the hub is out of reach.",
     )
-    mode: Mode = _setting(
-        "dense",
+    mode: str = _setting(
+        registry.DEFAULT_BUILD_MODE,
         "What to index: dense (one vector per document), multivector (ColBERT token vectors), both, or hybrid "
         "(BM25 + dense + multivector: keyword and embedding search fused, MaxSim reranking).",
+        registry.build_modes,
     )
     multivector_model: str | None = _setting(
         None,
@@ -179,7 +186,7 @@ class BuildConfig:
     @property
     def components(self) -> tuple[str, ...]:
         """The index components a build with this mode writes."""
-        return MODE_COMPONENTS[self.mode]
+        return registry.mode_components(self.mode)
 
     def with_changes(self, **changes: Any) -> BuildConfig:
         """A copy with some settings changed (the original is never mutated)."""
@@ -203,8 +210,10 @@ class SearchConfig:
         "to the list's best).",
     )
     candidates: int = _setting(100, "Candidates each component (BM25, dense) contributes before fusion.")
-    rerank: Reranker = _setting(
-        "none", "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model)."
+    rerank: str = _setting(
+        "none",
+        "Rerank the first-stage results: none, or multivector (exact MaxSim with the index's ColBERT model).",
+        registry.rerank_choices,
     )
     rerank_depth: int = _setting(100, "How many first-stage results the reranker rescores (at least k).")
     chunk_aggregate: ChunkAggregate = _setting(

@@ -18,7 +18,7 @@ from index.format import manifest_summary, read_manifest
 from index.sections import Section
 from index.verify import verify_index
 from retrieval import BuildConfig, Searcher, add_documents, build_index, compact_index, delete_documents
-from retrieval.components import recipes, register, unregister
+from retrieval.components import Role, recipes, register, unregister
 
 WORDS_FILE = "words.json"
 
@@ -121,6 +121,7 @@ class WordComponent:
 class WordRecipe:
     name = "words"
     component = WordComponent
+    role = Role(("words",))  # and wanted by every build, whatever its mode
     score_name = "words"
     scratch_files: tuple[str, ...] = ()
 

@@ -114,14 +114,20 @@ def test_garbled_manifest(copy_of_small_index):
 def test_a_sharded_index_offers_the_rerankers_of_its_whole(
     small_index, small_searcher, tmp_path, minilm, minilm_colbert
 ):
-    """Which components can rerank comes from their registered type, not from the sharded proxy (which forwards
-    ``rescore`` for every kind): BM25 results of a sharded index rerank by MaxSim, as the whole's do (the UI's
-    rerank toggle picked dense here and failed)."""
+    """Which components can rerank comes from their registered type, and each sharded proxy declares exactly its
+    kind's abilities (a proxy that forwarded ``rescore`` for every kind made the UI's rerank toggle pick dense and
+    fail): BM25 results of a sharded index rerank by MaxSim, as the whole's do."""
+    from index.component import Explaining, Rescoring
     from index.shard_folders import shard_index
 
     shard_index(small_index, tmp_path / "sharded", 2)
     sharded = Searcher.load(tmp_path / "sharded", encoder=minilm, multivector_encoder=minilm_colbert)
     try:
+        abilities = {
+            name: (isinstance(sharded.component(name), Rescoring), isinstance(sharded.component(name), Explaining))
+            for name in ("dense", "multivector", "bm25")
+        }
+        assert abilities == {"dense": (False, False), "multivector": (True, True), "bm25": (False, False)}
         assert {mode: sharded.rerankers(mode) for mode in sharded.modes} == {
             mode: small_searcher.rerankers(mode) for mode in sharded.modes
         }

@@ -11,8 +11,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.commands.settings_options import choices_of, flag
-from retrieval.config import BuildConfig, SearchConfig, SettingError
+from app.commands.settings_options import flag
+from retrieval.config import BuildConfig, SearchConfig, SettingError, choices_of
 
 
 def options_of(*path: str) -> dict[str, typing.Any]:
@@ -45,7 +45,7 @@ def test_every_setting_is_an_option_with_the_dataclass_default_choices_and_help(
         else:
             assert option.default == field.default, field.name
         assert option.help.startswith(field.metadata["help"]), field.name
-        for choice in choices_of(hints[field.name]):
+        for choice in choices_of(field, hints[field.name]):
             assert str(choice) in option.help, (field.name, choice)
 
 

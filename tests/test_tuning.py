@@ -51,7 +51,7 @@ def test_tuning_finds_a_planted_strong_component(small_searcher, dbpedia_small, 
     assert report.best_component == component
     versus = report.cv_vs_best_component  # every fold also picks the perfect component: no loss, no spread
     assert (versus["difference"], versus["low"], versus["high"]) == pytest.approx((0.0, 0.0, 0.0), abs=1e-9)
-    assert report.grid_size == len(settings_grid(True)) and len(report.fold_choices) == 5
+    assert report.grid_size == len(settings_grid("multivector")) and len(report.fold_choices) == 5
 
 
 def test_offline_fusion_equals_a_real_search_with_the_same_setting(small_searcher, dbpedia_small, tmp_path):

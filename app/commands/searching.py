@@ -12,6 +12,7 @@ from rich.table import Table
 from app.commands.console import friendly_errors, out, snippet, warning_line
 from app.commands.settings_options import settings_options
 from retrieval.config import SearchConfig
+from retrieval.registry import search_modes
 
 FILTER_HELP = (
     'Only documents whose metadata match this JSON filter, e.g. \'{"year": {"$gte": 2020}, "team": {"$in": '
@@ -49,8 +50,7 @@ def search(
     k: int = typer.Option(10, "-k", "--k", help="Number of results."),
     mode: str | None = typer.Option(
         None,
-        help="Search mode: dense, multivector, bm25 or hybrid (default: hybrid if built, else the first the index "
-        "holds).",
+        help=f"Search mode: {', '.join(search_modes())} (default: hybrid if built, else the first the index holds).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     filter_json: str | None = typer.Option(None, "--filter", help=FILTER_HELP),

@@ -1,7 +1,8 @@
 """Command-line options generated from the settings dataclasses, so each setting is declared once.
 
 ``@settings_options(BuildConfig)`` gives a command one ``--option`` per field of ``BuildConfig`` (name, type,
-default and help from the field; a ``Literal`` type's values are listed in the help) and calls it with the
+default and help from the field; its choices, a ``Literal`` type's values or the registered components' modes, are
+listed in the help) and calls it with the
 chosen values as one ``settings`` argument. Values are checked by the dataclass itself, so a bad choice is
 the same one-line error from the CLI as from the Python API.
 """
@@ -13,9 +14,11 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any, Literal, Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 import typer
+
+from retrieval.config import choices_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,26 +28,19 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def choices_of(annotation: Any) -> tuple[Any, ...]:
-    """The values a ``Literal`` (or optional ``Literal``) type allows; empty for any other type."""
-    if typing.get_origin(annotation) is typing.Union:
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-    return typing.get_args(annotation) if typing.get_origin(annotation) is Literal else ()
-
-
 def option_help(field: dataclasses.Field, annotation: Any) -> str:
     """The help text of a generated option: the field's help, and its choices where it has some."""
-    choices = choices_of(annotation)
+    choices = choices_of(field, annotation)
     listed = f" Choices: {', '.join(map(str, choices))}." if choices else ""
     return field.metadata["help"] + listed
 
 
-def cli_type(annotation: Any, optional: bool = False) -> Any:
+def cli_type(field: dataclasses.Field, annotation: Any, optional: bool = False) -> Any:
     """The type Typer parses the option as: choices arrive as strings (the dataclass checks them)."""
     optional = optional or (typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation))
     base = (
         str
-        if choices_of(annotation)
+        if choices_of(field, annotation)
         else next((a for a in typing.get_args(annotation) if a is not type(None)), annotation)
     )
     return Optional[base] if optional else base  # noqa: UP045 - a typing.Union object, as Typer reads options
@@ -74,7 +70,7 @@ def settings_options(
             inspect.Parameter(
                 f.name,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=cli_type(hints[f.name], given_only),
+                annotation=cli_type(f, hints[f.name], given_only),
                 default=_option(f, hints[f.name], given_only),
             )
             for f in chosen

@@ -46,7 +46,7 @@ def tune(
         raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
     data = load_beir(dataset, split)
     runs, current = _component_runs(index, dataset, data, split)
-    with tqdm(total=len(settings_grid(runs.maxsim is not None)), desc="Evaluating settings", unit=" setting") as bar:
+    with tqdm(total=len(settings_grid(runs.reranker)), desc="Evaluating settings", unit=" setting") as bar:
         report = run_tuning(
             runs,
             data.qrels,
@@ -86,15 +86,14 @@ def _component_runs(index: Path, dataset: Path, data: Any, split: str) -> tuple[
 
     from eval.beir import check_judged_documents, corpus_ids
     from eval.fusion_tuning import collect_runs, judged_in_index
-    from retrieval.search.pipeline import HYBRID_PARTS
+    from retrieval.registry import HYBRID
     from retrieval.search.searcher import Searcher
 
     searcher = Searcher.load(index)
     try:
-        missing = [name for name in HYBRID_PARTS if name not in searcher.modes]
-        if missing:
+        if HYBRID not in searcher.modes:
             raise ValueError(
-                f"{index} has no {' or '.join(missing)} component; tuning fusion needs a hybrid index "
+                f"{index} has {' and '.join(searcher.modes)} only; tuning fusion needs a hybrid index "
                 f"(build it with --mode hybrid)."
             )
         check_judged_documents(data, corpus_ids(data.corpus_path), split)

@@ -18,25 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from index.component import SearchingInParts, component_type, forwarded_calls, has_ability
 from index.format import read_manifest, version_stamp
 from index.sharding import ShardUnavailableError, open_shards
 
 logger = logging.getLogger(__name__)
 OnShardFailure = Literal["partial", "fail"]
-READS = {  # what the router may call on a shard: reads only (the shard's folder is never written through a replica)
-    "store": {
-        "get",
-        "row_id",
-        "row_ids",
-        "matching",
-        "metadata_types",
-        "metadata_values",
-        "metadata_stats",
-        "chunk_spans",
-    },
-    "component": {"search", "rescore", "document_vectors", "row_ids"},
-    "index": {"count", "rows", "shortlist", "interaction", "score"},
-}
+STORE_READS = frozenset(  # what the router may call on a shard's store: reads only (never written through a replica)
+    {"get", "row_id", "row_ids", "matching", "metadata_types", "metadata_values", "metadata_stats", "chunk_spans"}
+)
 
 
 class ShardServer:
@@ -53,8 +43,7 @@ class ShardServer:
         (``NAME.index``: the multi-vector search stages)."""
         self._follow_commits()
         name, _, inner = target.partition(".")
-        kind = "store" if name == "store" else "index" if inner == "index" else "component"
-        if method not in READS[kind]:
+        if method not in _reads(name, inner):
             raise ValueError(f"a shard answers reads only; {target}.{method} is not one")
         found = self.opened.store if name == "store" else self.opened.components[name]
         return getattr(getattr(found, inner) if inner else found, method)(*args, **kwargs)
@@ -62,21 +51,30 @@ class ShardServer:
     def describe(self) -> dict[str, Any]:
         """What the router keeps about the shard: its components, and the multi-vector search's shared facts."""
         self._follow_commits()
-        facts: dict[str, Any] = {"components": list(self.opened.components)}
-        if "multivector" in self.opened.components:
-            index = self.opened.components["multivector"].index
-            facts["multivector"] = {
-                "centroids": index.centroids,
-                "search_params": index.search_params,
-                "documents": index.count(None),
-            }
-        return facts
+        components = self.opened.components
+        staged = {name: c.stage_facts() for name, c in components.items() if _in_parts(name)}
+        return {"components": list(components), "stages": staged}
 
     def _follow_commits(self) -> None:
         stamp = version_stamp(self.folder)
         if stamp != self.stamp:
             previous, self.opened, self.stamp = self.opened, _open_folder(self.folder), stamp
             previous.close()
+
+
+def _in_parts(name: str) -> bool:
+    return has_ability(component_type(name), SearchingInParts)
+
+
+def _reads(name: str, inner: str) -> frozenset[str]:
+    """The calls a shard answers on a target: the store's reads, a component's forwarded calls, or the calls of the
+    stages (``NAME.index``) of a component that searches in parts."""
+    if name == "store":
+        return STORE_READS
+    kind = component_type(name)
+    if not inner:
+        return forwarded_calls(kind)
+    return kind.stage_calls if inner == "index" and _in_parts(name) else frozenset()
 
 
 def _open_folder(folder: Path) -> Any:
@@ -117,9 +115,9 @@ def _answer(response: Any, shard: str, timeout: float) -> Any:
 
 
 class _RemoteStages(_Remote):
-    """A shard's multi-vector search stages. Its document count comes with the facts the router keeps (the router
-    reopens the index, and so asks again, when a commit changes it), which saves a sharded search one round trip of
-    five; a count of filtered documents is still asked for."""
+    """A shard's search stages (of a component that searches in parts). Its document count comes with the facts the
+    router keeps (the router reopens the index, and so asks again, when a commit changes it), which saves a sharded
+    search one round trip of five; a count of filtered documents is still asked for."""
 
     documents: int
 
@@ -137,10 +135,8 @@ class _RemoteShard:
         self.store = _Remote(handle, shard, "store", timeout)
         self.store.close = lambda: None  # the deployment keeps its store open
         self.components = {name: _Remote(handle, shard, name, timeout) for name in facts["components"]}
-        if "multivector" in facts:
-            self.components["multivector"].index = _RemoteStages(
-                handle, shard, "multivector.index", timeout, facts["multivector"]
-            )
+        for name, stage_facts in facts["stages"].items():
+            self.components[name].index = _RemoteStages(handle, shard, f"{name}.index", timeout, stage_facts)
 
     def close(self) -> None:
         pass

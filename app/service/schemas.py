@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
-from retrieval.config import SEARCH_MODES, SearchConfig
+from retrieval.config import SearchConfig
+from retrieval.registry import search_modes
 
 MAX_K = 1000
 
@@ -23,9 +25,28 @@ def _settings_fields() -> dict[str, Any]:
     default)."""
     hints = typing.get_type_hints(SearchConfig)
     return {
-        f.name: (hints[f.name] | None, Field(None, description=f.metadata["help"]))
+        f.name: _choice_field(f.metadata["choices"], f.metadata["help"])
+        if "choices" in f.metadata
+        else (hints[f.name] | None, Field(None, description=f.metadata["help"]))
         for f in dataclasses.fields(SearchConfig)
     }
+
+
+def _choice_field(choices: Callable[[], tuple[str, ...]], description: str) -> tuple[Any, Any]:
+    """An optional string field whose values come from the component registry: checked, and listed in the schema,
+    as the registry has them when a request is validated or the schema generated."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices():
+            raise ValueError(f"must be one of {', '.join(choices())}, not {value!r}")
+        return value
+
+    def listed(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["enum"] = list(choices())
+
+    return Annotated[str | None, AfterValidator(check)], Field(None, description=description, json_schema_extra=listed)
 
 
 _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -68,6 +89,7 @@ class _Request(BaseModel):
 
 
 _SearchSettings = create_model("SearchSettings", __base__=_Request, **_settings_fields())
+_Mode, _mode_field = _choice_field(search_modes, "Search mode (default: the index's default, hybrid where built).")
 
 
 class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
@@ -78,9 +100,7 @@ class SearchRequest(_SearchSettings):  # type: ignore[misc, valid-type]
         None, description="Several queries; the answer lists one search result per query."
     )
     k: int = Field(10, ge=1, le=MAX_K, description="Number of results per query.")
-    mode: Literal[SEARCH_MODES] | None = Field(
-        None, description="Search mode (default: the index's default, hybrid where built)."
-    )
+    mode: _Mode = _mode_field  # type: ignore[valid-type]
     filter: dict[str, Any] | str | None = Field(
         None, description='Metadata filter: a document such as {"year": {"$gte": 2020}}, or its text, "year >= 2020".'
     )

@@ -36,7 +36,6 @@ def run_benchmark(
     """Every rule, the components and cross-validated tuning on every (index, dataset) pair; a JSON-ready report."""
     from eval.beir import evaluate_run, load_beir
     from eval.fusion_tuning import collect_runs, component_run, describe, fused_run, tune
-    from retrieval.search.pipeline import HYBRID_PARTS
     from retrieval.search.searcher import Searcher
 
     datasets = []
@@ -49,7 +48,7 @@ def run_benchmark(
             runs = collect_runs(searcher, data)
         finally:
             searcher.close()
-        score = {name: evaluate_run(component_run(runs, name), data.qrels)[0][metric] for name in HYBRID_PARTS}
+        score = {name: evaluate_run(component_run(runs, name), data.qrels)[0][metric] for name in runs.parts}
         rules = {rule: evaluate_run(fused_run(runs, setting), data.qrels)[0][metric] for rule, setting in RULES.items()}
         tuned = tune(runs, data.qrels, metric=metric, folds=folds, dataset=str(dataset_dir), index=str(index_dir))
         datasets.append(

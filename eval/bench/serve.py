@@ -25,7 +25,6 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 LEVELS = (1, 8, 32)
-MODES = ("dense", "multivector", "hybrid")
 BASELINE_PASSES = 5
 BEST_BATCH = 32  # the in-process batch size with the highest throughput measured on this machine
 
@@ -148,23 +147,22 @@ def run_benchmark(
     queries: list[str],
     *,
     levels: tuple[int, ...] = LEVELS,
-    modes: tuple[str, ...] = MODES,
+    modes: tuple[str, ...] | None = None,
     requests: int = 600,
 ) -> dict[str, Any]:
-    """Every mode the index has at every concurrency level, and the in-process baseline; a JSON-ready report.
+    """Every mode the index has (or those of ``modes`` it has) at every concurrency level, and the in-process
+    baseline; a JSON-ready report.
 
     Each mode's baseline is measured just before its levels, with the server started and idle, so that both sides
     of a comparison see the machine in the same state (its speed drifts by tens of percent over minutes).
     """
-    from index.format import read_manifest
     from retrieval.search.searcher import Searcher
 
     index_dir = Path(index_dir)
     name = index_dir.resolve().name
-    available = {"dense", "multivector", "bm25"} & set(read_manifest(index_dir).components)
-    modes = tuple(m for m in modes if m in available or (m == "hybrid" and {"dense", "bm25"} <= available))
     rows = []
     searcher = Searcher.load(index_dir)
+    modes = tuple(m for m in (modes or searcher.modes) if m in searcher.modes)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
         port = _free_port()
         server = _start_server(index_dir, port, Path(scratch) / "server.log")

@@ -53,6 +53,7 @@ class MultiVectorComponent:
     name: ClassVar[str] = "multivector"
     section_type: ClassVar[type[Section]] = MultiVectorSection
     incremental: ClassVar[bool] = True
+    stage_calls: ClassVar[frozenset[str]] = frozenset({"count", "rows", "shortlist", "interaction", "score"})
 
     def __init__(self, index: MultiVectorIndex) -> None:
         self.index = index
@@ -130,6 +131,14 @@ class MultiVectorComponent:
             scores, rows = search_parts([p.index for p in parts], query, k, allowed=allowed, run=run, **knobs)
             found.append(Ranking(np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float32)))
         return found
+
+    def stage_facts(self) -> dict[str, Any]:
+        """The trained centroids and recorded search knobs the stages read of every part, and its document count."""
+        return {
+            "centroids": self.index.centroids,
+            "search_params": self.index.search_params,
+            "documents": self.index.count(None),
+        }
 
     def document_vectors(self, row_id: int) -> np.ndarray:
         """The stored token vectors of one document (decoded when compressed)."""

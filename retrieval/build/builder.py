@@ -93,7 +93,7 @@ def build_index(
     check_build_target(index_dir, sources)  # before any lock or staging folder exists beside it
     with writer_lock(index_dir):  # before the model loads: a second writer fails at once
         check_build_target(index_dir, sources)  # what another writer committed meanwhile is checked too
-        given = given_encoders(encoder, multivector_encoder)
+        given = given_encoders(encoder=encoder, multivector_encoder=multivector_encoder)
         return build_index_locked(
             corpus, index_dir, config, hf_dataset=hf_dataset, encoders=given, progress=progress, resume=resume
         )

@@ -103,7 +103,7 @@ def compact_index(
             "retrained": retrained,
         }
         if retrained:
-            given = given_encoders(encoder, multivector_encoder, encoders)
+            given = given_encoders(encoders, encoder=encoder, multivector_encoder=multivector_encoder)
             _rebuild_from_store(index_dir, dataclasses.replace(manifest, updates=history + [entry]), given, progress)
         else:
             _vacuum(index_dir, manifest, history + [entry])

@@ -126,7 +126,7 @@ class EncodingPass:
 
     def _encode_step(self, rows: np.ndarray, texts: list[str], position: int) -> None:
         plans = {name: plan_chunks(texts, encoder, self.policies[name]) for name, encoder in self.encoders.items()}
-        chunk_counts = [max(len(plans[name][i]) for name in plans) for i in range(len(texts))]
+        chunk_counts = [max((len(plans[name][i]) for name in plans), default=1) for i in range(len(texts))]
         for unit in plan_units(chunk_counts, self.step):
             if position + unit.end <= self.work.encoded:
                 continue  # committed before an interruption

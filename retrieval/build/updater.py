@@ -70,7 +70,9 @@ def add_documents(
         config = recorded_config(manifest)
         stats = ReadStats()
         documents = _documents_of_update(corpus, config, stats)
-        loaded = stored_encoders(manifest, given_encoders(encoder, multivector_encoder, encoders))
+        loaded = stored_encoders(
+            manifest, given_encoders(encoders, encoder=encoder, multivector_encoder=multivector_encoder)
+        )
         if manifest.shards:
 
             def typed(batch: Sequence[Document], store: DocumentStore) -> list[Document]:

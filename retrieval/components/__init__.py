@@ -2,8 +2,9 @@
 
 An index component (:mod:`index.component`) stores encoded rows and knows nothing of models; its
 recipe here names its encoder, encodes documents for builds and updates, encodes queries, and
-describes the encoding in the component's manifest section. ``register`` adds both halves at once;
-the builder, updater, compaction and searcher loop over :func:`recipes` and never name a component.
+describes the encoding in the component's manifest section, and declares the component's :class:`Role`.
+:func:`retrieval.registry.register` adds both halves at once; the builder, updater, compaction and searcher loop
+over :func:`recipes` and never name a component.
 """
 
 from __future__ import annotations
@@ -11,46 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from index import component as index_component
 from retrieval.components.recipe import ComponentRecipe, Scratch
-
-_RECIPES: dict[str, ComponentRecipe] = {}
-_BUILTIN = ("retrieval.components.dense", "retrieval.components.multivector", "retrieval.components.lexical")
-
-
-def register(recipe: ComponentRecipe) -> ComponentRecipe:
-    """Register a component: its recipe here and its index class in :mod:`index.component`."""
-    index_component.register(recipe.component)
-    _RECIPES[recipe.name] = recipe
-    return recipe
-
-
-def unregister(name: str) -> None:
-    """Remove a component (tests that register their own)."""
-    _RECIPES.pop(name, None)
-    index_component.unregister(name)
-
-
-def recipes() -> dict[str, ComponentRecipe]:
-    """Every registered recipe by component name, built-in ones first."""
-    import importlib
-
-    for module in _BUILTIN:
-        importlib.import_module(module)
-    return dict(sorted(_RECIPES.items(), key=lambda item: _builtin_position(type(item[1]).__module__)))
-
-
-def _builtin_position(module: str) -> int:
-    """Built-in components come first in a fixed order, whatever imported them first; others follow as registered."""
-    return _BUILTIN.index(module) if module in _BUILTIN else len(_BUILTIN)
-
-
-def recipe_for(name: str) -> ComponentRecipe:
-    """The recipe of the component called ``name``."""
-    found = recipes().get(name)
-    if found is None:
-        raise KeyError(f"no retrieval recipe for index component {name!r}; known: {', '.join(recipes())}")
-    return found
+from retrieval.registry import Role, encoder_arguments, recipe_for, recipes, register, unregister
 
 
 def stored_encoders(manifest: Any, given: Mapping[str, Any] | None = None, device: str | None = None) -> dict[str, Any]:
@@ -65,11 +28,10 @@ def stored_encoders(manifest: Any, given: Mapping[str, Any] | None = None, devic
     }
 
 
-def given_encoders(
-    dense: Any = None, multivector: Any = None, others: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Encoders passed to the public API (``encoder=``, ``multivector_encoder=``, ``encoders=``) by component name."""
-    named = {"dense": dense, "multivector": multivector, **(others or {})}
+def given_encoders(given: Mapping[str, Any] | None = None, **arguments: Any) -> dict[str, Any]:
+    """Encoders passed to the public API by component name: ``given`` (``encoders=``) and the keyword arguments each
+    component declares (``encoder=``, ``multivector_encoder=``)."""
+    named = {**{encoder_arguments()[key]: value for key, value in arguments.items()}, **(given or {})}
     return {name: encoder for name, encoder in named.items() if encoder is not None}
 
 
@@ -84,6 +46,7 @@ def section_for(recipe: ComponentRecipe, facts: dict[str, Any]) -> Any:
 
 __all__ = [
     "ComponentRecipe",
+    "Role",
     "Scratch",
     "given_encoders",
     "recipe_for",

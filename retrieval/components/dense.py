@@ -12,11 +12,11 @@ import numpy as np
 from index.chunks import pack_ids
 from index.components.dense import DenseComponent, VectorRows
 from index.docstore import DocumentStore
-from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
 from retrieval.encode.chunking import Chunk
 from retrieval.encode.documents import chunk_policy, chunk_spans, encode_dense
+from retrieval.registry import Role, register
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class DenseRecipe:
     """Documents to chunk vectors with the build's model; queries through the model or its light export."""
 
     name = "dense"
+    role = Role(("dense", "both", "hybrid"), fusion="semantic", encoder_argument="encoder")
     component = DenseComponent
     score_name = "dense"
     score_range = (-1.0, 1.0)  # cosine of unit vectors

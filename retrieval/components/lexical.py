@@ -12,11 +12,11 @@ import numpy as np
 
 from index.components.bm25 import BM25Component, TermRows
 from index.docstore import DocumentStore
-from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
 from retrieval.encode.chunking import Chunk
 from retrieval.encode.lexical import SAMPLE, Analyser
+from retrieval.registry import Role, register
 
 TEXT_BATCH = 4096
 
@@ -25,6 +25,7 @@ class LexicalRecipe:
     """Term lists of the stored texts; rebuilt from every stored document on each change (BM25 is not incremental)."""
 
     name = "bm25"
+    role = Role(("hybrid",), fusion="lexical")
     component = BM25Component
     score_name = "bm25"
     score_range = (0.0, None)  # BM25 scores start at 0 and have no fixed top

@@ -10,12 +10,12 @@ import numpy as np
 
 from index.components.multivector import MultiVectorComponent, TokenRows
 from index.docstore import DocumentStore
-from retrieval.components import register
 from retrieval.components.recipe import Scratch
 from retrieval.config import BuildConfig
 from retrieval.encode.chunking import Chunk
 from retrieval.encode.documents import chunk_policy, encode_multivector
 from retrieval.encode.precision import AUTO, BFLOAT16, FLOAT32
+from retrieval.registry import Role, register
 
 TOKENS = ".tokens.f32"  # token vectors of every chunk, in document order
 CHUNK_TOKENS = ".chunk-tokens.i64"  # (row id, token count) of every chunk
@@ -25,6 +25,7 @@ class MultiVectorRecipe:
     """Documents to token vectors (their chunks' tokens concatenated, so MaxSim sees the whole document)."""
 
     name = "multivector"
+    role = Role(("multivector", "both", "hybrid"), encoder_argument="multivector_encoder")
     component = MultiVectorComponent
     score_name = "maxsim"
     score_range = (0.0, None)  # a sum of per-token best cosines: no fixed top, below 0 only in theory

@@ -12,6 +12,7 @@ from index.component import IndexComponent
 from index.docstore import DocumentStore
 from retrieval.config import BuildConfig
 from retrieval.encode.chunking import Chunk
+from retrieval.registry import Role
 
 
 class Scratch(Protocol):
@@ -27,6 +28,8 @@ class ComponentRecipe(Protocol):
 
     name: str
     component: type[IndexComponent]
+    role: Role
+    """What the component is to the rest of the project: build modes, search mode, fusion side, encoder keyword."""
     score_name: str
     """The label of this component's score in a hit's ``components`` (``dense``, ``maxsim``, ``bm25``)."""
     score_range: tuple[float, float | None]

@@ -4,14 +4,14 @@ optional rerank by a component that can rescore candidates. Stages pass :class:`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from index.component import IndexComponent, Ranking
-from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
+from retrieval.registry import HYBRID, fused_components, fusion_side, recipe_for
 from retrieval.search.fusion import (
     Normaliser,
     bounded_normaliser,
@@ -22,13 +22,11 @@ from retrieval.search.fusion import (
 )
 from retrieval.search.results import Candidate
 
-HYBRID = "hybrid"
-HYBRID_PARTS = ("dense", "bm25")  # the components hybrid mode fuses; fusion weighs the first by alpha (rrf_alpha)
 
-
-def stage_components(mode: str) -> tuple[str, ...]:
-    """The components a first stage in ``mode`` searches."""
-    return HYBRID_PARTS if mode == HYBRID else (mode,)
+def stage_components(mode: str, available: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The components a first stage in ``mode`` searches: hybrid fuses every fused component the index has
+    (``available``; all registered ones where not given)."""
+    return fused_components(available) if mode == HYBRID else (mode,)
 
 
 def first_stage(
@@ -46,19 +44,16 @@ def first_stage(
         label = recipe_for(mode).score_name
         found = components[mode].search(queries[mode], depth, allowed=allowed, options=options)
         return [_candidates(ranking, label) for ranking in found]
+    parts = stage_components(mode, components)
     n_candidates = max(depth, config.candidates)
     per_part = {
-        name: components[name].search(queries[name], n_candidates, allowed=allowed, options=options)
-        for name in HYBRID_PARTS
+        name: components[name].search(queries[name], n_candidates, allowed=allowed, options=options) for name in parts
     }
-    return [
-        fuse({name: per_part[name][i] for name in HYBRID_PARTS}, depth, config)
-        for i in range(len(per_part[HYBRID_PARTS[0]]))
-    ]
+    return [fuse({name: per_part[name][i] for name in parts}, depth, config) for i in range(len(per_part[parts[0]]))]
 
 
 def fuse(rankings: Mapping[str, Ranking], depth: int, config: SearchConfig) -> list[Candidate]:
-    """One query's component rankings fused by RRF or by weighted normalised scores (alpha for the first)."""
+    """One query's component rankings fused by RRF or by weighted normalised scores (:func:`fusion_weights`)."""
     scores = {name: dict(zip(r.rows.tolist(), r.scores.tolist())) for name, r in rankings.items()}
     chunks: dict[int, int] = {}
     for ranking in rankings.values():
@@ -83,9 +78,17 @@ def fuse_scores(
     """The fused ranking of the components' ``{id: score}`` lists (best first) as ``config`` says: weighted RRF
     (twice the weights, so that rrf_alpha 0.5 is plain RRF) or linear fusion of normalised scores."""
     if config.fusion == "rrf":
-        weights = [2 * config.rrf_alpha, 2 * (1.0 - config.rrf_alpha)]
+        weights = [2 * w for w in fusion_weights(components, config.rrf_alpha)]
         return reciprocal_rank_fusion([list(s) for s in scores], k=config.rrf_k, weights=weights)
-    return linear_fusion(scores, [config.alpha, 1.0 - config.alpha], normalisers(components, config.normalisation))
+    weights = fusion_weights(components, config.alpha)
+    return linear_fusion(scores, weights, normalisers(components, config.normalisation))
+
+
+def fusion_weights(components: Sequence[str], alpha: float) -> list[float]:
+    """Each fused component's weight: ``alpha`` shared by the semantic ones, ``1 - alpha`` by the lexical ones."""
+    sides = [fusion_side(name) for name in components]
+    share = {side: (alpha if side == "semantic" else 1.0 - alpha) / sides.count(side) for side in set(sides)}
+    return [share[side] for side in sides]
 
 
 def normalisers(components: Sequence[str], normalisation: str) -> list[Normaliser]:

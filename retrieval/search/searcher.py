@@ -10,20 +10,20 @@ from typing import Any, overload
 
 import numpy as np
 
-from index.component import IndexComponent, component_type
+from index.component import IndexComponent
 from index.sharding import tolerating_missing_shards
 from index.where import parse_where
 from retrieval.components import recipe_for
 from retrieval.config import SearchConfig
+from retrieval.registry import HYBRID, NO_RERANK, encoder_arguments, explainers, fused_components, rerankers
 from retrieval.search.explanations import passage, token_matches
 from retrieval.search.opening import OpenIndex, open_committed
-from retrieval.search.pipeline import HYBRID, HYBRID_PARTS, first_stage, rerank, stage_components
+from retrieval.search.pipeline import first_stage, rerank, stage_components
 from retrieval.search.query_text import check_query
 from retrieval.search.results import AnswerTooLargeError, Candidate, Hit, SearchResult, TokenMatch
 
 __all__ = ["Filter", "Hit", "SearchResult", "Searcher", "TokenMatch"]
 Filter = Mapping[str, Any] | str | None  # a filter document (index.filters) or its text (index.where)
-EXPLAINED_BY = "multivector"  # the component whose token vectors explain a match
 
 
 class Searcher:
@@ -56,7 +56,9 @@ class Searcher:
         from retrieval.components import given_encoders
 
         return cls(
-            open_committed(index_dir, verify=verify), given_encoders(encoder, multivector_encoder, encoders), device
+            open_committed(index_dir, verify=verify),
+            given_encoders(encoders, encoder=encoder, multivector_encoder=multivector_encoder),
+            device,
         )
 
     def component(self, name: str) -> IndexComponent:
@@ -65,25 +67,29 @@ class Searcher:
 
     @property
     def modes(self) -> list[str]:
-        """Search modes this index supports, the default first (hybrid, for an index built for it)."""
-        available = list(self._opened.components)
-        if all(name in available for name in HYBRID_PARTS):
+        """Search modes this index supports, the default first (hybrid, for an index with two fused components)."""
+        available = [name for name in self._opened.components if recipe_for(name).role.searched_alone]
+        if len(fused_components(self._opened.components)) >= 2:
             available.insert(0, HYBRID)
         return available
 
+    def stage(self, mode: str) -> tuple[str, ...]:
+        """The components a first stage in ``mode`` searches in this index."""
+        return stage_components(mode, self._opened.components)
+
     def rerankers(self, mode: str) -> list[str]:
-        """Components that can rerank the results of ``mode`` (they rescore candidates, and ``mode`` is not theirs). The
-        registered component type is asked, not the open object: a sharded or remote component forwards ``rescore``
-        whatever its kind."""
-        return [
-            name
-            for name in self._opened.components
-            if hasattr(component_type(name), "rescore") and name not in stage_components(mode)
-        ]
+        """Components that can rerank the results of ``mode`` (they rescore candidates, and ``mode`` is not theirs).
+        Their registered classes are asked, not the open objects (a sharded or remote proxy of any kind)."""
+        return [name for name in rerankers() if name in self._opened.components and name not in self.stage(mode)]
+
+    def explainer(self) -> str | None:
+        """The component whose stored token vectors explain matches (:meth:`explain_hits`), if the index has one."""
+        return next((name for name in explainers() if name in self._opened.components), None)
 
     def explains(self, mode: str, config: SearchConfig) -> bool:
         """Whether results of ``mode`` under ``config`` come with token explanations (:meth:`explain_hits`)."""
-        return EXPLAINED_BY in (*stage_components(mode), config.rerank) and EXPLAINED_BY in self._opened.components
+        explainer = self.explainer()
+        return explainer is not None and explainer in (*self.stage(mode), config.rerank)
 
     def encoder_for(self, name: str) -> Any:
         """The query encoder of component ``name``, loaded on first use as its manifest section names it (for the dense
@@ -95,18 +101,18 @@ class Searcher:
 
     @property
     def encoder(self) -> Any:
-        """The dense query encoder."""
-        return self.encoder_for("dense")
+        """The query encoder of the component the API's ``encoder=`` feeds (the dense model)."""
+        return self.encoder_for(encoder_arguments()["encoder"])
 
     @property
     def multivector_encoder(self) -> Any:
-        """The ColBERT model."""
-        return self.encoder_for("multivector")
+        """The query encoder of the component the API's ``multivector_encoder=`` feeds (the ColBERT model)."""
+        return self.encoder_for(encoder_arguments()["multivector_encoder"])
 
     def query_encoder(self, mode: str | None = None) -> Any:
         """The model a mode's queries go through first (``None`` for a mode without one, like BM25)."""
         return next(
-            (e for e in (self.encoder_for(n) for n in stage_components(mode or self.modes[0])) if e is not None), None
+            (e for e in (self.encoder_for(n) for n in self.stage(mode or self.modes[0])) if e is not None), None
         )
 
     def search_config(self, **given: Any) -> SearchConfig:
@@ -120,8 +126,12 @@ class Searcher:
     def query_encoders(self, mode: str, config: SearchConfig) -> dict[str, Any]:
         """The query encoder of every component that a search in ``mode`` with ``config`` uses, the reranker's
         included (``None`` for BM25), loaded now if they were not."""
-        reranker = _reranker(mode, config)
-        return {name: self.encoder_for(name) for name in (*stage_components(mode), *([reranker] if reranker else []))}
+        reranker = self._reranker(mode, config)
+        return {name: self.encoder_for(name) for name in (*self.stage(mode), *([reranker] if reranker else []))}
+
+    def _reranker(self, mode: str, config: SearchConfig) -> str | None:
+        """The component that rescores the first stage's results, unless the first stage already is that component."""
+        return config.rerank if config.rerank != NO_RERANK and config.rerank not in self.stage(mode) else None
 
     def __len__(self) -> int:
         return int(self.manifest.documents.count)
@@ -203,7 +213,7 @@ class Searcher:
             return []
         if allowed is not None and len(allowed) == 0:  # nothing matches the filter
             return [SearchResult(q, [], mode, {"filter": round(filter_ms / len(queries), 2)}) for q in queries]
-        reranker = _reranker(mode, config)
+        reranker = self._reranker(mode, config)
         depth = max(k, config.rerank_depth) if reranker else k
         encoders = self.query_encoders(mode, config)  # models load before the clock starts
 
@@ -259,10 +269,10 @@ class Searcher:
             raise ValueError(f"This index supports modes {self.modes}, not {mode!r}.")
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        if config.rerank != "none" and config.rerank not in self._opened.components:
+        if config.rerank != NO_RERANK and config.rerank not in self._opened.components:
             raise ValueError(
-                f"rerank={config.rerank!r} needs a {config.rerank} component in the index (build with mode hybrid or "
-                "both)."
+                f"rerank={config.rerank!r} needs a {config.rerank} component in the index (build with a mode that "
+                "includes it)."
             )
         for q in queries:
             check_query(q)
@@ -305,15 +315,15 @@ class Searcher:
     def explain_hits(self, query: str, doc_ids: Sequence[str]) -> dict[str, list[TokenMatch]]:
         """:meth:`explain` for several documents, encoding the query once (see
         :func:`retrieval.search.explanations.token_matches`)."""
-        if EXPLAINED_BY not in self._opened.components:
+        explainer = self.explainer()
+        if explainer is None:
             raise ValueError(
                 "Token explanations need a multi-vector index (build with mode multivector, both or hybrid)."
             )
-        section = self.manifest.components[EXPLAINED_BY]
         return token_matches(
-            self.component(EXPLAINED_BY),
-            section.chunking,
-            self.encoder_for(EXPLAINED_BY),
+            self.component(explainer),
+            self.manifest.components[explainer].chunking,
+            self.encoder_for(explainer),
             self._opened.store,
             query,
             doc_ids,
@@ -336,8 +346,3 @@ class Searcher:
     def close(self) -> None:
         """Release the document store."""
         self._opened.close()
-
-
-def _reranker(mode: str, config: SearchConfig) -> str | None:
-    """The component that rescores the first stage's results, unless the first stage is already that component."""
-    return config.rerank if config.rerank != "none" and config.rerank not in stage_components(mode) else None

@@ -11,8 +11,8 @@ from app.ui.resources import BUILD_HINT, open_searcher
 from app.ui.settings import MAX_QUERY_CHARS, index_choices, ui_settings
 from index.filters import FilterError
 from retrieval.config import FUSIONS, NORMALISATIONS, help_for
+from retrieval.registry import HYBRID
 from retrieval.search.highlight import query_terms
-from retrieval.search.pipeline import HYBRID
 from retrieval.search.query_text import has_visible_text
 
 settings = ui_settings()
