@@ -20,6 +20,7 @@ from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig, SearchConfig
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
+from retrieval.registry import DENSE, MULTIVECTOR
 from retrieval.search.searcher import Searcher
 
 
@@ -109,7 +110,7 @@ class IndexSearch:
 
     @property
     def mode(self) -> str:
-        return "multivector" if isinstance(self.encoder, MultiVectorEncoder) else "dense"
+        return MULTIVECTOR if isinstance(self.encoder, MultiVectorEncoder) else DENSE
 
     def index(
         self,
@@ -126,7 +127,7 @@ class IndexSearch:
         self.close()
         self._scratch = Path(tempfile.mkdtemp(prefix="modernsearch-mteb-"))
         folder = self._scratch / "index"
-        encoders = {"multivector_encoder": self.encoder} if self.mode == "multivector" else {"encoder": self.encoder}
+        encoders = {"multivector_encoder": self.encoder} if self.mode == MULTIVECTOR else {"encoder": self.encoder}
         build_index(
             _documents(corpus), folder, self.config.with_changes(mode=self.mode), progress=self.progress, **encoders
         )

@@ -21,6 +21,7 @@ from retrieval.config import BuildConfig
 from retrieval.config import results_dir as default_results_dir
 from retrieval.encode.dense import DenseEncoder
 from retrieval.encode.multivector import MultiVectorEncoder
+from retrieval.registry import DENSE, MULTIVECTOR
 
 METRIC_NAMES = {"ndcg_at_10": "ndcg@10", "recall_at_100": "recall@100", "mrr_at_10": "mrr@10"}
 
@@ -30,7 +31,7 @@ class MtebSetup:
     """What one `eval mteb` run evaluates: which model, how it searches, where results go."""
 
     model: str
-    mode: str = "dense"
+    mode: str = DENSE
     use_index: bool = False
     index_type: str = "flat"
     multivector_codec: str = "pq"
@@ -44,7 +45,7 @@ class MtebSetup:
         when the index truncates long documents instead of chunking them, ``-shards2`` when it is split in two)."""
         if not self.use_index:
             return "exact"
-        name = f"index-mv-{self.multivector_codec}" if self.mode == "multivector" else f"index-{self.index_type}"
+        name = f"index-mv-{self.multivector_codec}" if self.mode == MULTIVECTOR else f"index-{self.index_type}"
         return (
             name
             + ("-truncate" if self.long_docs == "truncate" else "")
@@ -58,7 +59,7 @@ def default_mode(model: str) -> str:
     >>> default_mode("minilm-colbert"), default_mode("lightonai/GTE-ModernColBERT-v1"), default_mode("minilm")
     ('multivector', 'multivector', 'dense')
     """
-    return "multivector" if "colbert" in model.lower() else "dense"
+    return MULTIVECTOR if "colbert" in model.lower() else DENSE
 
 
 def run_mteb(
@@ -80,9 +81,7 @@ def run_mteb(
     for task in chosen:  # data first: a bad folder or an unreachable hub fails before the model loads
         _load(task, hub=local is None)
     if encoder is None:
-        encoder = (
-            MultiVectorEncoder.load(setup.model) if setup.mode == "multivector" else DenseEncoder.load(setup.model)
-        )
+        encoder = MultiVectorEncoder.load(setup.model) if setup.mode == MULTIVECTOR else DenseEncoder.load(setup.model)
     if setup.use_index:
         config = BuildConfig(
             index_type=setup.index_type,
@@ -160,7 +159,7 @@ def _write(
 def _structure(setup: MtebSetup, model: Any) -> str:
     if isinstance(model, IndexSearch) and model.searcher is not None:
         return describe_configuration(model.searcher.manifest, setup.mode)[2]
-    return "mteb exact search (MaxSim)" if setup.mode == "multivector" else "mteb exact search (cosine)"
+    return "mteb exact search (MaxSim)" if setup.mode == MULTIVECTOR else "mteb exact search (cosine)"
 
 
 def _slug(name: str) -> str:

@@ -10,7 +10,14 @@ from typing import Any
 from eval.beir import BeirDataset, EvalReport, check_judged_documents, corpus_ids, evaluate_searcher, load_beir
 from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig, SearchConfig
-from retrieval.registry import DEFAULT_BUILD_MODE, build_modes, mode_components, rerankers, search_modes
+from retrieval.registry import (
+    DEFAULT_BUILD_MODE,
+    MULTIVECTOR,
+    build_modes,
+    mode_components,
+    rerankers,
+    search_modes,
+)
 from retrieval.search.pipeline import stage_components
 from retrieval.search.searcher import Filter, Searcher
 
@@ -94,7 +101,7 @@ def run_beir(
     with tempfile.TemporaryDirectory(prefix="modernsearch-eval-") as scratch:
         folder = Path(scratch) / "index"
         mode = build_mode_for(configurations or [DEFAULT_BUILD_MODE])
-        model = build.model if mode != "multivector" else (build.multivector_model or build.model)
+        model = build.model if mode != MULTIVECTOR else (build.multivector_model or build.model)
         config = build.with_changes(mode=mode, model=model)
         build_index(dataset.corpus_path, folder, config, progress=progress)
         searcher = Searcher.load(folder)

@@ -21,8 +21,13 @@ from index.component import Explaining, Rescoring, has_ability
 
 HYBRID = "hybrid"  # the search mode that fuses the first stages of every fused component an index has
 NO_RERANK = "none"
-_BUILTIN = ("retrieval.components.dense", "retrieval.components.multivector", "retrieval.components.lexical")
-DEFAULT_BUILD_MODE = "dense"  # a built-in component's mode: one vector per document, the lightest build
+DENSE, MULTIVECTOR, BM25 = "dense", "multivector", "bm25"  # the built-in components, for code about one of them
+_BUILTIN = {
+    DENSE: "retrieval.components.dense",
+    MULTIVECTOR: "retrieval.components.multivector",
+    BM25: "retrieval.components.lexical",
+}
+DEFAULT_BUILD_MODE = DENSE  # a built-in component's mode: one vector per document, the lightest build
 FULL_BUILD_MODE = "hybrid"  # the build mode of every built-in component (the demo's)
 
 _RECIPES: dict[str, Any] = {}
@@ -64,7 +69,7 @@ def recipes() -> dict[str, Any]:
     """Every registered recipe by component name: the built-in ones first in a fixed order, then the others as
     registered."""
     _load()
-    order = {module: position for position, module in enumerate(_BUILTIN)}
+    order = {module: position for position, module in enumerate(_BUILTIN.values())}
     return dict(sorted(_RECIPES.items(), key=lambda item: order.get(type(item[1]).__module__, len(order))))
 
 
@@ -137,6 +142,6 @@ def _load() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _BUILTIN:
+        for module in _BUILTIN.values():
             importlib.import_module(module)
         index_component.registered()

@@ -13,7 +13,7 @@ from rich.table import Table
 from app.commands.console import friendly_errors, out, write_report
 from app.commands.settings_options import whole_numbers
 from retrieval.config import results_dir
-from retrieval.registry import build_modes
+from retrieval.registry import DENSE, MULTIVECTOR, build_modes
 
 
 @friendly_errors
@@ -71,8 +71,7 @@ def bench_filter(
     report = run_benchmark(dataset, scale=scale, multivector_scale=multivector_scale, systems=chosen)
     sizes = report["documents"]
     target = (
-        out_path
-        or results_dir() / f"bench-filter-{Path(dataset).name}-{sizes.get('dense', sizes.get('multivector'))}.json"
+        out_path or results_dir() / f"bench-filter-{Path(dataset).name}-{sizes.get(DENSE, sizes.get(MULTIVECTOR))}.json"
     )
     write_report(target, report)
     described = ", ".join(f"{kind} {n:,} documents" for kind, n in sizes.items())
@@ -200,7 +199,7 @@ def bench_scale(
     build_docs: int = typer.Option(
         1000, help="Documents of DATASET's corpus built locally and on Ray (0: skip the builds)."
     ),
-    build_mode: str = typer.Option("dense", help=f"Mode of those builds: {', '.join(build_modes())}."),
+    build_mode: str = typer.Option(DENSE, help=f"Mode of those builds: {', '.join(build_modes())}."),
     workers: str = typer.Option("1,2", help="Comma-separated numbers of Ray encode workers."),
     shards: str = typer.Option(
         "2,4", help="Comma-separated numbers of shards (1, the unsharded index, is always measured)."

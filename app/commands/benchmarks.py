@@ -6,9 +6,10 @@ from __future__ import annotations
 import typer
 
 from app.commands import bench_quality, bench_systems
+from retrieval.registry import MULTIVECTOR
 
 bench_app = typer.Typer(help="Benchmarks: speed, size and quality against baselines, in one run.", no_args_is_help=True)
-bench_app.command("multivector")(bench_quality.bench_multivector)
+bench_app.command(MULTIVECTOR)(bench_quality.bench_multivector)
 bench_app.command("codecs")(bench_quality.bench_codecs)
 bench_app.command("long")(bench_quality.bench_long)
 bench_app.command("encode")(bench_quality.bench_encode)

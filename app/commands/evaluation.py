@@ -13,6 +13,7 @@ from app.commands.console import friendly_errors, out, warning_line
 from app.commands.searching import FILTER_HELP, WHERE_HELP, chosen_filter
 from app.commands.settings_options import settings_options
 from retrieval.config import BuildConfig, SearchConfig, results_dir
+from retrieval.registry import DENSE, MULTIVECTOR
 
 eval_app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 
@@ -127,7 +128,7 @@ def eval_mteb(
         long_docs=index_settings.long_docs,
         shards=index_settings.shards,
     )
-    if setup.mode not in ("dense", "multivector"):
+    if setup.mode not in (DENSE, MULTIVECTOR):
         raise ValueError(f"--mode must be dense or multivector, got {setup.mode!r}")
     if setup.shards > 1 and not use_index:
         raise ValueError("--shards splits this project's index: add --use-index (mteb's exact search has no shards)")

@@ -17,6 +17,7 @@ from index.format import read_manifest
 from retrieval.config import home_dir
 from retrieval.encode.dense import load_manifest_encoder
 from retrieval.encode.query_runtime import LightQueryEncoder, prepare_light_encoder
+from retrieval.registry import DENSE
 
 VARIANTS = ("full model", "light encoder")
 
@@ -26,7 +27,7 @@ def run_cold_start_benchmark(
 ) -> dict[str, Any]:
     """Time ``runs`` searches per variant, alternating them so both see the same machine load (one warm-up each)."""
     index_dir = Path(index_dir)
-    model = read_manifest(index_dir).components["dense"].model
+    model = read_manifest(index_dir).components[DENSE].model
     if LightQueryEncoder.open(model) is None and not prepare_light_encoder(load_manifest_encoder(model)):
         raise ValueError(
             f"The ONNX export of {model['name']} does not match the model within tolerance; nothing to compare."
@@ -66,6 +67,7 @@ def run_cold_start_benchmark(
 _PROBE = """
 import sys
 from eval.bench.process_memory import peak_rss_mib
+from retrieval.registry import DENSE
 target = sys.argv.pop(1)
 sys.argv[0] = "modernsearch"
 try:

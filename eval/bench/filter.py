@@ -32,6 +32,7 @@ from index.multivector.maxsim import maxsim_segments
 from index.multivector.token_index import MultiVectorIndex
 from index.where import parse_where
 from retrieval.config import home_dir
+from retrieval.registry import DENSE, MULTIVECTOR
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def _multivector_rows(
         plan = "shortlist among allowed" if allowed is not None else "unfiltered"
         rows.append(
             _row(
-                "multivector",
+                MULTIVECTOR,
                 label,
                 len(chosen),
                 latencies,
@@ -266,7 +267,7 @@ def run_benchmark(
     *,
     scale: int | None = None,
     multivector_scale: int | None = None,
-    systems: tuple[str, ...] = ("flat", "hnsw", "multivector"),
+    systems: tuple[str, ...] = ("flat", "hnsw", MULTIVECTOR),
     progress: bool = True,
 ) -> dict[str, Any]:
     """Every system at every selectivity; a JSON-ready report with one row per system, selectivity and method."""
@@ -280,10 +281,10 @@ def run_benchmark(
         if dense_systems:
             base, queries = dense_collection(dataset_dir, progress)
             vectors = grow(base, scale or len(base))
-            sizes["dense"] = len(vectors)
-            (folder / "dense").mkdir()
-            store = metadata_store(folder / "dense", len(vectors))
-            first["dense"] = first_filter_ms(store.path)
+            sizes[DENSE] = len(vectors)
+            (folder / DENSE).mkdir()
+            store = metadata_store(folder / DENSE, len(vectors))
+            first[DENSE] = first_filter_ms(store.path)
             ids = pack_ids(np.arange(1, len(vectors) + 1, dtype=np.int64), np.zeros(len(vectors), dtype=np.int64))
             for system in dense_systems:
                 logger.info("Building the %s index of %s vectors", system, f"{len(vectors):,}")
@@ -291,16 +292,16 @@ def run_benchmark(
                 logger.info("Built in %.1f s", build_ms / 1000)
                 rows += _dense_rows(f"dense {system}", component, vectors, queries, store)
             store.close()
-        if "multivector" in systems:
+        if MULTIVECTOR in systems:
             collection = encode_collection(dataset_dir, "minilm-colbert", progress)
             (folder / "mv").mkdir()
             grown = scale_collection(
                 collection, multivector_scale or len(collection.doc_ids), folder / "mv", distractors="mix"
             )
             n = len(grown.doc_ids)
-            sizes["multivector"] = n
+            sizes[MULTIVECTOR] = n
             store = metadata_store(folder / "mv", n)
-            first["multivector"] = first_filter_ms(store.path)
+            first[MULTIVECTOR] = first_filter_ms(store.path)
             logger.info("Building the multi-vector index of %s documents", f"{n:,}")
             index = MultiVectorIndex.build(grown.tokens, grown.offsets, np.arange(1, n + 1, dtype=np.int64))
             rows += _multivector_rows(index, np.asarray(grown.tokens), grown.offsets, grown.queries, store)

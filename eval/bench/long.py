@@ -17,9 +17,10 @@ import numpy as np
 from eval.beir import BeirDataset, evaluate_searcher, load_beir
 from retrieval.build.builder import build_index
 from retrieval.config import BuildConfig
+from retrieval.registry import DENSE, MULTIVECTOR
 from retrieval.search.searcher import Searcher
 
-SETUPS = (("minilm", "dense"), ("minilm-colbert", "multivector"))
+SETUPS = (("minilm", DENSE), ("minilm-colbert", MULTIVECTOR))
 CODECS = ("pq", "pq64")
 DEPTH = 100
 
@@ -42,7 +43,7 @@ def run_long_benchmark(
         for model, mode in setups:
             for long_docs in ("truncate", "chunk"):
                 folder = Path(scratch) / f"{model}-{long_docs}"
-                with_engine = mode == "multivector" and long_docs == "chunk"
+                with_engine = mode == MULTIVECTOR and long_docs == "chunk"
                 config = BuildConfig(
                     model=model, mode=mode, long_docs=long_docs, multivector_codec="none" if with_engine else "pq"
                 )
@@ -118,7 +119,7 @@ def _engine_rows(
     from retrieval.search.opening import open_committed
 
     opened = open_committed(folder)
-    stored = opened.components["multivector"].index
+    stored = opened.components[MULTIVECTOR].index
     documents = opened.store.get(np.asarray(stored.doc_ids).tolist())
     query_ids, vectors, encode_ms = list(dataset.judged_queries), [], []
     for qid in query_ids:
@@ -151,4 +152,4 @@ def _engine_rows(
         "search_rss_mib",
         "vs_exact",
     )
-    return [{"mode": "multivector", **{key: getattr(r, key) for key in keep}} for r in measured]
+    return [{"mode": MULTIVECTOR, **{key: getattr(r, key) for key in keep}} for r in measured]

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.registry import DENSE, MULTIVECTOR
+
 logger = logging.getLogger(__name__)
 K = 10
 
@@ -214,7 +216,7 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
     from retrieval.config import BuildConfig
 
     folder.mkdir(parents=True)
-    config = BuildConfig(model=encoder.describe()["spec"], mode="multivector")  # type: ignore[arg-type]
+    config = BuildConfig(model=encoder.describe()["spec"], mode=MULTIVECTOR)  # type: ignore[arg-type]
     store = DocumentStore.create(folder / DOCUMENTS_NAME)
     try:
         rows = np.asarray(
@@ -233,7 +235,7 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
         TokenRows(collection.tokens, collection.offsets, rows), {"codec": config.multivector_codec}
     )
     seconds = time.perf_counter() - started
-    recipe = recipe_for("multivector")
+    recipe = recipe_for(MULTIVECTOR)
     section = section_for(
         recipe,
         {**recipe.describe_encoding(encoder, config, {}), **component.describe(), "trained": component.training_fit()},
@@ -244,9 +246,9 @@ def write_collection_index(folder: Path, collection: Any, documents: dict[str, A
         Manifest(
             format_version=FORMAT_VERSION,
             created_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            mode="multivector",
+            mode=MULTIVECTOR,
             documents=DocumentsSection(DOCUMENTS_NAME, len(rows)),
-            components={"multivector": section},
+            components={MULTIVECTOR: section},
             files=describe_files(folder, payload),
             build=BuildRecord("bench scale: a synthetic collection", {}, {}),
         ),
@@ -298,7 +300,7 @@ def run_benchmark(
     index_dir: Path | None,
     *,
     build_docs: int = 1000,
-    build_mode: str = "dense",
+    build_mode: str = DENSE,
     workers: Sequence[int] = (1, 2),
     shards: Sequence[int] = (2, 4),
     queries: int = 50,
