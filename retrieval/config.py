@@ -71,6 +71,39 @@ def _setting(default: Any, help: str, choices: Callable[[], tuple[str, ...]] | N
     return field(default=default, metadata={"help": help, **({"choices": choices} if choices else {})})
 
 
+def _component_settings(kind: str) -> Any:
+    return field(
+        default_factory=dict,
+        hash=False,
+        metadata={
+            "help": f"The {kind} settings registered components declare beyond the built-in ones, by name.",
+            "declared": kind,
+        },
+    )
+
+
+def check_component_settings(settings: Any) -> None:
+    """Raise :class:`SettingError` for a component setting no registered component declares, or a value outside
+    its declared choices."""
+    kind = next(f.metadata["declared"] for f in fields(settings) if "declared" in f.metadata)
+    declared = registry.declared_settings(kind)
+    for name, value in settings.component_settings.items():
+        found = declared.get(name)
+        if found is None:
+            known = ", ".join(declared) or "none"
+            raise SettingError(name, value, f"is not a {kind} setting of a registered component (declared: {known})")
+        if found.choices and value not in found.choices:
+            raise SettingError(name, value, f"must be one of {', '.join(map(str, found.choices))}")
+
+
+def component_setting(settings: Any, name: str) -> Any:
+    """A component setting's value in ``settings``: the one given, else its declared default."""
+    if name in settings.component_settings:
+        return settings.component_settings[name]
+    kind = next(f.metadata["declared"] for f in fields(settings) if "declared" in f.metadata)
+    return registry.declared_settings(kind)[name].default
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Everything that decides how a corpus becomes an index; CLI flags map onto these fields one to one."""
@@ -167,9 +200,11 @@ class BuildConfig:
     )
     encode_workers: int = _setting(1, "Encoder actors with --engine ray; each loads the models once.")
     gpus_per_worker: float = _setting(0.0, "GPUs per encoder actor with --engine ray (0: the actors share the CPUs).")
+    component_settings: dict[str, Any] = _component_settings("build")
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_component_settings(self)
         for name in ("batch_size", "read_batch_size", "token_budget", "max_doc_bytes", "shards", "encode_workers"):
             if getattr(self, name) < 1:
                 raise SettingError(name, getattr(self, name), "must be at least 1")
@@ -237,9 +272,11 @@ class SearchConfig:
         "Multi-vector search: skip tokens whose centroid scores below this for every query token, 0 to keep all "
         "(default: the index's recorded value).",
     )
+    component_settings: dict[str, Any] = _component_settings("search")
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_component_settings(self)
         for name in ("alpha", "rrf_alpha"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, getattr(self, name), "must be between 0 and 1")

@@ -35,6 +35,18 @@ _loaded = False
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A setting a component declares beyond the built-in ones: a command-line option of ``build`` (a build setting)
+    or of ``search`` and the service's requests (a search setting), carried in the settings' ``component_settings``.
+    """
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
 class Role:
     """What a component is to the rest of the project, declared beside its recipe."""
 
@@ -48,6 +60,10 @@ class Role:
     components on one side share its weight equally."""
     encoder_argument: str | None = None
     """The keyword by which the public API takes its encoder (``encoder=``), besides ``encoders={name: ...}``."""
+    build_settings: tuple[Setting, ...] = ()
+    """Settings its builds read (``BuildConfig.component_settings``)."""
+    search_settings: tuple[Setting, ...] = ()
+    """Settings its searches read (``SearchConfig.component_settings``, passed to its ``search`` as options)."""
 
 
 def register(recipe: Any) -> Any:
@@ -130,6 +146,15 @@ def rerank_choices() -> tuple[str, ...]:
 def explainers() -> tuple[str, ...]:
     """The components whose stored token vectors explain a match, preferred first."""
     return tuple(name for name, recipe in recipes().items() if has_ability(recipe.component, Explaining))
+
+
+def declared_settings(kind: Literal["build", "search"]) -> dict[str, Setting]:
+    """The build or search settings the registered components declare, by name."""
+    return {
+        setting.name: setting
+        for recipe in recipes().values()
+        for setting in (recipe.role.build_settings if kind == "build" else recipe.role.search_settings)
+    }
 
 
 def encoder_arguments() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """A fourth index component added from this one module: exact-phrase search. Registering it (both halves at once)
-is all it takes for it to appear in ``build --mode``, ``search --mode``, hybrid fusion, ``info``, the UI's mode switch
-and the service's OpenAPI schema.
+is all it takes for it and its two settings to appear in ``build --mode``, ``search --mode``, their options, hybrid
+fusion, ``info``, the UI's mode switch and the service's OpenAPI schema.
 
 The module is its own plugin: a subprocess that names it in ``MODERNSEARCH_COMPONENTS`` imports it, and it registers
 the component then; in this process the ``phrase`` fixture registers it for the tests that use it and removes it
@@ -27,8 +27,8 @@ from index.errors import IndexFormatError
 from index.format import write_json_atomic
 from index.sections import Section
 from retrieval import Searcher, build_index
-from retrieval.config import BuildConfig, SearchConfig
-from retrieval.registry import Role, build_modes, register, search_modes, unregister
+from retrieval.config import BuildConfig, SearchConfig, component_setting
+from retrieval.registry import Role, Setting, build_modes, register, search_modes, unregister
 from retrieval.search.pipeline import fuse_scores
 
 from cli_runs import ENV, cli
@@ -40,6 +40,7 @@ FILE = "phrase-texts.json"
 @dataclasses.dataclass
 class PhraseSection(Section):
     documents: int
+    fold_case: bool = True
 
 
 class PhraseComponent:
@@ -49,17 +50,17 @@ class PhraseComponent:
     section_type: ClassVar[type[Section]] = PhraseSection
     incremental: ClassVar[bool] = False
 
-    def __init__(self, texts: Mapping[int, str]) -> None:
-        self.texts = dict(texts)
+    def __init__(self, texts: Mapping[int, str], fold_case: bool = True) -> None:
+        self.texts, self.fold_case = dict(texts), fold_case
 
     @classmethod
     def build(cls, rows: Any, settings: Mapping[str, Any]) -> PhraseComponent:
-        return cls(rows)
+        return cls(rows, settings["fold_case"])
 
     @classmethod
     def load(cls, folder: Path, section: PhraseSection, *, writable: bool = False) -> PhraseComponent:
         stored = json.loads((Path(folder) / FILE).read_text(encoding="utf-8"))
-        return cls({int(row): text for row, text in stored.items()})
+        return cls({int(row): text for row, text in stored.items()}, section.fold_case)
 
     def save(self, folder: Path) -> list[str]:
         write_json_atomic(Path(folder) / FILE, {str(row): text for row, text in self.texts.items()})
@@ -72,13 +73,14 @@ class PhraseComponent:
         raise NotImplementedError("rebuilt from every document")
 
     def part(self, row_ids: np.ndarray) -> PhraseComponent:
-        return PhraseComponent({row: self.texts[row] for row in map(int, row_ids) if row in self.texts})
+        return PhraseComponent({r: self.texts[r] for r in map(int, row_ids) if r in self.texts}, self.fold_case)
 
     def row_ids(self) -> np.ndarray:
         return sorted_ids(list(self.texts))
 
     def search(self, queries: Sequence[Any], k: int, *, allowed: Any = None, options: Any = None) -> list[Ranking]:
         admitted = None if allowed is None else set(np.asarray(allowed).tolist())
+        least = (options or {}).get("phrase_min_count", 1)
         found = []
         for phrase in queries:
             counts = {
@@ -86,12 +88,12 @@ class PhraseComponent:
                 for row, text in self.texts.items()
                 if phrase and (admitted is None or row in admitted)
             }
-            best = sorted((row for row, count in counts.items() if count), key=lambda row: (-counts[row], row))[:k]
+            best = sorted((r for r, n in counts.items() if n and n >= least), key=lambda r: (-counts[r], r))[:k]
             found.append(Ranking(np.array(best, dtype=np.int64), np.array([counts[r] for r in best], np.float32)))
         return found
 
     def describe(self) -> dict[str, Any]:
-        return {"documents": len(self.texts)}
+        return {"documents": len(self.texts), "fold_case": self.fold_case}
 
     def training_fit(self) -> None:
         return None
@@ -121,7 +123,12 @@ class PhraseRecipe:
 
     name = NAME
     component = PhraseComponent
-    role = Role((NAME, "hybrid"), fusion="lexical")
+    role = Role(
+        (NAME, "hybrid"),
+        fusion="lexical",
+        build_settings=(Setting("phrase_fold_case", True, "Match phrases whatever their case."),),
+        search_settings=(Setting("phrase_min_count", 1, "Occurrences a document needs to match a phrase."),),
+    )
     score_name = NAME
     score_range = (0.0, None)
     scratch_files: tuple[str, ...] = ()
@@ -142,19 +149,25 @@ class PhraseRecipe:
         raise TypeError("no encoder, so no chunks")
 
     def rows_for_build(self, staging: Path, store: Any, encoder: Any, config: BuildConfig) -> dict[int, str]:
-        return {row: text.lower() for ids, texts in store.iter_texts(1024) for row, text in zip(ids, texts)}
+        fold = component_setting(config, "phrase_fold_case")
+        return {row: _folded(text, fold) for ids, texts in store.iter_texts(1024) for row, text in zip(ids, texts)}
 
     def encode_rows(self, encoder: Any, store: Any, rows: np.ndarray, texts: Sequence[str], config: Any) -> Any:
-        return {int(row): text.lower() for row, text in zip(rows, texts)}
+        fold = component_setting(config, "phrase_fold_case")
+        return {int(row): _folded(text, fold) for row, text in zip(rows, texts)}
 
     def build_settings(self, config: BuildConfig) -> dict[str, Any]:
-        return {}
+        return {"fold_case": component_setting(config, "phrase_fold_case")}
 
     def encode_queries(self, encoder: Any, queries: Sequence[str], section: Any = None) -> list[str]:
-        return [q.lower().strip() for q in queries]
+        return [_folded(q.strip(), section.fold_case) for q in queries]
 
     def prepare_queries(self, encoder: Any) -> None:
         return None
+
+
+def _folded(text: str, fold: bool) -> str:
+    return text.lower() if fold else text
 
 
 if __name__ in os.environ.get(PLUGINS_VARIABLE, "").split(","):  # imported as a plugin by a subprocess
@@ -213,6 +226,14 @@ def test_the_command_line_builds_searches_and_describes_it(corpus, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "exact phrase" in info.stdout and "6 documents" in info.stdout
     assert cli("verify", str(index), env=env).returncode == 0
+    at_least_two = cli("search", str(index), "River", "--mode", NAME, "--phrase-min-count", "2", "--json", env=env)
+    assert [h["id"] for h in json.loads(at_least_two.stdout)["results"]] == ["river"], "its search setting is an option"
+    exact_case = tmp_path / "exact-case"
+    built = cli("build", str(corpus), "--index", str(exact_case), "--mode", NAME, "--no-phrase-fold-case", env=env)
+    assert built.returncode == 0, built.stderr
+    for query, expected in (("River", []), ("Rhine", ["river"])):
+        found = cli("search", str(exact_case), query, "--mode", NAME, "--json", env=env)
+        assert [h["id"] for h in json.loads(found.stdout)["results"]] == expected, "its build setting is an option"
     without = cli("search", str(index), "the river", "--mode", NAME, env={**ENV, "PYTHONPATH": env["PYTHONPATH"]})
     assert without.returncode == 1 and "name its module in MODERNSEARCH_COMPONENTS" in without.stderr
 
@@ -256,6 +277,12 @@ def test_the_service_schema_and_search_know_it(hybrid_with_phrase):
         answer = client.post("/indexes/small/search", json={"query": "the river", "mode": NAME, "k": 2})
         assert answer.status_code == 200, answer.text
         assert [h["id"] for h in answer.json()["results"]] == ["river", "city"]
+        declared = schema["SearchRequest"]["properties"]["component_settings"]["anyOf"][0]["properties"]
+        assert declared["phrase_min_count"]["default"] == 1
+        at_least_two = {"query": "River", "mode": NAME, "component_settings": {"phrase_min_count": 2}}
+        assert [h["id"] for h in client.post("/indexes/small/search", json=at_least_two).json()["results"]] == ["river"]
+        unknown = {"query": "River", "mode": NAME, "component_settings": {"phrase_max_count": 2}}
+        assert client.post("/indexes/small/search", json=unknown).status_code in (400, 422)
     indexes.close()
 
 

@@ -19,6 +19,7 @@ from typing import Any, Optional, TypeVar
 import typer
 
 from retrieval.config import choices_of
+from retrieval.registry import declared_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +63,10 @@ def settings_options(
     """
     hints = typing.get_type_hints(settings_type)
     chosen = [f for f in dataclasses.fields(settings_type) if (only is None or f.name in only) and f.name not in skip]
+    declared = [f for f in chosen if "declared" in f.metadata]  # the components' own settings, one option each
+    chosen = [f for f in chosen if "declared" not in f.metadata]
+    component_fields = [_as_field(setting) for f in declared for setting in _declared(f.metadata["declared"])]
+    hints.update({f.name: type(f.default) for f in component_fields})
 
     def decorate(command: F) -> F:
         signature = inspect.signature(command)
@@ -73,12 +78,17 @@ def settings_options(
                 annotation=cli_type(f, hints[f.name], given_only),
                 default=_option(f, hints[f.name], given_only),
             )
-            for f in chosen
+            for f in [*chosen, *component_fields]
         ]
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             values = {f.name: kwargs.pop(f.name) for f in chosen if f.name in kwargs}
+            components = {
+                f.name: value for f in component_fields if (value := kwargs.pop(f.name, None)) not in (None, f.default)
+            }
+            if components:
+                values["component_settings"] = components
             if given_only:
                 given = {name: value for name, value in values.items() if value is not None}
                 settings_type(**given)  # a bad value fails here, with the setting's own message
@@ -89,6 +99,20 @@ def settings_options(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _declared(kind: str) -> list[Any]:
+    return list(declared_settings(kind).values())  # type: ignore[arg-type]
+
+
+def _as_field(setting: Any) -> dataclasses.Field:
+    """A component's declared setting in the shape of a settings dataclass field."""
+    made = dataclasses.field(
+        default=setting.default,
+        metadata={"help": setting.help, **({"choices": lambda: setting.choices} if setting.choices else {})},
+    )
+    made.name = setting.name
+    return made
 
 
 def _option(field: dataclasses.Field, annotation: Any, given_only: bool = False) -> Any:

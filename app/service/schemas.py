@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from retrieval.config import SearchConfig
-from retrieval.registry import search_modes
+from retrieval.registry import declared_settings, search_modes
 
 MAX_K = 1000
 
@@ -24,12 +24,34 @@ def _settings_fields() -> dict[str, Any]:
     """One optional request field per :class:`SearchConfig` field (absent: the index's tuned setting, else the
     default)."""
     hints = typing.get_type_hints(SearchConfig)
-    return {
-        f.name: _choice_field(f.metadata["choices"], f.metadata["help"])
-        if "choices" in f.metadata
-        else (hints[f.name] | None, Field(None, description=f.metadata["help"]))
-        for f in dataclasses.fields(SearchConfig)
+    found = {}
+    for f in dataclasses.fields(SearchConfig):
+        if "choices" in f.metadata:
+            found[f.name] = _choice_field(f.metadata["choices"], f.metadata["help"])
+        elif "declared" in f.metadata:
+            found[f.name] = (
+                hints[f.name] | None,
+                Field(None, description=f.metadata["help"], json_schema_extra=_declared),
+            )
+        else:
+            found[f.name] = (hints[f.name] | None, Field(None, description=f.metadata["help"]))
+    return found
+
+
+def _declared(schema: dict[str, Any]) -> None:
+    """The search settings the registered components declare, as the properties of ``component_settings`` (listed
+    when the schema is generated)."""
+    properties = {
+        setting.name: {
+            "description": setting.help,
+            "default": setting.default,
+            **({"enum": list(setting.choices)} if setting.choices else {}),
+        }
+        for setting in declared_settings("search").values()
     }
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "object":
+            branch.update(properties=properties, additionalProperties=False)
 
 
 def _choice_field(choices: Callable[[], tuple[str, ...]], description: str) -> tuple[Any, Any]:

@@ -39,7 +39,7 @@ def first_stage(
 ) -> list[list[Candidate]]:
     """Top-``depth`` candidates per query; ``queries`` holds the encoded queries of each component ``mode`` uses.
     With ``allowed`` (sorted row ids, from a metadata filter) every component searches among those documents only."""
-    options = dataclasses.asdict(config)
+    options = {**dataclasses.asdict(config), **config.component_settings}
     if mode != HYBRID:
         label = recipe_for(mode).score_name
         found = components[mode].search(queries[mode], depth, allowed=allowed, options=options)

@@ -37,7 +37,7 @@ async def search(name: str, request: SearchRequest, state: ServiceState = Depend
         request.k,
         request.mode,
         documents,
-        tuple(sorted(given.items())),
+        json.dumps(given, sort_keys=True),  # the settings, component settings included
         json.dumps(request.filter, sort_keys=True, default=str),
     )
     encoding = (name, request.mode, given.get("rerank"))  # what decides the query encoders: a bounded set of keys
