@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from remembered import remembering
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -75,18 +76,20 @@ def write_beir_slice(source: Path, target: Path, n_queries: int, n_extra_docs: i
 
 @pytest.fixture(scope="session")
 def minilm():
-    """The offline all-MiniLM-L6-v2 encoder, loaded once for the whole session."""
+    """The offline all-MiniLM-L6-v2 encoder, loaded once for the whole session; it remembers the documents it
+    encoded (:mod:`remembered`)."""
     from retrieval.encode.dense import DenseEncoder
 
-    return DenseEncoder.load("minilm", device="cpu")
+    return remembering(DenseEncoder.load("minilm", device="cpu"))
 
 
 @pytest.fixture(scope="session")
 def minilm_colbert():
-    """The offline ColBERT model (bundled MiniLM + seeded projection), loaded once for the whole session."""
+    """The offline ColBERT model (bundled MiniLM + seeded projection), loaded once for the whole session; it remembers
+    the documents it encoded."""
     from retrieval.encode.multivector import MultiVectorEncoder
 
-    return MultiVectorEncoder.load("minilm-colbert", device="cpu")
+    return remembering(MultiVectorEncoder.load("minilm-colbert", device="cpu"))
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ def onnx_encoders():
     return {backend: DenseEncoder.load("minilm", device="cpu", backend=backend) for backend in ("onnx", "onnx-int8")}
 
 
+@pytest.mark.slow
 def test_onnx_matches_torch_and_int8_stays_close(texts, minilm, onnx_encoders):
     reference = minilm.encode_documents(texts)
     exported = onnx_encoders["onnx"].encode_documents(texts, token_budget=4096)
@@ -50,6 +51,7 @@ def test_the_export_is_cached_and_reused(onnx_encoders):
     assert [f.stat().st_mtime_ns for f in files] == stamps, "a second load does not export again"
 
 
+@pytest.mark.slow
 def test_an_onnx_index_records_its_backend_and_searches_with_it(tmp_path, dbpedia_small, minilm, onnx_encoders):
     build_index(dbpedia_small, tmp_path / "torch", BuildConfig(model="minilm"), encoder=minilm, progress=False)
     build_index(dbpedia_small, tmp_path / "onnx", BuildConfig(model="minilm", backend="onnx"), progress=False)
@@ -102,6 +104,7 @@ def test_auto_encodes_documents_in_bfloat16_only_where_the_cpu_multiplies_it_nat
         DenseEncoder(None, None, backend="onnx", query_backend="torch")
 
 
+@pytest.mark.slow
 def test_a_default_build_records_its_runtimes_and_ranks_like_float32(tmp_path, dbpedia_small, small_searcher, minilm):
     config = BuildConfig(model="minilm", mode="both", multivector_model="minilm-colbert")
     assert config.backend == "auto"
@@ -123,6 +126,7 @@ def test_a_default_build_records_its_runtimes_and_ranks_like_float32(tmp_path, d
         assert abs(found.hits[0].score - reference.hits[0].score) < 1e-3
 
 
+@pytest.mark.slow
 def test_bf16_token_vectors_keep_exact_maxsim_rankings(dbpedia_small, minilm_colbert):
     """Compared on exact MaxSim over the token vectors (a compressed index would add its own codec's noise)."""
     from pylate import rank

@@ -119,6 +119,7 @@ def test_failed_build_leaves_the_previous_index_untouched(tmp_path, minilm):
     )
 
 
+@pytest.mark.slow
 def test_killed_build_leaves_the_earlier_index_readable(tmp_path, minilm, dbpedia_small):
     """SIGKILL a real build subprocess while it encodes; the earlier index still loads and answers the same."""
     build_index(write_corpus(tmp_path / "small.jsonl", TOPICS), tmp_path / "idx", encoder=minilm, progress=False)

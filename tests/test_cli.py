@@ -29,6 +29,7 @@ def cli_index(tmp_path_factory, dbpedia_small):
     return folder, process
 
 
+@pytest.mark.slow
 def test_build_prints_a_summary_with_progress(cli_index, dbpedia_small):
     folder, process = cli_index
     n_docs = len((dbpedia_small / "corpus.jsonl").read_text().splitlines())
@@ -50,6 +51,7 @@ def test_search_json_output(cli_index, dbpedia_small):
     assert set(payload["timings_ms"]) == {"encode", "search", "total"}
 
 
+@pytest.mark.slow
 def test_hybrid_search_with_rerank_reports_every_stage(small_index):
     payload = json.loads(
         run(
@@ -77,6 +79,7 @@ def test_hybrid_search_with_rerank_reports_every_stage(small_index):
     assert "maxsim" in table and "fused" in table and "rerank" in table
 
 
+@pytest.mark.slow
 def test_eval_beir_compares_configurations_in_one_table(small_index, dbpedia_small, tmp_path):
     output = run(
         "eval",
@@ -191,6 +194,7 @@ def test_errors_are_one_clear_line_without_traceback(args, message):
     assert "Traceback" not in process.stderr
 
 
+@pytest.mark.slow
 def test_bad_corpus_line_is_reported_by_the_cli(tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"_id": "a", "text": "fine"}\n{"_id": "b", "text": \n')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def payload_checksums(folder: Path, skip: str = "documents.sqlite") -> dict[str,
     return {name: entry.sha256 for name, entry in read_manifest(folder).files.items() if name != skip}
 
 
+@pytest.mark.slow
 def test_compact_reclaims_the_space_deletes_left_and_keeps_every_answer(tmp_path, dbpedia_small, minilm):
     folder = tmp_path / "idx"
     build_index(dbpedia_small, folder, BuildConfig(model="minilm"), encoder=minilm, progress=False)
@@ -63,8 +65,9 @@ def drifted(tmp_path_factory, minilm_colbert):
     first = corpus_lines("dbpedia-5k", 0, 300, folder / "first.jsonl")
     same = corpus_lines("dbpedia-5k", 300, 600, folder / "same.jsonl")
     other = corpus_lines("scifact", 0, 300, folder / "other.jsonl")
+    build_index(first, folder / "same", MULTIVECTOR, multivector_encoder=minilm_colbert, progress=False)
+    shutil.copytree(folder / "same", folder / "other")  # one build, grown two ways
     for name, extra in (("same", same), ("other", other)):
-        build_index(first, folder / name, MULTIVECTOR, multivector_encoder=minilm_colbert, progress=False)
         add_documents(folder / name, extra, multivector_encoder=minilm_colbert, progress=False)
     combined = folder / "combined.jsonl"
     combined.write_text(first.read_text(encoding="utf-8") + other.read_text(encoding="utf-8"), encoding="utf-8")
@@ -79,9 +82,8 @@ def test_drift_is_measured_against_training(drifted):
     assert same["multivector"] < DRIFT_THRESHOLD < other["multivector"], (same, other)
 
 
+@pytest.mark.slow
 def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp_path, drifted, minilm_colbert):
-    import shutil
-
     for name in ("same", "other"):
         shutil.copytree(drifted / name, tmp_path / name)
     kept = compact_index(tmp_path / "same", multivector_encoder=minilm_colbert, progress=False)

@@ -11,6 +11,7 @@ import pytest
 from retrieval.corpus.stdlib_docs import stdlib_documents
 
 
+@pytest.mark.slow
 def test_stdlib_corpus_has_thousands_of_real_documents():
     docs = list(stdlib_documents())
     assert len(docs) > 3000

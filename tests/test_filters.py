@@ -120,6 +120,7 @@ filters = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(filter=filters, query=st.sampled_from(QUERIES), k=st.sampled_from([1, 5, 10, 30]))
 def test_k_results_whenever_k_documents_match_in_every_mode(filtered, filter, query, k):
@@ -146,6 +147,7 @@ def test_k_results_whenever_k_documents_match_in_every_mode(filtered, filter, qu
             assert len(ids) == min(k, len(with_term & set(allowed.tolist())))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "where",
     [
@@ -291,6 +293,7 @@ def test_bad_filters_say_what_is_wrong(filtered, filter, expected):
     assert expected in str(caught.value)
 
 
+@pytest.mark.slow
 def test_cli_where_and_filter_agree_and_errors_point_at_the_column(filtered, corpus_dir):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True)

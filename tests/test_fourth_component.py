@@ -210,6 +210,7 @@ def plugin_env() -> dict[str, str]:
     return {**ENV, PLUGINS_VARIABLE: Path(__file__).stem, "PYTHONPATH": os.pathsep.join([str(Path(here).parent), here])}
 
 
+@pytest.mark.slow
 def test_the_command_line_builds_searches_and_describes_it(corpus, tmp_path):
     env = plugin_env()
     assert NAME in cli("build", "--help", env=env).stdout.split("Choices:")[1].split("]")[0]

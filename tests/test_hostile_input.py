@@ -59,6 +59,7 @@ def test_arbitrary_bytes_give_documents_or_a_clear_error(tmp_path_factory, data,
         assert isinstance(doc.id, str) and doc.id and doc.text.strip()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(lines=st.lists(records | json_values, max_size=8))
 def test_odd_json_records_give_documents_or_a_clear_error(tmp_path_factory, lines):
@@ -68,6 +69,7 @@ def test_odd_json_records_give_documents_or_a_clear_error(tmp_path_factory, line
     assert {d.id for d in strict} <= {d.id for d in lenient}, "skipping bad records never loses a good one"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     docs=st.lists(
@@ -120,6 +122,7 @@ def check_query(small_searcher, query: str, mode: str) -> None:
     assert time.monotonic() - started < 60, f"{mode} search of a {len(query):,}-character query took too long"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(query=st.text(max_size=300), mode=st.sampled_from(["hybrid", "dense", "multivector", "bm25"]))
 @example(query="", mode="hybrid")

@@ -140,6 +140,7 @@ def test_k_larger_than_the_corpus_in_every_mode(small_searcher):
     assert len(reranked.hits) == len(small_searcher.search("film", k=100_000, mode="hybrid").hits)
 
 
+@pytest.mark.slow
 def test_rerank_without_a_multivector_index_is_a_clear_error(dbpedia_small, tmp_path, minilm):
     from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig

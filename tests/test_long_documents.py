@@ -96,6 +96,7 @@ def long_corpus(tmp_path_factory, dbpedia_small):
     return folder / "corpus.jsonl"
 
 
+@pytest.mark.slow
 def test_search_scores_a_chunked_document_by_its_best_chunk_and_returns_its_span(tmp_path, long_corpus, minilm):
     summary = build_index(long_corpus, tmp_path / "idx", BuildConfig(model="minilm"), encoder=minilm, progress=False)
     chunked = summary.long_documents["dense"]["chunked"]
@@ -199,6 +200,7 @@ def text_of_tokens(tokenizer, n: int, seed: int) -> str:
     return tokenizer.decode(ids)
 
 
+@pytest.mark.slow
 def test_an_8k_document_is_encoded_whole_by_modernbert_in_dense_and_multivector_modes(tmp_path, tiny_modernbert):
     from retrieval.encode.dense import DenseEncoder
     from retrieval.encode.multivector import MultiVectorEncoder

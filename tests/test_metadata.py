@@ -136,6 +136,7 @@ def test_a_later_value_of_another_type_names_file_line_field_and_types(tmp_path,
     assert len(Searcher.load(tmp_path / "skipped", encoder=minilm)) == 3
 
 
+@pytest.mark.slow
 def test_the_cli_spells_the_type_error_remedy_as_flags(tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"_id": "a", "text": "x", "n": 1}, {"_id": "b", "text": "y", "n": [1]}])
     done = subprocess.run(

@@ -29,6 +29,7 @@ def slice_tokens(dbpedia_small, minilm_colbert):
     return doc_vectors, np.vstack(doc_vectors), offsets, query_vectors
 
 
+@pytest.mark.slow
 def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
     """Oracle: all candidates + exact vectors give PyLate's rank.rerank ranking and scores.
 
@@ -62,6 +63,7 @@ def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
             assert abs(scores[rank_position] - r["score"]) < 1e-4
 
 
+@pytest.mark.slow
 def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)), codec="none")
@@ -72,6 +74,7 @@ def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
     np.testing.assert_allclose(scores, np.sort(brute)[::-1][:5], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
     """Default search (nprobe, candidates, PQ residuals) against exact MaxSim on the same tokens: recall@10 >= 0.9."""
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
@@ -87,6 +90,7 @@ def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
     assert np.mean(recalls) >= 0.9, recalls
 
 
+@pytest.mark.slow
 def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exact(slice_tokens):
     """ColBERT tokens are unit vectors, and decoding shrinks them (a PQ code word averages residuals): scaling a
     decoded token back to unit length removes the codec's error along the token's own direction. Measured on every
@@ -120,6 +124,7 @@ def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exac
         assert agreement >= floor, (codec, agreement)
 
 
+@pytest.mark.slow
 def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top_10(slice_tokens):
     """The middle stage scores a document as MaxSim with each token replaced by its centroid; with 60 candidates
     of 640 documents it finds more of exact MaxSim's top 10 than the posting-list scores alone."""
@@ -144,6 +149,7 @@ def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top
     assert mean["with centroid interaction"] > mean["posting lists only"], mean
 
 
+@pytest.mark.slow
 def test_pruning_skips_most_tokens_and_keeps_exact_maxsims_top_10(slice_tokens):
     """Pruning (the default for long documents) scores each document on the tokens of centroids near some query
     token only. Here on short documents and exact
@@ -195,6 +201,7 @@ def test_multivector_search_knobs_apply_per_search(small_searcher):
     assert sum(h.score for h in fewest.hits) < sum(exact) - 0.01
 
 
+@pytest.mark.slow
 def test_save_load_round_trip(tmp_path, slice_tokens):
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)) + 7)
@@ -222,6 +229,7 @@ def test_hybrid_mode_builds_dense_multivector_and_bm25_in_one_folder(small_index
     assert "tuning" in multi.hits[0].title.lower()
 
 
+@pytest.mark.slow
 def test_batches_do_not_change_the_index(tmp_path, minilm_colbert):
     """Built from the same documents read and encoded in different batch sizes: same results."""
     rows = [
@@ -291,6 +299,7 @@ def test_benchmark_distractors_are_seeded_noisy_copies_on_disk(tmp_path, distrac
     assert 0.75 < np.mean(np.sum(first * real.doc_vectors(source), axis=1)) < 0.99  # cosine with the source
 
 
+@pytest.mark.slow
 def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpedia_small, minilm_colbert):
     from eval.bench.codecs import run_codec_benchmark
 
@@ -314,6 +323,7 @@ def test_codec_benchmark_ranks_codecs_by_what_they_keep_of_the_exact_top_10(dbpe
     assert all(0 < r["agreement_unit_length"] <= 1 for r in rows.values())
 
 
+@pytest.mark.slow
 def test_benchmark_compares_each_system_with_exact_maxsim_per_query(dbpedia_small, minilm_colbert):
     """bench multivector on a real slice: the nDCG@10 ratio to exact MaxSim comes with a paired interval and
     the share of exact MaxSim's top 10 each system returns."""
@@ -350,6 +360,7 @@ def test_a_collection_smaller_than_a_code_book_still_builds_and_ranks_exactly():
     assert list(rows) == sorted([1, 2, 3], key=lambda r: -maxsim(query, docs[r - 1]))
 
 
+@pytest.mark.slow
 def test_scale_benchmark_writes_its_grown_collection_as_an_index_that_answers_like_exact_maxsim(
     tmp_path, dbpedia_small, minilm_colbert
 ):

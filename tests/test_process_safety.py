@@ -121,6 +121,7 @@ def test_a_two_megabyte_document_resumes_mid_document_after_sigkill(tmp_path):
     assert all(check.ok for check in verify_index(target))
 
 
+@pytest.mark.slow
 def test_documents_over_the_byte_limit_are_rejected_clearly(tmp_path):
     corpus = write_corpus(tmp_path / "c.jsonl", [{"_id": "a", "text": "fine"}, {"_id": "huge", "text": "x" * 5000}])
     line = one_clean_line(
@@ -129,6 +130,7 @@ def test_documents_over_the_byte_limit_are_rejected_clearly(tmp_path):
     assert "c.jsonl:2" in line and "5,000 bytes" in line and "--max-doc-bytes" in line
 
 
+@pytest.mark.slow
 def test_sigterm_of_a_build_cleans_up_and_keeps_its_progress(tmp_path):
     corpus = write_corpus(tmp_path / "long.jsonl", [{"_id": "big", "text": long_text(500_000)}])
     target = tmp_path / "idx"

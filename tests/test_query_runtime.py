@@ -83,6 +83,7 @@ def test_a_command_line_search_imports_no_training_stack(light, small_index):
     assert process.stdout.strip().endswith("HEAVY []"), process.stdout[-300:]
 
 
+@pytest.mark.slow
 def test_the_cold_start_benchmark_times_both_query_encoders(light, small_index):
     from eval.bench.cold_start import run_cold_start_benchmark
 

@@ -44,6 +44,7 @@ class StopsAfter:
         return self._encoder.encode_documents(texts, batch_size=batch_size, **options)
 
 
+@pytest.mark.slow
 def test_an_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, dbpedia_small, minilm):
     config = BuildConfig(model="minilm", batch_size=8)  # steps of 64 documents
     reference = build_index(dbpedia_small, tmp_path / "reference", config, encoder=minilm, progress=False)
@@ -61,6 +62,7 @@ def test_an_interrupted_build_resumes_and_equals_an_uninterrupted_one(tmp_path, 
     assert set(os.listdir(tmp_path / "idx")) == set(os.listdir(tmp_path / "reference"))
 
 
+@pytest.mark.slow
 def test_changed_settings_or_corpus_start_over(tmp_path, dbpedia_small, minilm):
     config = BuildConfig(model="minilm", batch_size=8)
     with pytest.raises(KeyboardInterrupt):

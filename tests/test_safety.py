@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from index.docstore import DocumentStore
-from index.errors import IndexFormatError
+from index.errors import IndexFormatError, UnknownComponentError
 from index.format import partial_folder, read_manifest
 from index.lock import lock_path, writer_lock
 from index.verify import verify_index
@@ -163,6 +163,7 @@ def fast_models(monkeypatch, minilm):
     monkeypatch.setattr("retrieval.encode.dense.load_manifest_encoder", lambda *a, **k: minilm)
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc_id=MARKUP, title=MARKUP, text=MARKUP, query=MARKUP)
 @example(doc_id="[/i]", title="[/b] x", text=":smile:", query="://")  # "//" in a path is printed as "/"
@@ -201,6 +202,7 @@ def test_markup_in_data_and_queries_is_printed_literally(tmp_path_factory, fast_
     assert missing.exit_code == 1 and missing_path in missing.output and "Traceback" not in missing.output
 
 
+@pytest.mark.slow
 def test_markup_ids_titles_and_queries_from_the_shell(tmp_path):
     corpus = write_corpus(
         tmp_path / "c.jsonl",
@@ -266,6 +268,7 @@ def test_ids_with_spaces_are_kept_exact_at_build_and_delete(tmp_path, minilm):
     assert holds(tmp_path / "idx", "plain")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad_id", ["true", "1.5", "null", "[1]"])
 def test_ids_that_are_not_strings_or_integers_are_errors_naming_the_line(tmp_path, bad_id):
     corpus = tmp_path / "c.jsonl"
@@ -309,6 +312,7 @@ def test_a_read_only_location_gives_one_line(small_tmpfs, tiny_index, tmp_path):
     assert "Read-only file system" in line
 
 
+@pytest.mark.slow
 def test_a_full_disk_gives_one_line_and_keeps_the_earlier_index(small_tmpfs, tiny_index, tmp_path):
     shutil.copytree(tiny_index, small_tmpfs / "idx")
     before = tree(small_tmpfs / "idx")
@@ -341,7 +345,6 @@ def test_a_failing_write_is_one_line_where_no_tmpfs_can_be_mounted(index_copy, m
     [
         (lambda m: m["components"]["dense"].update(model="oops"), "components.dense.model"),
         (lambda m: m["components"].update(dense="x"), "components.dense"),
-        (lambda m: m["components"].update(sparse={}), "components['sparse']"),
         (lambda m: m.update(components={}), "components"),
         (lambda m: m.update(files=[]), "files"),
         (lambda m: m["documents"].update(count="3"), "documents.count"),
@@ -362,6 +365,17 @@ def test_wrong_typed_manifests_are_reported_as_corrupt(index_copy, edit, field):
     assert f"corrupt manifest {path}: {field}" in one_clean_line(cli("search", str(index_copy), "cats"))
     process = cli("verify", str(index_copy))
     assert process.returncode == 1 and "corrupt manifest" in process.stdout and "Traceback" not in process.stderr
+
+
+def test_an_unknown_component_is_named_with_what_loads_it(index_copy):
+    path = index_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["components"]["sparse"] = {}
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(UnknownComponentError, match="holds a 'sparse' component") as caught:
+        read_manifest(index_copy)
+    assert caught.value.component == "sparse" and "dense" in caught.value.known
+    assert "MODERNSEARCH_COMPONENTS" in one_clean_line(cli("search", str(index_copy), "cats"))
 
 
 def test_the_ui_shows_a_corrupt_index_as_a_message(index_copy, monkeypatch, tmp_path):

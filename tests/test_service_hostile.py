@@ -66,6 +66,7 @@ def problem(response, status: int, title: str, folders: dict[str, Path]) -> dict
     return body
 
 
+@pytest.mark.slow
 def test_one_clients_bad_query_fails_no_other_clients_search(server, folders, small_searcher):
     """Eight clients search in dense mode with the same settings (so their queries are batched together) while one
     more sends a lone surrogate in the same mode: all 120 good searches answer exactly as the index does in process,

@@ -105,6 +105,7 @@ def ray_built(ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colb
     return build
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shards", [2, 3])
 def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_small, minilm, minilm_colbert, shards):
     folder, summary = ray_built(shards)
@@ -135,6 +136,7 @@ def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_
         assert set(alone.search("tango", k=5, mode="bm25").ids) <= set(one.search("tango", k=len(one), mode="bm25").ids)
 
 
+@pytest.mark.slow
 def test_sharded_updates_keep_answering_as_one_index(
     tmp_path, grouped_corpus, whole, copy_index, minilm, minilm_colbert
 ):
@@ -224,6 +226,7 @@ def test_sharded_updates_keep_answering_as_one_index(
     assert Searcher.load(split_dir).search_config().alpha == 0.5 and all(c.ok for c in verify_index(split_dir))
 
 
+@pytest.mark.slow
 def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):
     """SIGKILL the driver of a distributed build mid-encoding; the rerun continues from its last committed step."""
     args = [
@@ -266,6 +269,7 @@ def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_
     assert all(c.ok for c in verify_index(tmp_path / "idx"))
 
 
+@pytest.mark.slow
 def test_ray_serve_answers_like_one_index_and_marks_answers_a_dead_shard_missed(
     ray_built, whole, minilm, minilm_colbert
 ):

@@ -74,6 +74,7 @@ def test_offline_fusion_equals_a_real_search_with_the_same_setting(small_searche
             assert list(offline[qid].values())[:10] == pytest.approx([h.score for h in result.hits], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_apply_makes_the_tuned_setting_the_default_until_options_say_otherwise(
     copy_of_small_index, small_searcher, dbpedia_small, tmp_path, minilm, minilm_colbert, monkeypatch
 ):

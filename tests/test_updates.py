@@ -60,6 +60,7 @@ def grown(tmp_path_factory, records, minilm, minilm_colbert):
     return folder, summary
 
 
+@pytest.mark.slow
 def test_adding_documents_equals_building_them_in(grown, minilm, minilm_colbert):
     folder, summary = grown
     assert (summary.added, summary.replaced, summary.documents) == (40, 0, 120)
@@ -136,6 +137,7 @@ def test_a_second_writer_fails_fast_with_a_lock_message(tmp_path, grown):
         assert time.monotonic() - started < 30, "the second writer fails at once, it does not wait"
 
 
+@pytest.mark.slow
 def test_sigkilled_adds_leave_the_last_committed_state(tmp_path, grown, records, minilm):
     """Kill `modernsearch add` at seeded random moments; the index must always open, verify, and hold either
     the old or the new document set, never a mix. Then let one finish."""

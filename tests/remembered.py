@@ -1,0 +1,60 @@
+"""The session's encoders remember the documents they encoded, keyed by content, so that the many tests that index
+the same slices of the shared data encode each text once per session.
+
+The model is the real one and a remembered vector is the one it gave for that exact text the first time; only the
+work of encoding it again is saved. Queries are always encoded afresh. Tests of encoding itself (batching, runtimes,
+precision) load encoders of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from retrieval.encode.dense import DenseEncoder
+from retrieval.encode.multivector import MultiVectorEncoder
+
+
+class _Remembering:
+    _remembered: dict[str, Any]
+
+    def encode_documents(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        *,
+        token_budget: int | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> Any:
+        texts = list(texts)
+        known = dict(zip(texts, lengths)) if lengths is not None else {}
+        new = [t for t in dict.fromkeys(texts) if t not in self._remembered]
+        if new:
+            encoded = super().encode_documents(  # type: ignore[misc]
+                new, batch_size, token_budget=token_budget, lengths=[known[t] for t in new] if known else None
+            )
+            self._remembered.update(zip(new, encoded))
+        return self._shaped([self._remembered[t] for t in texts])
+
+    def _shaped(self, vectors: list[Any]) -> Any:
+        return vectors
+
+
+class RememberingDenseEncoder(_Remembering, DenseEncoder):
+    def _shaped(self, vectors: list[Any]) -> np.ndarray:
+        return np.stack(vectors) if vectors else np.zeros((0, self.dimension), dtype=np.float32)
+
+
+class RememberingMultiVectorEncoder(_Remembering, MultiVectorEncoder):
+    pass
+
+
+def remembering(encoder: Any) -> Any:
+    """``encoder`` (a loaded dense or multi-vector encoder) remembering the documents it encodes."""
+    kind = RememberingDenseEncoder if isinstance(encoder, DenseEncoder) else RememberingMultiVectorEncoder
+    remembered = kind.__new__(kind)
+    remembered.__dict__.update(encoder.__dict__)
+    remembered._remembered = {}
+    return remembered
