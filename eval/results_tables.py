@@ -112,7 +112,11 @@ def _field(row: dict[str, Any], field: str, spec: str) -> Any:
 
 def _cell(value: Any) -> str:
     """A value as a table shows it: fractions (metrics) to four decimals, other floats to one, thousands separated,
-    ``-`` for none."""
+    an interval ``[low, high]`` as ``low-high``, ``-`` for none.
+
+    >>> [_cell(v) for v in (0.45266, 18.44, 1200, [0.9506, 1.025], None)]
+    ['0.4527', '18.4', '1,200', '0.951-1.025', '-']
+    """
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -121,4 +125,6 @@ def _cell(value: Any) -> str:
         return f"{value:.4f}" if abs(value) < 1 else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return f"{value[0]:.3f}-{value[1]:.3f}"  # an interval
     return str(value).replace("|", "\\|")
