@@ -29,6 +29,15 @@ def slice_tokens(dbpedia_small, minilm_colbert):
     return doc_vectors, np.vstack(doc_vectors), offsets, query_vectors
 
 
+@pytest.fixture(scope="module")
+def slice_indexes(slice_tokens):
+    """The slice's token index kept exact (codec none) and with the default codec (pq), each built once for the
+    tests that only search them (building is seeded: a second build is the same index)."""
+    doc_vectors, tokens, offsets, _ = slice_tokens
+    ids = np.arange(len(doc_vectors))
+    return MultiVectorIndex.build(tokens, offsets, ids, codec="none"), MultiVectorIndex.build(tokens, offsets, ids)
+
+
 @pytest.mark.slow
 def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
     """Oracle: all candidates + exact vectors give PyLate's rank.rerank ranking and scores.
@@ -64,9 +73,9 @@ def test_exhaustive_uncompressed_search_equals_pylate_rerank(slice_tokens):
 
 
 @pytest.mark.slow
-def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
+def test_maxsim_matches_brute_force_for_every_document(slice_tokens, slice_indexes):
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
-    index = MultiVectorIndex.build(tokens, offsets, np.arange(len(doc_vectors)), codec="none")
+    index = slice_indexes[0]
     scores, found = index.search(
         query_vectors[0], k=5, nprobe=len(index.centroids), candidates=len(doc_vectors), prune=0
     )
@@ -75,12 +84,11 @@ def test_maxsim_matches_brute_force_for_every_document(slice_tokens):
 
 
 @pytest.mark.slow
-def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
+def test_compressed_index_keeps_the_exact_top_10(slice_tokens, slice_indexes):
     """Default search (nprobe, candidates, PQ residuals) against exact MaxSim on the same tokens: recall@10 >= 0.9."""
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     ids = np.arange(len(doc_vectors))
-    exact = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
-    compressed = MultiVectorIndex.build(tokens, offsets, ids, codec="pq")
+    exact, compressed = slice_indexes
     assert compressed.describe()["bytes_per_token"] == 36
     recalls = []
     for query in query_vectors:
@@ -91,7 +99,7 @@ def test_compressed_index_keeps_the_exact_top_10(slice_tokens):
 
 
 @pytest.mark.slow
-def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exact(slice_tokens):
+def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exact(slice_tokens, slice_indexes):
     """ColBERT tokens are unit vectors, and decoding shrinks them (a PQ code word averages residuals): scaling a
     decoded token back to unit length removes the codec's error along the token's own direction. Measured on every
     document's MaxSim for every query (top-10 sets of 13 queries are too few to rank the two: a swap is 0.008)."""
@@ -101,12 +109,14 @@ def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exac
 
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     ids = np.arange(len(doc_vectors))
-    exact = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
-    assert not MultiVectorIndex.build(tokens * 1.5, offsets, ids).unit_tokens, "only unit tokens are renormalised"
+    exact = slice_indexes[0]
+    few = offsets[:21]  # twenty documents are enough to build an index of tokens that are not unit vectors
+    scaled = MultiVectorIndex.build(tokens[: few[-1]] * 1.5, few, ids[:20])
+    assert not scaled.unit_tokens, "only unit tokens are renormalised"
     everything = {"nprobe": len(exact.centroids), "candidates": len(ids), "prune": 0}
     truth = [exact.search(query, k=10, **everything)[1] for query in query_vectors]
     for codec, floor in (("pq", 0.9), ("pq64", 0.95)):
-        index = MultiVectorIndex.build(tokens, offsets, ids, codec=codec)
+        index = slice_indexes[1] if codec == "pq" else MultiVectorIndex.build(tokens, offsets, ids, codec=codec)
         assert index.unit_tokens and index.describe()["unit_tokens"] is True
         error = {}
         for label, variant in (("unit", index), ("as decoded", dataclasses.replace(index, unit_tokens=False))):
@@ -125,18 +135,17 @@ def test_decoded_unit_tokens_are_renormalised_which_brings_maxsim_closer_to_exac
 
 
 @pytest.mark.slow
-def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top_10(slice_tokens):
+def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top_10(slice_tokens, slice_indexes):
     """The middle stage scores a document as MaxSim with each token replaced by its centroid; with 60 candidates
     of 640 documents it finds more of exact MaxSim's top 10 than the posting-list scores alone."""
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     ids = np.arange(len(doc_vectors))
-    index = MultiVectorIndex.build(tokens, offsets, ids)
+    exact, index = slice_indexes
     docs = np.array([0, 3, len(doc_vectors) - 1])
     interaction = index._centroid_interaction(query_vectors[0] @ index.centroids.T, docs)
     replaced = [index.centroids[index.token_centroid[offsets[d] : offsets[d + 1]]] for d in docs]
     np.testing.assert_allclose(interaction, [maxsim(query_vectors[0], r) for r in replaced], atol=1e-5)
 
-    exact = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
     assert len(ids) > 240, "the stages only narrow a collection larger than the shortlist"
     recalls = {"posting lists only": [], "with centroid interaction": []}
     for query in query_vectors:
@@ -150,7 +159,7 @@ def test_centroid_interaction_is_maxsim_over_centroids_and_finds_more_of_the_top
 
 
 @pytest.mark.slow
-def test_pruning_skips_most_tokens_and_keeps_exact_maxsims_top_10(slice_tokens):
+def test_pruning_skips_most_tokens_and_keeps_exact_maxsims_top_10(slice_tokens, slice_indexes):
     """Pruning (the default for long documents) scores each document on the tokens of centroids near some query
     token only. Here on short documents and exact
     vectors, so only pruning differs from exact MaxSim: a document's pruned score never exceeds its exact one (a best
@@ -158,7 +167,7 @@ def test_pruning_skips_most_tokens_and_keeps_exact_maxsims_top_10(slice_tokens):
     wrong tokens would lose it)."""
     doc_vectors, tokens, offsets, query_vectors = slice_tokens
     ids = np.arange(len(doc_vectors))
-    index = MultiVectorIndex.build(tokens, offsets, ids, codec="none")
+    index = slice_indexes[0]
     threshold = DEFAULT_PRUNE
     everything = {"nprobe": len(index.centroids), "candidates": len(ids)}
     agreement, skipped = [], []
