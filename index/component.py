@@ -10,6 +10,7 @@ loop over the components an index has; only a component's own module knows what 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
 from collections.abc import Mapping, Sequence
@@ -164,8 +165,10 @@ ABILITIES: tuple[type, ...] = (Rescoring, Explaining, SearchingInParts)
 BASE_CALLS = frozenset({"search", "row_ids"})  # what any searched component answers
 
 
+@functools.cache
 def abilities(kind: type) -> tuple[type, ...]:
-    """The optional abilities a component class has, asked of the class itself (never of a proxy)."""
+    """The optional abilities a component class has, asked of the class itself (never of a proxy); a class's
+    abilities never change, so each is worked out once (searches ask on every query)."""
     return tuple(ability for ability in ABILITIES if _has(kind, ability))
 
 
@@ -185,6 +188,7 @@ def _has(kind: type, ability: type) -> bool:
     return all(hasattr(kind, name) for name in _members(ability))
 
 
+@functools.cache
 def _members(ability: type) -> tuple[str, ...]:
     """What a protocol declares: its methods and annotated attributes."""
     declared = [*vars(ability), *getattr(ability, "__annotations__", {})]

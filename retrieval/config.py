@@ -85,7 +85,7 @@ def _component_settings(kind: str) -> Any:
 def check_component_settings(settings: Any) -> None:
     """Raise :class:`SettingError` for a component setting no registered component declares, or a value outside
     its declared choices."""
-    kind = next(f.metadata["declared"] for f in fields(settings) if "declared" in f.metadata)
+    kind = _declared_kind(type(settings))
     declared = registry.declared_settings(kind)
     for name, value in settings.component_settings.items():
         found = declared.get(name)
@@ -100,8 +100,13 @@ def component_setting(settings: Any, name: str) -> Any:
     """A component setting's value in ``settings``: the one given, else its declared default."""
     if name in settings.component_settings:
         return settings.component_settings[name]
-    kind = next(f.metadata["declared"] for f in fields(settings) if "declared" in f.metadata)
-    return registry.declared_settings(kind)[name].default
+    return registry.declared_settings(_declared_kind(type(settings)))[name].default
+
+
+@functools.cache
+def _declared_kind(settings_type: type) -> str:
+    """``build`` or ``search``: which components' declared settings a settings class carries."""
+    return next(f.metadata["declared"] for f in fields(settings_type) if "declared" in f.metadata)
 
 
 @dataclass(frozen=True)
