@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from remembered import remembering
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -76,20 +75,18 @@ def write_beir_slice(source: Path, target: Path, n_queries: int, n_extra_docs: i
 
 @pytest.fixture(scope="session")
 def minilm():
-    """The offline all-MiniLM-L6-v2 encoder, loaded once for the whole session; it remembers the documents it
-    encoded (:mod:`remembered`)."""
+    """The offline all-MiniLM-L6-v2 encoder, loaded once for the whole session."""
     from retrieval.encode.dense import DenseEncoder
 
-    return remembering(DenseEncoder.load("minilm", device="cpu"))
+    return DenseEncoder.load("minilm", device="cpu")
 
 
 @pytest.fixture(scope="session")
 def minilm_colbert():
-    """The offline ColBERT model (bundled MiniLM + seeded projection), loaded once for the whole session; it remembers
-    the documents it encoded."""
+    """The offline ColBERT model (bundled MiniLM + seeded projection), loaded once for the whole session."""
     from retrieval.encode.multivector import MultiVectorEncoder
 
-    return remembering(MultiVectorEncoder.load("minilm-colbert", device="cpu"))
+    return MultiVectorEncoder.load("minilm-colbert", device="cpu")
 
 
 @pytest.fixture(scope="session")
@@ -186,6 +183,23 @@ def filtered_index(filtered_corpus, minilm, minilm_colbert) -> Path:
         corpus, corpus.parent / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
     )
     return corpus.parent / "index"
+
+
+class Filtered(tuple):
+    """``(searcher, metadata by id)``, shown briefly in failure reports."""
+
+    def __repr__(self) -> str:
+        return f"<index of {len(self[1])} documents with metadata>"
+
+
+@pytest.fixture(scope="module")
+def filtered(filtered_index, filtered_metadata, minilm, minilm_colbert) -> Filtered:
+    """The session's hybrid index of 300 dbpedia documents with metadata, and that metadata."""
+    from retrieval.search.searcher import Searcher
+
+    return Filtered(
+        (Searcher.load(filtered_index, encoder=minilm, multivector_encoder=minilm_colbert), filtered_metadata)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
-"""The session's encoders remember the documents they encoded, keyed by content, so that the many tests that index
-the same slices of the shared data encode each text once per session.
+"""Encoders that remember the documents they encoded, keyed by content, for tests that index the same texts several
+times on purpose (the MTEB agreement runs, the drift fixture and its compaction): each text is encoded once.
 
 The model is the real one and a remembered vector is the one it gave for that exact text the first time; only the
-work of encoding it again is saved. Queries are always encoded afresh. Tests of encoding itself (batching, runtimes,
-precision) load encoders of their own.
+work of encoding it again is saved. Queries are always encoded afresh. A model's output for a text moves in the last
+digits with the batch it was encoded in, so the session's shared encoders do not remember: the indexes every module
+shares (and the golden answers recorded over them) must not depend on which test encoded a text first.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from remembered import remembering
 
 from index.format import read_manifest
 from index.verify import verify_index
@@ -58,20 +59,27 @@ def test_compact_reclaims_the_space_deletes_left_and_keeps_every_answer(tmp_path
 
 
 @pytest.fixture(scope="module")
-def drifted(tmp_path_factory, minilm_colbert):
+def remembering_colbert(minilm_colbert):
+    """The session's ColBERT model remembering documents: the drift fixture's builds and the compaction that retrains
+    one of them encode the same texts again."""
+    return remembering(minilm_colbert)
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory, remembering_colbert):
     """A multi-vector index trained on 300 dbpedia documents, grown with 300 more dbpedia documents (same
     source) in one copy and with 300 scifact abstracts (another domain) in the other."""
     folder = tmp_path_factory.mktemp("drift")
     first = corpus_lines("dbpedia-5k", 0, 300, folder / "first.jsonl")
     same = corpus_lines("dbpedia-5k", 300, 600, folder / "same.jsonl")
     other = corpus_lines("scifact", 0, 300, folder / "other.jsonl")
-    build_index(first, folder / "same", MULTIVECTOR, multivector_encoder=minilm_colbert, progress=False)
+    build_index(first, folder / "same", MULTIVECTOR, multivector_encoder=remembering_colbert, progress=False)
     shutil.copytree(folder / "same", folder / "other")  # one build, grown two ways
     for name, extra in (("same", same), ("other", other)):
-        add_documents(folder / name, extra, multivector_encoder=minilm_colbert, progress=False)
+        add_documents(folder / name, extra, multivector_encoder=remembering_colbert, progress=False)
     combined = folder / "combined.jsonl"
     combined.write_text(first.read_text(encoding="utf-8") + other.read_text(encoding="utf-8"), encoding="utf-8")
-    build_index(combined, folder / "fresh", MULTIVECTOR, multivector_encoder=minilm_colbert, progress=False)
+    build_index(combined, folder / "fresh", MULTIVECTOR, multivector_encoder=remembering_colbert, progress=False)
     return folder
 
 
@@ -83,16 +91,16 @@ def test_drift_is_measured_against_training(drifted):
 
 
 @pytest.mark.slow
-def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp_path, drifted, minilm_colbert):
+def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp_path, drifted, remembering_colbert):
     for name in ("same", "other"):
         shutil.copytree(drifted / name, tmp_path / name)
-    kept = compact_index(tmp_path / "same", multivector_encoder=minilm_colbert, progress=False)
+    kept = compact_index(tmp_path / "same", multivector_encoder=remembering_colbert, progress=False)
     assert not kept.retrained
     assert payload_checksums(tmp_path / "same") == payload_checksums(drifted / "same"), (
         "no retraining: vectors untouched"
     )
 
-    retrained = compact_index(tmp_path / "other", multivector_encoder=minilm_colbert, progress=False)
+    retrained = compact_index(tmp_path / "other", multivector_encoder=remembering_colbert, progress=False)
     assert retrained.retrained and retrained.documents == 600
     assert measure_drift(tmp_path / "other") == {"multivector": 1.0}
     # Retraining re-encodes the stored documents in their order: the same files as building them at once.

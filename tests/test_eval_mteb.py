@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from remembered import remembering
 
 from eval.beir import DatasetError, evaluate_searcher, load_beir
 from eval.mteb_runner import MtebSetup, run_mteb
@@ -28,6 +29,13 @@ def scifact_slice(tmp_path_factory):
     return write_beir_slice(shared_dataset("scifact"), tmp_path_factory.mktemp("scifact-slice"), 40, 1000)
 
 
+@pytest.fixture(scope="module")
+def remembering_minilm(minilm):
+    """The session's minilm remembering the documents it encodes: the slice's tests encode it once for MTEB's exact
+    path and once for the build's truncated texts, not once per run."""
+    return remembering(minilm)
+
+
 @pytest.fixture()
 def no_network(monkeypatch):
     """Any attempt to open a network connection fails the test."""
@@ -40,31 +48,33 @@ def no_network(monkeypatch):
 
 
 @pytest.mark.slow
-def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, minilm, no_network):
+def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, remembering_minilm, no_network):
     """mteb's exact search truncates documents to the model's length, so the indexes compared with it do too."""
-    exact = run_mteb(MtebSetup("minilm"), local=scifact_slice, results_dir=tmp_path, encoder=minilm, progress=False)[0]
+    exact = run_mteb(
+        MtebSetup("minilm"), local=scifact_slice, results_dir=tmp_path, encoder=remembering_minilm, progress=False
+    )[0]
     indexed = run_mteb(
         MtebSetup("minilm", use_index=True, long_docs="truncate"),
         local=scifact_slice,
         results_dir=tmp_path,
-        encoder=minilm,
+        encoder=remembering_minilm,
         progress=False,
     )[0]
     sharded = run_mteb(
         MtebSetup("minilm", use_index=True, long_docs="truncate", shards=2),
         local=scifact_slice,
         results_dir=tmp_path,
-        encoder=minilm,
+        encoder=remembering_minilm,
         progress=False,
     )[0]
     build_index(
         scifact_slice,
         tmp_path / "index",
         BuildConfig(model="minilm", long_docs="truncate"),
-        encoder=minilm,
+        encoder=remembering_minilm,
         progress=False,
     )
-    beir = evaluate_searcher(Searcher.load(tmp_path / "index", encoder=minilm), load_beir(scifact_slice))
+    beir = evaluate_searcher(Searcher.load(tmp_path / "index", encoder=remembering_minilm), load_beir(scifact_slice))
     assert exact["n_queries"] == beir.n_queries == 40
     assert exact["metrics"]["ndcg@10"] == pytest.approx(beir.metrics["ndcg@10"], abs=0.002)
     assert exact["metrics"]["recall@100"] == pytest.approx(beir.metrics["recall@100"], abs=0.002)
@@ -78,12 +88,12 @@ def test_mteb_local_task_agrees_with_eval_beir_dense(scifact_slice, tmp_path, mi
 
 
 @pytest.mark.slow
-def test_mteb_results_folder_holds_mteb_json_and_project_summaries(scifact_slice, tmp_path, minilm):
+def test_mteb_results_folder_holds_mteb_json_and_project_summaries(scifact_slice, tmp_path, remembering_minilm):
     summary = run_mteb(  # documents truncated as in the test above, whose encodings the session's model remembers
         MtebSetup("minilm", use_index=True, index_type="hnsw", long_docs="truncate"),
         local=scifact_slice,
         results_dir=tmp_path,
-        encoder=minilm,
+        encoder=remembering_minilm,
         progress=False,
     )[0]
     configuration = "index-hnsw-truncate"
