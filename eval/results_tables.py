@@ -10,10 +10,26 @@ a closing comment::
     <!-- /table -->
 
 Each column is ``label = field`` or just ``field``, where ``field`` is a dotted path into one row of the file's
-``results`` list (``metrics.ndcg@10``); ``field / first`` is the row's value over the first row's (the baseline a
-benchmark lists first), shown as ``2.00x``. ``<!-- table: report -->`` is the evaluation report's table over every
-``eval beir`` and ``eval mteb`` summary (:func:`eval.reports.markdown_table`). :func:`render` rewrites every marked
-table, :func:`update` a file's; ``modernsearch eval tables FILE... --check`` says which documents are out of date.
+``results`` list (another list: ``file.json:key``) (``metrics.ndcg@10``); ``field / first`` is the row's value over
+the first row's (the baseline a benchmark lists first), shown as ``2.00x``; ``field:FORMAT`` formats with a Python
+format spec (``p50_ms:.2f``). ``<!-- table: report -->`` is the evaluation report's table over every ``eval beir``
+and ``eval mteb`` summary (:func:`eval.reports.markdown_table`).
+
+A table whose cells come from several files, or whose layout is not one row per result, is written as a template
+inside the opening comment, with a reference in braces for each figure::
+
+    <!-- cells: hybrid/
+    | configuration | scifact nDCG@10 | ms/query |
+    |---|---:|---:|
+    | bm25 | {scifact-bm25.json metrics.ndcg@10} | {latency_ms.mean_per_query_batched:.1f} |
+    -->
+
+A reference is ``{[FILE ]PATH[ / NUMBER][:FORMAT]}``: ``FILE`` (under the folder the comment names) holds for the
+references after it until another is named; ``PATH`` is dotted (a key holding dots in double quotes), where a list
+is indexed by position or by ``[key=value,...]`` (the one item with those values); ``/ NUMBER`` divides
+(``index_bytes / 1048576``: MiB); ``FORMAT`` is a Python format spec (default as in the generated tables).
+:func:`render` rewrites every marked table, :func:`update` a file's; ``modernsearch eval tables FILE... --check``
+says which documents are out of date.
 """
 
 from __future__ import annotations
@@ -28,6 +44,14 @@ from pathlib import Path
 from typing import Any
 
 MARKED = re.compile(r"(?P<open><!-- table: (?P<spec>.+?) -->\n)(?P<body>.*?)(?P<close><!-- /table -->)", re.DOTALL)
+TEMPLATED = re.compile(
+    r"(?P<open><!-- cells:(?P<folder>[^\n]*)\n(?P<template>.*?)[ \t]*-->\n)"
+    r"(?P<body>.*?)(?P<close>[ \t]*<!-- /table -->)",
+    re.DOTALL,
+)
+REFERENCE = re.compile(r"\{(?:(?P<file>[^{}\s]+\.json) )?(?P<path>[^{}:]+?)(?::(?P<format>[^{}]*))?\}")
+STEP = re.compile(r'\[[^\]]*\]|"[^"]*"|[^.\["]+')  # a selector, a quoted key (it may hold dots), or a plain key
+SELECTOR = re.compile(r"\[(?P<conditions>[^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -43,7 +67,56 @@ class TableError(ValueError):
 
 def render(text: str, results_dir: Path) -> str:
     """``text`` with every marked table regenerated from ``results_dir``."""
-    return MARKED.sub(lambda m: m["open"] + table(m["spec"], results_dir) + "\n" + m["close"], text)
+    text = MARKED.sub(lambda m: m["open"] + table(m["spec"], results_dir) + "\n" + m["close"], text)
+    return TEMPLATED.sub(
+        lambda m: m["open"] + filled(m["template"], results_dir / m["folder"].strip()) + m["close"], text
+    )
+
+
+def filled(template: str, folder: Path) -> str:
+    """A cell template (see the module docstring) with each reference replaced by the figure it names."""
+    cache: dict[Path, Any] = {}
+    current: list[Path] = []
+
+    def figure(reference: re.Match[str]) -> str:
+        if reference["file"]:
+            current[:] = [folder / reference["file"]]
+        if not current:
+            raise TableError(reference[0], "names no file, and no earlier reference does")
+        if current[0] not in cache:
+            if not current[0].is_file():
+                raise TableError(reference[0], f"{current[0]} does not exist")
+            cache[current[0]] = json.loads(current[0].read_text(encoding="utf-8"))
+        path, _, divisor = reference["path"].partition(" / ")
+        value = _path(cache[current[0]], path.strip(), reference[0])
+        if divisor and value is not None:
+            value = value / float(divisor)
+        if reference["format"] and value is not None:
+            return format(value, reference["format"])
+        return _cell(value)
+
+    return REFERENCE.sub(figure, template)
+
+
+def _path(data: Any, path: str, reference: str) -> Any:
+    """The value at a dotted ``path`` of ``data``; a list step is a position or a ``[key=value,...]`` selector."""
+    value = data
+    for step in STEP.findall(path):
+        selector = SELECTOR.fullmatch(step)
+        step = step.strip('"')
+        if selector and isinstance(value, list):
+            wanted = dict(pair.split("=", 1) for pair in selector["conditions"].split(","))
+            found = [item for item in value if all(str(item.get(k)) == v for k, v in wanted.items())]
+            if len(found) != 1:
+                raise TableError(reference, f"{len(found)} items match {step}, not one")
+            value = found[0]
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            raise TableError(reference, f"there is no {step!r} on the way to {path!r}")
+    return value
 
 
 def table(spec: str, results_dir: Path) -> str:
@@ -54,12 +127,13 @@ def table(spec: str, results_dir: Path) -> str:
 
         rows, _ = load_reports(results_dir)
         return markdown_table(rows)
-    path = results_dir / source
+    name, _, key = source.partition(":")
+    path = results_dir / name
     if not path.is_file():
         raise TableError(spec, f"{path} does not exist")
-    rows = json.loads(path.read_text(encoding="utf-8")).get("results")
+    rows = json.loads(path.read_text(encoding="utf-8")).get(key or "results")
     if not isinstance(rows, list) or not columns:
-        raise TableError(spec, f"{path.name} has no 'results' list, or the marker names no columns")
+        raise TableError(spec, f"{path.name} has no {key or 'results'!r} list, or the marker names no columns")
     pairs = [(c.split("=", 1)[0].strip(), c.split("=", 1)[1].strip()) if "=" in c else (c, c) for c in columns]
     aligns = ["---|" if isinstance(_value(rows[0], field, spec), str) else "---:|" for _, field in pairs]
     lines = ["| " + " | ".join(label for label, _ in pairs) + " |", "|" + "".join(aligns)]
@@ -69,6 +143,10 @@ def table(spec: str, results_dir: Path) -> str:
 
 
 def _column(row: dict[str, Any], first: dict[str, Any], field: str, spec: str) -> str:
+    field, _, spec_format = field.partition(":")
+    if spec_format:
+        value = _field(row, field.strip(), spec)
+        return "-" if value is None else format(value, spec_format)
     if field.endswith("/ first"):
         name = field.removesuffix("/ first").strip()
         value, base = _field(row, name, spec), _field(first, name, spec)
@@ -98,7 +176,7 @@ def update(path: Path, results_dir: Path, *, write: bool = True) -> bool:
 
 def _value(row: dict[str, Any], field: str, spec: str) -> Any:
     """What a column shows for ``row`` before formatting (a ratio column's field read as itself)."""
-    return _field(row, field.removesuffix("/ first").strip(), spec)
+    return _field(row, field.partition(":")[0].removesuffix("/ first").strip(), spec)
 
 
 def _field(row: dict[str, Any], field: str, spec: str) -> Any:

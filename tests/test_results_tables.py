@@ -35,13 +35,13 @@ def test_a_marked_table_is_generated_from_its_results_file(tmp_path):
     )
 
 
-def test_a_column_can_be_each_rows_ratio_to_the_first(tmp_path):
+def test_a_column_can_be_each_rows_ratio_to_the_first_or_formatted_as_asked(tmp_path):
     (tmp_path / "bench.json").write_text(
         json.dumps({"results": [{"v": "base", "rate": 32.0}, {"v": "new", "rate": 64.1}]})
     )
-    marker = "<!-- table: bench.json | v | rate | vs base = rate / first -->"
+    marker = "<!-- table: bench.json | v | rate | vs base = rate / first | ms = rate:.2f -->"
     rendered = render(f"{marker}\n<!-- /table -->", tmp_path)
-    assert "| base | 32.0 | 1.00x |\n| new | 64.1 | 2.00x |" in rendered
+    assert "| base | 32.0 | 1.00x | 32.00 |\n| new | 64.1 | 2.00x | 64.10 |" in rendered
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,41 @@ def test_bad_markers_say_which_and_why(tmp_path, marker, problem):
     (tmp_path / "bench.json").write_text(json.dumps({"results": [{"a": 1}]}))
     with pytest.raises(TableError, match=problem):
         render(f"<!-- table: {marker} -->\n<!-- /table -->", tmp_path)
+
+
+def test_a_cell_template_fills_each_reference_from_the_file_last_named(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "a.json").write_text(
+        json.dumps({"metrics": {"ndcg@10": 0.71234}, "ms": 5.25, "bytes": 3 << 20})
+    )
+    scale = {"search": [{"where": "in process", "shards": 2, "p50_ms": 8.46}, {"where": "serve", "shards": 2}]}
+    (tmp_path / "runs" / "b.json").write_text(json.dumps(scale))
+    template = (
+        "| run | nDCG@10 | ms | MiB | p50 |\n|---|---:|---:|---:|---:|\n"
+        "| a | **{a.json metrics.ndcg@10}** | {ms:.2f} | {bytes / 1048576:.1f} "
+        "| {b.json search.[where=in process,shards=2].p50_ms:.1f} |\n"
+    )
+    text = f"<!-- cells: runs/\n{template}-->\nstale\n<!-- /table -->\n"
+    assert render(text, tmp_path) == (
+        f"<!-- cells: runs/\n{template}-->\n"
+        "| run | nDCG@10 | ms | MiB | p50 |\n|---|---:|---:|---:|---:|\n"
+        "| a | **0.7123** | 5.25 | 3.0 | 8.5 |\n<!-- /table -->\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        ("| {metrics.ndcg@10} |", "names no file, and no earlier reference does"),
+        ("| {missing.json x} |", "does not exist"),
+        ("| {a.json search.[shards=3].p50_ms} |", "0 items match"),
+        ("| {a.json metrics.mrr@10} |", "no 'mrr@10' on the way"),
+    ],
+)
+def test_bad_cell_references_say_which_and_why(tmp_path, row, problem):
+    (tmp_path / "a.json").write_text(json.dumps({"metrics": {"ndcg@10": 0.5}, "search": [{"shards": 2}]}))
+    with pytest.raises(TableError, match=problem):
+        render(f"<!-- cells:\n{row}\n-->\n<!-- /table -->", tmp_path)
 
 
 def test_update_rewrites_only_a_stale_file_and_keeps_its_permissions(tmp_path):
