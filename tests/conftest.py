@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -26,6 +27,48 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Cached models (the seeded minilm-colbert) and demo indexes go to a folder of this test session only.
 os.environ.setdefault("MODERNSEARCH_HOME", tempfile.mkdtemp(prefix="modernsearch-home-"))
+
+# The suite runs on two pytest-xdist workers (`-n 2 --dist loadfile` in pyproject.toml): while one waits on a
+# server, a browser, a subprocess or Ray, the other computes. A worker takes a module whole, so a module's fixtures
+# are built once; the session's indexes are built once for both workers (:func:`built_once`). The modules that take
+# minutes are handed out first, longest first, so that the two workers finish together.
+LONGEST_FIRST = (
+    "test_sharding.py",
+    "test_compact.py",
+    "test_eval_mteb.py",
+    "test_demo.py",
+    "test_resume.py",
+    "test_multivector.py",
+    "test_backends.py",
+    "test_dense_index.py",
+    "test_service_server.py",
+    "test_safety.py",
+    "test_ui_text.py",
+    "test_cli.py",
+    "test_process_safety.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+def built_once(factory: pytest.TempPathFactory, worker_id: str, name: str, build: Callable[[Path], Any]) -> Path:
+    """The folder ``name`` that ``build(folder)`` fills, built once per test run: under xdist the first worker to
+    ask builds it while the others wait on a lock, then every worker reads the same folder (tests change copies)."""
+    if worker_id == "master":  # not distributed
+        folder = factory.mktemp(name) / name
+        build(folder)
+        return folder
+    shared = factory.getbasetemp().parent  # this run's folder, above the workers' own
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            build(folder)
+            done.touch()
+    return folder
 
 
 def shared_dataset(name: str) -> Path:
@@ -102,27 +145,36 @@ def dbpedia_small(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_index(tmp_path_factory, dbpedia_small, minilm, minilm_colbert) -> Path:
+def small_index(tmp_path_factory, worker_id, dbpedia_small, minilm, minilm_colbert) -> Path:
     """A hybrid index of the dbpedia slice: Flat dense, multi-vector and BM25 in one folder (default mode hybrid)."""
     from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
-    folder = tmp_path_factory.mktemp("indexes") / "small"
     config = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert")
-    build_index(dbpedia_small, folder, config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
-    return folder
+    return built_once(
+        tmp_path_factory,
+        worker_id,
+        "small",
+        lambda folder: build_index(
+            dbpedia_small, folder, config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
-def dbpedia_index(tmp_path_factory, dbpedia_dir, minilm) -> Path:
+def dbpedia_index(tmp_path_factory, worker_id, dbpedia_dir, minilm) -> Path:
     """A Flat index of the full dbpedia-5k corpus (about two minutes on two cores), built once. Documents longer
     than the model's 256 tokens are truncated, as in the independent measurement the evaluation is checked against."""
     from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
-    folder = tmp_path_factory.mktemp("indexes") / "dbpedia-5k"
-    build_index(dbpedia_dir, folder, BuildConfig(model="minilm", long_docs="truncate"), encoder=minilm, progress=False)
-    return folder
+    config = BuildConfig(model="minilm", long_docs="truncate")
+    return built_once(
+        tmp_path_factory,
+        worker_id,
+        "dbpedia-5k",
+        lambda folder: build_index(dbpedia_dir, folder, config, encoder=minilm, progress=False),
+    )
 
 
 METADATA_CATEGORIES = [f"c{i:02d}" for i in range(20)]
@@ -171,18 +223,20 @@ def filtered_metadata(filtered_corpus) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def filtered_index(filtered_corpus, minilm, minilm_colbert) -> Path:
-    """A hybrid index (Flat dense, exact float32 token vectors, BM25) of :func:`filtered_corpus`, in ``index``
-    beside the corpus file."""
+def filtered_index(tmp_path_factory, worker_id, filtered_corpus, minilm, minilm_colbert) -> Path:
+    """A hybrid index (Flat dense, exact float32 token vectors, BM25) of :func:`filtered_corpus`."""
     from retrieval.build.builder import build_index
     from retrieval.config import BuildConfig
 
-    corpus = filtered_corpus[0]
     config = BuildConfig(model="minilm", mode="hybrid", multivector_model="minilm-colbert", multivector_codec="none")
-    build_index(
-        corpus, corpus.parent / "index", config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
+    return built_once(
+        tmp_path_factory,
+        worker_id,
+        "filtered",
+        lambda folder: build_index(
+            filtered_corpus[0], folder, config, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
+        ),
     )
-    return corpus.parent / "index"
 
 
 class Filtered(tuple):

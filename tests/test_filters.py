@@ -11,7 +11,6 @@ import json
 import random
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,11 +37,6 @@ QUERIES = [
     "computer software company",
     "war in the 19th century",
 ]
-
-
-@pytest.fixture(scope="module")
-def corpus_dir(filtered_index) -> Path:
-    return filtered_index.parent
 
 
 def python_match(meta: dict[str, Any], filter: dict[str, Any]) -> bool:
@@ -230,11 +224,11 @@ def test_dense_planner_keeps_recall_at_every_selectivity(index_type):
 
 
 @pytest.mark.slow
-def test_cli_where_and_filter_agree_and_errors_point_at_the_column(filtered, corpus_dir):
+def test_cli_where_and_filter_agree_and_errors_point_at_the_column(filtered, filtered_index):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True)
 
-    index = str(corpus_dir / "index")
+    index = str(filtered_index)
     by_where = run(
         "search",
         index,
@@ -272,12 +266,12 @@ def test_cli_where_and_filter_agree_and_errors_point_at_the_column(filtered, cor
     assert [line.split()[1:4:2] for line in info.stdout.splitlines() if "│ year " in line] == [["year", "integer"]]
 
 
-def test_eval_beir_with_a_filter_restricts_every_query(filtered, corpus_dir, tmp_path):
+def test_eval_beir_with_a_filter_restricts_every_query(filtered, filtered_corpus, filtered_index, tmp_path):
     """A filter admitting only unjudged documents scores zero; the report records the filter."""
     searcher, metadata = filtered
     beir = tmp_path / "beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text((corpus_dir / "corpus.jsonl").read_text())
+    (beir / "corpus.jsonl").write_text(filtered_corpus[0].read_text())
     some = sorted(metadata)[:40]
     (beir / "queries.jsonl").write_text(
         "".join(json.dumps({"_id": f"q{i}", "text": QUERIES[i]}) + "\n" for i in range(len(QUERIES)))
@@ -296,7 +290,7 @@ def test_eval_beir_with_a_filter_restricts_every_query(filtered, corpus_dir, tmp
             "beir",
             str(beir),
             "--index",
-            str(corpus_dir / "index"),
+            str(filtered_index),
             "--mode",
             "dense",
             "--where",
