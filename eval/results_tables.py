@@ -76,29 +76,28 @@ def render(text: str, results_dir: Path) -> str:
 def filled(template: str, folder: Path) -> str:
     """A cell template (see the module docstring) with each reference replaced by the figure it names."""
     cache: dict[Path, Any] = {}
-    current: list[Path] = []
+    current: Path | None = None  # the file the last reference named
 
     def figure(reference: re.Match[str]) -> str:
+        nonlocal current
         if reference["file"]:
-            current[:] = [folder / reference["file"]]
-        if not current:
+            current = folder / reference["file"]
+        if current is None:
             raise TableError(reference[0], "names no file, and no earlier reference does")
-        if current[0] not in cache:
-            if not current[0].is_file():
-                raise TableError(reference[0], f"{current[0]} does not exist")
-            cache[current[0]] = json.loads(current[0].read_text(encoding="utf-8"))
+        if current not in cache:
+            if not current.is_file():
+                raise TableError(reference[0], f"{current} does not exist")
+            cache[current] = json.loads(current.read_text(encoding="utf-8"))
         path, _, divisor = reference["path"].partition(" / ")
-        value = _path(cache[current[0]], path.strip(), reference[0])
+        value = _path(cache[current], path.strip(), reference[0])
         if divisor and value is not None:
             value = value / float(divisor)
-        if reference["format"] and value is not None:
-            return format(value, reference["format"])
-        return _cell(value)
+        return _formatted(value, reference["format"], reference[0])
 
     return REFERENCE.sub(figure, template)
 
 
-def _path(data: Any, path: str, reference: str) -> Any:
+def _path(data: Any, path: str, where: str) -> Any:
     """The value at a dotted ``path`` of ``data``; a list step is a position or a ``[key=value,...]`` selector."""
     value = data
     for step in STEP.findall(path):
@@ -108,14 +107,14 @@ def _path(data: Any, path: str, reference: str) -> Any:
             wanted = dict(pair.split("=", 1) for pair in selector["conditions"].split(","))
             found = [item for item in value if all(str(item.get(k)) == v for k, v in wanted.items())]
             if len(found) != 1:
-                raise TableError(reference, f"{len(found)} items match {step}, not one")
+                raise TableError(where, f"{len(found)} items match {step}, not one")
             value = found[0]
         elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
             value = value[int(step)]
         elif isinstance(value, dict) and step in value:
             value = value[step]
         else:
-            raise TableError(reference, f"there is no {step!r} on the way to {path!r}")
+            raise TableError(where, f"there is no {step!r} on the way to {path!r}")
     return value
 
 
@@ -145,13 +144,12 @@ def table(spec: str, results_dir: Path) -> str:
 def _column(row: dict[str, Any], first: dict[str, Any], field: str, spec: str) -> str:
     field, _, spec_format = field.partition(":")
     if spec_format:
-        value = _field(row, field.strip(), spec)
-        return "-" if value is None else format(value, spec_format)
+        return _formatted(_path(row, field.strip(), spec), spec_format, spec)
     if field.endswith("/ first"):
         name = field.removesuffix("/ first").strip()
-        value, base = _field(row, name, spec), _field(first, name, spec)
+        value, base = _path(row, name, spec), _path(first, name, spec)
         return f"{value / base:.2f}x" if value is not None and base else "-"
-    return _cell(_field(row, field, spec))
+    return _cell(_path(row, field, spec))
 
 
 def update(path: Path, results_dir: Path, *, write: bool = True) -> bool:
@@ -176,16 +174,17 @@ def update(path: Path, results_dir: Path, *, write: bool = True) -> bool:
 
 def _value(row: dict[str, Any], field: str, spec: str) -> Any:
     """What a column shows for ``row`` before formatting (a ratio column's field read as itself)."""
-    return _field(row, field.partition(":")[0].removesuffix("/ first").strip(), spec)
+    return _path(row, field.partition(":")[0].removesuffix("/ first").strip(), spec)
 
 
-def _field(row: dict[str, Any], field: str, spec: str) -> Any:
-    value: Any = row
-    for key in field.split("."):
-        if not isinstance(value, dict) or key not in value:
-            raise TableError(spec, f"a row has no field {field!r}")
-        value = value[key]
-    return value
+def _formatted(value: Any, spec_format: str | None, where: str) -> str:
+    """``value`` in the Python format ``spec_format``, or as :func:`_cell` shows it when there is none."""
+    if not spec_format or value is None:
+        return _cell(value)
+    try:
+        return format(value, spec_format)
+    except (TypeError, ValueError) as error:
+        raise TableError(where, f"cannot format {value!r} as {spec_format!r}: {error}") from None
 
 
 def _cell(value: Any) -> str:

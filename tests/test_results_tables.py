@@ -48,7 +48,8 @@ def test_a_column_can_be_each_rows_ratio_to_the_first_or_formatted_as_asked(tmp_
     "marker, problem",
     [
         ("missing.json | a", "does not exist"),
-        ("bench.json | no.such.field", "a row has no field 'no.such.field'"),
+        ("bench.json | no.such.field", "there is no 'no' on the way to 'no.such.field'"),
+        ("bench.json | a:.2f%x", "cannot format 1 as '.2f%x'"),
         ("bench.json", "names no columns"),
     ],
 )
