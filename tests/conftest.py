@@ -27,6 +27,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Cached models (the seeded minilm-colbert) and demo indexes go to a folder of this test session only.
 os.environ.setdefault("MODERNSEARCH_HOME", tempfile.mkdtemp(prefix="modernsearch-home-"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers share the two cores: one compute thread each (and in the processes they start), rather than two
+    # each that contend for the same cores whenever both encode.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 # The suite runs on two pytest-xdist workers (`-n 2 --dist loadfile` in pyproject.toml): while one waits on a
 # server, a browser, a subprocess or Ray, the other computes. A worker takes a module whole, so a module's fixtures
