@@ -139,3 +139,26 @@ def test_the_public_imports_are_the_lazy_exports():
 
     assert sorted(retrieval.__all__) == sorted(retrieval._EXPORTS)
     assert all(getattr(retrieval, name) is not None for name in retrieval.__all__)
+
+
+def test_the_architecture_page_describes_the_built_in_components_as_registered():
+    """docs/architecture.md's table of the built-in components says, row by row, what the registry derives."""
+    from index.component import Explaining, Rescoring, SearchingInParts, abilities, component_type
+    from retrieval import registry
+
+    words = {Rescoring: "rescoring", Explaining: "explaining", SearchingInParts: "searching in parts"}
+
+    def row(name: str) -> list[str]:
+        role = registry.recipe_for(name).role
+        return [
+            name,
+            ", ".join(mode for mode in registry.build_modes() if name in registry.mode_components(mode)),
+            name if name in registry.search_modes() else "-",
+            role.fusion or "-",
+            ", ".join(words[ability] for ability in abilities(component_type(name))) or "-",
+        ]
+
+    lines = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("| built-in | build modes | search mode | hybrid fusion | abilities |") + 2
+    table = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[start : start + 3]]
+    assert table == [row(name) for name in (registry.DENSE, registry.MULTIVECTOR, registry.BM25)]
