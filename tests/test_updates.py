@@ -36,15 +36,23 @@ def write_jsonl(path, rows):
 
 
 def answers(folder, minilm, minilm_colbert, modes=("dense", "multivector", "bm25", "hybrid")):
+    """Each query's top 10 ids and scores in each mode."""
     searcher = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     try:
         return {
-            (q, m): [(h.id, round(h.score, 4)) for h in searcher.search(q, k=10, mode=m).hits]
-            for q in QUERIES
-            for m in modes
+            (q, m): [(h.id, h.score) for h in searcher.search(q, k=10, mode=m).hits] for q in QUERIES for m in modes
         }
     finally:
         searcher.close()
+
+
+def assert_same_answers(found, expected):
+    """The same ids in the same order, and scores equal but for the last digits of float32 arithmetic (a text's
+    vectors differ in those with the other texts of its encoding batch)."""
+    assert found.keys() == expected.keys()
+    for key in expected:
+        assert [i for i, _ in found[key]] == [i for i, _ in expected[key]], key
+        assert [s for _, s in found[key]] == pytest.approx([s for _, s in expected[key]], abs=1e-4), key
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +72,9 @@ def grown(tmp_path_factory, records, minilm, minilm_colbert):
 def test_adding_documents_equals_building_them_in(grown, minilm, minilm_colbert):
     folder, summary = grown
     assert (summary.added, summary.replaced, summary.documents) == (40, 0, 120)
-    assert answers(folder / "grown", minilm, minilm_colbert) == answers(folder / "whole", minilm, minilm_colbert)
+    assert_same_answers(
+        answers(folder / "grown", minilm, minilm_colbert), answers(folder / "whole", minilm, minilm_colbert)
+    )
     assert all(c.ok for c in verify_index(folder / "grown"))
     manifest = json.loads((folder / "grown" / "manifest.json").read_text())
     components = manifest["components"]
