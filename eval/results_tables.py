@@ -10,10 +10,10 @@ a closing comment::
     <!-- /table -->
 
 Each column is ``label = field`` or just ``field``, where ``field`` is a dotted path into one row of the file's
-``results`` list (another list: ``file.json:key``) (``metrics.ndcg@10``); ``field / first`` is the row's value over
-the first row's (the baseline a benchmark lists first), shown as ``2.00x``; ``field:FORMAT`` formats with a Python
-format spec (``p50_ms:.2f``). ``<!-- table: report -->`` is the evaluation report's table over every ``eval beir``
-and ``eval mteb`` summary (:func:`eval.reports.markdown_table`).
+``results`` list (``metrics.ndcg@10``; ``file.json:key`` reads the list under ``key`` instead); ``field / first`` is
+the row's value over the first row's (the baseline a benchmark lists first), shown as ``2.00x``; ``field:FORMAT``
+formats with a Python format spec (``p50_ms:.2f``). ``<!-- table: report -->`` is the evaluation report's table over
+every ``eval beir`` and ``eval mteb`` summary (:func:`eval.reports.markdown_table`).
 
 A table whose cells come from several files, or whose layout is not one row per result, is written as a template
 inside the opening comment, with a reference in braces for each figure::
@@ -91,7 +91,10 @@ def filled(template: str, folder: Path) -> str:
         path, _, divisor = reference["path"].partition(" / ")
         value = _path(cache[current], path.strip(), reference[0])
         if divisor and value is not None:
-            value = value / float(divisor)
+            try:
+                value = value / float(divisor)
+            except (TypeError, ValueError) as error:
+                raise TableError(reference[0], f"cannot divide {value!r} by {divisor!r}: {error}") from None
         return _formatted(value, reference["format"], reference[0])
 
     return REFERENCE.sub(figure, template)
@@ -104,7 +107,10 @@ def _path(data: Any, path: str, where: str) -> Any:
         selector = SELECTOR.fullmatch(step)
         step = step.strip('"')
         if selector and isinstance(value, list):
-            wanted = dict(pair.split("=", 1) for pair in selector["conditions"].split(","))
+            pairs = [pair.partition("=") for pair in selector["conditions"].split(",")]
+            if not all(equals for _, equals, _ in pairs):
+                raise TableError(where, f"a selector is [key=value,...], not {step}")
+            wanted = {key: value for key, _, value in pairs}
             found = [item for item in value if all(str(item.get(k)) == v for k, v in wanted.items())]
             if len(found) != 1:
                 raise TableError(where, f"{len(found)} items match {step}, not one")

@@ -86,6 +86,8 @@ def test_a_cell_template_fills_each_reference_from_the_file_last_named(tmp_path)
         ("| {missing.json x} |", "does not exist"),
         ("| {a.json search.[shards=3].p50_ms} |", "0 items match"),
         ("| {a.json metrics.mrr@10} |", "no 'mrr@10' on the way"),
+        ("| {a.json search.[shards].p50_ms} |", r"a selector is \[key=value,...\], not \[shards\]"),
+        ("| {a.json metrics.ndcg@10 / kilo} |", "cannot divide 0.5 by 'kilo'"),
     ],
 )
 def test_bad_cell_references_say_which_and_why(tmp_path, row, problem):
