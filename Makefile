@@ -10,10 +10,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-full lint docs browser clean constraints
 
+# uv installs the pinned set in parallel (about a minute on a fresh machine, where pip takes three or more: torch
+# brings gigabytes of CUDA libraries); it comes from PyPI like everything else, at its pinned version.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt uv
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # After changing dependencies in pyproject.toml: resolve them afresh and record the versions installed.
@@ -21,7 +23,7 @@ constraints:
 	rm -rf $(VENV).constraints && $(PYTHON) -m venv $(VENV).constraints
 	$(VENV).constraints/bin/python -m pip install --quiet --upgrade pip
 	$(VENV).constraints/bin/python -m pip install --quiet -e '.[dev]'
-	{ echo "# Exact versions CI and \`make\` install (pip install -c constraints.txt): the tested set of every dependency."; \
+	{ echo "# Exact versions CI and \`make\` install (uv pip install -c constraints.txt): the tested set of every dependency."; \
 	  echo "# Regenerate after changing pyproject.toml: make constraints"; \
 	  $(VENV).constraints/bin/python -m pip freeze --exclude-editable; } > constraints.txt
 	rm -rf $(VENV).constraints
