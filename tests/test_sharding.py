@@ -84,11 +84,52 @@ def _queries(dbpedia_small: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def ray_built(ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colbert):
-    """Ray-built sharded indexes of the grouped corpus, by shard count, built once each: (folder, build summary)."""
-    built: dict[int, tuple[Path, Any]] = {}
+def killed_ray_build(ray_cluster, tmp_path_factory, grouped_corpus) -> dict[str, Any]:
+    """A 2-shard build on Ray by the command line, its driver SIGKILLed mid-encoding and run again: whether the kill
+    came before the end, whether it left an index behind, the rerun's summary (None if it failed) and its errors.
+    It is also the 2-shard index the other tests check (``ray_built(2)``): a resumed build must answer exactly as
+    one index."""
+    folder = tmp_path_factory.mktemp("killed-ray")
+    args = [
+        "build",
+        str(grouped_corpus),
+        "--index",
+        str(folder / "idx"),
+        "--mode",
+        "hybrid",
+        "--model",
+        "minilm",
+        "--multivector-model",
+        "minilm-colbert",
+        "--backend",
+        CONFIG.backend,
+        "--shards",
+        "2",
+        "--engine",
+        "ray",
+        "--ray-address",
+        ray_cluster,
+    ]
+    encoding = progress_reached(lambda: [folder / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
+    killed = kill_when(start_cli(*args), encoding)
+    left_an_index = (folder / "idx").exists()
+    rerun = start_cli(*args, "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = rerun.communicate(timeout=600)
+    summary = json.loads(out) if rerun.returncode == 0 else None
+    return {"folder": folder / "idx", "killed": killed, "left_an_index": left_an_index, "summary": summary, "err": err}
 
-    def build(shards: int) -> tuple[Path, Any]:
+
+@pytest.fixture(scope="module")
+def ray_built(request, ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colbert):
+    """Ray-built sharded indexes of the grouped corpus by shard count, each built once: (folder, documents the build
+    reported). Two shards: the killed and resumed build; three: one uninterrupted build in this process."""
+    built: dict[int, tuple[Path, int]] = {}
+
+    def build(shards: int) -> tuple[Path, int]:
+        if shards == 2:
+            resumed = request.getfixturevalue("killed_ray_build")
+            assert resumed["summary"], f"the resumed 2-shard build failed: {resumed['err'][-2000:]}"
+            return resumed["folder"], resumed["summary"]["documents"]
         if shards not in built:
             folder = tmp_path_factory.mktemp(f"sharded-{shards}") / "idx"
             summary = build_index(
@@ -99,7 +140,7 @@ def ray_built(ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colb
                 multivector_encoder=minilm_colbert,
                 progress=False,
             )
-            built[shards] = folder, summary
+            built[shards] = folder, summary.documents
         return built[shards]
 
     return build
@@ -108,12 +149,10 @@ def ray_built(ray_cluster, tmp_path_factory, grouped_corpus, minilm, minilm_colb
 @pytest.mark.slow
 @pytest.mark.parametrize("shards", [2, 3])
 def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_small, minilm, minilm_colbert, shards):
-    folder, summary = ray_built(shards)
+    folder, documents = ray_built(shards)
     one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
     split = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
-    assert summary.documents == len(one) == len(split) > CONFIG_CANDIDATES, (
-        "the multi-vector search must select candidates"
-    )
+    assert documents == len(one) == len(split) > CONFIG_CANDIDATES, "the multi-vector search must select candidates"
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", *(f"shard-{i:03d}" for i in range(shards))]
 
     for mode, settings, where in SEARCHES:
@@ -227,46 +266,23 @@ def test_sharded_updates_keep_answering_as_one_index(
 
 
 @pytest.mark.slow
-def test_killed_ray_build_resumes_and_ends_equal(ray_cluster, tmp_path, grouped_corpus, whole, minilm, minilm_colbert):
-    """SIGKILL the driver of a distributed build mid-encoding; the rerun continues from its last committed step."""
-    args = [
-        "build",
-        str(grouped_corpus),
-        "--index",
-        str(tmp_path / "idx"),
-        "--mode",
-        "hybrid",
-        "--model",
-        "minilm",
-        "--multivector-model",
-        "minilm-colbert",
-        "--backend",
-        CONFIG.backend,
-        "--shards",
-        "2",
-        "--engine",
-        "ray",
-        "--ray-address",
-        ray_cluster,
-    ]
-    encoding = progress_reached(lambda: [tmp_path / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
-    assert kill_when(start_cli(*args), encoding), "the build ended before it could be interrupted"
-    assert not (tmp_path / "idx").exists()
+def test_killed_ray_build_resumes_and_ends_equal(killed_ray_build, whole, minilm, minilm_colbert):
+    """SIGKILL the driver of a distributed build mid-encoding; the rerun continues from its last committed step (the
+    resumed index answers every search of the exact-answers test too: it is its 2-shard index)."""
+    assert killed_ray_build["killed"], "the build ended before it could be interrupted"
+    assert not killed_ray_build["left_an_index"]
+    assert killed_ray_build["summary"] is not None, f"the rerun failed: {killed_ray_build['err'][-2000:]}"
+    assert killed_ray_build["summary"]["resumed_from"] >= 128
 
-    rerun = start_cli(*args, "--json", stdout=subprocess.PIPE)
-    out, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0
-    summary = json.loads(out)
-    assert summary["resumed_from"] >= 128
-
+    folder = killed_ray_build["folder"]
     one = Searcher.load(whole, encoder=minilm, multivector_encoder=minilm_colbert)
-    split = Searcher.load(tmp_path / "idx", encoder=minilm, multivector_encoder=minilm_colbert)
+    split = Searcher.load(folder, encoder=minilm, multivector_encoder=minilm_colbert)
     for mode in ("dense", "multivector", "bm25", "hybrid"):
         for query in ("history of the tango", "a river in europe"):
             expected, found = one.search(query, k=10, mode=mode), split.search(query, k=10, mode=mode)
             assert found.ids == expected.ids
             assert np.allclose([h.score for h in found.hits], [h.score for h in expected.hits], atol=1e-5)
-    assert all(c.ok for c in verify_index(tmp_path / "idx"))
+    assert all(c.ok for c in verify_index(folder))
 
 
 @pytest.mark.slow
