@@ -1,5 +1,6 @@
 """Encoders that remember the documents they encoded, keyed by content, for tests that index the same texts several
-times on purpose (the MTEB agreement runs, the drift fixture and its compaction): each text is encoded once.
+times on purpose (the MTEB agreement runs, the drift fixture and its compaction, the one-folder and sharded builds
+that the sharding tests update alike): each text is encoded once.
 
 The model is the real one and a remembered vector is the one it gave for that exact text the first time; only the
 work of encoding it again is saved. Queries are always encoded afresh. A model's output for a text moves in the last

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from remembered import remembering
 
 from index.verify import verify_index
 from retrieval.build.builder import build_index
@@ -70,9 +71,16 @@ def grouped_corpus(tmp_path_factory, dbpedia_small) -> Path:
 
 
 @pytest.fixture(scope="module")
-def whole(tmp_path_factory, grouped_corpus, minilm, minilm_colbert) -> Path:
+def encoders(minilm, minilm_colbert) -> dict[str, Any]:
+    """The session's models remembering the documents they encode: the one-folder index and the sharded updates'
+    builds and retraining index the same texts, each encoded once (queries are always encoded afresh)."""
+    return {"encoder": remembering(minilm), "multivector_encoder": remembering(minilm_colbert)}
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, grouped_corpus, encoders) -> Path:
     folder = tmp_path_factory.mktemp("whole") / "idx"
-    build_index(grouped_corpus, folder, CONFIG, encoder=minilm, multivector_encoder=minilm_colbert, progress=False)
+    build_index(grouped_corpus, folder, CONFIG, **encoders, progress=False)
     return folder
 
 
@@ -177,7 +185,7 @@ def test_ray_built_shards_answer_exactly_as_one_index(ray_built, whole, dbpedia_
 
 @pytest.mark.slow
 def test_sharded_updates_keep_answering_as_one_index(
-    tmp_path, grouped_corpus, whole, copy_index, minilm, minilm_colbert
+    tmp_path, grouped_corpus, whole, copy_index, encoders, minilm, minilm_colbert
 ):
     """The same adds, upserts and deletes applied to a one-folder index and to a sharded one: afterwards both answer
     every search alike (BM25 statistics stay collection-wide), the new documents get the same row ids, and verify
@@ -192,8 +200,7 @@ def test_sharded_updates_keep_answering_as_one_index(
         grouped_corpus,
         split_dir,
         CONFIG.with_changes(shards=2),
-        encoder=minilm,
-        multivector_encoder=minilm_colbert,
+        **encoders,
         progress=False,
     )
     replaced = json.loads(grouped_corpus.read_text(encoding="utf-8").splitlines()[3])
@@ -218,9 +225,7 @@ def test_sharded_updates_keep_answering_as_one_index(
         "no-such-id"
     ]
     for folder in (one_dir, split_dir):
-        added = add_documents(
-            folder, updates, upsert=True, encoder=minilm, multivector_encoder=minilm_colbert, progress=False
-        )
+        added = add_documents(folder, updates, upsert=True, **encoders, progress=False)
         assert (added.added, added.replaced) == (2, 1)
         gone = delete_documents(folder, doomed)
         assert (gone.deleted, gone.not_found) == (3, ["no-such-id"])
@@ -248,9 +253,7 @@ def test_sharded_updates_keep_answering_as_one_index(
             again.search("history of the tango", k=10, mode=mode).ids
             == one.search("history of the tango", k=10, mode=mode).ids
         )
-    retrained = compact_index(
-        split_dir, retrain="always", encoder=minilm, multivector_encoder=minilm_colbert, progress=False
-    )
+    retrained = compact_index(split_dir, retrain="always", **encoders, progress=False)
     assert retrained.retrained and retrained.documents == len(one)
     assert sorted(p.name for p in split_dir.iterdir()) == ["manifest.json", "shard-000", "shard-001"]
     assert all(c.ok for c in verify_index(split_dir))
