@@ -1,11 +1,13 @@
-"""Encoders that remember the documents they encoded, keyed by content, for tests that index the same texts several
-times on purpose (the MTEB agreement runs, the drift fixture and its compaction, the one-folder and sharded builds
-that the sharding tests update alike): each text is encoded once.
+"""Encoders that remember the documents they encoded, for tests that index the same texts several times on purpose
+(the MTEB agreement runs, the drift fixture and its compaction, the one-folder and sharded builds that the sharding
+tests update alike): each model input is encoded once.
 
-The model is the real one and a remembered vector is the one it gave for that exact text the first time; only the
-work of encoding it again is saved. Queries are always encoded afresh. A model's output for a text moves in the last
-digits with the batch it was encoded in, so the session's shared encoders do not remember: the indexes every module
-shares (and the golden answers recorded over them) must not depend on which test encoded a text first.
+The model is the real one and a remembered vector is the one it gave for that input the first time; only the work of
+encoding it again is saved. An input is the token ids the model embeds for a text, cut where the model cuts: a
+document and the same document truncated by a build at the model's limit are one input. Queries are always encoded
+afresh. A model's output for an input moves in the last digits with the batch it was encoded in, so the session's
+shared encoders do not remember: the indexes every module shares (and the golden answers recorded over them) must
+not depend on which test encoded a text first.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from retrieval.encode.multivector import MultiVectorEncoder
 
 
 class _Remembering:
-    _remembered: dict[str, Any]
+    _remembered: dict[tuple[int, ...], Any]
 
     def encode_documents(
         self,
@@ -31,14 +33,30 @@ class _Remembering:
         lengths: Sequence[int] | None = None,
     ) -> Any:
         texts = list(texts)
-        known = dict(zip(texts, lengths)) if lengths is not None else {}
-        new = [t for t in dict.fromkeys(texts) if t not in self._remembered]
+        keys = self._inputs(texts)
+        new: dict[tuple[int, ...], int] = {}  # an input not remembered yet: the first text that gives it
+        for position, key in enumerate(keys):
+            if key not in self._remembered:
+                new.setdefault(key, position)
         if new:
+            chosen = list(new.values())
             encoded = super().encode_documents(  # type: ignore[misc]
-                new, batch_size, token_budget=token_budget, lengths=[known[t] for t in new] if known else None
+                [texts[i] for i in chosen],
+                batch_size,
+                token_budget=token_budget,
+                lengths=[lengths[i] for i in chosen] if lengths is not None else None,
             )
             self._remembered.update(zip(new, encoded))
-        return self._shaped([self._remembered[t] for t in texts])
+        return self._shaped([self._remembered[key] for key in keys])
+
+    def _inputs(self, texts: list[str]) -> list[tuple[int, ...]]:
+        """The token ids the model embeds for each text (cut where the model cuts it): a document and the same
+        document truncated by a build at the model's limit are one input, encoded once."""
+        if not texts:
+            return []
+        limit = self.chunk_limit  # type: ignore[attr-defined]
+        ids = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit, verbose=False)  # type: ignore[attr-defined]
+        return [tuple(row) for row in ids["input_ids"]]
 
     def _shaped(self, vectors: list[Any]) -> Any:
         return vectors

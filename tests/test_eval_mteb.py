@@ -31,8 +31,8 @@ def scifact_slice(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def remembering_minilm(minilm):
-    """The session's minilm remembering the documents it encodes: the slice's tests encode it once for MTEB's exact
-    path and once for the build's truncated texts, not once per run."""
+    """The session's minilm remembering the documents it encodes: the slice's tests encode each document once, for
+    MTEB's exact path and the builds' truncated texts alike (the same tokens reach the model), not once per run."""
     return remembering(minilm)
 
 
