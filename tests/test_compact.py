@@ -6,6 +6,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from remembered import remembering
@@ -65,22 +66,34 @@ def remembering_colbert(minilm_colbert):
     return remembering(minilm_colbert)
 
 
-@pytest.fixture(scope="module")
-def drifted(tmp_path_factory, remembering_colbert):
-    """A multi-vector index trained on 300 dbpedia documents, grown with 300 more dbpedia documents (same
-    source) in one copy and with 300 scifact abstracts (another domain) in the other."""
-    folder = tmp_path_factory.mktemp("drift")
-    first = corpus_lines("dbpedia-5k", 0, 300, folder / "first.jsonl")
-    same = corpus_lines("dbpedia-5k", 300, 600, folder / "same.jsonl")
-    other = corpus_lines("scifact", 0, 300, folder / "other.jsonl")
-    build_index(first, folder / "same", MULTIVECTOR, multivector_encoder=remembering_colbert, progress=False)
+def grow(folder: Path, size: int, encoder: Any) -> Path:
+    """In ``folder``: a multi-vector index trained on ``size`` dbpedia documents, grown with ``size`` more dbpedia
+    documents (same source) in one copy (``same``) and with ``size`` scifact abstracts (another domain) in the other
+    (``other``), and a fresh build of what ``other`` holds (``fresh``)."""
+    first = corpus_lines("dbpedia-5k", 0, size, folder / "first.jsonl")
+    same = corpus_lines("dbpedia-5k", size, 2 * size, folder / "same.jsonl")
+    other = corpus_lines("scifact", 0, size, folder / "other.jsonl")
+    build_index(first, folder / "same", MULTIVECTOR, multivector_encoder=encoder, progress=False)
     shutil.copytree(folder / "same", folder / "other")  # one build, grown two ways
     for name, extra in (("same", same), ("other", other)):
-        add_documents(folder / name, extra, multivector_encoder=remembering_colbert, progress=False)
+        add_documents(folder / name, extra, multivector_encoder=encoder, progress=False)
     combined = folder / "combined.jsonl"
     combined.write_text(first.read_text(encoding="utf-8") + other.read_text(encoding="utf-8"), encoding="utf-8")
-    build_index(combined, folder / "fresh", MULTIVECTOR, multivector_encoder=remembering_colbert, progress=False)
+    build_index(combined, folder / "fresh", MULTIVECTOR, multivector_encoder=encoder, progress=False)
     return folder
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory, remembering_colbert):
+    """The drift indexes over 300 + 300 documents (:func:`grow`)."""
+    return grow(tmp_path_factory.mktemp("drift"), 300, remembering_colbert)
+
+
+@pytest.fixture(scope="module")
+def drifted_small(tmp_path_factory, drifted, remembering_colbert):
+    """The drift indexes over 100 + 100 documents, whose texts the 300-document ones encoded already: the kill
+    test's subprocesses re-encode them at every kill point."""
+    return grow(tmp_path_factory.mktemp("drift-small"), 100, remembering_colbert)
 
 
 @pytest.mark.slow
@@ -111,14 +124,12 @@ def test_compact_retrains_only_a_drifted_index_and_then_equals_a_fresh_build(tmp
 
 
 @pytest.mark.slow
-def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted, minilm_colbert):
+def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted_small, minilm_colbert):
     """Kill `modernsearch compact --retrain always` at seeded points of its rebuild's progress: the index always
-    verifies and
-    answers as the old version or as the retrained one (which equals a fresh build), never anything else."""
-    import shutil
-
+    verifies and answers as the old version or as the retrained one (which equals a fresh build), never anything
+    else."""
     target = tmp_path / "idx"
-    shutil.copytree(drifted / "other", target)
+    shutil.copytree(drifted_small / "other", target)
 
     def answer(folder: Path) -> list[str]:
         return (
@@ -127,7 +138,8 @@ def test_sigkilled_compaction_leaves_the_last_committed_state(tmp_path, drifted,
             .ids
         )
 
-    old, new = answer(target), answer(drifted / "fresh")
+    old, new = answer(target), answer(drifted_small / "fresh")
+    assert old != new, "retraining must change the answer, or the kill points could not tell the versions apart"
     rng = random.Random(5)
     kill_points = [rng.uniform(0.1, 0.9) for _ in range(2)] + [1.0]  # share of documents re-encoded; 1.0: retraining
     for share in kill_points:
