@@ -39,18 +39,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # minutes are handed out first, longest first, so that the two workers finish together.
 LONGEST_FIRST = (
     "test_sharding.py",
-    "test_compact.py",
     "test_eval_mteb.py",
-    "test_demo.py",
-    "test_resume.py",
     "test_multivector.py",
-    "test_backends.py",
+    "test_resume.py",
+    "test_demo.py",
     "test_dense_index.py",
+    "test_compact.py",
     "test_service_server.py",
-    "test_safety.py",
     "test_ui_text.py",
-    "test_cli.py",
+    "test_safety.py",
+    "test_backends.py",
     "test_process_safety.py",
+    "test_cli.py",
 )
 
 
