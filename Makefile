@@ -11,11 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: install demo test test-full lint docs browser clean constraints
 
 # uv installs the pinned set in parallel (about a minute on a fresh machine, where pip takes three or more: torch
-# brings gigabytes of CUDA libraries); it comes from PyPI like everything else, at its pinned version.
+# brings gigabytes of CUDA libraries); it comes from PyPI like everything else, at its pinned version. It compiles
+# the bytecode as pip does: without it, every process (the tests start many) compiles torch, transformers and Ray
+# again wherever PYTHONDONTWRITEBYTECODE is set, about 10 s per start.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt uv
-	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # After changing dependencies in pyproject.toml: resolve them afresh and record the versions installed.
