@@ -10,10 +10,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test test-full lint docs browser clean constraints
 
-# uv installs the pinned set in parallel (about a minute on a fresh machine, where pip takes three or more: torch
-# brings gigabytes of CUDA libraries); it comes from PyPI like everything else, at its pinned version. It compiles
-# the bytecode as pip does: without it, every process (the tests start many) compiles torch, transformers and Ray
-# again wherever PYTHONDONTWRITEBYTECODE is set, about 10 s per start.
+# uv installs the pinned set in parallel (torch brings gigabytes of CUDA libraries, which pip unpacks one by one); it
+# comes from PyPI like everything else, at its pinned version. It compiles the bytecode as pip does: without it,
+# every process (the tests start many) compiles torch, transformers and Ray again wherever PYTHONDONTWRITEBYTECODE
+# is set.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt uv

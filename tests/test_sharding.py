@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from remembered import remembering
 
+from app.commands.settings_options import flag
 from index.verify import verify_index
 from retrieval.build.builder import build_index
 from retrieval.build.progress import PROGRESS_NAME
@@ -98,26 +99,9 @@ def killed_ray_build(ray_cluster, tmp_path_factory, grouped_corpus) -> dict[str,
     It is also the 2-shard index the other tests check (``ray_built(2)``): a resumed build must answer exactly as
     one index."""
     folder = tmp_path_factory.mktemp("killed-ray")
-    args = [
-        "build",
-        str(grouped_corpus),
-        "--index",
-        str(folder / "idx"),
-        "--mode",
-        "hybrid",
-        "--model",
-        "minilm",
-        "--multivector-model",
-        "minilm-colbert",
-        "--backend",
-        CONFIG.backend,
-        "--shards",
-        "2",
-        "--engine",
-        "ray",
-        "--ray-address",
-        ray_cluster,
-    ]
+    options = {flag(name): getattr(CONFIG, name) for name in ("mode", "model", "multivector_model", "backend")}
+    options |= {"--index": folder / "idx", "--shards": 2, "--engine": "ray", "--ray-address": ray_cluster}
+    args = ["build", str(grouped_corpus), *(str(part) for pair in options.items() for part in pair)]
     encoding = progress_reached(lambda: [folder / ".idx.partial" / PROGRESS_NAME], lambda p: p["encoded"] >= 128)
     killed = kill_when(start_cli(*args), encoding)
     left_an_index = (folder / "idx").exists()
